@@ -1,0 +1,1 @@
+"""Portl: move data between systems, correctly and fast."""

@@ -1,0 +1,233 @@
+"""The connector seam: what a source and a sink are, and the few values that cross it.
+
+A connector declares what it can do as data (:class:`Capabilities`) and implements a handful of
+methods. Batching, retries, checkpoint bookkeeping, hooks and rejects belong to the engine; a
+connector only reads Arrow batches, writes Arrow batches, and says how its failures should be
+treated (:class:`~portl.errors.TransientError` or :class:`~portl.errors.TerminalError`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+
+class WriteMode(str, enum.Enum):
+    """How rows land in the destination."""
+
+    APPEND = "append"
+    REPLACE = "replace"
+    UPSERT = "upsert"
+
+
+class ConflictStrategy(str, enum.Enum):
+    """What an upsert does with a row whose key already exists."""
+
+    SKIP = "skip"
+    OVERWRITE = "overwrite"
+    MERGE = "merge"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a partition of a source stands.
+
+    ``position`` is the connector's own JSON-serialisable bookmark (a byte offset, a rowid, a row
+    count). ``rows`` counts the source rows consumed in this partition so far. A checkpoint with
+    ``done=True`` marks a finished partition.
+    """
+
+    partition: str
+    position: dict[str, Any]
+    rows: int = 0
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"partition": self.partition, "position": self.position, "rows": self.rows, "done": self.done}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        return cls(data["partition"], dict(data["position"]), int(data.get("rows", 0)), bool(data.get("done", False)))
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A source row that will not be loaded, with where it came from and why."""
+
+    source: str
+    error: str
+    line: int | None = None
+    record: int | None = None
+    column: str | None = None
+    value: Any = None
+    original: str | None = None
+
+
+@dataclass
+class Chunk:
+    """One batch read from a source, the checkpoint reached after it, and how to locate its rows.
+
+    ``lines[i]`` / ``records[i]`` locate row ``i`` of ``data`` in the source (1-based, ``None`` when
+    unknown), ``originals[i]`` is its raw text when the source has one. ``rejects`` holds rows the
+    source itself could not parse (a ragged CSV line, invalid JSON); they count as read.
+    """
+
+    data: pa.RecordBatch
+    checkpoint: Checkpoint
+    first_record: int | None = None
+    first_line: int | None = None
+    lines: list[int] | None = None
+    originals: list[str] | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    size_bytes: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        return self.data.num_rows + len(self.rejects)
+
+    def line_of(self, index: int) -> int | None:
+        if self.lines is not None:
+            return self.lines[index]
+        return None if self.first_line is None else self.first_line + index
+
+    def record_of(self, index: int) -> int | None:
+        return None if self.first_record is None else self.first_record + index
+
+    def original_of(self, index: int) -> str | None:
+        return None if self.originals is None else self.originals[index]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a source knows of its size before reading: rows and/or bytes, each maybe unknown."""
+
+    rows: int | None = None
+    bytes: int | None = None
+    exact: bool = False
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a sink can do, as data the engine and the plan read."""
+
+    modes: frozenset[WriteMode]
+    upsert_strategies: frozenset[ConflictStrategy] = frozenset()
+    transactional: bool = False
+    """A batch and its checkpoint commit atomically (else: atomic file rename at the end)."""
+    resumable: bool = True
+    """--resume continues where the last committed batch left off (else it starts over)."""
+    concurrent_writers: int = 1
+    """How many batches may be written at once; the engine serialises writes beyond it."""
+    alters_tables: bool = False
+    """Can add missing columns (``create_missing_columns``)."""
+    bulk_method: str = ""
+    """One line for the plan: how a batch is written."""
+    max_params: int | None = None
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A destination column as introspected: Arrow type, declared type, nullability."""
+
+    name: str
+    type: pa.DataType
+    declared: str = ""
+    nullable: bool = True
+    has_default: bool = False
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """An existing destination table."""
+
+    name: str
+    columns: list[ColumnInfo]
+    primary_key: list[str] = field(default_factory=list)
+    unique_keys: list[list[str]] = field(default_factory=list)
+    rows: int | None = None
+
+    def column(self, name: str) -> ColumnInfo | None:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        return None
+
+
+@dataclass(frozen=True)
+class WriteSpec:
+    """How the engine wants batches written: mode, conflict key and strategy."""
+
+    mode: WriteMode
+    key: tuple[str, ...] = ()
+    strategy: ConflictStrategy | None = None
+    create_missing_columns: bool = True
+
+
+@dataclass
+class WriteResult:
+    """Counts from writing one batch. ``skipped`` rows were left out by the conflict strategy."""
+
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class TargetPlan:
+    """What a sink will do, for the plan: DDL before loading, statements per batch, notes."""
+
+    target: str
+    ddl: list[str] = field(default_factory=list)
+    per_batch: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Reads Arrow batches, each with the checkpoint reached after it."""
+
+    description: str
+
+    def schema(self) -> pa.Schema: ...
+
+    def estimate(self) -> Estimate: ...
+
+    def partitions(self, count: int) -> list[Checkpoint]: ...
+
+    def read(self, batch_rows: int, start: Checkpoint | None) -> Iterator[Chunk]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Writes Arrow batches, each with its checkpoint, in one destination transaction."""
+
+    capabilities: Capabilities
+    description: str
+
+    def table_info(self) -> TableInfo | None: ...
+
+    def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan: ...
+
+    def prepare(self, schema: pa.Schema, spec: WriteSpec, resuming: bool) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: Any) -> WriteResult: ...
+
+    def save_checkpoint(self, tx: Any, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None: ...
+
+    def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]: ...
+
+    def finish(self, run_id: str) -> None: ...
+
+    def count_rows(self) -> int | None: ...
+
+    def close(self) -> None: ...

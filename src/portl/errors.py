@@ -1,0 +1,139 @@
+"""One exception tree for the whole package.
+
+Every error a user can meet is a :class:`PortlError`: its message is a sentence that says what is
+wrong, where, and what to do. Driver and library exceptions are translated at the boundary that
+meets them (``raise SourceError(...) from exc``), so the CLI never has to show a bare traceback.
+
+::
+
+    PortlError                      exit_code 1 unless noted
+    ├── ConfigError                 the job file or a connection is invalid (exit 2); .problems
+    ├── ConnectorError              a source or destination failed
+    │   ├── TransientError          worth retrying: locks, timeouts, dropped connections
+    │   └── TerminalError           retrying will not help: missing file, bad credentials, bad SQL
+    │       └── SourceError         the source cannot be read (missing, unreadable, wrongly encoded, empty)
+    ├── DataError                   one value or row is unusable; the engine turns it into a reject
+    ├── ConflictError               a key conflict under the ``fail`` strategy; .keys lists every one
+    ├── HookError                   a hook failed, returned garbage or timed out
+    ├── ValidationFailed            a ``validation:`` check failed (schema, row count)
+    ├── RejectLimitExceeded         more rejected rows than ``validation.max_rejects`` (exit 3)
+    ├── ResumeError                 --resume / --restart misuse, or an interrupted run is in the way
+    └── Interrupted                 Ctrl-C: stopped cleanly after the current batch (exit 130)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+EXIT_REJECT_LIMIT = 3
+EXIT_INTERRUPTED = 130
+
+
+class PortlError(Exception):
+    """Base of every error Portl raises on purpose."""
+
+    exit_code: int = EXIT_FAILURE
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a job file, located as precisely as we can."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line, self.column) if p is not None)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ConfigError(PortlError):
+    """The job file, a connection or a command-line option is invalid."""
+
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, message: str | None = None, problems: list[Problem] | None = None):
+        self.problems = list(problems or [])
+        if message is None:
+            count = len(self.problems)
+            noun = "problem" if count == 1 else "problems"
+            message = f"{count} {noun} found:\n" + "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(message)
+
+
+class ConnectorError(PortlError):
+    """A source or destination failed."""
+
+
+class TransientError(ConnectorError):
+    """A failure that may go away if the same work is tried again."""
+
+
+class TerminalError(ConnectorError):
+    """A failure that retrying will not fix."""
+
+
+class SourceError(TerminalError):
+    """The source cannot be read at all."""
+
+
+class DataError(PortlError):
+    """One value or row cannot be used; the engine rejects the row and goes on."""
+
+    def __init__(self, message: str, column: str | None = None, value: Any = None):
+        super().__init__(message)
+        self.column = column
+        self.value = value
+
+
+class ConflictError(PortlError):
+    """Rows whose keys already exist, under the ``fail`` conflict strategy."""
+
+    def __init__(self, table: str, key_columns: list[str], keys: list[tuple]):
+        self.table = table
+        self.key_columns = list(key_columns)
+        self.keys = list(keys)
+        shown = ", ".join(_format_key(k) for k in self.keys[:20])
+        more = f" and {len(self.keys) - 20} more" if len(self.keys) > 20 else ""
+        noun = "key" if len(self.keys) == 1 else "keys"
+        super().__init__(
+            f"conflict strategy 'fail': {len(self.keys)} {noun} of this batch already exist in "
+            f"{table} ({', '.join(self.key_columns)}): {shown}{more}. The batch was rolled back; "
+            "use strategy skip, overwrite or merge to load such rows."
+        )
+
+
+def _format_key(key: tuple) -> str:
+    return repr(key[0]) if len(key) == 1 else "(" + ", ".join(repr(v) for v in key) + ")"
+
+
+class HookError(PortlError):
+    """A hook failed, timed out, or answered with something Portl cannot use."""
+
+
+class ValidationFailed(PortlError):
+    """A check from the job's ``validation:`` section failed."""
+
+
+class RejectLimitExceeded(PortlError):
+    """More rows were rejected than ``validation.max_rejects`` allows."""
+
+    exit_code = EXIT_REJECT_LIMIT
+
+
+class ResumeError(PortlError):
+    """--resume cannot continue, or an unfinished run must be resumed first."""
+
+    exit_code = EXIT_CONFIG
+
+
+class Interrupted(PortlError):
+    """The run was stopped by the user after a complete batch; it can be resumed."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,308 @@
+"""The v1 job language as typed models.
+
+Every key a user can write is a field here, with a description that ``portl schema`` exports and
+that ``docs/job-language.md`` is checked against. Unknown keys are errors (``extra="forbid"``).
+Source and destination are a union of every registered connector's ``Config``, told apart by
+``type``; :func:`job_model` builds that union once the registry is known.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+from portl.connectors.base import ConflictStrategy, WriteMode
+from portl.connectors.registry import config_models
+from portl.secrets import Secret
+from portl.spec.types import LogicalType, parse_type
+
+
+class Model(BaseModel):
+    """Strict base: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- mapping ---------------------------------------------------------------------------------
+
+SIMPLE_TRANSFORMS = ("lower", "upper", "trim", "money", "percent", "null_if_empty")
+ARG_TRANSFORMS = ("concat", "coalesce", "default", "date", "datetime", "replace", "null_if")
+
+
+class Transform(Model):
+    """One step of a column's transform pipeline, normalised from ``lower`` or ``{concat: [...]}``."""
+
+    name: str
+    args: Any = None
+    sep: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value in SIMPLE_TRANSFORMS:
+                return {"name": value}
+            if value in ARG_TRANSFORMS:
+                raise ValueError(f"transform {value!r} needs an argument, e.g. {{{value}: ...}}")
+            raise ValueError(_unknown("transform", value, SIMPLE_TRANSFORMS + ARG_TRANSFORMS))
+        if isinstance(value, dict) and "name" not in value:
+            keys = [k for k in value if k != "sep"]
+            if len(keys) != 1:
+                raise ValueError("a transform is a name (lower) or a one-key mapping ({concat: [a, b]})")
+            name = keys[0]
+            if name not in ARG_TRANSFORMS:
+                raise ValueError(_unknown("transform", name, SIMPLE_TRANSFORMS + ARG_TRANSFORMS))
+            if "sep" in value and name != "concat":
+                raise ValueError("'sep' only goes with concat")
+            return {"name": name, "args": value[name], "sep": value.get("sep", "")}
+        return value
+
+    @model_validator(mode="after")
+    def _check_args(self) -> Transform:
+        if self.name in {"concat", "coalesce"}:
+            if not isinstance(self.args, list) or not self.args or not all(isinstance(a, str) for a in self.args):
+                raise ValueError(f"{self.name} takes a list of source column names")
+        if self.name in {"date", "datetime"}:
+            formats = [self.args] if isinstance(self.args, str) else self.args
+            if not isinstance(formats, list) or not formats or not all(isinstance(f, str) for f in formats):
+                raise ValueError(f"{self.name} takes a strptime format or a list of them, e.g. '%d/%m/%Y'")
+        if self.name == "replace":
+            if not isinstance(self.args, dict) or set(self.args) - {"pattern", "with"} or "pattern" not in self.args:
+                raise ValueError("replace takes {pattern: <regex>, with: <text>}")
+        if self.name == "null_if" and not isinstance(self.args, list):
+            raise ValueError("null_if takes a list of values that become NULL")
+        return self
+
+    @property
+    def formats(self) -> list[str]:
+        return [self.args] if isinstance(self.args, str) else list(self.args or [])
+
+
+class ColumnSpec(Model):
+    """How one destination column is computed from the source."""
+
+    from_: str | None = Field(None, alias="from", description="Source column to read (default: the destination column's name).")
+    type: str | None = Field(None, description="Destination type: int, bigint, float, decimal(p,s), text, bool, date, datetime/timestamp, timestamptz, json, uuid, bytes.")
+    format: str | list[str] | None = Field(None, description="strptime format(s) for date and timestamp values given as text; tried in order.")
+    transform: list[Transform] = Field(default_factory=list, description="Transforms applied in order before the type coercion.")
+    required: bool = Field(False, description="Reject rows where the value is NULL after mapping.")
+    default: Any = Field(None, description="Value used when the source value is NULL.")
+
+    @field_validator("type")
+    @classmethod
+    def _valid_type(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_type(value)
+        return value
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, dict)) else value
+
+    @model_validator(mode="after")
+    def _pipeline_order(self) -> ColumnSpec:
+        for position, step in enumerate(self.transform):
+            if step.name in {"concat", "coalesce"} and position != 0:
+                raise ValueError(f"{step.name} reads source columns, so it must be the first transform")
+        return self
+
+    @property
+    def logical_type(self) -> LogicalType | None:
+        return parse_type(self.type) if self.type else None
+
+    @property
+    def formats(self) -> list[str]:
+        return [self.format] if isinstance(self.format, str) else list(self.format or [])
+
+
+class Mapping(Model):
+    """Which destination columns are written, and how each is computed."""
+
+    auto: bool = Field(False, description="Map source columns to destination columns of the same name (case- and space-insensitive).")
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict, description="Destination column -> how to compute it. A string value is short for {from: <string>}.")
+    create_missing_columns: bool = Field(True, description="Create the table or add columns the destination lacks.")
+    extra_destination_columns: Literal["ignore", "error"] = Field("ignore", description="What to do about destination columns nothing maps to.")
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({"from": v} if isinstance(v, str) else ({} if v is None else v)) for k, v in value.items()}
+        return value
+
+
+# --- conflicts, batching, retries, parallelism -----------------------------------------------
+
+
+class Conflict(Model):
+    """Upsert by key: what happens to a row whose key already exists."""
+
+    key: list[str] = Field(description="Destination columns forming the key.", min_length=1)
+    strategy: ConflictStrategy = Field(ConflictStrategy.OVERWRITE, description="skip, overwrite, merge (incoming non-null values win) or fail (roll back the batch, report every conflicting key).")
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Batch(Model):
+    """How many rows move, and are committed with their checkpoint, together."""
+
+    size: int = Field(50_000, ge=1, le=10_000_000, description="Target rows per batch.")
+
+
+class Retry(Model):
+    """What happens when writing a batch fails."""
+
+    strategy: Literal["retry", "skip", "fail"] = Field("retry", description="retry transient errors then fail; skip: after the retries, reject the batch's rows and go on; fail: stop at the first error.")
+    attempts: int = Field(3, ge=1, le=100, description="Attempts per batch, the first one included.")
+    backoff_ms: int = Field(200, ge=0, description="Wait before the second attempt; doubles each time, with jitter.")
+    max_backoff_ms: int = Field(10_000, ge=0, description="Upper bound of the wait between attempts.")
+
+
+class Parallel(Model):
+    """Parallel workers, each reading its own partition of the source."""
+
+    workers: int = Field(1, ge=1, le=64, description="Partitions read, mapped and written at once.")
+
+
+# --- hooks -----------------------------------------------------------------------------------
+
+
+class ScriptHook(Model):
+    """Run a command; the row or batch summary arrives as JSON on stdin."""
+
+    type: Literal["script"]
+    command: str | list[str] = Field(description="Command line (run through the shell when a string) or argv list.")
+    timeout_s: float = Field(30.0, gt=0, description="Kill the command and fail after this many seconds.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+
+
+class PythonHook(Model):
+    """Call ``module:function`` in-process."""
+
+    type: Literal["python"]
+    function: str = Field(description="'package.module:function'; the job file's folder is on the import path.")
+
+    @field_validator("function")
+    @classmethod
+    def _has_colon(cls, value: str) -> str:
+        module, _, attr = value.partition(":")
+        if not module or not attr:
+            raise ValueError("expected 'module:function', e.g. 'myhooks:clean_row'")
+        return value
+
+
+class HttpHook(Model):
+    """Send an HTTP request; the body is a Jinja template over the row or batch."""
+
+    type: Literal["http"]
+    url: str = Field(description="Request URL (a template).")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field("POST", description="HTTP method.")
+    headers: dict[str, str | Secret] = Field(default_factory=dict, description="Request headers; credential-like ones are masked in output.")
+    body: str | dict[str, Any] | None = Field(None, description="Body template; a mapping is sent as JSON. Default: the row or batch summary as JSON.")
+    timeout_s: float = Field(10.0, gt=0, description="Request timeout in seconds.")
+
+
+Hook = Annotated[Union[ScriptHook, PythonHook, HttpHook], Field(discriminator="type")]
+HOOK_EVENTS = ("before_job", "after_job", "before_batch", "after_batch", "before_row", "after_row")
+
+
+class Hooks(Model):
+    """Hooks per event; each is one hook or a list run in order."""
+
+    before_job: list[Hook] = Field(default_factory=list, description="Before anything is written.")
+    after_job: list[Hook] = Field(default_factory=list, description="After the run, with its report.")
+    before_batch: list[Hook] = Field(default_factory=list, description="Before each batch is written.")
+    after_batch: list[Hook] = Field(default_factory=list, description="After each batch is committed.")
+    before_row: list[Hook] = Field(default_factory=list, description="Per mapped row before writing; may change or drop it.")
+    after_row: list[Hook] = Field(default_factory=list, description="Per row after its batch is committed.")
+
+    @field_validator(*HOOK_EVENTS, mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @property
+    def has_row_hooks(self) -> bool:
+        return bool(self.before_row or self.after_row)
+
+
+# --- validation and rejects ------------------------------------------------------------------
+
+
+class Validation(Model):
+    """Checks before, during and after the run."""
+
+    schema_: bool = Field(True, alias="schema", description="Check type and nullability compatibility with the destination before writing.")
+    row_count: bool = Field(True, description="After the run, check that the destination gained exactly the rows reported inserted.")
+    max_rejects: int | None = Field(None, ge=0, description="Abort once more rows than this are rejected (default: no limit).")
+
+
+class Rejects(Model):
+    """Where rejected rows go."""
+
+    path: str | None = Field(None, description="Reject file (CSV), relative to the job file. Default: <job name>.rejects.csv beside the job file.")
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+class JobBase(Model):
+    """Fields of a v1 job other than its connections."""
+
+    version: Literal[1] = Field(1, description="Job language version; may be omitted.")
+    name: str | None = Field(None, description="Job name (default: the file name without extension). Names the run in the ledger.")
+    description: str | None = Field(None, description="Free text shown in the plan.")
+    mode: WriteMode | None = Field(None, description="append, replace or upsert. Default: upsert when 'conflict' is given, else append.")
+    mapping: Mapping = Field(default_factory=lambda: Mapping(auto=True), description="Column mapping; default: auto-map by name.")
+    conflict: Conflict | None = Field(None, description="Key and strategy for upserts.")
+    batch: Batch = Field(default_factory=Batch)
+    retry: Retry = Field(default_factory=Retry)
+    parallel: Parallel = Field(default_factory=Parallel)
+    transaction: Literal["batch", "job"] = Field("batch", description="batch: each batch commits with its checkpoint; job: all or nothing.")
+    hooks: Hooks = Field(default_factory=Hooks)
+    validation: Validation = Field(default_factory=Validation)
+    rejects: Rejects = Field(default_factory=Rejects)
+
+    @model_validator(mode="after")
+    def _mode_and_conflict(self) -> JobBase:
+        if self.mode == WriteMode.UPSERT and self.conflict is None:
+            raise ValueError("mode 'upsert' needs a 'conflict' section with the key columns")
+        if self.conflict is not None and self.mode not in (None, WriteMode.UPSERT):
+            raise ValueError(f"'conflict' only applies to mode upsert, but mode is {self.mode.value!r}")
+        return self
+
+    @property
+    def write_mode(self) -> WriteMode:
+        return self.mode or (WriteMode.UPSERT if self.conflict else WriteMode.APPEND)
+
+
+@lru_cache(maxsize=1)
+def connector_union() -> Any:
+    """The discriminated union of every registered connector config."""
+    return Annotated[Union[tuple(config_models())], Field(discriminator="type")]
+
+
+@lru_cache(maxsize=1)
+def job_model() -> type[JobBase]:
+    """The Job model, with source and destination typed by the connector registry."""
+    conn = connector_union()
+    return create_model(
+        "Job",
+        __base__=JobBase,
+        source=(conn, Field(description="Where rows come from: a connector config, or a connection's name.")),
+        destination=(conn, Field(description="Where rows go: a connector config, or a connection's name.")),
+        connections=(dict[str, conn], Field(default_factory=dict, description="Named connections local to this file.")),
+    )
+
+
+def _unknown(kind: str, value: str, valid: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, valid, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {value!r}{hint} Valid: {', '.join(valid)}"
