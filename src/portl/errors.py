@@ -95,7 +95,7 @@ class DataError(PortlError):
 class ConflictError(PortlError):
     """Rows whose keys already exist, under the ``fail`` conflict strategy."""
 
-    def __init__(self, table: str, key_columns: list[str], keys: list[tuple]):
+    def __init__(self, table: str, key_columns: list[str], keys: list[tuple], where: str | None = None):
         self.table = table
         self.key_columns = list(key_columns)
         self.keys = list(keys)
@@ -103,8 +103,8 @@ class ConflictError(PortlError):
         more = f" and {len(self.keys) - 20} more" if len(self.keys) > 20 else ""
         noun = "key" if len(self.keys) == 1 else "keys"
         super().__init__(
-            f"conflict strategy 'fail': {len(self.keys)} {noun} of this batch already exist in "
-            f"{table} ({', '.join(self.key_columns)}): {shown}{more}. The batch was rolled back; "
+            f"conflict strategy 'fail': {len(self.keys)} {noun} of this batch "
+            f"{where or 'already exist in ' + table} ({', '.join(self.key_columns)}): {shown}{more}. The batch was rolled back; "
             "use strategy skip, overwrite or merge to load such rows."
         )
 

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from portl.connectors.config import ConnectorConfig
+from portl.connectors.base import (
+    Capabilities, Checkpoint, Chunk, ColumnInfo, ConflictStrategy, Estimate, Reject, TableInfo,
+    TargetPlan, WriteMode, WriteResult, WriteSpec,
+)
+from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.sql import dialect as sql
+from portl.connectors.sql.params import param_rows, text_columns_for_db
+from portl.errors import ConflictError, SourceError, TerminalError, TransientError
+from portl.spec.types import LogicalType, arrow_field, logical_of
+
 
 
 class Config(ConnectorConfig):
@@ -25,3 +44,441 @@ class Config(ConnectorConfig):
 
     def describe(self) -> str:
         return f"{self.path}:{self.table or '(query)'}"
+
+
+# --- shared ----------------------------------------------------------------------------------
+
+CHECKPOINT_TABLE = "_portl_checkpoints"
+
+DIALECT = sql.Dialect(
+    name="sqlite",
+    quote=lambda name: '"' + name.replace('"', '""') + '"',
+    placeholder="?",
+    type_names={
+        "int": "INTEGER", "bigint": "BIGINT", "float": "REAL", "text": "TEXT", "bool": "BOOLEAN",
+        "date": "DATE", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ",
+        # JSONTEXT, not JSON: a JSON document like 1e5 must stay text, and only a declared type
+        # containing "TEXT" gets SQLite's TEXT affinity.
+        "json": "JSONTEXT", "uuid": "UUID", "bytes": "BLOB",
+    },
+    select_where_true=True,
+)
+
+_DECIMAL_DECL = re.compile(r"(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)", re.IGNORECASE)
+
+
+def arrow_type_of_declared(declared: str) -> pa.Field:
+    """The Arrow field for a SQLite declared column type, following SQLite's affinity rules."""
+    d = declared.upper()
+    match = _DECIMAL_DECL.search(d)
+    if match:
+        return arrow_field("", LogicalType("decimal", int(match.group(1)), int(match.group(2) or 0)))
+    for needle, logical in (("BOOL", "bool"), ("TIMESTAMPTZ", "timestamptz"), ("DATETIME", "timestamp"),
+                            ("TIMESTAMP", "timestamp"), ("DATE", "date"), ("JSON", "json"), ("UUID", "uuid"),
+                            ("BIGINT", "bigint"), ("INT", "bigint"), ("CHAR", "text"), ("CLOB", "text"),
+                            ("TEXT", "text"), ("BLOB", "bytes"), ("REAL", "float"), ("FLOA", "float"),
+                            ("DOUB", "float")):
+        if needle in d:
+            return arrow_field("", LogicalType(logical))
+    if not d:
+        return arrow_field("", LogicalType("text"))
+    return arrow_field("", LogicalType("float"))  # NUMERIC affinity without precision
+
+
+def _connect(path: str, *, create: bool) -> sqlite3.Connection:
+    if not create and not os.path.exists(path):
+        raise SourceError(f"SQLite database not found: {path}")
+    folder = os.path.dirname(path)
+    if create and folder and not os.path.isdir(folder):
+        raise TerminalError(f"cannot create SQLite database {path}: folder {folder} does not exist")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        return conn
+    except sqlite3.Error as exc:
+        raise TerminalError(f"cannot open SQLite database {path}: {exc}") from exc
+
+
+def translate(exc: sqlite3.Error, doing: str) -> Exception:
+    """A sqlite3 error as a Portl error: locks and busy databases are worth retrying."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return TransientError(f"{doing}: {text}")
+    return TerminalError(f"{doing}: {text}")
+
+
+def _table_info(conn: sqlite3.Connection, table: str) -> TableInfo | None:
+    q = DIALECT.quote
+    parts = sql.split_qualified(table)
+    schema = q(parts[0]) + "." if len(parts) > 1 else ""
+    rows = conn.execute(f"PRAGMA {schema}table_xinfo({q(parts[-1])})").fetchall()
+    if not rows:
+        return None
+    columns, pk = [], []
+    for _cid, name, declared, notnull, default, pk_pos, hidden in rows:
+        if hidden:
+            continue
+        columns.append(ColumnInfo(name, arrow_type_of_declared(declared or "").type, declared or "",
+                                  nullable=not notnull, has_default=default is not None))
+        if pk_pos:
+            pk.append((pk_pos, name))
+    uniques = []
+    for _seq, index, unique, *_ in conn.execute(f"PRAGMA {schema}index_list({q(parts[-1])})").fetchall():
+        if unique:
+            cols = [r[2] for r in conn.execute(f"PRAGMA {schema}index_info({q(index)})").fetchall()]
+            uniques.append(cols)
+    return TableInfo(table, columns, [n for _, n in sorted(pk)], uniques)
+
+
+# --- source ----------------------------------------------------------------------------------
+
+
+class SqliteSource:
+    """Reads a table (in rowid order, partitioned by rowid ranges) or a query."""
+
+    def __init__(self, config: Config, base_dir: str):
+        if not config.table and not config.query:
+            raise SourceError(f"SQLite source {config.path}: give 'table' or 'query'")
+        self.config = config
+        self.path = resolve_path(config.path, base_dir)
+        self.conn = _connect(self.path, create=False)
+        self.description = f"sqlite {config.describe()}"
+        self._lock = threading.Lock()
+        self._schema: pa.Schema | None = None
+        self._use_rowid = False
+        if config.table:
+            info = _table_info(self.conn, config.table)
+            if info is None:
+                raise SourceError(f"table {config.table!r} not found in SQLite database {self.path}")
+            self._schema = pa.schema([pa.field(c.name, c.type) for c in info.columns])
+            self._use_rowid = self._has_rowid(config.table)
+
+    def _has_rowid(self, table: str) -> bool:
+        try:
+            self.conn.execute(f"SELECT rowid FROM {DIALECT.table(table)} LIMIT 0")
+        except sqlite3.OperationalError:
+            return False  # a WITHOUT ROWID table
+        names = {f.name.lower() for f in self._schema}
+        return "rowid" not in names
+
+    def _select(self) -> str:
+        if self.config.query:
+            return f"SELECT * FROM ({self.config.query.rstrip().rstrip(';')})"
+        return f"SELECT * FROM {DIALECT.table(self.config.table)}"
+
+    def schema(self) -> pa.Schema:
+        if self._schema is None:
+            try:
+                cur = self.conn.execute(self._select() + " LIMIT 1000")
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+            except sqlite3.Error as exc:
+                raise translate(exc, f"query on {self.path} failed") from exc
+            columns = list(zip(*rows)) if rows else [[] for _ in names]
+            fields = []
+            for name, values in zip(names, columns):
+                try:
+                    t = pa.array(list(values)).type
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    t = pa.string()
+                fields.append(pa.field(name, pa.string() if pa.types.is_null(t) else t))
+            self._schema = pa.schema(fields)
+        return self._schema
+
+    def estimate(self) -> Estimate:
+        if self.config.table:
+            (rows,) = self.conn.execute(f"SELECT count(*) FROM {DIALECT.table(self.config.table)}").fetchone()
+            return Estimate(rows=rows, exact=True)
+        return Estimate()
+
+    def partitions(self, count: int) -> list[Checkpoint]:
+        if not self._use_rowid or count <= 1:
+            return [Checkpoint("0", {"after": None, "end": None, "offset": 0})]
+        low, high = self.conn.execute(f"SELECT min(rowid), max(rowid) FROM {DIALECT.table(self.config.table)}").fetchone()
+        if low is None:
+            return [Checkpoint("0", {"after": None, "end": None, "offset": 0})]
+        step = max(1, (high - low + 1) // count)
+        bounds = [low - 1 + step * i for i in range(count)] + [high]
+        return [Checkpoint(str(i), {"after": bounds[i], "end": bounds[i + 1] if i < count - 1 else None, "offset": 0})
+                for i in range(count) if i == 0 or bounds[i] < bounds[i + 1]]
+
+    def read(self, batch_rows: int, start: Checkpoint | None) -> Iterator[Chunk]:
+        start = start or self.partitions(1)[0]
+        if start.done:
+            return
+        schema = self.schema()
+        pos = dict(start.position)
+        rows_done = start.rows
+        conn = _connect(self.path, create=False)  # one connection per reader thread
+        try:
+            if self._use_rowid:
+                where, params = [], []
+                if pos.get("after") is not None:
+                    where.append("rowid > ?"); params.append(pos["after"])
+                if pos.get("end") is not None:
+                    where.append("rowid <= ?"); params.append(pos["end"])
+                clause = (" WHERE " + " AND ".join(where)) if where else ""
+                query = f"SELECT rowid, * FROM {DIALECT.table(self.config.table)}{clause} ORDER BY rowid"
+            else:
+                query, params = self._select() + " LIMIT -1 OFFSET ?", [pos.get("offset", 0)]
+            cursor = conn.execute(query, params)
+            while True:
+                rows = cursor.fetchmany(batch_rows)
+                if not rows:
+                    break
+                columns = list(zip(*rows))
+                if self._use_rowid:
+                    pos["after"] = columns[0][-1]
+                    columns = columns[1:]
+                first = rows_done + 1
+                batch, rejects = _to_batch(schema, columns, self.description, first)
+                rows_done += len(rows)
+                pos["offset"] = pos.get("offset", 0) + len(rows)
+                yield Chunk(batch, Checkpoint(start.partition, dict(pos), rows_done), first_record=first, rejects=rejects)
+        except sqlite3.Error as exc:
+            raise translate(exc, f"reading {self.description} failed") from exc
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _to_batch(schema: pa.Schema, columns: list[tuple], source: str, first_record: int) -> tuple[pa.RecordBatch, list[Reject]]:
+    """Build a batch from fetched columns. A value that does not fit its column's declared type
+    (SQLite lets any value into any column) rejects its row instead of failing the batch."""
+    arrays, bad = [], {}
+    for field, values in zip(schema, columns):
+        try:
+            arrays.append(_column(field, values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+            fixed = []
+            for i, v in enumerate(values):
+                try:
+                    _column(field, [v])
+                    fixed.append(v)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+                    bad.setdefault(i, (field.name, v))
+                    fixed.append(None)
+            arrays.append(_column(field, fixed))
+    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    if not bad:
+        return batch, []
+    rejects = [Reject(source, f"value {v!r} does not fit column {name} ({field_type(schema, name)})",
+                      record=first_record + i, column=name, value=v) for i, (name, v) in sorted(bad.items())]
+    keep = pa.array([i not in bad for i in range(batch.num_rows)])
+    return batch.filter(keep), rejects
+
+
+def field_type(schema: pa.Schema, name: str) -> str:
+    return str(logical_of(schema.field(name)))
+
+
+def _column(field: pa.Field, values) -> pa.Array:
+    t = field.type
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        text = pa.array(values, pa.string())
+        if pa.types.is_date(t):
+            return pc.cast(pc.utf8_slice_codeunits(text, 0, 10), t)
+        return pc.cast(text, t) if not t.tz else pc.cast(pc.cast(text, pa.timestamp(t.unit, "UTC")), t)
+    if pa.types.is_decimal(t):
+        text = pa.array([None if v is None else (format(v, f".{t.scale}f") if isinstance(v, float) else str(v)) for v in values], pa.string())
+        return pc.cast(text, t)
+    if pa.types.is_boolean(t):
+        return pc.not_equal(pa.array(values, pa.int64()), 0)
+    return pa.array(values, t)
+
+
+# --- sink ------------------------------------------------------------------------------------
+
+
+class SqliteSink:
+    """Writes batches inside ``BEGIN IMMEDIATE ... COMMIT`` with the checkpoint in the same
+    transaction; upserts go through a temporary staging table and one set-based statement."""
+
+    capabilities = Capabilities(
+        modes=frozenset(WriteMode),
+        upsert_strategies=frozenset(ConflictStrategy),
+        transactional=True,
+        resumable=True,
+        concurrent_writers=1,
+        alters_tables=True,
+        bulk_method="executemany inside one transaction per batch",
+        max_params=32766,
+    )
+
+    def __init__(self, config: Config, base_dir: str):
+        if not config.table:
+            raise TerminalError(f"SQLite destination {config.path}: 'table' is required")
+        if config.query:
+            raise TerminalError("a SQLite destination takes 'table', not 'query'")
+        self.config = config
+        self.table = config.table
+        self.path = resolve_path(config.path, base_dir)
+        self.description = f"sqlite {config.describe()}"
+        self.conn = _connect(self.path, create=True)
+        self._truncate_pending = False
+        self._stage = f"_portl_stage_{re.sub(r'[^A-Za-z0-9_]', '_', self.table)}"
+        self._stage_ready = False
+
+    # introspection and planning
+
+    def table_info(self) -> TableInfo | None:
+        return _table_info(self.conn, self.table)
+
+    def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
+        d, info = DIALECT, self.table_info()
+        plan = TargetPlan(target=f"{self.path} table {self.table}")
+        if info is None:
+            plan.ddl.append(sql.create_table(d, self.table, _columns(schema), spec.key if spec.mode == WriteMode.UPSERT else ()))
+        else:
+            for f in schema:
+                if info.column(f.name) is None:
+                    plan.ddl.append(sql.add_column(d, self.table, f.name, logical_of(f)))
+            if spec.mode == WriteMode.UPSERT and not _has_unique(info, spec.key):
+                raise TerminalError(
+                    f"table {self.table} has no primary key or unique index on ({', '.join(spec.key)}), which an "
+                    f"upsert needs; add one, e.g. CREATE UNIQUE INDEX {self.table}_key ON {self.table} ({', '.join(spec.key)})"
+                )
+        for f in schema:
+            lt = logical_of(f)
+            if lt.name == "decimal" and (lt.precision or 0) > 15:
+                plan.notes.append(f"column {f.name}: SQLite stores {lt} as a floating-point number; digits past the 15th are not kept")
+        columns = [f.name for f in schema]
+        if spec.mode == WriteMode.REPLACE:
+            plan.per_batch.append(f"DELETE FROM {d.table(self.table)}  -- once, in the first batch's transaction")
+        if spec.mode == WriteMode.UPSERT:
+            plan.per_batch.append(f"DELETE FROM {d.table(self._stage)}")
+            plan.per_batch.append(sql.insert_values(d, self._stage, columns) + "  -- executemany")
+            if spec.strategy == ConflictStrategy.FAIL:
+                plan.per_batch.append(sql.existing_keys(d, self._stage, self.table, spec.key))
+            else:
+                plan.per_batch.append(sql.count_existing(d, self._stage, self.table, spec.key))
+            plan.per_batch.append(sql.upsert_from_stage(d, self._stage, self.table, columns, spec.key, spec.strategy))
+        else:
+            plan.per_batch.append(sql.insert_values(d, self.table, columns) + "  -- executemany")
+        plan.per_batch.append(f"INSERT INTO {CHECKPOINT_TABLE} ... ON CONFLICT DO UPDATE  -- the checkpoint, same transaction")
+        return plan
+
+    def prepare(self, schema: pa.Schema, spec: WriteSpec, resuming: bool) -> None:
+        statements = [s for s in self.plan(schema, spec).ddl]
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (run_id TEXT NOT NULL, partition TEXT NOT NULL, "
+            "checkpoint TEXT NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (run_id, partition))"
+        )
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            for statement in statements:
+                self.conn.execute(statement)
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.conn.execute("ROLLBACK") if self.conn.in_transaction else None
+            raise translate(exc, f"preparing {self.description} failed") from exc
+        self._truncate_pending = spec.mode == WriteMode.REPLACE and not resuming
+        if spec.mode == WriteMode.UPSERT:
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.{DIALECT.quote(self._stage)}")
+            self.conn.execute(sql.create_table(DIALECT, self._stage, _columns(schema), temporary=True))
+            self._stage_ready = True
+
+    # writing
+
+    @contextmanager
+    def transaction(self):
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise translate(exc, f"starting a transaction on {self.description} failed") from exc
+        try:
+            yield self.conn
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise translate(exc, f"committing to {self.description} failed") from exc
+
+    def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: sqlite3.Connection) -> WriteResult:
+        d = DIALECT
+        columns = [f.name for f in batch.schema]
+        rows = param_rows(text_columns_for_db(batch, bool_as_int=True, temporal_as_text=True, decimal_as_text=True))
+        try:
+            if self._truncate_pending:
+                tx.execute(f"DELETE FROM {d.table(self.table)}")
+                self._truncate_pending = False
+            if spec.mode != WriteMode.UPSERT:
+                tx.executemany(sql.insert_values(d, self.table, columns), rows)
+                return WriteResult(inserted=len(rows))
+            tx.execute(f"DELETE FROM {d.table(self._stage)}")
+            tx.executemany(sql.insert_values(d, self._stage, columns), rows)
+            if spec.strategy == ConflictStrategy.FAIL:
+                keys = tx.execute(sql.existing_keys(d, self._stage, self.table, spec.key)).fetchall()
+                if keys:
+                    raise ConflictError(self.table, list(spec.key), [tuple(k) for k in keys])
+                existing = 0
+            else:
+                (existing,) = tx.execute(sql.count_existing(d, self._stage, self.table, spec.key)).fetchone()
+            tx.execute(sql.upsert_from_stage(d, self._stage, self.table, columns, spec.key, spec.strategy))
+        except sqlite3.IntegrityError as exc:
+            raise TerminalError(f"writing to {self.description} failed: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise translate(exc, f"writing to {self.description} failed") from exc
+        if spec.strategy == ConflictStrategy.SKIP:
+            return WriteResult(inserted=len(rows) - existing, skipped=existing)
+        return WriteResult(inserted=len(rows) - existing, updated=existing)
+
+    # checkpoints
+
+    def save_checkpoint(self, tx: sqlite3.Connection, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
+        tx.execute(
+            f"INSERT INTO {CHECKPOINT_TABLE} (run_id, partition, checkpoint, state, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (run_id, partition) DO UPDATE SET checkpoint = excluded.checkpoint, "
+            "state = excluded.state, updated_at = excluded.updated_at",
+            (run_id, checkpoint.partition, json.dumps(checkpoint.to_json()), json.dumps(state),
+             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        )
+
+    def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
+        try:
+            rows = self.conn.execute(f"SELECT checkpoint, state FROM {CHECKPOINT_TABLE} WHERE run_id = ?", (run_id,)).fetchall()
+        except sqlite3.OperationalError:
+            return {}  # no checkpoint table yet: nothing was ever committed here
+        out = {}
+        for checkpoint, state in rows:
+            cp = Checkpoint.from_json(json.loads(checkpoint))
+            out[cp.partition] = (cp, json.loads(state))
+        return out
+
+    def finish(self, run_id: str) -> None:
+        if self._stage_ready:
+            self.conn.execute(f"DROP TABLE IF EXISTS {DIALECT.table(self._stage)}")
+
+    def count_rows(self) -> int | None:
+        if self.table_info() is None:
+            return 0
+        (rows,) = self.conn.execute(f"SELECT count(*) FROM {DIALECT.table(self.table)}").fetchone()
+        return rows
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _columns(schema: pa.Schema) -> list[tuple[str, LogicalType, bool]]:
+    return [(f.name, logical_of(f), True) for f in schema]
+
+
+def _has_unique(info: TableInfo, key: tuple[str, ...]) -> bool:
+    wanted = set(key)
+    return set(info.primary_key) == wanted or any(set(u) == wanted for u in info.unique_keys)
+
+
+def open_source(config: Config, base_dir: str) -> SqliteSource:
+    return SqliteSource(config, base_dir)
+
+
+def open_sink(config: Config, base_dir: str) -> SqliteSink:
+    return SqliteSink(config, base_dir)

@@ -1,0 +1,263 @@
+"""The ``portl`` command line: each command parses its options and calls one function below."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from portl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PortlError
+
+app = typer.Typer(
+    name="portl",
+    help="Move data between systems, correctly and fast. Run `portl COMMAND --help` for each command.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="List the runs in the ledger, or show one.", invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+JobFile = Annotated[str, typer.Argument(help="The job file (YAML).", metavar="JOB.yaml")]
+JobName = Annotated[Optional[str], typer.Option("--job", "-j", help="Which job, when the file holds several.")]
+Connections = Annotated[Optional[str], typer.Option("--connections", help="Connections file (default: connections.yaml beside the job).", envvar="PORTL_CONNECTIONS")]
+StateDir = Annotated[str, typer.Option("--state-dir", help="Folder of the run ledger.", envvar="PORTL_STATE_DIR")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.", envvar="PORTL_DEBUG")]
+Rows = Annotated[int, typer.Option("--rows", help="Mapped rows shown in the plan's preview.", min=0)]
+
+
+class _Context:
+    debug = False
+
+
+@app.command()
+def run(
+    job_file: JobFile,
+    job: JobName = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and write nothing (same as `portl plan`).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the job's last run where its last committed batch ended.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Start a new run even though the last one did not finish.")] = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="text (progress bar and summary) or json (one event per line).")] = "text",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar (on a terminal).")] = True,
+    connections: Connections = None,
+    state_dir: StateDir = ".portl",
+    rows: Rows = 5,
+    debug: Debug = False,
+) -> None:
+    """Run a job: read the source, map, and write the destination, batch by batch.
+
+    Exit codes: 0 success, 1 failure, 2 invalid job or options, 3 more rejected rows than
+    validation.max_rejects, 130 stopped with Ctrl-C (resumable with --resume).
+    """
+    _Context.debug = debug
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("expected text or json", param_hint="--log-format")
+    if resume and restart:
+        raise typer.BadParameter("--resume and --restart exclude each other", param_hint="--restart")
+    from portl.cli.render import render_plan, render_report
+    from portl.cli.watch import RunWatcher
+    from portl.engine.plan import plan as make_plan
+    from portl.engine.run import RunOptions, run as execute
+    from portl.spec.loader import load_job
+
+    loaded = load_job(job_file, job, connections)
+    the_plan = make_plan(loaded, preview_rows=rows)
+    try:
+        if dry_run:
+            render_plan(out, the_plan)
+            return
+        options = RunOptions(state_dir=state_dir, resume=resume, restart=restart)
+        watcher = RunWatcher(err, the_plan, json_events=log_format == "json", progress=progress and err.is_terminal)
+        options.events.subscribe(watcher)
+        with _stop_on_ctrl_c(options.stop, err):
+            with watcher:
+                try:
+                    report = execute(the_plan, options)
+                except PortlError as exc:
+                    watcher.close()
+                    partial = getattr(exc, "report", None)
+                    if partial is not None and log_format == "text":
+                        render_report(err, partial, json_out=False)
+                    raise
+        render_report(err, report, json_out=log_format == "json")
+    finally:
+        the_plan.close()
+
+
+@app.command()
+def plan(
+    job_file: JobFile,
+    job: JobName = None,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    connections: Connections = None,
+    rows: Rows = 5,
+    debug: Debug = False,
+) -> None:
+    """Show exactly what `portl run` would do, and write nothing.
+
+    The resolved job (secrets masked), the source schema, the mapping table, the DDL and the SQL
+    per batch, the first mapped rows with rejects explained, a row estimate and warnings.
+    """
+    _Context.debug = debug
+    if format not in ("text", "json"):
+        raise typer.BadParameter("expected text or json", param_hint="--format")
+    from portl.cli.render import render_plan
+    from portl.engine.plan import plan as make_plan
+    from portl.spec.loader import load_job
+
+    the_plan = make_plan(load_job(job_file, job, connections), preview_rows=rows)
+    try:
+        if format == "json":
+            print(json.dumps(the_plan.to_dict(), indent=2, default=str))
+        else:
+            render_plan(out, the_plan)
+    finally:
+        the_plan.close()
+    if the_plan.errors:
+        raise typer.Exit(2)
+
+
+@app.command()
+def validate(
+    job_file: JobFile,
+    job: JobName = None,
+    connections: Connections = None,
+    debug: Debug = False,
+) -> None:
+    """Check a job file against the job language; report every problem with file:line:column."""
+    _Context.debug = debug
+    from portl.spec.loader import job_names, load_job
+
+    names = [job] if job else job_names(job_file)
+    for name in names or [None]:
+        loaded = load_job(job_file, name, connections)
+        j = loaded.job
+        what = f"{j.source.type} -> {j.destination.type}, {j.write_mode.value}"
+        if j.conflict:
+            what += f" on ({', '.join(j.conflict.key)}), strategy {j.conflict.strategy.value}"
+        out.print(f"[green]ok[/] {job_file}: job {loaded.name!r} is valid ({what})")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the job language, for editors and linters."""
+    from portl.spec.loader import job_json_schema
+
+    print(json.dumps(job_json_schema(), indent=2))
+
+
+@runs_app.callback()
+def runs_list(
+    ctx: typer.Context,
+    job: Annotated[Optional[str], typer.Option("--job", "-j", help="Only runs of this job.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.", min=1)] = 20,
+    state_dir: StateDir = ".portl",
+) -> None:
+    """List recent runs: id, job, status, counts, duration."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = state_dir
+        return
+    from portl.cli.render import render_runs
+    from portl.state.ledger import Ledger
+
+    ledger = _open_ledger(state_dir)
+    try:
+        render_runs(out, ledger.list(limit=limit, job=job), ledger.path)
+    finally:
+        ledger.close()
+
+
+@runs_app.command("show")
+def runs_show(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of it.")],
+    state_dir: Annotated[Optional[str], typer.Option("--state-dir", help="Folder of the run ledger.", envvar="PORTL_STATE_DIR")] = None,
+) -> None:
+    """Show one run: status, counts, checkpoints, error."""
+    from portl.cli.render import render_run
+
+    ledger = _open_ledger(state_dir or ctx.obj or ".portl")
+    try:
+        record = ledger.get(run_id)
+        if record is None:
+            raise PortlError(f"no run {run_id!r} in {ledger.path}; `portl runs` lists them")
+        render_run(out, record)
+    finally:
+        ledger.close()
+
+
+def _open_ledger(state_dir: str):
+    from portl.state.ledger import Ledger
+
+    if not os.path.exists(os.path.join(state_dir, "state.db")):
+        raise PortlError(f"no run ledger in {state_dir}/ yet: no job has run from here (or pass --state-dir)")
+    return Ledger(state_dir)
+
+
+class _stop_on_ctrl_c:
+    """First Ctrl-C: finish the current batch, then stop (resumable). Second: stop at once."""
+
+    def __init__(self, stop: threading.Event, console: Console):
+        self.stop, self.console = stop, console
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        self.previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.stop.is_set():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.stop.set()
+        self.console.print("[yellow]stopping after the current batch... (Ctrl-C again to abort it, rolling it back)[/]")
+
+    def __exit__(self, *exc):
+        if hasattr(self, "previous"):
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def main() -> None:
+    """Entry point: run the app and turn errors into a sentence and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except PortlError as exc:
+        if _Context.debug:
+            traceback.print_exc()
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: the batch in progress was rolled back; resume with --resume[/]")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if _Context.debug:
+            traceback.print_exc()
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        sys.exit(EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Rendering plans, run reports and the ledger for people (rich) and programs (JSON)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from portl.engine.plan import Plan
+from portl.engine.run import RunReport
+from portl.spec.types import logical_of
+from portl.state.ledger import RunRecord
+
+
+def render_plan(console: Console, plan: Plan) -> None:
+    """The plan, section by section, as `portl plan` and `--dry-run` print it."""
+    data = plan.to_dict()
+    console.rule(f"[bold]Plan for job {escape(plan.name)}[/]")
+    console.print(f"[dim]{escape(plan.job.path)} — nothing has been written[/]")
+    console.print("\n[bold]Resolved job[/] (secrets masked)")
+    console.print(Syntax(yaml.safe_dump(plan.resolved_config(), sort_keys=False, allow_unicode=True), "yaml", theme="ansi_dark", background_color="default"))
+
+    est = plan.estimate
+    size = []
+    if est.rows is not None:
+        size.append(f"{est.rows:,} rows" + ("" if est.exact else " (estimated)"))
+    if est.bytes:
+        size.append(f"{est.bytes / 1e6:,.1f} MB")
+    console.print(f"[bold]Source[/]: {escape(plan.source.description)}" + (f" — {', '.join(size)}" if size else ""))
+    schema = Table("column", "type", box=None, pad_edge=False)
+    for f in plan.source_schema:
+        schema.add_row(escape(f.name), str(logical_of(f)))
+    console.print(schema)
+    for note in plan.source_notes:
+        console.print(f"  [dim]note: {escape(note)}[/]")
+
+    d = data["destination"]
+    how = d["mode"] + (f" on ({', '.join(d['key'])}), strategy {d['strategy']}" if d["key"] else "")
+    state = "exists" if d["exists"] else "will be created"
+    console.print(f"\n[bold]Destination[/]: {escape(plan.sink.description)} ({state}) — {how}; {d['bulk_method']}")
+
+    console.print("\n[bold]Mapping[/]")
+    table = Table("source", "transform", "destination", "type", "notes", box=None, pad_edge=False)
+    for c in data["mapping"]:
+        notes = [c["origin"]] + (["required"] if c["required"] else []) + [f"type from {c['type_from']}"]
+        table.add_row(escape(", ".join(c["source"]) or "—"), escape(" → ".join(c["transforms"]) or "—"),
+                      escape(c["destination"]), c["type"], escape(", ".join(notes)))
+    console.print(table)
+    if data["unmapped_source_columns"]:
+        console.print(f"  [dim]not loaded: {escape(', '.join(data['unmapped_source_columns']))}[/]")
+
+    if plan.target.ddl:
+        console.print("\n[bold]DDL[/] (before loading)")
+        for statement in plan.target.ddl:
+            console.print(Syntax(statement + ";", "sql", theme="ansi_dark", background_color="default"))
+    if plan.target.per_batch:
+        console.print(f"\n[bold]Per batch[/] (about {plan.job.job.batch.size:,} rows; transaction per {plan.job.job.transaction})")
+        for statement in plan.target.per_batch:
+            console.print(Syntax(statement, "sql", theme="ansi_dark", background_color="default"))
+
+    if plan.hooks:
+        console.print("\n[bold]Hooks[/]")
+        for event, lines in plan.hooks.items():
+            for line in lines:
+                console.print(f"  {event}: {escape(line)}")
+
+    if plan.preview:
+        console.print(f"\n[bold]Preview[/]: the first {len(plan.preview)} rows as they would be written")
+        columns = [c.name for c in plan.mapping.columns]
+        preview = Table("row", *columns, box=None, pad_edge=False)
+        for row in plan.preview:
+            where = f"{row.record}" + (f" (line {row.line})" if row.line else "")
+            if row.values is None:
+                preview.add_row(where, f"[red]REJECTED[/] {escape(row.column or '')}: {escape(row.error or '')}")
+            else:
+                preview.add_row(where, *[escape(_cell(row.values.get(c))) for c in columns])
+        console.print(preview)
+
+    console.print(f"\n[bold]Rejected rows go to[/]: {escape(plan.reject_path)}")
+    console.print(f"[bold]Workers[/]: {plan.job.job.parallel.workers}   [bold]Retry[/]: {plan.job.job.retry.strategy} "
+                  f"({plan.job.job.retry.attempts} attempts)")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for error in plan.errors:
+        console.print(f"[red]error:[/] {escape(error)}")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def render_report(console: Console | None, report: RunReport, json_out: bool = False) -> None:
+    """The end-of-run summary: where every source row went."""
+    if json_out:
+        print(json.dumps({"event": "report", **report.to_json()}, default=str))
+        return
+    if console is None:
+        return
+    c = report.counts
+    if report.already_finished:
+        console.print(f"run {report.run_id} of job {escape(report.job)} already finished; nothing to resume, nothing changed.")
+    colour = "green" if report.status == "succeeded" else "red"
+    console.print(f"[bold {colour}]{report.status}[/] job {escape(report.job)} run {report.run_id}"
+                  + ("" if report.already_finished else f" in {report.duration_s:,.1f} s ({report.rows_per_s:,.0f} rows/s)"))
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_row("read", f"{c.read:>12,}")
+    table.add_row("inserted", f"{c.inserted:>12,}")
+    table.add_row("updated", f"{c.updated:>12,}")
+    table.add_row("skipped", f"{c.skipped_total:>12,}")
+    for reason, n in sorted(c.skipped.items()):
+        table.add_row(f"  {escape(reason)}", f"{n:>12,}")
+    table.add_row("rejected", f"{c.rejected:>12,}")
+    console.print(table)
+    if report.reject_path:
+        console.print(f"rejected rows: {escape(report.reject_path)}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+def render_runs(console: Console, runs: list[RunRecord], where: str) -> None:
+    """`portl runs`: one line per run, newest first."""
+    if not runs:
+        console.print(f"no runs recorded in {escape(where)}")
+        return
+    table = Table("run", "job", "status", "started", "read", "inserted", "updated", "skipped", "rejected", "duration")
+    for r in runs:
+        c = r.counts
+        table.add_row(r.id, escape(r.job), _status(r.status), _when(r.started_at), *[f"{c.get(k, 0):,}" for k in ("read", "inserted", "updated", "skipped", "rejected")],
+                      f"{(r.ended_at - r.started_at):,.1f} s" if r.ended_at else "—")
+    console.print(table)
+
+
+def render_run(console: Console, r: RunRecord) -> None:
+    """`portl runs show ID`."""
+    console.print(f"[bold]run[/] {r.id}\n[bold]job[/] {escape(r.job)} ({escape(r.job_path)})\n[bold]status[/] {_status(r.status)}")
+    console.print(f"[bold]started[/] {_when(r.started_at)}" + (f"   [bold]ended[/] {_when(r.ended_at)}" if r.ended_at else ""))
+    for key in ("destination", "mode", "rejects_file"):
+        if r.meta.get(key):
+            console.print(f"[bold]{key.replace('_', ' ')}[/] {escape(str(r.meta[key]))}")
+    console.print("[bold]counts[/] " + ", ".join(f"{k} {v:,}" for k, v in r.counts.items() if isinstance(v, int)))
+    for reason, n in (r.counts.get("skipped_by_reason") or {}).items():
+        console.print(f"  skipped: {escape(reason)}: {n:,}")
+    if r.checkpoints:
+        table = Table("partition", "source rows", "position", "done")
+        for partition, cp in r.checkpoints.items():
+            point = cp["checkpoint"]
+            table.add_row(partition, f"{point.get('rows', 0):,}", escape(json.dumps(point.get("position"))), "yes" if point.get("done") else "no")
+        console.print(table)
+    if r.error:
+        console.print(f"[bold red]error[/] {escape(r.error)}")
+
+
+def _status(status: str) -> str:
+    colour = {"succeeded": "green", "running": "yellow", "interrupted": "yellow"}.get(status, "red")
+    return f"[{colour}]{status}[/]"
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "—"

@@ -1,0 +1,66 @@
+"""Watching a run: a progress bar on a terminal, or one JSON event per line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from portl.engine.events import Event
+from portl.engine.plan import Plan
+
+
+class RunWatcher:
+    """Listens to run events. Progress advances by bytes when the source knows its size in bytes
+    (files), by rows when it knows its row count, and counts rows otherwise."""
+
+    def __init__(self, console: Console, plan: Plan, *, json_events: bool, progress: bool):
+        self.console = console
+        self.json_events = json_events
+        est = plan.estimate
+        self.by_bytes = bool(est.bytes) and not est.exact
+        self.total = est.bytes if self.by_bytes else est.rows
+        self.bar: Progress | None = None
+        if progress and not json_events:
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[rows]:>12,} rows"), TextColumn("{task.fields[rate]:>10,.0f} rows/s"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=console, transient=True,
+            )
+            self.task = self.bar.add_task(plan.name, total=self.total, rows=0, rate=0.0)
+        self._rows = 0
+
+    def __enter__(self) -> RunWatcher:
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+            self.bar = None
+
+    def __call__(self, event: Event) -> None:
+        if self.json_events:
+            sys.stdout.write(json.dumps(event.to_json(), default=str) + "\n")
+            sys.stdout.flush()
+            return
+        if event.event == "batch_committed":
+            self._rows += event.details.get("rows", 0)
+            if self.bar:
+                task = self.bar.tasks[0]
+                elapsed = task.elapsed or 0.0
+                rate = self._rows / elapsed if elapsed > 0 else 0.0
+                step = event.details.get("bytes", 0) if self.by_bytes else event.details.get("rows", 0)
+                self.bar.update(self.task, advance=step, rows=self._rows, rate=rate)
+        elif event.level in ("warning", "error") and event.event != "run_finished":
+            details = ", ".join(f"{k}={v}" for k, v in event.details.items() if k != "totals")
+            self.console.print(f"[yellow]{event.event}[/] (batch {event.batch}): {details}")
+        elif event.event == "resuming":
+            self.console.print(f"resuming run {event.details['run_id']}: {event.details['committed_rows']:,} source rows already committed")

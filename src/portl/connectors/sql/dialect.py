@@ -1,0 +1,112 @@
+"""What differs between SQL databases, as data: quoting, placeholders, type map, upsert shape.
+
+Every SQL statement Portl runs is built here from a :class:`Dialect` and quoted identifiers; values
+are always bound parameters. SQLite, Postgres and MySQL each specialise the same :class:`Dialect`
+with their own flags instead of branching on a database name in the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from portl.connectors.base import ConflictStrategy
+from portl.spec.types import LogicalType
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The facts about one SQL database that statement building needs."""
+
+    name: str
+    quote: Callable[[str], str]
+    placeholder: str
+    type_names: dict[str, str]
+    decimal_name: str = "DECIMAL({p},{s})"
+    # How an upsert names the incoming row's value of column c: "excluded.{c}" or "VALUES({c})".
+    incoming: str = "excluded.{c}"
+    # SQLite needs "WHERE true" between INSERT ... SELECT and ON CONFLICT to parse it.
+    select_where_true: bool = False
+    conflict_target: bool = True
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def column_type(self, logical: LogicalType) -> str:
+        """The declared column type for a logical type."""
+        if logical.name == "decimal":
+            return self.decimal_name.format(p=logical.precision, s=logical.scale)
+        return self.type_names[logical.name]
+
+    def table(self, name: str) -> str:
+        """A possibly schema-qualified table name, each part quoted."""
+        return ".".join(self.quote(part) for part in split_qualified(name))
+
+    def column_list(self, columns: Sequence[str]) -> str:
+        return ", ".join(self.quote(c) for c in columns)
+
+    def placeholders(self, count: int) -> str:
+        return ", ".join([self.placeholder] * count)
+
+
+def split_qualified(name: str) -> list[str]:
+    """``schema.table`` → ``["schema", "table"]``; a name in double quotes keeps its dots."""
+    if name.startswith('"') and name.endswith('"'):
+        return [name[1:-1].replace('""', '"')]
+    return name.split(".")
+
+
+def create_table(d: Dialect, table: str, columns: Sequence[tuple[str, LogicalType, bool]], primary_key: Sequence[str] = (), temporary: bool = False) -> str:
+    """``CREATE TABLE`` for ``(name, logical type, nullable)`` columns, with an optional primary key."""
+    parts = [f"{d.quote(n)} {d.column_type(t)}{'' if nullable else ' NOT NULL'}" for n, t, nullable in columns]
+    if primary_key:
+        parts.append(f"PRIMARY KEY ({d.column_list(primary_key)})")
+    kind = "TEMPORARY TABLE" if temporary else "TABLE"
+    return f"CREATE {kind} IF NOT EXISTS {d.table(table)} (\n  " + ",\n  ".join(parts) + "\n)"
+
+
+def add_column(d: Dialect, table: str, name: str, logical: LogicalType) -> str:
+    return f"ALTER TABLE {d.table(table)} ADD COLUMN {d.quote(name)} {d.column_type(logical)}"
+
+
+def insert_values(d: Dialect, table: str, columns: Sequence[str]) -> str:
+    """A one-row ``INSERT`` to run with executemany."""
+    return f"INSERT INTO {d.table(table)} ({d.column_list(columns)}) VALUES ({d.placeholders(len(columns))})"
+
+
+def key_match(d: Dialect, left: str, right: str, key: Sequence[str]) -> str:
+    return " AND ".join(f"{left}.{d.quote(k)} = {right}.{d.quote(k)}" for k in key)
+
+
+def count_existing(d: Dialect, stage: str, table: str, key: Sequence[str]) -> str:
+    """How many staged rows already have their key in the target table."""
+    return (
+        f"SELECT count(*) FROM {d.table(stage)} s WHERE EXISTS "
+        f"(SELECT 1 FROM {d.table(table)} t WHERE {key_match(d, 't', 's', key)})"
+    )
+
+
+def existing_keys(d: Dialect, stage: str, table: str, key: Sequence[str]) -> str:
+    """The staged keys that already exist in the target table (for the ``fail`` strategy)."""
+    cols = ", ".join(f"s.{d.quote(k)}" for k in key)
+    return (
+        f"SELECT {cols} FROM {d.table(stage)} s WHERE EXISTS "
+        f"(SELECT 1 FROM {d.table(table)} t WHERE {key_match(d, 't', 's', key)})"
+    )
+
+
+def upsert_from_stage(d: Dialect, stage: str, table: str, columns: Sequence[str], key: Sequence[str], strategy: ConflictStrategy) -> str:
+    """ONE set-based statement moving a staged batch into the target under a conflict strategy."""
+    cols = d.column_list(columns)
+    where = " WHERE true" if d.select_where_true else ""
+    head = f"INSERT INTO {d.table(table)} ({cols}) SELECT {cols} FROM {d.table(stage)}{where}"
+    if strategy == ConflictStrategy.FAIL:
+        return head  # conflicts were checked first; a plain insert reports any race as an error
+    target = f" ({d.column_list(key)})" if d.conflict_target else ""
+    others = [c for c in columns if c not in key]
+    if strategy == ConflictStrategy.SKIP or not others:
+        return f"{head} ON CONFLICT{target} DO NOTHING"
+    t = d.table(table)
+    if strategy == ConflictStrategy.MERGE:
+        sets = ", ".join(f"{d.quote(c)} = COALESCE({d.incoming.format(c=d.quote(c))}, {t}.{d.quote(c)})" for c in others)
+    else:
+        sets = ", ".join(f"{d.quote(c)} = {d.incoming.format(c=d.quote(c))}" for c in others)
+    return f"{head} ON CONFLICT{target} DO UPDATE SET {sets}"

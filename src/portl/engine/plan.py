@@ -1,0 +1,239 @@
+"""``plan()``: resolve everything a run will do, without writing anything.
+
+The plan is the dry-run: the resolved job (secrets masked), the source schema, the mapping table,
+the DDL, the statements per batch, a preview of mapped rows with the ones that would be rejected
+marked, a row estimate and the validation findings. ``run()`` executes this same plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from portl.connectors import registry
+from portl.connectors.base import Estimate, Sink, Source, TableInfo, TargetPlan, WriteMode, WriteSpec
+from portl.engine.hooks import HookRunner
+from portl.engine.mapping import MappedBatch, MappingPlan, apply_mapping, resolve_mapping
+from portl.engine.validation import check_schema
+from portl.errors import ConfigError, PortlError
+from portl.secrets import mask_url
+from portl.spec.loader import LoadedJob
+from portl.spec.models import HOOK_EVENTS
+from portl.spec.types import logical_of
+
+
+@dataclass
+class PreviewRow:
+    """One of the first source rows, as it would be written, or why it would be rejected."""
+
+    record: int | None
+    line: int | None
+    values: dict[str, Any] | None
+    error: str | None = None
+    column: str | None = None
+
+
+@dataclass
+class Plan:
+    """Everything a run will do. Holds the open source and sink that ``run`` uses."""
+
+    job: LoadedJob
+    source: Source
+    sink: Sink
+    source_schema: pa.Schema
+    estimate: Estimate
+    destination: TableInfo | None
+    mapping: MappingPlan
+    spec: WriteSpec
+    target: TargetPlan
+    reject_path: str
+    preview: list[PreviewRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    hooks: dict[str, list[str]] = field(default_factory=dict)
+    source_notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+    @property
+    def job_hash(self) -> str:
+        return hashlib.sha256(self.job.text.encode()).hexdigest()[:16]
+
+    def resolved_config(self) -> dict[str, Any]:
+        """The job as it will run, with every secret masked."""
+        data = self.job.job.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data.pop("connections", None)
+        return _mask(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-able data (``portl plan --format json``)."""
+        return {
+            "job": self.name,
+            "file": self.job.path,
+            "config": self.resolved_config(),
+            "source": {
+                "description": self.source.description,
+                "schema": [{"name": f.name, "type": str(logical_of(f))} for f in self.source_schema],
+                "estimate": dataclasses.asdict(self.estimate),
+                "notes": self.source_notes,
+            },
+            "destination": {
+                "description": self.sink.description,
+                "exists": self.destination is not None,
+                "mode": self.spec.mode.value,
+                "key": list(self.spec.key),
+                "strategy": self.spec.strategy.value if self.spec.strategy else None,
+                "bulk_method": self.sink.capabilities.bulk_method,
+            },
+            "mapping": [
+                {"source": list(c.sources), "transforms": [_transform_text(t) for t in c.transforms],
+                 "destination": c.name, "type": str(c.logical), "required": c.required, "origin": c.origin,
+                 "type_from": c.type_source}
+                for c in self.mapping.columns
+            ],
+            "unmapped_source_columns": list(self.mapping.unmapped_source),
+            "ddl": self.target.ddl,
+            "per_batch": self.target.per_batch,
+            "target_notes": self.target.notes,
+            "preview": [dataclasses.asdict(r) for r in self.preview],
+            "rejects_file": self.reject_path,
+            "hooks": self.hooks,
+            "batch_size": self.job.job.batch.size,
+            "workers": self.job.job.parallel.workers,
+            "transaction": self.job.job.transaction,
+            "warnings": self.warnings,
+            "errors": self.errors,
+        }
+
+    def close(self) -> None:
+        for part in (self.source, self.sink):
+            try:
+                part.close()
+            except Exception:  # closing is best effort; the run's outcome is already decided
+                pass
+
+
+def plan(loaded: LoadedJob, preview_rows: int = 5) -> Plan:
+    """Resolve a loaded job into a :class:`Plan`. Opens the source and the destination, reads at
+    most ``preview_rows`` rows for the preview, and writes nothing."""
+    job = loaded.job
+    source = registry.open_source(job.source, loaded.base_dir)
+    try:
+        sink = registry.open_sink(job.destination, loaded.base_dir)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        return _build(loaded, source, sink, preview_rows)
+    except BaseException:
+        source.close()
+        sink.close()
+        raise
+
+
+def _build(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int) -> Plan:
+    job = loaded.job
+    mode = job.write_mode
+    caps = sink.capabilities
+    if mode not in caps.modes:
+        raise ConfigError(f"{sink.description} cannot {mode.value}; it supports: {', '.join(sorted(m.value for m in caps.modes))}")
+    if mode == WriteMode.UPSERT and job.conflict.strategy not in caps.upsert_strategies:
+        raise ConfigError(f"{sink.description} does not support the conflict strategy {job.conflict.strategy.value!r}")
+    schema = source.schema()
+    destination = sink.table_info()
+    mapping = resolve_mapping(job.mapping, schema, destination)
+    key = tuple(job.conflict.key) if job.conflict else ()
+    if key:
+        mapping = _keys_required(mapping, key)
+    spec = WriteSpec(mode, key, job.conflict.strategy if job.conflict else None, job.mapping.create_missing_columns)
+    errors, warnings = (check_schema(mapping, destination, spec) if job.validation.schema_ else ([], []))
+    if key:
+        errors += [f"conflict key column {k} is not mapped" for k in key if k not in {c.name for c in mapping.columns}]
+    target = sink.plan(mapping.schema, spec) if not errors else TargetPlan(sink.description)
+    hooks = HookRunner.describe_all(job.hooks) if any(getattr(job.hooks, e) for e in HOOK_EVENTS) else {}
+    result = Plan(
+        job=loaded, source=source, sink=sink, source_schema=schema, estimate=source.estimate(),
+        destination=destination, mapping=mapping, spec=spec, target=target,
+        reject_path=_reject_path(loaded), warnings=list(mapping.warnings) + warnings + list(target.notes),
+        errors=errors, hooks=hooks, source_notes=list(getattr(source, "notes", []) or []),
+    )
+    if job.parallel.workers > 1 and caps.concurrent_writers == 1:
+        result.warnings.append(
+            f"{sink.description} takes one writer at a time: {job.parallel.workers} workers read and map in "
+            "parallel, and their batches are written one after another"
+        )
+    if job.transaction == "job" and not caps.transactional:
+        result.warnings.append(f"{sink.description} has no transactions: 'transaction: job' writes a temporary file renamed at the end")
+    result.preview = _preview(source, mapping, preview_rows) if preview_rows > 0 else []
+    return result
+
+
+def _keys_required(mapping: MappingPlan, key: tuple[str, ...]) -> MappingPlan:
+    columns = tuple(dataclasses.replace(c, required=True) if c.name in key else c for c in mapping.columns)
+    return dataclasses.replace(mapping, columns=columns)
+
+
+def _reject_path(loaded: LoadedJob) -> str:
+    configured = loaded.job.rejects.path
+    if configured:
+        path = os.path.expanduser(configured)
+        return path if os.path.isabs(path) else os.path.join(loaded.base_dir, path)
+    return os.path.join(loaded.base_dir, f"{loaded.name}.rejects.csv")
+
+
+def _preview(source: Source, mapping: MappingPlan, rows: int) -> list[PreviewRow]:
+    out: list[PreviewRow] = []
+    reader = source.read(rows, None)
+    try:
+        for chunk in reader:
+            mapped: MappedBatch = apply_mapping(mapping, chunk.data)
+            good = iter(mapped.data.to_pylist())
+            errors = {e.index: e for e in mapped.rejects}
+            kept = set(mapped.source_index.to_pylist())
+            for i in range(chunk.data.num_rows):
+                if i in errors:
+                    e = errors[i]
+                    out.append(PreviewRow(chunk.record_of(i), chunk.line_of(i), None, e.error, e.column))
+                elif i in kept:
+                    out.append(PreviewRow(chunk.record_of(i), chunk.line_of(i), _jsonable(next(good))))
+            for r in chunk.rejects:
+                out.append(PreviewRow(r.record, r.line, None, r.error, r.column))
+            if len(out) >= rows or chunk.data.num_rows + len(chunk.rejects) > 0:
+                break
+    except PortlError:
+        raise
+    finally:
+        close = getattr(reader, "close", None)
+        if close:
+            close()
+    out.sort(key=lambda r: (r.record is None, r.record or 0))
+    return out[:rows]
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v)) for k, v in row.items()}
+
+
+def _transform_text(t) -> str:
+    if t.args is None:
+        return t.name
+    return f"{t.name}({t.args!r}{', sep=' + repr(t.sep) if t.sep else ''})"
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        from portl.secrets import MASK, is_sensitive_name
+
+        return {k: (MASK if is_sensitive_name(k) and isinstance(v, str) else _mask(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    if isinstance(value, str):
+        return mask_url(value)
+    return value

@@ -1,0 +1,525 @@
+"""``run()``: execute a :class:`~portl.engine.plan.Plan` and return a :class:`RunReport`.
+
+Per partition of the source, one worker reads and maps batches on a reader thread while it writes
+the previous batch: ``read -> map -> before_row hooks -> settle duplicate keys`` then, under the
+destination's write lock, ``rejects appended -> sink.write -> checkpoint saved -> commit``. Every
+source row ends in exactly one bucket: inserted, updated, skipped (with a reason) or rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from portl.connectors.base import Checkpoint, Chunk, Reject, WriteMode, WriteResult
+from portl.engine.conflicts import settle_duplicates
+from portl.engine.events import Events
+from portl.engine.executor import LocalExecutor
+from portl.engine.hooks import HookContext, HookRunner
+from portl.engine.mapping import apply_mapping
+from portl.engine.plan import Plan
+from portl.engine.rejects import RejectFile
+from portl.engine.retry import call_with_retries
+from portl.engine.validation import check_row_count
+from portl.errors import (
+    ConflictError, Interrupted, RejectLimitExceeded, ResumeError, TerminalError, TransientError, ValidationFailed,
+)
+from portl.state import ledger as L
+
+SKIP_DUPLICATE = "duplicate key in the source (first row kept)"
+SKIP_CONFLICT = "key already in the destination (strategy skip)"
+
+
+@dataclass
+class Counts:
+    """Where the source rows went. ``inserted + updated + skipped + rejected == read``."""
+
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    batches: int = 0
+    bytes: int = 0
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def balanced(self) -> bool:
+        return self.inserted + self.updated + self.skipped_total + self.rejected == self.read
+
+    def add(self, other: Counts) -> None:
+        self.read += other.read
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.rejected += other.rejected
+        self.batches += other.batches
+        self.bytes += other.bytes
+        for reason, n in other.skipped.items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def to_json(self) -> dict[str, Any]:
+        return {"read": self.read, "inserted": self.inserted, "updated": self.updated, "skipped": self.skipped_total,
+                "skipped_by_reason": dict(self.skipped), "rejected": self.rejected, "batches": self.batches,
+                "bytes": self.bytes}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Counts:
+        return cls(data.get("read", 0), data.get("inserted", 0), data.get("updated", 0),
+                   dict(data.get("skipped_by_reason", {})), data.get("rejected", 0), data.get("batches", 0),
+                   data.get("bytes", 0))
+
+
+@dataclass
+class RunOptions:
+    """How to run: ledger location, resume/restart, events, and the stop signal (Ctrl-C)."""
+
+    state_dir: str = ".portl"
+    resume: bool = False
+    restart: bool = False
+    events: Events = field(default_factory=Events)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class RunReport:
+    """The outcome of a run."""
+
+    run_id: str
+    job: str
+    status: str
+    counts: Counts
+    duration_s: float
+    reject_path: str | None
+    resumed: bool = False
+    already_finished: bool = False
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.counts.read / self.duration_s if self.duration_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "job": self.job, "status": self.status, "counts": self.counts.to_json(),
+                "duration_s": round(self.duration_s, 3), "rows_per_s": round(self.rows_per_s, 1),
+                "rejects_file": self.reject_path, "resumed": self.resumed,
+                "already_finished": self.already_finished, "warnings": self.warnings, "error": self.error}
+
+
+@dataclass
+class Prepared:
+    """A batch ready to write, with what happened to the rows that will not be."""
+
+    chunk: Chunk
+    data: pa.RecordBatch
+    source_index: pa.Array
+    rejects: list[Reject]
+    skipped: dict[str, int]
+    folded: int
+
+
+def run(plan: Plan, options: RunOptions | None = None) -> RunReport:
+    """Execute ``plan``. Raises a :class:`PortlError` on failure, after recording it in the ledger."""
+    options = options or RunOptions()
+    if plan.errors:
+        raise ValidationFailed("the plan has errors, nothing was written:\n" + "\n".join(f"  - {e}" for e in plan.errors))
+    ledger = L.Ledger(options.state_dir)
+    try:
+        return _Run(plan, options, ledger).execute()
+    finally:
+        ledger.close()
+
+
+class _Run:
+    def __init__(self, plan: Plan, options: RunOptions, ledger: L.Ledger):
+        self.plan, self.options, self.ledger = plan, options, ledger
+        self.job = plan.job.job
+        self.events = options.events
+        self.sink, self.source = plan.sink, plan.source
+        self.rejects = RejectFile(plan.reject_path)
+        self.write_lock = threading.Lock() if plan.sink.capabilities.concurrent_writers == 1 else None
+        self.counts_lock = threading.Lock()
+        self.partition_counts: dict[str, Counts] = {}
+        self.abort = threading.Event()
+        self.job_tx: Any = None
+        self.warnings = list(plan.warnings)
+        self.hooks: HookRunner | None = None
+
+    # --- the run as a whole ---------------------------------------------------------------
+
+    def execute(self) -> RunReport:
+        started = time.monotonic()
+        record, starts, resumed = self._open_run()
+        if record is None:
+            return self._already_finished()
+        self.run_id = record.id
+        self.events.run_id = record.id
+        self.hooks = HookRunner(self.job.hooks, HookContext(self.plan.name, record.id, self.plan.job.base_dir),
+                                self.job.retry.attempts, self.job.retry.backoff_ms)
+        status, error = L.FAILED, None
+        try:
+            self.events.emit("run_started", resumed=resumed, partitions=len(starts), target=self.sink.description)
+            self.hooks.run_event("before_job", {"job": self.plan.name, "run_id": self.run_id, "resumed": resumed})
+            self._load(starts)
+            if self.options.stop.is_set():
+                raise Interrupted(self._interrupted_message())
+            self._finish_checks(record)
+            self.sink.finish(self.run_id)
+            status = L.SUCCEEDED
+        except Interrupted as exc:
+            status, error = L.INTERRUPTED, str(exc)
+            raise
+        except RejectLimitExceeded as exc:
+            status, error = L.REJECT_LIMIT, str(exc)
+            raise
+        except BaseException as exc:
+            error = str(exc) or type(exc).__name__
+            raise
+        finally:
+            failure = sys.exc_info()[1]
+            counts = self.total()
+            self.ledger.finish_run(self.run_id, status, counts.to_json(), error)
+            report = RunReport(self.run_id, self.plan.name, status, counts, time.monotonic() - started,
+                               self.rejects.path if counts.rejected else None, resumed, warnings=self.warnings, error=error)
+            if failure is not None:
+                failure.report = report  # the CLI shows the counts reached before the failure
+            self.events.emit("run_finished", level="info" if status == L.SUCCEEDED else "error", status=status,
+                             counts=counts.to_json(), error=error)
+            if status == L.SUCCEEDED:
+                try:
+                    self.hooks.run_event("after_job", report.to_json())
+                finally:
+                    self.hooks.close()
+            else:
+                self.hooks.close()
+        return report
+
+    def _open_run(self) -> tuple[L.RunRecord | None, list[Checkpoint], bool]:
+        """Start a fresh run or reopen the one being resumed; return the partition starts."""
+        plan, job = self.plan, self.job
+        previous = self.ledger.latest(plan.name, plan.job.path)
+        if self.options.resume and not self.options.restart:
+            if previous is None:
+                raise ResumeError(f"nothing to resume: job {plan.name!r} has no recorded run in {self.ledger.path}")
+            if not previous.unfinished:
+                self.previous = previous
+                return None, [], True
+            committed = self.sink.load_checkpoints(previous.id) if self.sink.capabilities.resumable else {}
+            if previous.job_hash != plan.job_hash:
+                self.warnings.append(f"the job file changed since run {previous.id} started; resuming with the new version")
+            self.ledger.reopen(previous.id)
+            for partition, (cp, state) in committed.items():
+                self.partition_counts[partition] = Counts.from_json(state.get("counts", {}))
+            starts = [Checkpoint.from_json(p) for p in previous.meta.get("partitions", [])] or self.source.partitions(1)
+            starts = [committed[s.partition][0] if s.partition in committed else s for s in starts]
+            offset = max((state.get("rejects_offset", 0) for _, state in committed.values()), default=0)
+            self.rejects.truncate(offset)
+            self.rows_before = previous.meta.get("rows_before")
+            self.sink.prepare(plan.mapping.schema, plan.spec, resuming=bool(committed))
+            self.events.emit("resuming", run_id=previous.id, committed_rows=sum(c.read for c in self.partition_counts.values()))
+            return previous, starts, True
+        if previous is not None and previous.unfinished:
+            committed = self.sink.load_checkpoints(previous.id) if self.sink.capabilities.resumable else {}
+            if committed and plan.spec.mode == WriteMode.APPEND and not self.options.restart:
+                rows = sum(Counts.from_json(s.get("counts", {})).read for _, s in committed.values())
+                raise ResumeError(
+                    f"run {previous.id} of job {plan.name!r} stopped after committing {rows:,} source rows; appending "
+                    "again would load them twice. Continue it with --resume, or start over with --restart"
+                )
+            self.warnings.append(f"the previous run {previous.id} did not finish; this is a new run")
+        starts = self.source.partitions(job.parallel.workers)
+        self.rows_before = self.sink.count_rows() if job.validation.row_count else None
+        meta = {"partitions": [s.to_json() for s in starts], "rows_before": self.rows_before,
+                "rejects_file": self.rejects.path, "destination": self.sink.description, "mode": plan.spec.mode.value}
+        record = self.ledger.start_run(plan.name, plan.job.path, plan.job_hash, meta)
+        self.rejects.start_fresh()
+        self.sink.prepare(plan.mapping.schema, plan.spec, resuming=False)
+        return record, starts, False
+
+    def _already_finished(self) -> RunReport:
+        prev = self.previous
+        self.events.emit("nothing_to_resume", run_id=prev.id)
+        return RunReport(prev.id, prev.job, prev.status, Counts.from_json(prev.counts), 0.0, None, resumed=True,
+                         already_finished=True, warnings=[f"run {prev.id} already finished; nothing was changed"])
+
+    def _load(self, starts: list[Checkpoint]) -> None:
+        pending = [s for s in starts if not s.done]
+        executor = LocalExecutor(self.job.parallel.workers)
+        if self.job.transaction == "job":
+            with self.sink.transaction() as tx:
+                self.job_tx = tx
+                offset = self.rejects.size
+                try:
+                    executor.map(self._load_partition, pending, self.abort)
+                except BaseException:
+                    self.rejects.truncate(offset)
+                    raise
+                if self.options.stop.is_set():
+                    self.rejects.truncate(offset)
+                    raise Interrupted("stopped by the user; with transaction: job nothing was committed. Run the job again to start over")
+        else:
+            executor.map(self._load_partition, pending, self.abort)
+
+    def _finish_checks(self, record: L.RunRecord) -> None:
+        counts = self.total()
+        if not counts.balanced:
+            raise ValidationFailed(
+                f"row accounting failed: read {counts.read:,} but inserted {counts.inserted:,} + updated {counts.updated:,} "
+                f"+ skipped {counts.skipped_total:,} + rejected {counts.rejected:,} differ; please report this"
+            )
+        if self.job.validation.row_count:
+            problem = check_row_count(self.plan.spec.mode, getattr(self, "rows_before", None), self.sink.count_rows(), counts.inserted)
+            if problem:
+                raise ValidationFailed(problem)
+
+    def total(self) -> Counts:
+        out = Counts()
+        with self.counts_lock:
+            for c in self.partition_counts.values():
+                out.add(c)
+        return out
+
+    def _interrupted_message(self) -> str:
+        counts = self.total()
+        return (f"stopped by the user after {counts.batches} committed batches ({counts.read:,} source rows). "
+                f"Nothing is half-written; continue with: portl run {self.plan.job.path} --resume")
+
+    # --- one partition --------------------------------------------------------------------
+
+    def _load_partition(self, start: Checkpoint, abort: threading.Event) -> None:
+        counts = self.partition_counts.setdefault(start.partition, Counts())
+        last = start
+        for prepared in _prefetch(self._prepared(start), abort):
+            if abort.is_set() or self.options.stop.is_set():
+                return
+            self._write(prepared, counts)
+            last = prepared.chunk.checkpoint
+        if abort.is_set() or self.options.stop.is_set():
+            return
+        self._commit_checkpoint(replace(last, done=True), counts, [])
+
+    def _prepared(self, start: Checkpoint) -> Iterator[Prepared]:
+        reader = self.source.read(self.job.batch.size, start)
+        try:
+            for chunk in reader:
+                yield self._prepare(chunk)
+        finally:
+            close = getattr(reader, "close", None)
+            if close:
+                close()
+
+    def _prepare(self, chunk: Chunk) -> Prepared:
+        """Map, run before_row hooks, settle duplicate keys: everything that needs no lock."""
+        plan = self.plan
+        mapped = apply_mapping(plan.mapping, chunk.data)
+        rejects = list(chunk.rejects)
+        if mapped.rejects:
+            originals = self._originals(chunk, [e.index for e in mapped.rejects])
+            rejects += [Reject(self.source.description, e.error, chunk.line_of(e.index), chunk.record_of(e.index),
+                               e.column, e.value, originals.get(e.index)) for e in mapped.rejects]
+        data, index = mapped.data, mapped.source_index
+        skipped: dict[str, int] = {}
+        if self.hooks.has("before_row") and data.num_rows:
+            data, dropped = self.hooks.before_rows(data)
+            if dropped:
+                drop = pa.array(sorted(i for i, _ in dropped), pa.int64())
+                keep = pc.invert(pc.is_in(pa.array(range(index.__len__()), pa.int64()), value_set=drop))
+                index = index.filter(keep)
+                for _, reason in dropped:
+                    key = f"hook before_row: {reason}"
+                    skipped[key] = skipped.get(key, 0) + 1
+        folded = 0
+        spec = plan.spec
+        if spec.mode == WriteMode.UPSERT and data.num_rows > 1:
+            settled = settle_duplicates(data, index, spec.key, spec.strategy)
+            if settled.duplicate_keys:
+                raise ConflictError(self.sink.description, list(spec.key), settled.duplicate_keys,
+                                    where="appear more than once in the source batch")
+            data, index, folded = settled.batch, settled.source_index, settled.folded
+            if settled.skipped_index is not None and len(settled.skipped_index):
+                skipped[SKIP_DUPLICATE] = len(settled.skipped_index)
+        return Prepared(chunk, data, index, rejects, skipped, folded)
+
+    def _originals(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
+        raw_rows = getattr(self.source, "raw_rows", None)
+        if raw_rows is not None:
+            try:
+                return raw_rows(chunk, indexes)
+            except Exception:  # the original text is a courtesy; the reject itself is recorded anyway
+                pass
+        rows = chunk.data.take(pa.array(indexes, pa.int64())).to_pylist()
+        return {i: json.dumps(r, default=str, ensure_ascii=False) for i, r in zip(indexes, rows)}
+
+    def _write(self, prepared: Prepared, counts: Counts) -> None:
+        chunk = prepared.chunk
+        batch_no = self._next_batch_number()
+        self.hooks.run_event("before_batch", {"job": self.plan.name, "run_id": self.run_id, "batch": batch_no,
+                                               "partition": chunk.checkpoint.partition, "rows": prepared.data.num_rows})
+        result = self._write_with_policy(prepared, counts, batch_no)
+        if result is None:
+            return
+        self.events.emit("batch_committed", batch=batch_no, partition=chunk.checkpoint.partition,
+                         rows=chunk.rows_read, bytes=chunk.size_bytes, inserted=result.inserted, updated=result.updated,
+                         skipped=result.skipped + sum(prepared.skipped.values()), rejected=len(prepared.rejects),
+                         totals=self.total().to_json())
+        self.hooks.run_event("after_batch", {"job": self.plan.name, "run_id": self.run_id, "batch": batch_no,
+                                              "counts": self.total().to_json()})
+        if self.hooks.has("after_row") and prepared.data.num_rows:
+            self.hooks.after_rows(prepared.data, {"batch": batch_no})
+        limit = self.job.validation.max_rejects
+        total = self.total()
+        if limit is not None and total.rejected > limit:
+            self.abort.set()
+            raise RejectLimitExceeded(
+                f"{total.rejected:,} rows rejected, more than validation.max_rejects ({limit:,}); the run stopped after "
+                f"batch {batch_no}. See {self.rejects.path}"
+            )
+
+    def _next_batch_number(self) -> int:
+        with self.counts_lock:
+            self._batch_counter = getattr(self, "_batch_counter", 0) + 1
+            return self._batch_counter
+
+    def _write_with_policy(self, prepared: Prepared, counts: Counts, batch_no: int) -> WriteResult | None:
+        policy = self.job.retry
+        lock = self.write_lock or nullcontext()
+        with lock:
+            before = self.rejects.size
+            offset = self.rejects.append(prepared.rejects)
+            try:
+                if self.job_tx is not None:
+                    return self._commit(prepared, counts, offset, self.job_tx)
+
+                def attempt() -> WriteResult:
+                    return self._commit(prepared, counts, offset, None)
+
+                def retrying(n: int, exc: Exception, delay: float) -> None:
+                    self.events.emit("retry", level="warning", batch=batch_no, attempt=n + 1, error=str(exc), wait_s=round(delay, 3))
+
+                return call_with_retries(attempt, policy, retrying)
+            except ConflictError:
+                self.rejects.truncate(before)
+                raise
+            except (TransientError, TerminalError) as exc:
+                if policy.strategy != "skip" or self.job_tx is not None:
+                    self.rejects.truncate(before)
+                    raise
+                self.rejects.truncate(before)
+                self._reject_batch(prepared, counts, exc, batch_no)
+                return None
+            except BaseException:
+                self.rejects.truncate(before)
+                raise
+
+    def _commit(self, prepared: Prepared, counts: Counts, rejects_offset: int, tx: Any) -> WriteResult:
+        """Write one batch and its checkpoint in one destination transaction."""
+        spec = self.plan.spec
+        context = nullcontext(tx) if tx is not None else self.sink.transaction()
+        with context as active:
+            result = self.sink.write(prepared.data, spec, active) if prepared.data.num_rows else WriteResult()
+            delta = self._delta(prepared, result)
+            after = Counts()
+            after.add(counts)
+            after.add(delta)
+            state = {"counts": after.to_json(), "rejects_offset": rejects_offset}
+            self.sink.save_checkpoint(active, self.run_id, prepared.chunk.checkpoint, state)
+        with self.counts_lock:
+            counts.add(delta)
+        self.ledger.record_checkpoint(self.run_id, prepared.chunk.checkpoint.partition, prepared.chunk.checkpoint.to_json(), state)
+        self.ledger.update(self.run_id, counts=self.total().to_json())
+        return result
+
+    def _delta(self, prepared: Prepared, result: WriteResult) -> Counts:
+        skipped = dict(prepared.skipped)
+        if result.skipped:
+            skipped[SKIP_CONFLICT] = skipped.get(SKIP_CONFLICT, 0) + result.skipped
+        updated = result.updated + prepared.folded
+        return Counts(read=prepared.chunk.rows_read, inserted=result.inserted, updated=updated, skipped=skipped,
+                      rejected=len(prepared.rejects), batches=1, bytes=prepared.chunk.size_bytes)
+
+    def _reject_batch(self, prepared: Prepared, counts: Counts, exc: Exception, batch_no: int) -> None:
+        """Retry strategy ``skip``: the batch could not be written, so its rows go to the reject file."""
+        chunk = prepared.chunk
+        rows = prepared.data.to_pylist()
+        message = f"batch {batch_no} could not be written: {exc}"
+        positions = prepared.source_index.to_pylist()
+        failed = [Reject(self.source.description, message, chunk.line_of(i), chunk.record_of(i), None, None,
+                         json.dumps(r, default=str, ensure_ascii=False)) for i, r in zip(positions, rows)]
+        empty = replace(prepared, data=prepared.data.slice(0, 0), source_index=prepared.source_index.slice(0, 0),
+                        rejects=prepared.rejects + failed, folded=0)
+        offset = self.rejects.append(empty.rejects)
+        self._commit(empty, counts, offset, None)
+        self.events.emit("batch_rejected", level="error", batch=batch_no, rows=len(failed), error=str(exc))
+
+    def _commit_checkpoint(self, checkpoint: Checkpoint, counts: Counts, rejects: list[Reject]) -> None:
+        """Mark a partition finished, so a resume skips it."""
+        lock = self.write_lock or nullcontext()
+        with lock:
+            state = {"counts": counts.to_json(), "rejects_offset": self.rejects.size}
+            context = nullcontext(self.job_tx) if self.job_tx is not None else self.sink.transaction()
+            with context as tx:
+                self.sink.save_checkpoint(tx, self.run_id, checkpoint, state)
+            self.ledger.record_checkpoint(self.run_id, checkpoint.partition, checkpoint.to_json(), state)
+
+
+def _prefetch(items: Iterator[Prepared], abort: threading.Event, depth: int = 2) -> Iterator[Prepared]:
+    """Produce items on a reader thread, ``depth`` ahead of the consumer, so that reading and
+    mapping the next batch overlaps writing this one. Memory stays bounded by ``depth``."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set() or abort.is_set():
+                    break
+            box_put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            box_put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
+
+    def box_put(item: Any) -> None:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="portl-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
