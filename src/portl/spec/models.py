@@ -304,5 +304,5 @@ def job_model() -> type[JobBase]:
 
 def _unknown(kind: str, value: str, valid: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(value, valid, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f"; did you mean {close[0]!r}?" if close else "."
     return f"unknown {kind} {value!r}{hint} Valid: {', '.join(valid)}"
