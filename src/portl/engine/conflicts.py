@@ -48,18 +48,18 @@ def settle_duplicates(batch: pa.RecordBatch, source_index: pa.Array, key: tuple[
     groups = table.group_by(list(key), use_threads=False).aggregate([(_ROW, "min"), (_ROW, "max"), (_ROW, "count")])
     if groups.num_rows == n:
         return Settled(batch, source_index)
+    groups = groups.combine_chunks()
     if strategy == ConflictStrategy.FAIL:
         repeated = groups.filter(pc.greater(groups[f"{_ROW}_count"], 1))
         keys = list(zip(*(repeated[k].to_pylist() for k in key)))
         return Settled(batch, source_index, duplicate_keys=keys)
     if strategy == ConflictStrategy.SKIP:
-        keep = pc.sort_indices(groups[f"{_ROW}_min"])
-        rows = pc.take(groups[f"{_ROW}_min"], keep)
+        rows = _sorted(groups[f"{_ROW}_min"])
         mask = pc.is_in(pa.array(range(n), pa.int64()), value_set=rows)
         skipped = pc.indices_nonzero(pc.invert(mask))
         return Settled(batch.take(rows), pc.take(source_index, rows), skipped_index=pc.take(source_index, skipped))
     if strategy == ConflictStrategy.OVERWRITE:
-        rows = pc.take(groups[f"{_ROW}_max"], pc.sort_indices(groups[f"{_ROW}_max"]))
+        rows = _sorted(groups[f"{_ROW}_max"])
         return Settled(batch.take(rows), pc.take(source_index, rows), folded=n - groups.num_rows)
     # merge: per key, the last non-null value of every other column, placed at the key's last row
     others = [f.name for f in batch.schema if f.name not in key]
@@ -74,4 +74,10 @@ def settle_duplicates(batch: pa.RecordBatch, source_index: pa.Array, key: tuple[
         column = merged[f.name] if f.name in key else merged[f"{f.name}_last"]
         columns.append(column.combine_chunks().cast(f.type))
     out = pa.RecordBatch.from_arrays(columns, schema=batch.schema)
-    return Settled(out, pc.take(source_index, merged[f"{_ROW}_max"]), folded=n - groups.num_rows)
+    return Settled(out, pc.take(source_index, merged[f"{_ROW}_max"].combine_chunks()), folded=n - groups.num_rows)
+
+
+def _sorted(rows: pa.ChunkedArray) -> pa.Array:
+    """Row numbers in ascending order, so kept rows stay in source order."""
+    flat = rows.combine_chunks()
+    return pc.take(flat, pc.sort_indices(flat))

@@ -17,11 +17,11 @@ import pyarrow as pa
 
 from portl.connectors import registry
 from portl.connectors.base import Estimate, Sink, Source, TableInfo, TargetPlan, WriteMode, WriteSpec
-from portl.engine.hooks import HookRunner
+from portl.engine.hooks import describe as describe_hooks
 from portl.engine.mapping import MappedBatch, MappingPlan, apply_mapping, resolve_mapping
 from portl.engine.validation import check_schema
 from portl.errors import ConfigError, PortlError
-from portl.secrets import mask_url
+from portl.secrets import MASK, is_sensitive_name, mask_url
 from portl.spec.loader import LoadedJob
 from portl.spec.models import HOOK_EVENTS
 from portl.spec.types import logical_of
@@ -157,7 +157,7 @@ def _build(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int) -> 
     if key:
         errors += [f"conflict key column {k} is not mapped" for k in key if k not in {c.name for c in mapping.columns}]
     target = sink.plan(mapping.schema, spec) if not errors else TargetPlan(sink.description)
-    hooks = HookRunner.describe_all(job.hooks) if any(getattr(job.hooks, e) for e in HOOK_EVENTS) else {}
+    hooks = {e: describe_hooks(job.hooks, e) for e in HOOK_EVENTS if getattr(job.hooks, e)}
     result = Plan(
         job=loaded, source=source, sink=sink, source_schema=schema, estimate=source.estimate(),
         destination=destination, mapping=mapping, spec=spec, target=target,
@@ -229,8 +229,6 @@ def _transform_text(t) -> str:
 
 def _mask(value: Any) -> Any:
     if isinstance(value, dict):
-        from portl.secrets import MASK, is_sensitive_name
-
         return {k: (MASK if is_sensitive_name(k) and isinstance(v, str) else _mask(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask(v) for v in value]
