@@ -325,6 +325,8 @@ class _Run:
         """Map, run before_row hooks, settle duplicate keys: everything that needs no lock."""
         plan = self.plan
         mapped = apply_mapping(plan.mapping, chunk.data)
+        for warning in mapped.warnings:
+            self._warn_once(warning)
         rejects = list(chunk.rejects)
         if mapped.rejects:
             originals = self._originals(chunk, [e.index for e in mapped.rejects])
@@ -352,6 +354,13 @@ class _Run:
             if settled.skipped_index is not None and len(settled.skipped_index):
                 skipped[SKIP_DUPLICATE] = len(settled.skipped_index)
         return Prepared(chunk, data, index, rejects, skipped, folded)
+
+    def _warn_once(self, warning: str) -> None:
+        with self.counts_lock:
+            if warning in self.warnings:
+                return
+            self.warnings.append(warning)
+        self.events.emit("warning", level="warning", message=warning)
 
     def _originals(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
         raw_rows = getattr(self.source, "raw_rows", None)
