@@ -48,7 +48,7 @@ def render_plan(console: Console, plan: Plan) -> None:
     console.print("\n[bold]Mapping[/]")
     table = Table("source", "transform", "destination", "type", "notes", box=None, pad_edge=False)
     for c in data["mapping"]:
-        notes = [c["origin"]] + (["required"] if c["required"] else []) + [f"type from {c['type_from']}"]
+        notes = [c["origin"]] + (["required"] if c["required"] else [])
         table.add_row(escape(", ".join(c["source"]) or "—"), escape(" → ".join(c["transforms"]) or "—"),
                       escape(c["destination"]), c["type"], escape(", ".join(notes)))
     console.print(table)
@@ -58,11 +58,11 @@ def render_plan(console: Console, plan: Plan) -> None:
     if plan.target.ddl:
         console.print("\n[bold]DDL[/] (before loading)")
         for statement in plan.target.ddl:
-            console.print(Syntax(statement + ";", "sql", theme="ansi_dark", background_color="default"))
+            console.print(Syntax(statement + ";", "sql", theme="ansi_dark", background_color="default", word_wrap=True))
     if plan.target.per_batch:
         console.print(f"\n[bold]Per batch[/] (about {plan.job.job.batch.size:,} rows; transaction per {plan.job.job.transaction})")
         for statement in plan.target.per_batch:
-            console.print(Syntax(statement, "sql", theme="ansi_dark", background_color="default"))
+            console.print(Syntax(statement, "sql", theme="ansi_dark", background_color="default", word_wrap=True))
 
     if plan.hooks:
         console.print("\n[bold]Hooks[/]")
@@ -72,15 +72,19 @@ def render_plan(console: Console, plan: Plan) -> None:
 
     if plan.preview:
         console.print(f"\n[bold]Preview[/]: the first {len(plan.preview)} rows as they would be written")
-        columns = [c.name for c in plan.mapping.columns]
-        preview = Table("row", *columns, box=None, pad_edge=False)
+        # One line per destination column and one column per row, so that wide tables still fit.
+        good = [r for r in plan.preview if r.values is not None]
+        preview = Table(box=None, pad_edge=False)
+        preview.add_column("column", no_wrap=True)
+        for r in good:
+            preview.add_column(_where(r))
+        for c in plan.mapping.columns:
+            preview.add_row(escape(c.name), *[escape(_cell(r.values.get(c.name))) for r in good])
+        if good:
+            console.print(preview)
         for row in plan.preview:
-            where = f"{row.record}" + (f" (line {row.line})" if row.line else "")
             if row.values is None:
-                preview.add_row(where, f"[red]REJECTED[/] {escape(row.column or '')}: {escape(row.error or '')}")
-            else:
-                preview.add_row(where, *[escape(_cell(row.values.get(c))) for c in columns])
-        console.print(preview)
+                console.print(f"  [red]would be rejected[/]: {_where(row)}, column {escape(row.column or '?')}: {escape(row.error or '')}")
 
     console.print(f"\n[bold]Rejected rows go to[/]: {escape(plan.reject_path)}")
     console.print(f"[bold]Workers[/]: {plan.job.job.parallel.workers}   [bold]Retry[/]: {plan.job.job.retry.strategy} "
@@ -89,6 +93,10 @@ def render_plan(console: Console, plan: Plan) -> None:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     for error in plan.errors:
         console.print(f"[red]error:[/] {escape(error)}")
+
+
+def _where(row: Any) -> str:
+    return f"row {row.record}" + (f" (line {row.line})" if row.line else "") if row.record else "row"
 
 
 def _cell(value: Any) -> str:

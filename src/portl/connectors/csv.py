@@ -1,12 +1,49 @@
-"""CSV and TSV files: streaming reads in byte blocks cut at record boundaries, and writes."""
+"""CSV and TSV files: streaming reads in byte blocks cut at record boundaries, and writes.
+
+Reading never goes through Python rows: the file is read in byte blocks of about ``batch_rows``
+records, each cut after its last complete record (see :class:`~portl.connectors.blocks.RecordCutter`),
+and each block is parsed by Arrow's CSV reader with every column read as a string. Line numbers
+come from counting newlines; only a block with quoted newlines, blank lines or ragged rows is
+walked record by record to place each row on its line.
+
+An empty unquoted field is NULL and a quoted ``""`` stays an empty string, as ``COPY … CSV`` does.
+Rows with the wrong number of fields are not fatal: they come back as rejects with their line and
+text. A file whose quoted fields hold newlines is read as one partition (``workers: 1``): a byte
+offset in the middle of such a file cannot be placed on a record boundary with certainty.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import codecs
+import csv as pycsv
+import gzip
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import Field
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from pydantic import Field, field_validator, model_validator
 
-from portl.connectors.config import ConnectorConfig
+from portl.connectors.base import Checkpoint, Chunk, ColumnInfo, Estimate, Reject, TableInfo
+from portl.connectors.blocks import (
+    EXACT,
+    NEWLINE,
+    SAMPLE_BYTES,
+    BlockReader,
+    RecordCutter,
+    TextFile,
+    check_encoding,
+    count_newlines,
+    range_starts,
+    record_text,
+    records_with_lines,
+)
+from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.filesink import ByteFileSink, text_ready
+from portl.errors import ConfigError, SourceError, TerminalError
 
 
 class Config(ConnectorConfig):
@@ -25,9 +62,596 @@ class Config(ConnectorConfig):
     skip_rows: int = Field(0, ge=0, description="Lines to skip before the header.")
     allow_empty: bool = Field(False, description="Accept a file with no data rows instead of failing.")
 
+    @field_validator("delimiter", "quote_char", "escape_char")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f"must be exactly one character, not {value!r}")
+        if value == "\n" or value == "\r":
+            raise ValueError("cannot be a line break")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return check_encoding(value)
+
+    @field_validator("columns")
+    @classmethod
+    def _distinct_columns(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if any(not name.strip() for name in value):
+                raise ValueError("column names cannot be empty")
+            twice = sorted({name for name in value if value.count(name) > 1})
+            if twice:
+                raise ValueError(f"column names must be distinct; repeated: {', '.join(twice)}")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_characters(self) -> Config:
+        chars = [c for c in (self.field_delimiter, self.quote_char, self.escape_char) if c is not None]
+        if len(set(chars)) != len(chars):
+            raise ValueError("delimiter, quote_char and escape_char must be different characters")
+        return self
+
     def describe(self) -> str:
         return self.path
 
     @property
     def field_delimiter(self) -> str:
         return self.delimiter or ("\t" if self.type == "tsv" else ",")
+
+
+def open_source(config: Config, base_dir: str) -> CsvSource:
+    """Open a CSV/TSV file for reading; a missing, empty or unreadable file fails here."""
+    return CsvSource(config, base_dir)
+
+
+def open_sink(config: Config, base_dir: str) -> CsvSink:
+    """Open a CSV/TSV file for writing (append or replace)."""
+    return CsvSink(config, base_dir)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the start of the file says: column names, where data starts, how long rows are."""
+
+    names: list[str]
+    data_start: int
+    first_line: int
+    bytes_per_row: float
+    has_rows: bool
+    multiline: bool
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The raw bytes behind a chunk, kept so that :meth:`CsvSource.raw_rows` can find a row's text."""
+
+    raw: bytes
+    final: bool
+    total: int
+    rejected: frozenset[int]
+
+
+class CsvSource:
+    """A CSV or TSV file read in blocks of whole records; every column is read as a string."""
+
+    def __init__(self, config: Config, base_dir: str):
+        self.config = config
+        self.name = config.path
+        self.description = f"{config.type.upper()} file {config.path}"
+        self.notes: list[str] = []
+        """Things the plan should tell the user, e.g. why the file is read as one partition."""
+        self._delimiter = config.field_delimiter
+        self._mode = NEWLINE  # how blocks are cut; upgraded when a cut proves wrong (see RecordCutter)
+        self._newlines_in_values = False  # set once Arrow met a quoted newline between its chunks
+        self._file = TextFile(resolve_path(config.path, base_dir), config.path, config.encoding, config.compression)
+        try:
+            self._layout = self._scan_head()
+        except BaseException:
+            self._file.close()
+            raise
+        names = self._layout.names
+        # In a one-column file a blank line is a NULL (as COPY writes and reads it), not nothing.
+        self._keep_blank = len(names) == 1
+        self._schema = pa.schema([pa.field(name, pa.string()) for name in names])
+        self._convert = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=True,
+            null_values=list(config.null_values),
+            quoted_strings_can_be_null=False,
+        )
+
+    # -- the Source seam -----------------------------------------------------------------------
+
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    def estimate(self) -> Estimate:
+        size = self._file.size
+        if not self._layout.has_rows:
+            return Estimate(rows=0, bytes=size, exact=True)
+        rows = None if size is None else max(0, round((size - self._layout.data_start) / self._layout.bytes_per_row))
+        return Estimate(rows=rows, bytes=size, exact=False)
+
+    def partitions(self, count: int) -> list[Checkpoint]:
+        layout = self._layout
+        whole = [self._start("0", layout.data_start, None, layout.first_line, 1)]
+        if count <= 1 or not layout.has_rows:
+            return whole
+        if not self._file.seekable:
+            self._note(f"{self.name} is compressed: it is read as one partition")
+            return whole
+        if layout.multiline or self.config.escape_char:
+            self._note(
+                f"{self.name} has quoted fields spanning lines (or an escape character): it is read "
+                "as one partition; use workers: 1 for such files"
+            )
+            return whole
+        path = self._file.readable_path
+        starts = range_starts(path, layout.data_start, count, self._looks_like_record)
+        newlines = count_newlines(path, layout.data_start, starts)
+        return [
+            self._start(
+                str(k),
+                offset,
+                starts[k + 1] if k + 1 < len(starts) else None,
+                layout.first_line + newlines[k],
+                newlines[k] + 1,  # records before = lines before (no multi-line records here)
+            )
+            for k, offset in enumerate(starts)
+        ]
+
+    def read(self, batch_rows: int, start: Checkpoint | None = None) -> Iterator[Chunk]:
+        start = start or self.partitions(1)[0]
+        if start.done or not self._layout.has_rows:
+            return
+        pos = start.position
+        offset, end = int(pos["offset"]), pos.get("end")
+        line, record, rows = int(pos["line"]), int(pos.get("record", 1)), start.rows
+        cutter = self._cutter()
+        bytes_per_row = self._layout.bytes_per_row
+        with self._file.open_at(offset) as stream:
+            reader = BlockReader(self._file.read_from(stream), offset, end, cutter)
+            while True:
+                got = reader.next_block(max(256, int(batch_rows * bytes_per_row)))
+                if got is None:
+                    return
+                block, final = got
+                newlines = block.count(b"\n")
+                parsed = self._parse_block(block, newlines, final, line, record, cutter)
+                if parsed is None:  # the cut was inside a quoted field: cut again, more surely
+                    reader.unread(block)
+                    continue
+                data, rejects, lines, first_line, first_record, rejected = parsed
+                consumed = data.num_rows + len(rejects)
+                offset += len(block)
+                line += newlines
+                record += consumed
+                rows += consumed
+                if consumed:
+                    bytes_per_row = len(block) / consumed
+                chunk = Chunk(
+                    data=data,
+                    checkpoint=Checkpoint(
+                        start.partition, {"offset": offset, "end": end, "line": line, "record": record}, rows, final
+                    ),
+                    first_record=first_record,
+                    first_line=first_line,
+                    lines=lines,
+                    rejects=rejects,
+                    size_bytes=len(block),
+                )
+                chunk._portl_block = _Block(block, final, consumed, rejected)  # type: ignore[attr-defined]
+                yield chunk
+
+    def raw_rows(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
+        """The original text of data rows ``indexes`` of ``chunk`` (e.g. of rows being rejected)."""
+        block: _Block | None = getattr(chunk, "_portl_block", None)
+        if block is None:
+            return {}
+        records = self._records(block.raw, block.final, 0, block.total, self._cutter()) or []
+        data = [r for k, r in enumerate(records, 1) if k not in block.rejected]
+        return {
+            i: self._file.text(record_text(block.raw[data[i][0] : data[i][1]]))
+            for i in indexes
+            if 0 <= i < len(data)
+        }
+
+    def close(self) -> None:
+        self._file.close()
+
+    # -- the start of the file -----------------------------------------------------------------
+
+    def _scan_head(self) -> _Layout:
+        cfg, file = self.config, self._file
+        with file.open_at(0) as stream:
+            head = _Head(file.read_from(stream))
+            pos, line = file.bom_length(head.buf), 1
+            for _ in range(cfg.skip_rows):
+                newline = head.find_newline(pos)
+                if newline < 0:
+                    pos = len(head.buf)
+                    break
+                pos, line = newline + 1, line + 1
+            if not head.has_content(pos) and not (cfg.allow_empty and cfg.columns and not cfg.header):
+                raise SourceError(f"{self.name} is empty: no header and no rows")
+            _check_line_endings(self.name, head.buf[pos:])
+            cutter = self._cutter()
+            if cfg.header:
+                header = head.first_record(pos, cutter)
+                names = self._split(file.decode(header, line))
+                self._check_header(names, line)
+                if cfg.columns is not None and len(cfg.columns) != len(names):
+                    raise SourceError(
+                        f"{self.name}: `columns:` lists {len(cfg.columns)} names but the header on line "
+                        f"{line} has {len(names)} fields"
+                    )
+                pos, line = pos + len(header), line + header.count(b"\n")
+                names = list(cfg.columns or names)
+            elif cfg.columns is not None:
+                names = list(cfg.columns)
+            else:
+                first = self._split(file.decode(head.first_record(pos, cutter), line))
+                names = [f"column_{i}" for i in range(1, len(first) + 1)]
+            has_rows = head.has_content(pos)
+            if not has_rows and not cfg.allow_empty:
+                raise SourceError(
+                    f"{self.name} has a header but no data rows; set allow_empty: true on the source "
+                    "if an empty load is expected"
+                )
+            sample = head.buf[pos:]
+        if not head.eof:
+            sample = sample[: max(0, sample.rfind(b"\n") + 1)]
+        ends = self._cutter().record_ends(sample)
+        tail = 1 if sample.strip() and not sample.endswith(b"\n") else 0
+        return _Layout(
+            names=names,
+            data_start=pos,
+            first_line=line,
+            bytes_per_row=max(1.0, len(sample) / max(1, len(ends) + tail)) if sample else 100.0,
+            has_rows=has_rows,
+            multiline=len(ends) != sample.count(b"\n"),
+        )
+
+    def _split(self, text: str) -> list[str]:
+        """The fields of one record, with Python's csv module (for the header only)."""
+        quote = self.config.quote_char
+        reader = pycsv.reader(
+            io.StringIO(text, newline=""),
+            delimiter=self._delimiter,
+            quotechar=quote or '"',
+            quoting=pycsv.QUOTE_MINIMAL if quote else pycsv.QUOTE_NONE,
+            escapechar=self.config.escape_char,
+            doublequote=True,
+            strict=False,
+        )
+        try:
+            return next(reader, [])
+        except pycsv.Error as exc:
+            raise SourceError(f"{self.name}: cannot read the first record: {exc}") from exc
+
+    def _check_header(self, names: list[str], line: int) -> None:
+        where = f"{self.name} line {line}"
+        fix = "set `columns:` on the source to name every column"
+        empty = [str(i) for i, name in enumerate(names, 1) if not name.strip()]
+        if empty:
+            noun = "column" if len(empty) == 1 else "columns"
+            raise SourceError(f"{where}: {noun} {', '.join(empty)} of the header {'has' if len(empty) == 1 else 'have'} no name; {fix}")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise SourceError(f"{where}: the header repeats the column names {', '.join(twice)}; {fix}")
+
+    def _looks_like_record(self, line: bytes) -> bool:
+        text = self._file.text(record_text(line))
+        return len(self._split(text)) == len(self._layout.names)
+
+    def _start(self, partition: str, offset: int, end: int | None, line: int, record: int) -> Checkpoint:
+        return Checkpoint(partition, {"offset": offset, "end": end, "line": line, "record": record}, 0)
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    # -- blocks --------------------------------------------------------------------------------
+
+    def _cutter(self) -> RecordCutter:
+        return RecordCutter(self._delimiter, self.config.quote_char, self.config.escape_char, self._mode)
+
+    def _parse_block(self, block: bytes, newlines: int, final: bool, line: int, record: int, cutter: RecordCutter):
+        """Parse one block: (data, rejects, lines, first_line, first_record, rejected), or None
+        when the block turns out to end inside a quoted field and must be cut again."""
+        data = self._file.to_utf8(block, line)
+        table, bad = self._arrow_parse(data, line, threads=True)
+        total = table.num_rows + len(bad)
+        if bad:  # Arrow numbers the bad records only when it parses on one thread
+            table, bad = self._arrow_parse(data, line, threads=False)
+        if not final and not cutter.trivial and cutter.mode != EXACT and self._suspect_cut(table, bad, total):
+            ends = cutter.record_ends(block, exact=True)
+            if not ends or ends[-1] != len(block):
+                cutter.upgrade()
+                self._mode = cutter.mode
+                return None
+        physical = newlines + (1 if final and block and not block.endswith(b"\n") else 0)
+        records = None if physical == total else self._records(block, final, line, total, cutter)
+        known = physical == total or records is not None
+
+        def line_of(k: int) -> int | None:  # k: 1-based record number within the block
+            if not known:
+                return None
+            return line + k - 1 if records is None else records[k - 1][2]
+
+        rejected = frozenset(int(number) for number, *_ in bad)
+        rejects = [
+            Reject(
+                source=self.name,
+                error=f"expected {expected} fields, found {actual}",
+                line=line_of(number),
+                record=record + number - 1,
+                original=text,
+            )
+            for number, expected, actual, text in bad
+        ]
+        lines: list[int] | None = None
+        first_line: int | None = line if known else None
+        first_record = record
+        if bad or records is not None:
+            kept = [k for k in range(1, total + 1) if k not in rejected]
+            if kept:
+                first_record = record + kept[0] - 1
+                if known:
+                    lines = [line_of(k) for k in kept]  # type: ignore[misc]
+                    first_line = lines[0]
+        return _single_batch(table, self._schema), rejects, lines, first_line, first_record, rejected
+
+    def _records(
+        self, block: bytes, final: bool, line: int, total: int, cutter: RecordCutter
+    ) -> list[tuple[int, int, int]] | None:
+        """Each record of the block with its line, when that agrees with the ``total`` Arrow read."""
+        keep = self._keep_blank
+        records = records_with_lines(block, cutter.record_ends(block), line, final, keep)
+        if len(records) != total and cutter.mode != EXACT and not cutter.trivial:
+            records = records_with_lines(block, cutter.record_ends(block, exact=True), line, final, keep)
+        return records if len(records) == total else None
+
+    def _suspect_cut(self, table: pa.Table, bad: list[tuple], total: int) -> bool:
+        """Whether the block's last record may have swallowed the newline it was cut at.
+
+        A cut inside a quoted field leaves Arrow a last record whose quoted field runs to the
+        end of the block: either it is ragged, or its last value ends with that newline.
+        """
+        if any(number == total for number, *_ in bad):
+            return True
+        if table.num_rows == 0 or not self.config.quote_char:
+            return False
+        last = table.column(table.num_columns - 1)[table.num_rows - 1].as_py()
+        return isinstance(last, str) and last.endswith("\n")
+
+    def _arrow_parse(self, data: bytes, line: int, threads: bool) -> tuple[pa.Table, list[tuple]]:
+        if not data.strip(b"\r\n"):
+            return self._schema.empty_table(), []
+        bad: list[tuple] = []
+
+        def on_invalid(row: Any) -> str:
+            bad.append((row.number, row.expected_columns, row.actual_columns, row.text))
+            return "skip"
+
+        cfg = self.config
+        while True:
+            bad.clear()
+            parse = pacsv.ParseOptions(
+                delimiter=self._delimiter,
+                quote_char=cfg.quote_char or False,
+                escape_char=cfg.escape_char or False,
+                double_quote=True,
+                newlines_in_values=self._newlines_in_values,
+                ignore_empty_lines=not self._keep_blank,
+                invalid_row_handler=on_invalid,
+            )
+            try:
+                table = pacsv.read_csv(
+                    pa.BufferReader(data),
+                    read_options=pacsv.ReadOptions(column_names=self._layout.names, use_threads=threads),
+                    parse_options=parse,
+                    convert_options=self._convert,
+                )
+                return table, list(bad)
+            except pa.ArrowInvalid as exc:
+                message = str(exc)
+                if "out of sync" in message and not self._newlines_in_values:
+                    self._newlines_in_values = True
+                    continue
+                if "UTF8" in message:
+                    located = self._file.locate_invalid_utf8(data, line)
+                    if located is not None:
+                        raise located from None
+                raise SourceError(f"{self.name} near line {line}: cannot parse the CSV data: {message}") from exc
+
+
+class _Head:
+    """The start of a file, read a sample at a time as the header scan needs it."""
+
+    def __init__(self, read: Callable[[int], bytes]):
+        self._read = read
+        self.buf = b""
+        self.eof = False
+        self.more()
+
+    def more(self) -> bool:
+        if self.eof:
+            return False
+        data = self._read(SAMPLE_BYTES)
+        self.eof = len(data) < SAMPLE_BYTES
+        self.buf += data
+        return bool(data)
+
+    def find_newline(self, pos: int) -> int:
+        found = self.buf.find(b"\n", pos)
+        while found < 0 and self.more():
+            found = self.buf.find(b"\n", pos)
+        return found
+
+    def has_content(self, pos: int) -> bool:
+        while not self.buf[pos:].strip():
+            if not self.more():
+                return False
+        return True
+
+    def first_record(self, pos: int, cutter: RecordCutter) -> bytes:
+        end = cutter.first_end(self.buf[pos:])
+        while end < 0 and self.more():
+            end = cutter.first_end(self.buf[pos:])
+        return self.buf[pos : pos + end] if end > 0 else self.buf[pos:]
+
+
+def _check_line_endings(name: str, data: bytes) -> None:
+    if b"\n" not in data and data.rstrip(b"\r").count(b"\r") > 0:
+        raise SourceError(
+            f"{name} ends its lines with a bare carriage return (old Mac style), which is not "
+            "supported; convert the line endings to LF or CRLF"
+        )
+
+
+def _single_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    if not batches:
+        return pa.RecordBatch.from_pylist([], schema=schema)
+    return batches[0]
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+class CsvSink(ByteFileSink):
+    """Writes CSV/TSV: NULL as an empty unquoted field, strings quoted, dates and times in ISO text
+    (``2024-01-02``, ``2024-01-02 03:04:05``), decimals with their scale."""
+
+    bulk_method = "pyarrow CSV writer, fsync per batch"
+
+    def __init__(self, config: Config, base_dir: str):
+        if config.quote_char not in ('"', None):
+            raise ConfigError(f"{config.path}: CSV files are written with quote_char '\"' or null, not {config.quote_char!r}")
+        self.config = config
+        self.format_label = config.type.upper()
+        self._delimiter = config.field_delimiter
+        path = resolve_path(config.path, base_dir)
+        compressed = config.compression == "gzip" or (config.compression == "auto" and path.lower().endswith(".gz"))
+        super().__init__(path, config.path, compressed)
+        self._options = pacsv.WriteOptions(
+            include_header=False,
+            delimiter=self._delimiter,
+            quoting_style="needed" if config.quote_char else "none",
+        )
+
+    def header(self, schema: pa.Schema) -> bytes:
+        if not self.config.header:
+            return "".encode(self.config.encoding)  # a byte order mark, for the encodings that have one
+        out = io.StringIO()
+        pycsv.writer(
+            out,
+            delimiter=self._delimiter,
+            quoting=pycsv.QUOTE_MINIMAL if self.config.quote_char else pycsv.QUOTE_NONE,
+            lineterminator="\n",
+        ).writerow(schema.names)
+        return self._to_encoding(out.getvalue())
+
+    def encode(self, batch: pa.RecordBatch) -> bytes:
+        sink = pa.BufferOutputStream()
+        try:
+            pacsv.write_csv(text_ready(batch, csv=True), sink, self._options)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise TerminalError(f"cannot write {self.name} as CSV: {exc}") from exc
+        data = sink.getvalue().to_pybytes()
+        if self._utf8:
+            return data
+        # Only a new file's header carries a byte order mark (utf-16, utf-8-sig): strip it here.
+        return self._to_encoding(data.decode("utf-8"))[len("".encode(self.config.encoding)) :]
+
+    def check_existing(self, schema: pa.Schema) -> None:
+        existing = self._existing_header()
+        if existing is not None and existing != list(schema.names):
+            raise TerminalError(
+                f"{self.name} already has the columns {', '.join(existing)}, but this load writes "
+                f"{', '.join(schema.names)}; use mode: replace, or map the columns to match the file"
+            )
+
+    def table_info(self) -> TableInfo | None:
+        names = self._existing_header() if os.path.exists(self.path) else None
+        if not names:
+            return None
+        return TableInfo(self.name, [ColumnInfo(name, pa.string(), declared="text") for name in names])
+
+    def count_rows(self) -> int | None:
+        path = self.final_or_current_path
+        if not os.path.exists(path):
+            return None
+        ragged = 0
+
+        def on_invalid(row: Any) -> str:
+            nonlocal ragged
+            ragged += 1
+            return "skip"
+
+        stream = pa.input_stream(path, compression="gzip" if self.compressed else None)
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(
+                    skip_rows=1 if self.config.header else 0,
+                    autogenerate_column_names=True,
+                    encoding=self.config.encoding,
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self._delimiter,
+                    quote_char=self.config.quote_char or False,
+                    newlines_in_values=True,
+                    ignore_empty_lines=self._columns() != 1,
+                    invalid_row_handler=on_invalid,
+                ),
+                convert_options=pacsv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}),
+            )
+            return sum(batch.num_rows for batch in reader) + ragged
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                return 0
+            raise TerminalError(f"cannot count the rows of {self.name}: {exc}") from exc
+        finally:
+            stream.close()
+
+    def _columns(self) -> int | None:
+        if self.schema is not None:
+            return len(self.schema)
+        header = self._existing_header()
+        return None if header is None else len(header)
+
+    @property
+    def _utf8(self) -> bool:
+        return codecs.lookup(self.config.encoding).name in ("utf-8", "utf-8-sig")
+
+    def _to_encoding(self, text: str) -> bytes:
+        try:
+            return text.encode(self.config.encoding)
+        except UnicodeEncodeError as exc:
+            raise TerminalError(
+                f"cannot write {self.name}: {exc.object[exc.start:exc.end]!r} has no {self.config.encoding} "
+                "encoding; set `encoding: utf-8` on the destination"
+            ) from exc
+
+    def _existing_header(self) -> list[str] | None:
+        if not self.config.header:
+            return None
+        try:
+            opener = gzip.open if self.compressed else open
+            with opener(self.path, "rb") as f:
+                head = f.read(SAMPLE_BYTES)
+        except (OSError, EOFError) as exc:
+            raise TerminalError(f"cannot read the existing file {self.name}: {exc}") from exc
+        if not head.strip():
+            return None
+        cutter = RecordCutter(self._delimiter, self.config.quote_char, None)
+        end = cutter.first_end(head)
+        first = head[:end] if end > 0 else head
+        text = first.decode(self.config.encoding, errors="replace").removeprefix("\ufeff")
+        reader = pycsv.reader(io.StringIO(text, newline=""), delimiter=self._delimiter, quotechar=self.config.quote_char or '"')
+        return next(reader, [])

@@ -1,12 +1,42 @@
-"""JSON lines files: one JSON object per line, streamed in blocks; and writes."""
+"""JSON lines files: one JSON object per line, streamed in blocks; and writes.
+
+Blocks are cut at newlines (a JSON string cannot hold a raw newline) and parsed by Arrow's JSON
+reader with the schema inferred from the first MiB of the file. Inferred timestamps and all-null
+fields are read as strings, so that ``"2024-01-02"`` stays what it was and a field first seen
+empty can still hold text. A block Arrow refuses is read line by line to find the lines that are
+not JSON objects, or whose values do not fit the inferred types; those come back as rejects with
+their line, and the rest of the block is loaded. Blank lines are ignored. Fields that first appear
+after the sample are not read (the source says so in ``notes``).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import gzip
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import Field
+import pyarrow as pa
+import pyarrow.json as pajson
+from pydantic import Field, field_validator
 
-from portl.connectors.config import ConnectorConfig
+from portl.connectors.base import Checkpoint, Chunk, Estimate, Reject
+from portl.connectors.blocks import (
+    SAMPLE_BYTES,
+    BlockReader,
+    NewlineCutter,
+    TextFile,
+    check_encoding,
+    count_newlines,
+    range_starts,
+    record_text,
+)
+from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.filesink import ByteFileSink, json_default, text_ready
+from portl.errors import SourceError, TerminalError
 
 
 class Config(ConnectorConfig):
@@ -18,5 +48,367 @@ class Config(ConnectorConfig):
     compression: Literal["auto", "gzip", "none"] = Field("auto", description="'auto' detects gzip from the .gz suffix.")
     allow_empty: bool = Field(False, description="Accept a file with no rows instead of failing.")
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return check_encoding(value)
+
     def describe(self) -> str:
         return self.path
+
+
+def open_source(config: Config, base_dir: str) -> JsonlSource:
+    """Open a JSON lines file for reading; a missing or empty file fails here."""
+    return JsonlSource(config, base_dir)
+
+
+def open_sink(config: Config, base_dir: str) -> JsonlSink:
+    """Open a JSON lines file for writing (append or replace)."""
+    return JsonlSink(config, base_dir)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The raw bytes behind a chunk and the block line of each data row, for ``raw_rows``."""
+
+    raw: bytes
+    line: int
+    lines: list[int] | None
+
+
+class JsonlSource:
+    """A JSON lines file read in blocks; the schema is inferred from the first MiB."""
+
+    def __init__(self, config: Config, base_dir: str):
+        self.config = config
+        self.name = config.path
+        self.description = f"JSON lines file {config.path}"
+        self.notes: list[str] = []
+        self._unknown: set[str] = set()
+        self._file = TextFile(resolve_path(config.path, base_dir), config.path, config.encoding, config.compression)
+        self._schema: pa.Schema | None = None
+        try:
+            self._scan_head()
+        except BaseException:
+            self._file.close()
+            raise
+
+    # -- the Source seam -----------------------------------------------------------------------
+
+    def schema(self) -> pa.Schema:
+        return self._schema  # type: ignore[return-value]
+
+    def estimate(self) -> Estimate:
+        size = self._file.size
+        if not self._has_rows:
+            return Estimate(rows=0, bytes=size, exact=True)
+        rows = None if size is None else max(0, round((size - self._data_start) / self._bytes_per_row))
+        return Estimate(rows=rows, bytes=size, exact=False)
+
+    def partitions(self, count: int) -> list[Checkpoint]:
+        whole = [_start("0", self._data_start, None, 1, 1)]
+        if count <= 1 or not self._has_rows:
+            return whole
+        if not self._file.seekable:
+            if f"{self.name} is compressed" not in " ".join(self.notes):
+                self.notes.append(f"{self.name} is compressed: it is read as one partition")
+            return whole
+        path = self._file.readable_path
+        starts = range_starts(path, self._data_start, count, lambda line: True)
+        newlines = count_newlines(path, self._data_start, starts)
+        return [
+            _start(str(k), offset, starts[k + 1] if k + 1 < len(starts) else None, 1 + newlines[k], 1 + newlines[k])
+            for k, offset in enumerate(starts)
+        ]
+
+    def read(self, batch_rows: int, start: Checkpoint | None = None) -> Iterator[Chunk]:
+        start = start or self.partitions(1)[0]
+        if start.done or not self._has_rows:
+            return
+        pos = start.position
+        offset, end = int(pos["offset"]), pos.get("end")
+        line, record, rows = int(pos["line"]), int(pos.get("record", 1)), start.rows
+        bytes_per_row = self._bytes_per_row
+        with self._file.open_at(offset) as stream:
+            reader = BlockReader(self._file.read_from(stream), offset, end, NewlineCutter())
+            while True:
+                got = reader.next_block(max(256, int(batch_rows * bytes_per_row)))
+                if got is None:
+                    return
+                block, final = got
+                table, rejects, lines = self._parse_block(block, line, self._schema)
+                data = _single_batch(table, self._schema)  # type: ignore[arg-type]
+                consumed = data.num_rows + len(rejects)
+                offset += len(block)
+                chunk = Chunk(
+                    data=data,
+                    checkpoint=Checkpoint(
+                        start.partition,
+                        {"offset": offset, "end": end, "line": line + block.count(b"\n"), "record": record + consumed},
+                        rows + consumed,
+                        final,
+                    ),
+                    first_record=record,
+                    first_line=lines[0] if lines else line,
+                    lines=lines,
+                    rejects=rejects,
+                    size_bytes=len(block),
+                )
+                chunk._portl_block = _Block(block, line, lines)  # type: ignore[attr-defined]
+                line += block.count(b"\n")
+                record += consumed
+                rows += consumed
+                if consumed:
+                    bytes_per_row = len(block) / consumed
+                yield chunk
+
+    def raw_rows(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
+        """The original line of data rows ``indexes`` of ``chunk`` (e.g. of rows being rejected)."""
+        block: _Block | None = getattr(chunk, "_portl_block", None)
+        if block is None:
+            return {}
+        pieces = block.raw.split(b"\n")
+        found = {}
+        for i in indexes:
+            at = i if block.lines is None else (block.lines[i] - block.line if 0 <= i < len(block.lines) else -1)
+            if 0 <= at < len(pieces):
+                found[i] = self._file.text(record_text(pieces[at]))
+        return found
+
+    def close(self) -> None:
+        self._file.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _scan_head(self) -> None:
+        with self._file.open_at(0) as stream:
+            read = self._file.read_from(stream)
+            head = read(SAMPLE_BYTES)
+            eof = len(head) < SAMPLE_BYTES
+            start = self._file.bom_length(head)
+            while not eof and (not head[start:].strip() or b"\n" not in head[start:]):
+                more = read(SAMPLE_BYTES)
+                eof = len(more) < SAMPLE_BYTES
+                head += more
+        self._data_start = start
+        sample = head[start:]
+        self._has_rows = bool(sample.strip())
+        if not self._has_rows:
+            if not self.config.allow_empty:
+                raise SourceError(f"{self.name} is empty: no rows; set allow_empty: true on the source if an empty load is expected")
+            self._schema, self._bytes_per_row = pa.schema([]), 100.0
+            return
+        if not eof:
+            sample = sample[: sample.rfind(b"\n") + 1]
+        table, rejects, _ = self._parse_block(sample, 1, None)
+        if table.num_rows == 0:
+            first = rejects[0]
+            raise SourceError(
+                f"{self.name}: no line of the first {len(rejects)} holds a JSON object, so there is no "
+                f"schema to read; line {first.line}: {first.error}"
+            )
+        self._schema = _readable_schema(table.schema)
+        self._bytes_per_row = max(1.0, len(sample) / (table.num_rows + len(rejects)))
+
+    def _parse_block(
+        self, block: bytes, line: int, schema: pa.Schema | None
+    ) -> tuple[pa.Table, list[Reject], list[int] | None]:
+        """Rows, rejects and (when not simply one row per line) the line of each row."""
+        data = self._file.to_utf8(block, line)
+        if not data.isascii():
+            located = self._file.locate_invalid_utf8(data, line)
+            if located is not None:
+                raise located
+        physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        try:
+            table = self._arrow_read(data, schema)
+            if table.num_rows == physical:
+                return self._conform(table, schema, line), [], None
+        except pa.ArrowInvalid:
+            pass
+        return self._parse_lines(data, line, schema)
+
+    def _parse_lines(
+        self, data: bytes, line: int, schema: pa.Schema | None
+    ) -> tuple[pa.Table, list[Reject], list[int]]:
+        """The slow path: find the lines Arrow cannot take, one by one."""
+        good: list[bytes] = []
+        lines: list[int] = []
+        rejects: list[Reject] = []
+        for i, raw in enumerate(data.split(b"\n")):
+            if not raw.strip():
+                continue
+            try:
+                value = json.loads(raw)
+            except ValueError as exc:
+                detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                rejects.append(self._reject(line + i, f"not valid JSON: {detail}", raw))
+                continue
+            if not isinstance(value, dict):
+                rejects.append(self._reject(line + i, f"not a JSON object but {_json_kind(value)}", raw))
+                continue
+            good.append(raw)
+            lines.append(line + i)
+        table, inferring = None, schema is None
+        if good:
+            try:
+                table = self._arrow_read(b"\n".join(good), schema)
+                if table.num_rows != len(good):
+                    table = None
+            except pa.ArrowInvalid as exc:
+                if inferring:  # the sample disagrees with itself: its first rows set the types
+                    found = re.search(r"in row (\d+)", str(exc))
+                    prefix = max(1, int(found.group(1))) if found else 1
+                    schema = _readable_schema(self._arrow_read(b"\n".join(good[:prefix]), None).schema)
+        if table is None and good:
+            kept, kept_lines = [], []
+            for raw, where in zip(good, lines):
+                try:
+                    fits = self._arrow_read(raw, schema).num_rows == 1
+                    problem = "it holds more than one JSON value"
+                except pa.ArrowInvalid as exc:
+                    fits, problem = False, str(exc).removeprefix("JSON parse error: ")
+                if fits:
+                    kept.append(raw)
+                    kept_lines.append(where)
+                else:
+                    rejects.append(self._reject(where, f"does not fit the types read from the first rows: {problem}", raw))
+            good, lines = kept, kept_lines
+            table = self._arrow_read(b"\n".join(good), schema) if good else None
+        rejects.sort(key=lambda r: r.line or 0)
+        if table is None:
+            table = (schema or pa.schema([])).empty_table()
+        return (table if inferring else self._conform(table, schema, line)), rejects, lines
+
+    def _arrow_read(self, data: bytes, schema: pa.Schema | None) -> pa.Table:
+        if schema is None:
+            options = pajson.ParseOptions(newlines_in_values=False)
+        else:
+            options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+        return pajson.read_json(pa.BufferReader(data), parse_options=options)
+
+    def _conform(self, table: pa.Table, schema: pa.Schema | None, line: int) -> pa.Table:
+        """Keep the schema's fields, in its order; note fields the schema does not have."""
+        if schema is None:
+            return table
+        extra = [name for name in table.column_names if name not in schema.names and name not in self._unknown]
+        for name in extra:
+            self._unknown.add(name)
+            self.notes.append(
+                f"{self.name}: field {name!r} (first seen near line {line}) is not among the fields of the "
+                "first rows, which set the schema; it is not read"
+            )
+        if not table.num_columns:
+            return table
+        table = table.select(schema.names)
+        if table.schema.equals(schema):
+            return table
+        columns = []
+        for field, column in zip(schema, table.columns):
+            try:
+                columns.append(column.cast(field.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                # e.g. a struct that grew a member after the sample: keep the sample's members
+                columns.append(pa.array(column.to_pylist(), type=field.type))
+        return pa.Table.from_arrays(columns, schema=schema)
+
+    def _reject(self, line: int, error: str, raw: bytes) -> Reject:
+        return Reject(source=self.name, error=error, line=line, original=self._file.text(record_text(raw)))
+
+
+def _start(partition: str, offset: int, end: int | None, line: int, record: int) -> Checkpoint:
+    return Checkpoint(partition, {"offset": offset, "end": end, "line": line, "record": record}, 0)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _readable_schema(schema: pa.Schema) -> pa.Schema:
+    """Inferred types made safe to hold later rows: timestamps and nulls become strings."""
+    return pa.schema([pa.field(f.name, _readable_type(f.type)) for f in schema])
+
+
+def _readable_type(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_null(kind) or pa.types.is_timestamp(kind):
+        return pa.string()
+    if pa.types.is_list(kind):
+        return pa.list_(_readable_type(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(kind.field(i).name, _readable_type(kind.field(i).type)) for i in range(kind.num_fields)])
+    return kind
+
+
+def _single_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    if not batches:
+        return pa.RecordBatch.from_pylist([], schema=schema)
+    return batches[0]
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+class JsonlSink(ByteFileSink):
+    """Writes one JSON object per line: ISO dates and times, decimals as strings, bytes base64."""
+
+    format_label = "JSON lines"
+    bulk_method = "json.dumps per row, fsync per batch"
+
+    def __init__(self, config: Config, base_dir: str):
+        self.config = config
+        path = resolve_path(config.path, base_dir)
+        compressed = config.compression == "gzip" or (config.compression == "auto" and path.lower().endswith(".gz"))
+        super().__init__(path, config.path, compressed)
+        self._encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_default)
+        self._bom = len("".encode(config.encoding))
+
+    def header(self, schema: pa.Schema) -> bytes:
+        return "".encode(self.config.encoding)  # a byte order mark, for the encodings that have one
+
+    def encode(self, batch: pa.RecordBatch) -> bytes:
+        # Arrow has no JSON writer, so this is the one per-row loop of the file sinks; the columns
+        # are first made JSON-ready in Arrow (ISO text, exact decimals) so the loop only dumps.
+        encode = self._encoder.encode
+        lines = []
+        for row in text_ready(batch).to_pylist():
+            try:
+                lines.append(encode(row))
+            except ValueError:  # NaN or infinity: JSON has no such numbers, keep them as text
+                lines.append(encode({k: _finite(v) for k, v in row.items()}))
+        text = "\n".join(lines) + "\n"
+        try:
+            return text.encode(self.config.encoding)[self._bom :]
+        except UnicodeEncodeError as exc:
+            raise TerminalError(
+                f"cannot write {self.name}: {exc.object[exc.start:exc.end]!r} has no {self.config.encoding} "
+                "encoding; set `encoding: utf-8` on the destination"
+            ) from exc
+
+    def count_rows(self) -> int | None:
+        path = self.final_or_current_path
+        if not os.path.exists(path):
+            return None
+        opener = gzip.open if self.compressed else open
+        with opener(path, "rb") as f:
+            return sum(1 for line in f if line.strip())
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

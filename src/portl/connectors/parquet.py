@@ -1,12 +1,37 @@
-"""Parquet files: row-group streaming reads, and writes with an atomic rename."""
+"""Parquet files: row-group streaming reads, and writes with an atomic rename.
+
+Reading streams row groups with ``iter_batches``; a checkpoint is a row group and the rows read
+from it, and partitions are ranges of row groups. Writing goes to ``<path>.portl-tmp``, which is
+renamed over ``<path>`` when the run finishes. A Parquet file is only readable once its footer is
+written, so an interrupted load cannot be continued: ``--resume`` writes the file again from the
+start (the sink says ``resumable=False``), and the final file still appears exactly once.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
 
-from portl.connectors.config import ConnectorConfig
+from portl.connectors.base import (
+    Capabilities,
+    Checkpoint,
+    Chunk,
+    Estimate,
+    TableInfo,
+    TargetPlan,
+    WriteMode,
+    WriteResult,
+    WriteSpec,
+)
+from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.filesink import TMP_SUFFIX, replace_atomically
+from portl.errors import SourceError, TerminalError
 
 
 class Config(ConnectorConfig):
@@ -15,6 +40,236 @@ class Config(ConnectorConfig):
     type: Literal["parquet"]
     path: str = Field(description="File path, relative to the job file's folder.")
     compression: Literal["snappy", "zstd", "gzip", "none"] = Field("zstd", description="Codec used when writing.")
+    allow_empty: bool = Field(False, description="Accept a file with no rows instead of failing (when read).")
 
     def describe(self) -> str:
         return self.path
+
+
+def open_source(config: Config, base_dir: str) -> ParquetSource:
+    """Open a Parquet file for reading; a missing, unreadable or empty file fails here."""
+    return ParquetSource(config, base_dir)
+
+
+def open_sink(config: Config, base_dir: str) -> ParquetSink:
+    """Open a Parquet file for writing (replace; append only when the file does not exist yet)."""
+    return ParquetSink(config, base_dir)
+
+
+class ParquetSource:
+    """A Parquet file read row group by row group, in batches of about ``batch_rows``."""
+
+    def __init__(self, config: Config, base_dir: str):
+        self.config = config
+        self.name = config.path
+        self.path = resolve_path(config.path, base_dir)
+        self.description = f"Parquet file {config.path}"
+        self.notes: list[str] = []
+        if not os.path.exists(self.path):
+            raise SourceError(f"source file not found: {self.path}")
+        if os.path.isdir(self.path):
+            raise SourceError(f"source {self.path} is a directory, not a file")
+        try:
+            self._file = pq.ParquetFile(self.path)
+        except PermissionError as exc:
+            raise SourceError(f"cannot read source file {self.path}: {exc.strerror or exc}") from exc
+        except (pa.ArrowException, OSError) as exc:
+            raise SourceError(f"{self.name} is not a readable Parquet file: {exc}") from exc
+        meta = self._file.metadata
+        self._group_rows = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        self._rows = meta.num_rows
+        if self._rows == 0 and not config.allow_empty:
+            raise SourceError(
+                f"{self.name} has no rows; set allow_empty: true on the source if an empty load is expected"
+            )
+
+    def schema(self) -> pa.Schema:
+        return self._file.schema_arrow
+
+    def estimate(self) -> Estimate:
+        return Estimate(rows=self._rows, bytes=os.path.getsize(self.path), exact=True)
+
+    def partitions(self, count: int) -> list[Checkpoint]:
+        groups = len(self._group_rows)
+        if count <= 1 or groups <= 1:
+            return [_start("0", 0, groups, 0)]
+        starts, before, target = [0], 0, self._rows / min(count, groups)
+        for g, rows in enumerate(self._group_rows[:-1]):
+            before += rows
+            if before >= target * len(starts) and len(starts) < count:
+                starts.append(g + 1)
+        bounds = starts + [groups]
+        first_rows = [sum(self._group_rows[:s]) for s in starts]
+        return [_start(str(k), bounds[k], bounds[k + 1], first_rows[k]) for k in range(len(starts))]
+
+    def read(self, batch_rows: int, start: Checkpoint | None = None) -> Iterator[Chunk]:
+        start = start or self.partitions(1)[0]
+        if start.done:
+            return
+        pos = start.position
+        group, end = int(pos["row_group"]), int(pos.get("end_group", len(self._group_rows)))
+        skip, row = int(pos.get("offset_in_group", 0)), int(pos.get("row", 0))
+        rows = start.rows
+        bytes_per_row = os.path.getsize(self.path) / max(1, self._rows)
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        for g in range(group, end):
+            taken = skip if g == group else 0
+            to_skip = taken
+            for batch in self._file.iter_batches(batch_size=batch_rows, row_groups=[g], use_threads=True):
+                if to_skip:
+                    if to_skip >= batch.num_rows:
+                        to_skip -= batch.num_rows
+                        continue
+                    batch, to_skip = batch.slice(to_skip), 0
+                while batch.num_rows:
+                    part = batch.slice(0, batch_rows - pending_rows)
+                    batch = batch.slice(part.num_rows)
+                    pending.append(part)
+                    pending_rows += part.num_rows
+                    taken += part.num_rows
+                    if pending_rows >= batch_rows:
+                        at_group, at_offset = (g + 1, 0) if taken >= self._group_rows[g] else (g, taken)
+                        done = at_group >= end
+                        yield self._chunk(pending, start.partition, row, rows, at_group, at_offset, end, done, bytes_per_row)
+                        row, rows = row + pending_rows, rows + pending_rows
+                        pending, pending_rows = [], 0
+        if pending:
+            yield self._chunk(pending, start.partition, row, rows, end, 0, end, True, bytes_per_row)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _chunk(
+        self,
+        batches: list[pa.RecordBatch],
+        partition: str,
+        row: int,
+        rows: int,
+        group: int,
+        offset: int,
+        end: int,
+        done: bool,
+        bytes_per_row: float,
+    ) -> Chunk:
+        data = batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+        n = data.num_rows
+        position = {"row_group": group, "end_group": end, "offset_in_group": offset, "row": row + n}
+        return Chunk(
+            data=data,
+            checkpoint=Checkpoint(partition, position, rows + n, done),
+            first_record=row + 1,
+            size_bytes=int(n * bytes_per_row),
+        )
+
+
+def _start(partition: str, group: int, end: int, row: int) -> Checkpoint:
+    return Checkpoint(partition, {"row_group": group, "end_group": end, "offset_in_group": 0, "row": row}, 0)
+
+
+class _ParquetTx:
+    """Batches of one transaction, written to the file only when it commits."""
+
+    def __init__(self) -> None:
+        self.batches: list[pa.RecordBatch] = []
+
+
+class ParquetSink:
+    """Writes a Parquet file to a temp name and renames it into place at the end of the run."""
+
+    def __init__(self, config: Config, base_dir: str):
+        self.config = config
+        self.name = config.path
+        self.path = resolve_path(config.path, base_dir)
+        self.tmp_path = self.path + TMP_SUFFIX
+        self.description = f"Parquet file {config.path}"
+        modes = {WriteMode.REPLACE} if os.path.exists(self.path) else {WriteMode.REPLACE, WriteMode.APPEND}
+        self.capabilities = Capabilities(
+            modes=frozenset(modes),
+            transactional=True,
+            resumable=False,
+            concurrent_writers=1,
+            bulk_method=f"pyarrow ParquetWriter ({config.compression}), one row group per batch",
+        )
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    def table_info(self) -> TableInfo | None:
+        return None
+
+    def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
+        self._check_mode(spec)
+        base = os.path.basename(self.path)
+        return TargetPlan(
+            target=self.name,
+            ddl=[f"write {base}{TMP_SUFFIX}; rename it over {self.name} when the run finishes"],
+            per_batch=[f"write the batch as a row group ({self.config.compression})"],
+            notes=["a Parquet file cannot be continued: --resume writes it again from the start"],
+        )
+
+    def prepare(self, schema: pa.Schema, spec: WriteSpec, resuming: bool) -> None:
+        self._check_mode(spec)
+        self.close()
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        codec = None if self.config.compression == "none" else self.config.compression
+        try:
+            self._writer = pq.ParquetWriter(self.tmp_path, schema, compression=codec)
+        except (pa.ArrowException, OSError) as exc:
+            raise TerminalError(f"cannot write {self.tmp_path}: {exc}") from exc
+        self._schema = schema
+
+    @contextmanager
+    def transaction(self) -> Iterator[_ParquetTx]:
+        if self._writer is None:
+            raise TerminalError(f"{self.name}: the sink must be prepared before writing")
+        tx = _ParquetTx()
+        yield tx
+        # Only a committed transaction reaches the file, so a failed one leaves nothing behind.
+        try:
+            for batch in tx.batches:
+                self._writer.write_batch(batch)
+        except (pa.ArrowException, OSError) as exc:
+            raise TerminalError(f"cannot write {self.name}: {exc}") from exc
+
+    def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: _ParquetTx) -> WriteResult:
+        if batch.num_rows:
+            if not batch.schema.equals(self._schema):  # type: ignore[arg-type]
+                batch = pa.Table.from_batches([batch]).cast(self._schema).combine_chunks().to_batches()[0]
+            tx.batches.append(batch)
+        return WriteResult(inserted=batch.num_rows)
+
+    def save_checkpoint(self, tx: Any, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
+        """Nothing to keep: an unfinished Parquet file cannot be continued."""
+
+    def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
+        return {}
+
+    def finish(self, run_id: str) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        with open(self.tmp_path, "rb") as f:
+            os.fsync(f.fileno())
+        replace_atomically(self.tmp_path, self.path)
+
+    def count_rows(self) -> int | None:
+        if not os.path.exists(self.path):
+            return None
+        return pq.read_metadata(self.path).num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            finally:
+                self._writer = None
+
+    def _check_mode(self, spec: WriteSpec) -> None:
+        if spec.mode is WriteMode.APPEND and os.path.exists(self.path):
+            raise TerminalError(
+                f"cannot append to the existing Parquet file {self.name}: Parquet files cannot be "
+                "appended to; use mode: replace, or write to a new file"
+            )
+        if spec.mode not in (WriteMode.APPEND, WriteMode.REPLACE):
+            raise TerminalError(f"{self.name}: Parquet files cannot be written with mode {spec.mode.value}; use replace")

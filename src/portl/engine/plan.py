@@ -68,9 +68,13 @@ class Plan:
 
     def resolved_config(self) -> dict[str, Any]:
         """The job as it will run, with every secret masked."""
-        data = self.job.job.model_dump(mode="json", by_alias=True, exclude_none=True)
+        job = self.job.job
+        data = job.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
         data.pop("connections", None)
-        return _mask(data)
+        ordered = {"name": self.name, "source": data.pop("source"), "destination": data.pop("destination"),
+                   "mode": job.write_mode.value}
+        ordered.update((k, v) for k, v in data.items() if k not in ordered)
+        return _mask(ordered)
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON-able data (``portl plan --format json``)."""
@@ -205,7 +209,7 @@ def _preview(source: Source, mapping: MappingPlan, rows: int) -> list[PreviewRow
                     out.append(PreviewRow(chunk.record_of(i), chunk.line_of(i), _jsonable(next(good))))
             for r in chunk.rejects:
                 out.append(PreviewRow(r.record, r.line, None, r.error, r.column))
-            if len(out) >= rows or chunk.data.num_rows + len(chunk.rejects) > 0:
+            if len(out) >= rows:
                 break
     except PortlError:
         raise

@@ -12,7 +12,7 @@ import difflib
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_serializer, model_validator
 
 from portl.connectors.base import ConflictStrategy, WriteMode
 from portl.connectors.registry import config_models
@@ -79,6 +79,13 @@ class Transform(Model):
     @property
     def formats(self) -> list[str]:
         return [self.args] if isinstance(self.args, str) else list(self.args or [])
+
+    @model_serializer(mode="plain")
+    def _as_written(self) -> Any:
+        """Serialise back to the short form a user writes: ``lower`` or ``{concat: [...], sep: " "}``."""
+        if self.args is None and self.name in SIMPLE_TRANSFORMS:
+            return self.name
+        return {self.name: self.args, **({"sep": self.sep} if self.sep else {})}
 
 
 class ColumnSpec(Model):

@@ -1,0 +1,523 @@
+"""Reading text files in blocks of whole records, for the CSV and JSON lines sources.
+
+A :class:`TextFile` opens a file for byte-level reading: it checks the file is there, streams it
+through gzip when compressed, and turns encodings that are not ASCII-compatible (UTF-16, UTF-32)
+into a temporary UTF-8 copy so that newlines, quotes and delimiters are plain bytes everywhere.
+A :class:`BlockReader` then reads that byte stream in blocks that end on a record boundary, as
+decided by a cutter: :class:`NewlineCutter` for JSON lines, :class:`RecordCutter` for CSV.
+
+Offsets in checkpoints are offsets in that byte stream: the file itself, its decompressed content,
+or the UTF-8 copy (which is rebuilt identically when a run resumes).
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import os
+import re
+import tempfile
+import weakref
+import zlib
+from collections.abc import Callable
+from typing import BinaryIO
+
+from portl.errors import SourceError
+
+UTF8_BOM = b"\xef\xbb\xbf"
+SAMPLE_BYTES = 1 << 20
+_COPY_BYTES = 1 << 20
+_EXACT_AFTER = 32 << 20
+"""A block that grows past this without a boundary by quote parity is cut by the exact scanner."""
+
+
+def check_encoding(name: str) -> str:
+    """Validate an encoding name for a config model."""
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise ValueError(f"unknown encoding {name!r}; e.g. utf-8, latin-1, cp1252, utf-16") from None
+    return name
+
+
+def is_ascii_compatible(encoding: str) -> bool:
+    """Whether newline, quote, comma and tab are single bytes with their ASCII values."""
+    sample = '\n\r,;|"\t abc'
+    try:
+        return sample.encode(encoding) == sample.encode("ascii")
+    except (UnicodeError, LookupError):
+        return False
+
+
+class TextFile:
+    """A text file read as bytes in an ASCII-compatible encoding, plain or gzip-compressed.
+
+    ``name`` is the path as the user wrote it, used in messages. Construction fails with a
+    :class:`SourceError` when the file is missing, a directory, or unreadable.
+    """
+
+    def __init__(self, path: str, name: str, encoding: str, compression: str):
+        self.path = path
+        self.name = name
+        self.encoding = encoding
+        if not os.path.exists(path):
+            raise SourceError(f"source file not found: {path}")
+        if os.path.isdir(path):
+            raise SourceError(f"source {path} is a directory, not a file")
+        try:
+            with open(path, "rb") as probe:
+                probe.read(1)
+        except OSError as exc:
+            raise SourceError(f"cannot read source file {path}: {exc.strerror or exc}") from exc
+        self.compressed = compression == "gzip" or (compression == "auto" and path.lower().endswith(".gz"))
+        codec = codecs.lookup(encoding).name
+        self.utf8 = codec in ("utf-8", "utf-8-sig")
+        self._readable_path = path
+        self._temp: str | None = None
+        if not is_ascii_compatible(encoding):
+            self._transcode()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @property
+    def seekable(self) -> bool:
+        """Byte ranges can be read independently (needed for partitions)."""
+        return not self.compressed
+
+    @property
+    def size(self) -> int | None:
+        """Bytes of the readable stream when known without reading it."""
+        if self.compressed:
+            return _gzip_size_hint(self._readable_path)
+        return os.path.getsize(self._readable_path)
+
+    @property
+    def readable_path(self) -> str:
+        """The plain file read: the file itself, or its UTF-8 copy."""
+        return self._readable_path
+
+    def open_at(self, offset: int) -> BinaryIO:
+        """The readable byte stream, positioned at ``offset``."""
+        stream: BinaryIO
+        if self.compressed:
+            stream = gzip.open(self._readable_path, "rb")  # type: ignore[assignment]
+        else:
+            stream = open(self._readable_path, "rb")
+        if offset:
+            try:
+                stream.seek(offset)  # gzip: reads and discards up to the offset
+            except (OSError, EOFError, zlib.error) as exc:
+                stream.close()
+                raise self._read_error(exc) from exc
+        return stream
+
+    def read_from(self, stream: BinaryIO) -> Callable[[int], bytes]:
+        """A ``read(n)`` for ``stream`` whose failures (a corrupt gzip file) are source errors."""
+
+        def read(size: int) -> bytes:
+            try:
+                return stream.read(size)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise self._read_error(exc) from exc
+
+        return read
+
+    def bom_length(self, head: bytes) -> int:
+        """Bytes of a UTF-8 byte order mark at the start of ``head``, skipped before the header."""
+        return len(UTF8_BOM) if self.utf8 and head.startswith(UTF8_BOM) else 0
+
+    def close(self) -> None:
+        if self._temp is not None:
+            _remove(self._temp)
+            self._temp = None
+
+    def _read_error(self, exc: BaseException) -> SourceError:
+        kind = "gzip file" if self.compressed else "file"
+        return SourceError(f"cannot read {kind} {self.name}: {exc}")
+
+    # -- encodings -----------------------------------------------------------------------------
+
+    def to_utf8(self, block: bytes, first_line: int) -> bytes:
+        """``block`` as UTF-8 bytes; UTF-8 input is returned as is (Arrow validates it)."""
+        if self.utf8 or block.isascii():
+            return block
+        try:
+            return block.decode(self.encoding).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.encoding_error(block, first_line, exc) from None
+
+    def decode(self, block: bytes, first_line: int) -> str:
+        """``block`` as text, or a :class:`SourceError` naming the line of the first bad byte."""
+        encoding = "utf-8" if self.utf8 else self.encoding
+        try:
+            return block.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise self.encoding_error(block, first_line, exc) from None
+
+    def text(self, raw: bytes) -> str:
+        """Raw bytes of a record as text, for messages (undecodable bytes replaced)."""
+        return raw.decode("utf-8" if self.utf8 else self.encoding, errors="replace")
+
+    def locate_invalid_utf8(self, block: bytes, first_line: int) -> SourceError | None:
+        """The error for the first invalid UTF-8 byte of ``block``, or None when it is valid."""
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return self.encoding_error(block, first_line, exc)
+        return None
+
+    def encoding_error(self, block: bytes, first_line: int, exc: UnicodeDecodeError) -> SourceError:
+        line = first_line + block.count(b"\n", 0, exc.start)
+        bad = block[exc.start : exc.start + 1].hex()
+        declared = self.encoding
+        hint = "latin-1" if self.utf8 else "utf-8"
+        return SourceError(
+            f"{self.name} line {line}: not valid {declared} (byte 0x{bad}); "
+            f"set `encoding:` on the source, e.g. {hint}"
+        )
+
+    def _transcode(self) -> None:
+        """Copy a UTF-16/UTF-32 file to a temporary UTF-8 file, in bounded memory."""
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
+        handle, temp = tempfile.mkstemp(prefix="portl-", suffix=".utf8")
+        self._temp = temp
+        weakref.finalize(self, _remove, temp)
+        line, first = 1, True
+        source: BinaryIO = gzip.open(self.path, "rb") if self.compressed else open(self.path, "rb")  # type: ignore[assignment]
+        with source, os.fdopen(handle, "wb") as out:
+            read = self.read_from(source)
+            while True:
+                raw = read(_COPY_BYTES)
+                try:
+                    text = decoder.decode(raw, final=not raw)
+                except UnicodeDecodeError as exc:
+                    done = exc.object[: exc.start].decode(self.encoding, errors="replace")
+                    bad = exc.object[exc.start : exc.start + 2].hex()
+                    raise SourceError(
+                        f"{self.name} line {line + done.count(chr(10))}: not valid {self.encoding} "
+                        f"(bytes 0x{bad}); set `encoding:` on the source, e.g. utf-8"
+                    ) from None
+                if first and text:
+                    text = text.removeprefix("\ufeff")
+                    first = False
+                line += text.count("\n")
+                out.write(text.encode("utf-8"))
+                if not raw:
+                    break
+        self._readable_path = temp
+        self.compressed = False
+        self.utf8 = True
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _gzip_size_hint(path: str) -> int | None:
+    """The uncompressed size from the gzip trailer (exact for single-member files under 4 GiB)."""
+    try:
+        size = os.path.getsize(path)
+        if size < 18 or size >= 1 << 32:
+            return None
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return int.from_bytes(f.read(4), "little")
+    except OSError:
+        return None
+
+
+# -- record boundaries ---------------------------------------------------------------------------
+
+
+class NewlineCutter:
+    """Every newline ends a record (JSON lines: a JSON string cannot hold a raw newline)."""
+
+    def last_boundary(self, buf: bytes) -> int:
+        return buf.rfind(b"\n") + 1 or -1
+
+    def record_ends(self, buf: bytes) -> list[int]:
+        ends, pos = [], buf.find(b"\n")
+        while pos >= 0:
+            ends.append(pos + 1)
+            pos = buf.find(b"\n", pos + 1)
+        return ends
+
+
+NEWLINE, PARITY, EXACT = "newline", "parity", "exact"
+
+
+class RecordCutter:
+    """Finds where CSV records end inside a block that starts at a record start.
+
+    It cuts blocks in one of three modes, each slower and surer than the one before:
+
+    - ``newline``: the last newline. Right unless a quoted field spanning lines straddles it;
+      the CSV source checks every cut against what Arrow parsed and upgrades when one was wrong.
+    - ``parity``: the last newline preceded by an even number of quote characters (``bytes.count``
+      and ``rfind``, in C). Exact when every quote opens, closes or doubles inside a quoted field.
+    - ``exact``: a scanner that follows Arrow's rules field by field, in Python: a quote is only
+      special at the start of a field (``5" screen`` is literal text), and ``escape_char`` escapes
+      the next character. Used with an escape character, or once parity was caught wrong.
+    """
+
+    def __init__(self, delimiter: str, quote: str | None, escape: str | None, mode: str = NEWLINE):
+        self.delimiter = delimiter.encode()
+        self.quote = quote.encode() if quote else b""
+        self.escape = escape.encode() if escape else b""
+        self.trivial = not self.quote and not self.escape  # every newline ends a record
+        self.mode = EXACT if self.escape else mode
+        specials = re.escape(self.delimiter + b"\n" + self.escape)
+        self._field_stop = re.compile(b"[" + specials + b"]")
+        self._quoted_stop = re.compile(b"[" + re.escape(self.quote + self.escape) + b"]") if self.quote else None
+
+    def upgrade(self) -> None:
+        """Move to the next surer mode, after a cut was found inside a quoted field."""
+        self.mode = PARITY if self.mode == NEWLINE else EXACT
+
+    def last_boundary(self, buf: bytes) -> int:
+        """Position just after the last record-ending newline in ``buf``, or -1."""
+        if self.trivial or self.mode == NEWLINE:
+            return buf.rfind(b"\n") + 1 or -1
+        if self.mode == EXACT:
+            ends = self._scan(buf)
+            return ends[-1] if ends else -1
+        pos = buf.rfind(b"\n")
+        quotes_after, total = 0, buf.count(self.quote)
+        previous = len(buf)
+        while pos >= 0:
+            quotes_after += buf.count(self.quote, pos, previous)
+            if (total - quotes_after) % 2 == 0:
+                return pos + 1
+            previous = pos
+            pos = buf.rfind(b"\n", 0, pos)
+        if len(buf) > _EXACT_AFTER:
+            # Quote parity found no boundary in a huge block: a stray quote is far likelier than
+            # one record this long. The exact scanner settles it either way.
+            self.mode = EXACT
+            return self.last_boundary(buf)
+        return -1
+
+    def first_end(self, buf: bytes) -> int:
+        """Position just after the newline ending the first record of ``buf``, or -1."""
+        if self.trivial:
+            return buf.find(b"\n") + 1 or -1
+        return self._scan_record(buf, 0)
+
+    def record_ends(self, buf: bytes, exact: bool = False) -> list[int]:
+        """Positions just after every record-ending newline in ``buf``: by quote parity unless
+        ``exact`` (or the cutter is in exact mode)."""
+        if self.trivial:
+            return NewlineCutter().record_ends(buf)
+        if exact or self.mode == EXACT:
+            return self._scan(buf)
+        ends, odd, previous = [], False, 0
+        pos = buf.find(b"\n")
+        while pos >= 0:
+            odd ^= buf.count(self.quote, previous, pos) % 2 == 1
+            if not odd:
+                ends.append(pos + 1)
+            previous = pos
+            pos = buf.find(b"\n", pos + 1)
+        return ends
+
+    def _scan(self, buf: bytes) -> list[int]:
+        ends: list[int] = []
+        i, n = 0, len(buf)
+        while i < n:
+            newline = buf.find(b"\n", i)
+            if newline < 0:
+                break
+            plain = (not self.quote or buf.find(self.quote, i, newline) < 0) and (
+                not self.escape or buf.find(self.escape, i, newline) < 0
+            )
+            i = newline + 1 if plain else self._scan_record(buf, i)
+            if i < 0:
+                break
+            ends.append(i)
+        return ends
+
+    def _scan_record(self, buf: bytes, i: int) -> int:
+        """End of the record starting at ``i`` (just after its newline), or -1 if incomplete."""
+        n, quote, escape = len(buf), self.quote, self.escape
+        while True:  # at the start of a field
+            if quote and buf[i : i + 1] == quote:
+                j = i + 1
+                while True:
+                    found = self._quoted_stop.search(buf, j)  # type: ignore[union-attr]
+                    if found is None:
+                        return -1
+                    k = found.start()
+                    if escape and buf[k : k + 1] == escape:
+                        j = k + 2
+                        continue
+                    if k + 1 >= n:
+                        return -1  # a closing quote or the first of a doubled pair: undecided
+                    if buf[k + 1 : k + 2] == quote:
+                        j = k + 2
+                        continue
+                    i = k + 1
+                    break
+            while True:  # unquoted text, or what follows a closing quote
+                found = self._field_stop.search(buf, i)
+                if found is None:
+                    return -1
+                k = found.start()
+                char = buf[k : k + 1]
+                if escape and char == escape:
+                    i = k + 2
+                    continue
+                if char == b"\n":
+                    return k + 1
+                i = k + 1
+                break
+
+
+def records_with_lines(
+    buf: bytes, ends: list[int], first_line: int, final: bool, keep_blank: bool = False
+) -> list[tuple[int, int, int]]:
+    """``(start, end, line)`` of each record of ``buf``; blank lines are left out (Arrow skips
+    them) unless ``keep_blank`` (a one-column file, where a blank line is a NULL)."""
+    out: list[tuple[int, int, int]] = []
+    start, line = 0, first_line
+    for end in ends:
+        if keep_blank or not _blank(buf, start, end):
+            out.append((start, end, line))
+        line += buf.count(b"\n", start, end)
+        start = end
+    if final and start < len(buf) and not _blank(buf, start, len(buf)):
+        out.append((start, len(buf), line))
+    return out
+
+
+def _blank(buf: bytes, start: int, end: int) -> bool:
+    return end - start <= 2 and buf[start:end] in (b"\n", b"\r\n", b"", b"\r")
+
+
+def record_text(raw: bytes) -> bytes:
+    """A record without its line ending."""
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return raw
+
+
+class BlockReader:
+    """Reads a byte stream in blocks that end on a record boundary.
+
+    ``offset`` is the stream offset of the next block; ``end`` (exclusive) stops a partition
+    early. A record longer than the requested size makes the block grow until it fits.
+    """
+
+    def __init__(self, read: Callable[[int], bytes], offset: int, end: int | None, cutter):
+        self._read = read
+        self.offset = offset
+        self.end = end
+        self.cutter = cutter
+        self._carry = b""
+        self._eof = end is not None and offset >= end
+
+    def next_block(self, size: int) -> tuple[bytes, bool] | None:
+        """The next block of about ``size`` bytes and whether it is the last one, or None."""
+        buf, want = self._carry, max(size, 1)
+        while True:
+            if not self._eof and len(buf) < want:
+                ask = want - len(buf)
+                if self.end is not None:
+                    ask = min(ask, self.end - self.offset - len(buf))
+                data = self._read(ask) if ask > 0 else b""
+                if len(data) < ask or ask <= 0 or (
+                    self.end is not None and self.offset + len(buf) + len(data) >= self.end
+                ):
+                    self._eof = True
+                buf += data
+            if self._eof:
+                self._carry = b""
+                if not buf:
+                    return None
+                self.offset += len(buf)
+                return buf, True
+            cut = self.cutter.last_boundary(buf)
+            if cut > 0:
+                self._carry = buf[cut:]
+                self.offset += cut
+                return buf[:cut], False
+            want = max(want, len(buf)) * 2
+
+    def unread(self, block: bytes) -> None:
+        """Put the block just returned back, to be cut again (after the cutter changed mode)."""
+        self._carry = block + self._carry
+        self.offset -= len(block)
+
+
+# -- partitions ----------------------------------------------------------------------------------
+
+
+def range_starts(
+    path: str, data_start: int, count: int, accept: Callable[[bytes], bool]
+) -> list[int]:
+    """Start offsets of up to ``count`` byte ranges of a plain file, each at a line start.
+
+    Range ``k`` starts after the first newline at or after its nominal offset whose following
+    line ``accept`` takes for a record (up to 1000 candidates; else the range merges with the
+    previous one).
+    """
+    size = os.path.getsize(path)
+    span = size - data_start
+    starts = [data_start]
+    with open(path, "rb") as f:
+        for k in range(1, count):
+            nominal = data_start + span * k // count
+            found = _line_start_after(f, max(nominal - 1, starts[-1]), size, accept)
+            if found is not None and found > starts[-1] and found < size:
+                starts.append(found)
+    return starts
+
+
+def _line_start_after(f: BinaryIO, pos: int, size: int, accept: Callable[[bytes], bool]) -> int | None:
+    """Offset of the first line start after ``pos`` whose line ``accept`` takes, or None."""
+    f.seek(pos)
+    buf, base = b"", pos  # buf holds the file's bytes from offset base
+    for _ in range(1000):
+        newline = buf.find(b"\n")
+        while newline < 0:
+            more = f.read(1 << 16)
+            if not more:
+                return None
+            buf, base = more, base + len(buf)
+            newline = buf.find(b"\n")
+        start = base + newline + 1
+        if start >= size:
+            return None
+        buf, base = buf[newline + 1 :], start
+        line_end = buf.find(b"\n")
+        while line_end < 0:
+            more = f.read(1 << 16)
+            if not more:
+                line_end = len(buf)
+                break
+            buf += more
+            line_end = buf.find(b"\n")
+        if accept(buf[:line_end]):
+            return start
+    return None
+
+
+def count_newlines(path: str, start: int, ends: list[int]) -> list[int]:
+    """Newlines between ``start`` and each offset of the ascending list ``ends``, in one pass."""
+    counts: list[int] = []
+    total, pos = 0, start
+    with open(path, "rb") as f:
+        f.seek(start)
+        for end in ends:
+            while pos < end:
+                chunk = f.read(min(8 << 20, end - pos))
+                if not chunk:
+                    break
+                total += chunk.count(b"\n")
+                pos += len(chunk)
+            counts.append(total)
+    return counts
