@@ -101,10 +101,13 @@ class ConflictError(PortlError):
         self.keys = list(keys)
         shown = ", ".join(_format_key(k) for k in self.keys[:20])
         more = f" and {len(self.keys) - 20} more" if len(self.keys) > 20 else ""
-        noun = "key" if len(self.keys) == 1 else "keys"
+        one = len(self.keys) == 1
+        noun = "key" if one else "keys"
+        verb = "appears" if one else "appear"
+        where = where or f"already {'exists' if one else 'exist'} in {table}"
         super().__init__(
             f"conflict strategy 'fail': {len(self.keys)} {noun} of this batch "
-            f"{where or 'already exist in ' + table} ({', '.join(self.key_columns)}): {shown}{more}. The batch was rolled back; "
+            f"{where.format(verb=verb)} ({', '.join(self.key_columns)}): {shown}{more}. The batch was rolled back; "
             "use strategy skip, overwrite or merge to load such rows."
         )
 

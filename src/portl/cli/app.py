@@ -233,7 +233,8 @@ class _stop_on_ctrl_c:
 def main() -> None:
     """Entry point: run the app and turn errors into a sentence and an exit code."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode typer returns the exit code of typer.Exit instead of raising it.
+        code = app(standalone_mode=False)
     except PortlError as exc:
         if _Context.debug:
             traceback.print_exc()
@@ -245,18 +246,17 @@ def main() -> None:
         err.print("aborted")
         sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted: the batch in progress was rolled back; resume with --resume[/]")
+        err.print("[yellow]interrupted: the batch in progress was rolled back; continue with --resume[/]")
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # a usage error: bad option or argument
             exc.show()
             sys.exit(exc.exit_code)
         if _Context.debug:
             traceback.print_exc()
         err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(EXIT_FAILURE)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

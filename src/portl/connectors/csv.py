@@ -19,11 +19,14 @@ import csv as pycsv
 import gzip
 import io
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator, model_validator
 
@@ -39,7 +42,6 @@ from portl.connectors.blocks import (
     count_newlines,
     range_starts,
     record_text,
-    records_with_lines,
 )
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.filesink import ByteFileSink, text_ready
@@ -126,12 +128,17 @@ class _Layout:
 
 @dataclass(frozen=True)
 class _Block:
-    """The raw bytes behind a chunk, kept so that :meth:`CsvSource.raw_rows` can find a row's text."""
+    """The raw bytes behind a chunk, kept so that :meth:`CsvSource.raw_rows` can find a row's text.
+
+    ``starts[k]`` / ``spans[k]`` are the first line (0-based, in the block) and the number of
+    lines of record ``k`` in Arrow's order, rejects included; None when record ``k`` is line ``k``.
+    """
 
     raw: bytes
-    final: bool
     total: int
     rejected: frozenset[int]
+    starts: list[int] | None
+    spans: list[int] | None
 
 
 class CsvSource:
@@ -145,7 +152,6 @@ class CsvSource:
         """Things the plan should tell the user, e.g. why the file is read as one partition."""
         self._delimiter = config.field_delimiter
         self._mode = NEWLINE  # how blocks are cut; upgraded when a cut proves wrong (see RecordCutter)
-        self._newlines_in_values = False  # set once Arrow met a quoted newline between its chunks
         self._file = TextFile(resolve_path(config.path, base_dir), config.path, config.encoding, config.compression)
         try:
             self._layout = self._scan_head()
@@ -224,7 +230,7 @@ class CsvSource:
                 if parsed is None:  # the cut was inside a quoted field: cut again, more surely
                     reader.unread(block)
                     continue
-                data, rejects, lines, first_line, first_record, rejected = parsed
+                data, rejects, lines, first_line, first_record, raw = parsed
                 consumed = data.num_rows + len(rejects)
                 offset += len(block)
                 line += newlines
@@ -243,7 +249,7 @@ class CsvSource:
                     rejects=rejects,
                     size_bytes=len(block),
                 )
-                chunk._portl_block = _Block(block, final, consumed, rejected)  # type: ignore[attr-defined]
+                chunk._portl_block = raw  # type: ignore[attr-defined]
                 yield chunk
 
     def raw_rows(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
@@ -251,13 +257,16 @@ class CsvSource:
         block: _Block | None = getattr(chunk, "_portl_block", None)
         if block is None:
             return {}
-        records = self._records(block.raw, block.final, 0, block.total, self._cutter()) or []
-        data = [r for k, r in enumerate(records, 1) if k not in block.rejected]
-        return {
-            i: self._file.text(record_text(block.raw[data[i][0] : data[i][1]]))
-            for i in indexes
-            if 0 <= i < len(data)
-        }
+        segments = block.raw.split(b"\n")
+        data = [k for k in range(block.total) if k + 1 not in block.rejected]
+        found = {}
+        for i in indexes:
+            if 0 <= i < len(data):
+                k = data[i]
+                start = k if block.starts is None else block.starts[k]
+                span = 1 if block.spans is None else block.spans[k]
+                found[i] = self._file.text(record_text(b"\n".join(segments[start : start + span])))
+        return found
 
     def close(self) -> None:
         self._file.close()
@@ -360,7 +369,7 @@ class CsvSource:
         return RecordCutter(self._delimiter, self.config.quote_char, self.config.escape_char, self._mode)
 
     def _parse_block(self, block: bytes, newlines: int, final: bool, line: int, record: int, cutter: RecordCutter):
-        """Parse one block: (data, rejects, lines, first_line, first_record, rejected), or None
+        """Parse one block: (data, rejects, lines, first_line, first_record, raw block), or None
         when the block turns out to end inside a quoted field and must be cut again."""
         data = self._file.to_utf8(block, line)
         table, bad = self._arrow_parse(data, line, threads=True)
@@ -374,13 +383,16 @@ class CsvSource:
                 self._mode = cutter.mode
                 return None
         physical = newlines + (1 if final and block and not block.endswith(b"\n") else 0)
-        records = None if physical == total else self._records(block, final, line, total, cutter)
-        known = physical == total or records is not None
+        starts = spans = None
+        if physical != total:  # multi-line records or blank lines: place each record
+            spans = _record_spans(table, bad)
+            starts = _record_starts(block, spans, physical)
+        known = physical == total or starts is not None
 
         def line_of(k: int) -> int | None:  # k: 1-based record number within the block
             if not known:
                 return None
-            return line + k - 1 if records is None else records[k - 1][2]
+            return line + (k - 1 if starts is None else starts[k - 1])
 
         rejected = frozenset(int(number) for number, *_ in bad)
         rejects = [
@@ -396,24 +408,16 @@ class CsvSource:
         lines: list[int] | None = None
         first_line: int | None = line if known else None
         first_record = record
-        if bad or records is not None:
-            kept = [k for k in range(1, total + 1) if k not in rejected]
+        if bad or starts is not None:
+            kept = [k for k in range(1, total + 1) if k not in rejected] if bad else range(1, total + 1)
             if kept:
                 first_record = record + kept[0] - 1
                 if known:
-                    lines = [line_of(k) for k in kept]  # type: ignore[misc]
+                    offsets = range(total) if starts is None else starts
+                    lines = [line + offsets[k - 1] for k in kept] if bad else [line + o for o in offsets]
                     first_line = lines[0]
-        return _single_batch(table, self._schema), rejects, lines, first_line, first_record, rejected
-
-    def _records(
-        self, block: bytes, final: bool, line: int, total: int, cutter: RecordCutter
-    ) -> list[tuple[int, int, int]] | None:
-        """Each record of the block with its line, when that agrees with the ``total`` Arrow read."""
-        keep = self._keep_blank
-        records = records_with_lines(block, cutter.record_ends(block), line, final, keep)
-        if len(records) != total and cutter.mode != EXACT and not cutter.trivial:
-            records = records_with_lines(block, cutter.record_ends(block, exact=True), line, final, keep)
-        return records if len(records) == total else None
+        raw = _Block(block, total, rejected, starts, spans)
+        return _single_batch(table, self._schema), rejects, lines, first_line, first_record, raw
 
     def _suspect_cut(self, table: pa.Table, bad: list[tuple], total: int) -> bool:
         """Whether the block's last record may have swallowed the newline it was cut at.
@@ -423,13 +427,13 @@ class CsvSource:
         """
         if any(number == total for number, *_ in bad):
             return True
-        if table.num_rows == 0 or not self.config.quote_char:
+        if table.num_rows == 0 or not (self.config.quote_char or self.config.escape_char):
             return False
         last = table.column(table.num_columns - 1)[table.num_rows - 1].as_py()
         return isinstance(last, str) and last.endswith("\n")
 
     def _arrow_parse(self, data: bytes, line: int, threads: bool) -> tuple[pa.Table, list[tuple]]:
-        if not data.strip(b"\r\n"):
+        if _CONTENT.search(data) is None:  # only line breaks (strip would copy the block)
             return self._schema.empty_table(), []
         bad: list[tuple] = []
 
@@ -438,35 +442,34 @@ class CsvSource:
             return "skip"
 
         cfg = self.config
-        while True:
-            bad.clear()
-            parse = pacsv.ParseOptions(
-                delimiter=self._delimiter,
-                quote_char=cfg.quote_char or False,
-                escape_char=cfg.escape_char or False,
-                double_quote=True,
-                newlines_in_values=self._newlines_in_values,
-                ignore_empty_lines=not self._keep_blank,
-                invalid_row_handler=on_invalid,
+        # Arrow splits a block into chunks at newlines to parse them in parallel. Unless told that
+        # values may hold newlines, it can split inside a quoted field without noticing, so it is
+        # told whenever the block holds a quote or escape character (slower, always right).
+        special = (cfg.quote_char or "") + (cfg.escape_char or "")
+        parse = pacsv.ParseOptions(
+            delimiter=self._delimiter,
+            quote_char=cfg.quote_char or False,
+            escape_char=cfg.escape_char or False,
+            double_quote=True,
+            newlines_in_values=any(char.encode() in data for char in special),
+            ignore_empty_lines=not self._keep_blank,
+            invalid_row_handler=on_invalid,
+        )
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(data),
+                read_options=pacsv.ReadOptions(column_names=self._layout.names, use_threads=threads),
+                parse_options=parse,
+                convert_options=self._convert,
             )
-            try:
-                table = pacsv.read_csv(
-                    pa.BufferReader(data),
-                    read_options=pacsv.ReadOptions(column_names=self._layout.names, use_threads=threads),
-                    parse_options=parse,
-                    convert_options=self._convert,
-                )
-                return table, list(bad)
-            except pa.ArrowInvalid as exc:
-                message = str(exc)
-                if "out of sync" in message and not self._newlines_in_values:
-                    self._newlines_in_values = True
-                    continue
-                if "UTF8" in message:
-                    located = self._file.locate_invalid_utf8(data, line)
-                    if located is not None:
-                        raise located from None
-                raise SourceError(f"{self.name} near line {line}: cannot parse the CSV data: {message}") from exc
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            if "UTF8" in message:
+                located = self._file.locate_invalid_utf8(data, line)
+                if located is not None:
+                    raise located from None
+            raise SourceError(f"{self.name} near line {line}: cannot parse the CSV data: {message}") from exc
+        return table, bad
 
 
 class _Head:
@@ -505,12 +508,50 @@ class _Head:
         return self.buf[pos : pos + end] if end > 0 else self.buf[pos:]
 
 
+_CONTENT = re.compile(rb"[^\r\n]")
+
+
 def _check_line_endings(name: str, data: bytes) -> None:
     if b"\n" not in data and data.rstrip(b"\r").count(b"\r") > 0:
         raise SourceError(
             f"{name} ends its lines with a bare carriage return (old Mac style), which is not "
             "supported; convert the line endings to LF or CRLF"
         )
+
+
+def _record_spans(table: pa.Table, bad: list[tuple]) -> list[int]:
+    """How many lines each record spans, in Arrow's order: one plus the newlines in its values.
+
+    Arrow's own values say where the quoted (or escaped) newlines were, whatever the quoting.
+    """
+    spans = pa.array([1] * table.num_rows, pa.int64())
+    for column in table.columns:
+        # Most columns hold no newline at all; looking at their bytes is much cheaper than counting.
+        if any(b"\n" in chunk.buffers()[2].to_pybytes() for chunk in column.chunks if chunk.buffers()[2]):
+            spans = pc.add(spans, pc.fill_null(pc.count_substring(column, "\n"), 0))
+    spans = spans.to_pylist()
+    if not bad:
+        return spans
+    rejected = {number: 1 + text.count("\n") for number, _, _, text in bad}
+    kept = iter(spans)
+    return [rejected[k] if k in rejected else next(kept) for k in range(1, len(spans) + len(bad) + 1)]
+
+
+def _record_starts(block: bytes, spans: list[int], physical: int) -> list[int] | None:
+    """The first line (0-based) of each record; lines no record spans are blank lines."""
+    blank = physical - sum(spans)
+    if blank < 0:
+        return None  # Arrow and the newline count disagree: leave the lines unknown
+    if blank == 0:
+        return list(accumulate(spans[:-1], initial=0))
+    segments = block.split(b"\n")
+    starts, at = [], 0
+    for span in spans:
+        while at < len(segments) and segments[at] in (b"", b"\r"):
+            at += 1
+        starts.append(at)
+        at += span
+    return starts if at <= physical else None
 
 
 def _single_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:

@@ -27,7 +27,11 @@ class LocalExecutor:
             return [fn(item, abort) for item in items]
         with ThreadPoolExecutor(max_workers=min(self.workers, len(items)), thread_name_prefix="portl-worker") as pool:
             futures = [pool.submit(fn, item, abort) for item in items]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException:  # Ctrl-C: workers finish the batch they are writing, then stop
+                abort.set()
+                raise
             if any(f.exception() for f in done if f.done()):
                 abort.set()
             wait(futures)

@@ -20,7 +20,7 @@ from portl.connectors.base import Estimate, Sink, Source, TableInfo, TargetPlan,
 from portl.engine.hooks import describe as describe_hooks
 from portl.engine.mapping import MappedBatch, MappingPlan, apply_mapping, resolve_mapping
 from portl.engine.validation import check_schema
-from portl.errors import ConfigError, PortlError
+from portl.errors import ConfigError
 from portl.secrets import MASK, is_sensitive_name, mask_url
 from portl.spec.loader import LoadedJob
 from portl.spec.models import HOOK_EVENTS
@@ -152,6 +152,11 @@ def _build(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int) -> 
         raise ConfigError(f"{sink.description} does not support the conflict strategy {job.conflict.strategy.value!r}")
     schema = source.schema()
     destination = sink.table_info()
+    if destination is None and caps.alters_tables and not job.mapping.create_missing_columns:
+        raise ConfigError(
+            f"destination table of {sink.description} does not exist and mapping.create_missing_columns is false; "
+            "create the table first, or set create_missing_columns: true to let Portl create it"
+        )
     mapping = resolve_mapping(job.mapping, schema, destination)
     key = tuple(job.conflict.key) if job.conflict else ()
     if key:
@@ -175,7 +180,9 @@ def _build(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int) -> 
         )
     if job.transaction == "job" and not caps.transactional:
         result.warnings.append(f"{sink.description} has no transactions: 'transaction: job' writes a temporary file renamed at the end")
-    result.preview = _preview(source, mapping, preview_rows) if preview_rows > 0 else []
+    if preview_rows > 0:
+        result.preview, seen = _preview(source, mapping, preview_rows)
+        result.warnings += [w for w in seen if w not in result.warnings]
     return result
 
 
@@ -192,12 +199,14 @@ def _reject_path(loaded: LoadedJob) -> str:
     return os.path.join(loaded.base_dir, f"{loaded.name}.rejects.csv")
 
 
-def _preview(source: Source, mapping: MappingPlan, rows: int) -> list[PreviewRow]:
+def _preview(source: Source, mapping: MappingPlan, rows: int) -> tuple[list[PreviewRow], list[str]]:
     out: list[PreviewRow] = []
+    warnings: list[str] = []
     reader = source.read(rows, None)
     try:
         for chunk in reader:
             mapped: MappedBatch = apply_mapping(mapping, chunk.data)
+            warnings += [w for w in mapped.warnings if w not in warnings]
             good = iter(mapped.data.to_pylist())
             errors = {e.index: e for e in mapped.rejects}
             kept = set(mapped.source_index.to_pylist())
@@ -211,14 +220,12 @@ def _preview(source: Source, mapping: MappingPlan, rows: int) -> list[PreviewRow
                 out.append(PreviewRow(r.record, r.line, None, r.error, r.column))
             if len(out) >= rows:
                 break
-    except PortlError:
-        raise
     finally:
         close = getattr(reader, "close", None)
         if close:
             close()
     out.sort(key=lambda r: (r.record is None, r.record or 0))
-    return out[:rows]
+    return out[:rows], warnings
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

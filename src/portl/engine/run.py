@@ -162,22 +162,26 @@ class _Run:
 
     def execute(self) -> RunReport:
         started = time.monotonic()
-        record, starts, resumed = self._open_run()
+        record, starts, resumed, committed = self._open_run()
         if record is None:
             return self._already_finished()
         self.run_id = record.id
         self.events.run_id = record.id
-        self.hooks = HookRunner(self.job.hooks, HookContext(self.plan.name, record.id, self.plan.job.base_dir),
-                                self.job.retry.attempts, self.job.retry.backoff_ms)
         status, error = L.FAILED, None
         try:
+            self.hooks = HookRunner(self.job.hooks, HookContext(self.plan.name, record.id, self.plan.job.base_dir),
+                                    self.job.retry.attempts, self.job.retry.backoff_ms)
             self.events.emit("run_started", resumed=resumed, partitions=len(starts), target=self.sink.description)
             self.hooks.run_event("before_job", {"job": self.plan.name, "run_id": self.run_id, "resumed": resumed})
+            self.sink.prepare(self.plan.mapping.schema, self.plan.spec, resuming=committed)
             self._load(starts)
             if self.options.stop.is_set():
                 raise Interrupted(self._interrupted_message())
-            self._finish_checks(record)
+            self._finish_checks()
             self.sink.finish(self.run_id)
+            summary = RunReport(self.run_id, self.plan.name, L.SUCCEEDED, self.total(), time.monotonic() - started,
+                                self.rejects.path if self.total().rejected else None, resumed, warnings=self.warnings)
+            self.hooks.run_event("after_job", summary.to_json())
             status = L.SUCCEEDED
         except Interrupted as exc:
             status, error = L.INTERRUPTED, str(exc)
@@ -185,11 +189,16 @@ class _Run:
         except RejectLimitExceeded as exc:
             status, error = L.REJECT_LIMIT, str(exc)
             raise
+        except KeyboardInterrupt:
+            status, error = L.INTERRUPTED, "aborted by a second Ctrl-C; the batch in flight was rolled back"
+            raise
         except BaseException as exc:
             error = str(exc) or type(exc).__name__
             raise
         finally:
             failure = sys.exc_info()[1]
+            if self.hooks is not None:
+                self.hooks.close()
             counts = self.total()
             self.ledger.finish_run(self.run_id, status, counts.to_json(), error)
             report = RunReport(self.run_id, self.plan.name, status, counts, time.monotonic() - started,
@@ -198,17 +207,11 @@ class _Run:
                 failure.report = report  # the CLI shows the counts reached before the failure
             self.events.emit("run_finished", level="info" if status == L.SUCCEEDED else "error", status=status,
                              counts=counts.to_json(), error=error)
-            if status == L.SUCCEEDED:
-                try:
-                    self.hooks.run_event("after_job", report.to_json())
-                finally:
-                    self.hooks.close()
-            else:
-                self.hooks.close()
         return report
 
-    def _open_run(self) -> tuple[L.RunRecord | None, list[Checkpoint], bool]:
-        """Start a fresh run or reopen the one being resumed; return the partition starts."""
+    def _open_run(self) -> tuple[L.RunRecord | None, list[Checkpoint], bool, bool]:
+        """Start a fresh run or reopen the one being resumed. Returns the run, the partition starts,
+        whether this is a resume, and whether the destination holds committed batches of it."""
         plan, job = self.plan, self.job
         previous = self.ledger.latest(plan.name, plan.job.path)
         if self.options.resume and not self.options.restart:
@@ -216,7 +219,7 @@ class _Run:
                 raise ResumeError(f"nothing to resume: job {plan.name!r} has no recorded run in {self.ledger.path}")
             if not previous.unfinished:
                 self.previous = previous
-                return None, [], True
+                return None, [], True, False
             committed = self.sink.load_checkpoints(previous.id) if self.sink.capabilities.resumable else {}
             if previous.job_hash != plan.job_hash:
                 self.warnings.append(f"the job file changed since run {previous.id} started; resuming with the new version")
@@ -228,9 +231,9 @@ class _Run:
             offset = max((state.get("rejects_offset", 0) for _, state in committed.values()), default=0)
             self.rejects.truncate(offset)
             self.rows_before = previous.meta.get("rows_before")
-            self.sink.prepare(plan.mapping.schema, plan.spec, resuming=bool(committed))
+            self.events.run_id = previous.id
             self.events.emit("resuming", run_id=previous.id, committed_rows=sum(c.read for c in self.partition_counts.values()))
-            return previous, starts, True
+            return previous, starts, True, bool(committed)
         if previous is not None and previous.unfinished:
             committed = self.sink.load_checkpoints(previous.id) if self.sink.capabilities.resumable else {}
             if committed and plan.spec.mode == WriteMode.APPEND and not self.options.restart:
@@ -246,11 +249,11 @@ class _Run:
                 "rejects_file": self.rejects.path, "destination": self.sink.description, "mode": plan.spec.mode.value}
         record = self.ledger.start_run(plan.name, plan.job.path, plan.job_hash, meta)
         self.rejects.start_fresh()
-        self.sink.prepare(plan.mapping.schema, plan.spec, resuming=False)
-        return record, starts, False
+        return record, starts, False, False
 
     def _already_finished(self) -> RunReport:
         prev = self.previous
+        self.events.run_id = prev.id
         self.events.emit("nothing_to_resume", run_id=prev.id)
         return RunReport(prev.id, prev.job, prev.status, Counts.from_json(prev.counts), 0.0, None, resumed=True,
                          already_finished=True, warnings=[f"run {prev.id} already finished; nothing was changed"])
@@ -273,7 +276,7 @@ class _Run:
         else:
             executor.map(self._load_partition, pending, self.abort)
 
-    def _finish_checks(self, record: L.RunRecord) -> None:
+    def _finish_checks(self) -> None:
         counts = self.total()
         if not counts.balanced:
             raise ValidationFailed(
@@ -349,7 +352,7 @@ class _Run:
             settled = settle_duplicates(data, index, spec.key, spec.strategy)
             if settled.duplicate_keys:
                 raise ConflictError(self.sink.description, list(spec.key), settled.duplicate_keys,
-                                    where="appear more than once in the source batch")
+                                    where="{verb} more than once in the source batch")
             data, index, folded = settled.batch, settled.source_index, settled.folded
             if settled.skipped_index is not None and len(settled.skipped_index):
                 skipped[SKIP_DUPLICATE] = len(settled.skipped_index)
@@ -377,13 +380,12 @@ class _Run:
         batch_no = self._next_batch_number()
         self.hooks.run_event("before_batch", {"job": self.plan.name, "run_id": self.run_id, "batch": batch_no,
                                                "partition": chunk.checkpoint.partition, "rows": prepared.data.num_rows})
-        result = self._write_with_policy(prepared, counts, batch_no)
-        if result is None:
+        delta = self._write_with_policy(prepared, counts, batch_no)
+        if delta is None:
             return
         self.events.emit("batch_committed", batch=batch_no, partition=chunk.checkpoint.partition,
-                         rows=chunk.rows_read, bytes=chunk.size_bytes, inserted=result.inserted, updated=result.updated,
-                         skipped=result.skipped + sum(prepared.skipped.values()), rejected=len(prepared.rejects),
-                         totals=self.total().to_json())
+                         rows=chunk.rows_read, bytes=chunk.size_bytes, inserted=delta.inserted, updated=delta.updated,
+                         skipped=delta.skipped_total, rejected=delta.rejected, totals=self.total().to_json())
         self.hooks.run_event("after_batch", {"job": self.plan.name, "run_id": self.run_id, "batch": batch_no,
                                               "counts": self.total().to_json()})
         if self.hooks.has("after_row") and prepared.data.num_rows:
@@ -402,7 +404,9 @@ class _Run:
             self._batch_counter = getattr(self, "_batch_counter", 0) + 1
             return self._batch_counter
 
-    def _write_with_policy(self, prepared: Prepared, counts: Counts, batch_no: int) -> WriteResult | None:
+    def _write_with_policy(self, prepared: Prepared, counts: Counts, batch_no: int) -> Counts | None:
+        """Write a batch under the retry policy; return what it added to the counts, or None when
+        strategy ``skip`` rejected the whole batch instead."""
         policy = self.job.retry
         lock = self.write_lock or nullcontext()
         with lock:
@@ -412,7 +416,7 @@ class _Run:
                 if self.job_tx is not None:
                     return self._commit(prepared, counts, offset, self.job_tx)
 
-                def attempt() -> WriteResult:
+                def attempt() -> Counts:
                     return self._commit(prepared, counts, offset, None)
 
                 def retrying(n: int, exc: Exception, delay: float) -> None:
@@ -433,8 +437,8 @@ class _Run:
                 self.rejects.truncate(before)
                 raise
 
-    def _commit(self, prepared: Prepared, counts: Counts, rejects_offset: int, tx: Any) -> WriteResult:
-        """Write one batch and its checkpoint in one destination transaction."""
+    def _commit(self, prepared: Prepared, counts: Counts, rejects_offset: int, tx: Any) -> Counts:
+        """Write one batch and its checkpoint in one destination transaction; return the counts it adds."""
         spec = self.plan.spec
         context = nullcontext(tx) if tx is not None else self.sink.transaction()
         with context as active:
@@ -449,7 +453,7 @@ class _Run:
             counts.add(delta)
         self.ledger.record_checkpoint(self.run_id, prepared.chunk.checkpoint.partition, prepared.chunk.checkpoint.to_json(), state)
         self.ledger.update(self.run_id, counts=self.total().to_json())
-        return result
+        return delta
 
     def _delta(self, prepared: Prepared, result: WriteResult) -> Counts:
         skipped = dict(prepared.skipped)
