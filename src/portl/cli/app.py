@@ -25,8 +25,9 @@ app = typer.Typer(
 runs_app = typer.Typer(help="List the runs in the ledger, or show one.", invoke_without_command=True)
 app.add_typer(runs_app, name="runs")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# Piped output is read in files and logs, not on an 80-column terminal: give tables room.
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 JobFile = Annotated[str, typer.Argument(help="The job file (YAML).", metavar="JOB.yaml")]
 JobName = Annotated[Optional[str], typer.Option("--job", "-j", help="Which job, when the file holds several.")]

@@ -139,7 +139,11 @@ def render_runs(console: Console, runs: list[RunRecord], where: str) -> None:
     if not runs:
         console.print(f"no runs recorded in {escape(where)}")
         return
-    table = Table("run", "job", "status", "started", "read", "inserted", "updated", "skipped", "rejected", "duration")
+    table = Table(box=None, pad_edge=False)
+    for name in ("run", "job", "status", "started"):
+        table.add_column(name, no_wrap=True)
+    for name in ("read", "inserted", "updated", "skipped", "rejected", "duration"):
+        table.add_column(name, justify="right", no_wrap=True)
     for r in runs:
         c = r.counts
         table.add_row(r.id, escape(r.job), _status(r.status), _when(r.started_at), *[f"{c.get(k, 0):,}" for k in ("read", "inserted", "updated", "skipped", "rejected")],
