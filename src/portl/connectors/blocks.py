@@ -183,8 +183,8 @@ class TextFile:
         self._temp = temp
         weakref.finalize(self, _remove, temp)
         line, first = 1, True
-        source: BinaryIO = gzip.open(self.path, "rb") if self.compressed else open(self.path, "rb")  # type: ignore[assignment]
-        with source, os.fdopen(handle, "wb") as out:
+        opener = gzip.open if self.compressed else open
+        with opener(self.path, "rb") as source, os.fdopen(handle, "wb") as out:
             read = self.read_from(source)
             while True:
                 raw = read(_COPY_BYTES)
@@ -261,7 +261,7 @@ class RecordCutter:
     - ``exact``: a regular expression for a whole record that follows Arrow's rules (a quote is
       only special at the start of a field, so ``5" screen`` is literal text; ``escape_char``
       escapes the next character). Used once parity was caught wrong, or once a cut was found
-      wrong in a file with an escape character. About ten times slower than Arrow's parse.
+      wrong in a file with an escape character. Several times slower than Arrow's parse.
     """
 
     def __init__(self, delimiter: str, quote: str | None, escape: str | None, mode: str = NEWLINE):

@@ -3,8 +3,9 @@
 Reading never goes through Python rows: the file is read in byte blocks of about ``batch_rows``
 records, each cut after its last complete record (see :class:`~portl.connectors.blocks.RecordCutter`),
 and each block is parsed by Arrow's CSV reader with every column read as a string. Line numbers
-come from counting newlines; only a block with quoted newlines, blank lines or ragged rows is
-walked record by record to place each row on its line.
+come from counting newlines; in a block with multi-line values or blank lines, the lines each row
+spans are read from Arrow's own values (the newlines they hold), so they follow Arrow's quoting
+rules exactly.
 
 An empty unquoted field is NULL and a quoted ``""`` stays an empty string, as ``COPY … CSV`` does.
 Rows with the wrong number of fields are not fatal: they come back as rejects with their line and
@@ -152,6 +153,7 @@ class CsvSource:
         """Things the plan should tell the user, e.g. why the file is read as one partition."""
         self._delimiter = config.field_delimiter
         self._mode = NEWLINE  # how blocks are cut; upgraded when a cut proves wrong (see RecordCutter)
+        self._newlines_seen = False  # a value holding a newline was met: parse with newlines_in_values
         self._file = TextFile(resolve_path(config.path, base_dir), config.path, config.encoding, config.compression)
         try:
             self._layout = self._scan_head()
@@ -255,8 +257,8 @@ class CsvSource:
     def raw_rows(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
         """The original text of data rows ``indexes`` of ``chunk`` (e.g. of rows being rejected)."""
         block: _Block | None = getattr(chunk, "_portl_block", None)
-        if block is None:
-            return {}
+        if block is None or (block.spans is not None and block.starts is None):
+            return {}  # no chunk of ours, or its records could not be placed on lines
         segments = block.raw.split(b"\n")
         data = [k for k in range(block.total) if k + 1 not in block.rejected]
         found = {}
@@ -347,7 +349,8 @@ class CsvSource:
         empty = [str(i) for i, name in enumerate(names, 1) if not name.strip()]
         if empty:
             noun = "column" if len(empty) == 1 else "columns"
-            raise SourceError(f"{where}: {noun} {', '.join(empty)} of the header {'has' if len(empty) == 1 else 'have'} no name; {fix}")
+            verb = "has" if len(empty) == 1 else "have"
+            raise SourceError(f"{where}: {noun} {', '.join(empty)} of the header {verb} no name; {fix}")
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise SourceError(f"{where}: the header repeats the column names {', '.join(twice)}; {fix}")
@@ -372,10 +375,10 @@ class CsvSource:
         """Parse one block: (data, rejects, lines, first_line, first_record, raw block), or None
         when the block turns out to end inside a quoted field and must be cut again."""
         data = self._file.to_utf8(block, line)
-        table, bad = self._arrow_parse(data, line, threads=True)
+        table, bad, newlines_in_values = self._arrow_parse(data, line, threads=True)
         total = table.num_rows + len(bad)
         if bad:  # Arrow numbers the bad records only when it parses on one thread
-            table, bad = self._arrow_parse(data, line, threads=False)
+            table, bad, _ = self._arrow_parse(data, line, threads=False, newlines=newlines_in_values)
         if not final and not cutter.trivial and cutter.mode != EXACT and self._suspect_cut(table, bad, total):
             ends = cutter.record_ends(block, exact=True)
             if not ends or ends[-1] != len(block):
@@ -432,9 +435,39 @@ class CsvSource:
         last = table.column(table.num_columns - 1)[table.num_rows - 1].as_py()
         return isinstance(last, str) and last.endswith("\n")
 
-    def _arrow_parse(self, data: bytes, line: int, threads: bool) -> tuple[pa.Table, list[tuple]]:
+    def _arrow_parse(
+        self, data: bytes, line: int, threads: bool, newlines: bool | None = None
+    ) -> tuple[pa.Table, list[tuple], bool]:
+        """Parse a block with Arrow: (table, bad records, whether values may hold newlines).
+
+        Arrow splits a block into chunks at newlines to parse them in parallel, and unless told
+        that values may hold newlines (``newlines_in_values``, markedly slower) it can split inside
+        a quoted field without noticing. Such a split always leaves a trace: the value cut short
+        keeps the newline it was cut at, or its record comes out ragged. So a block is parsed the
+        fast way first, and again the careful way only when it shows a newline in a value or a
+        ragged row (or is known to need it: ``newlines``). Once a block needed the careful way, the
+        rest of the file goes straight to it.
+        """
         if _CONTENT.search(data) is None:  # only line breaks (strip would copy the block)
-            return self._schema.empty_table(), []
+            return self._schema.empty_table(), [], False
+        cfg = self.config
+        if newlines is None:
+            special = (cfg.quote_char or "") + (cfg.escape_char or "")
+            if not any(char.encode() in data for char in special):
+                newlines = False  # without quotes or escapes, every newline ends a record
+            elif self._newlines_seen:
+                newlines = True
+            else:
+                table, bad = self._arrow_read(data, line, threads, False)
+                holds = _holds_newline(table)
+                if not bad and not holds:
+                    return table, bad, False
+                newlines = True
+                self._newlines_seen = self._newlines_seen or holds
+        table, bad = self._arrow_read(data, line, threads, newlines)
+        return table, bad, newlines
+
+    def _arrow_read(self, data: bytes, line: int, threads: bool, newlines: bool) -> tuple[pa.Table, list[tuple]]:
         bad: list[tuple] = []
 
         def on_invalid(row: Any) -> str:
@@ -442,16 +475,12 @@ class CsvSource:
             return "skip"
 
         cfg = self.config
-        # Arrow splits a block into chunks at newlines to parse them in parallel. Unless told that
-        # values may hold newlines, it can split inside a quoted field without noticing, so it is
-        # told whenever the block holds a quote or escape character (slower, always right).
-        special = (cfg.quote_char or "") + (cfg.escape_char or "")
         parse = pacsv.ParseOptions(
             delimiter=self._delimiter,
             quote_char=cfg.quote_char or False,
             escape_char=cfg.escape_char or False,
             double_quote=True,
-            newlines_in_values=any(char.encode() in data for char in special),
+            newlines_in_values=newlines,
             ignore_empty_lines=not self._keep_blank,
             invalid_row_handler=on_invalid,
         )
@@ -468,6 +497,8 @@ class CsvSource:
                 located = self._file.locate_invalid_utf8(data, line)
                 if located is not None:
                     raise located from None
+            if "out of sync" in message and not newlines:
+                return self._arrow_read(data, line, threads, True)
             raise SourceError(f"{self.name} near line {line}: cannot parse the CSV data: {message}") from exc
         return table, bad
 
@@ -519,6 +550,16 @@ def _check_line_endings(name: str, data: bytes) -> None:
         )
 
 
+def _holds_newline(table: pa.Table) -> bool:
+    """Whether any value of the (all-string) table holds a newline."""
+    return any(_column_holds_newline(column) for column in table.columns)
+
+
+def _column_holds_newline(column: pa.ChunkedArray) -> bool:
+    # Looking for the byte in the values buffer is much cheaper than a compute kernel.
+    return any(b"\n" in chunk.buffers()[2].to_pybytes() for chunk in column.chunks if chunk.buffers()[2])
+
+
 def _record_spans(table: pa.Table, bad: list[tuple]) -> list[int]:
     """How many lines each record spans, in Arrow's order: one plus the newlines in its values.
 
@@ -526,8 +567,7 @@ def _record_spans(table: pa.Table, bad: list[tuple]) -> list[int]:
     """
     spans = pa.array([1] * table.num_rows, pa.int64())
     for column in table.columns:
-        # Most columns hold no newline at all; looking at their bytes is much cheaper than counting.
-        if any(b"\n" in chunk.buffers()[2].to_pybytes() for chunk in column.chunks if chunk.buffers()[2]):
+        if _column_holds_newline(column):  # most columns hold none: skip counting them
             spans = pc.add(spans, pc.fill_null(pc.count_substring(column, "\n"), 0))
     spans = spans.to_pylist()
     if not bad:
@@ -572,7 +612,9 @@ class CsvSink(ByteFileSink):
 
     def __init__(self, config: Config, base_dir: str):
         if config.quote_char not in ('"', None):
-            raise ConfigError(f"{config.path}: CSV files are written with quote_char '\"' or null, not {config.quote_char!r}")
+            raise ConfigError(
+                f"{config.path}: CSV files are written with quote_char '\"' or null, not {config.quote_char!r}"
+            )
         self.config = config
         self.format_label = config.type.upper()
         self._delimiter = config.field_delimiter
@@ -694,5 +736,6 @@ class CsvSink(ByteFileSink):
         end = cutter.first_end(head)
         first = head[:end] if end > 0 else head
         text = first.decode(self.config.encoding, errors="replace").removeprefix("\ufeff")
-        reader = pycsv.reader(io.StringIO(text, newline=""), delimiter=self._delimiter, quotechar=self.config.quote_char or '"')
+        quote = self.config.quote_char or '"'
+        reader = pycsv.reader(io.StringIO(text, newline=""), delimiter=self._delimiter, quotechar=quote)
         return next(reader, [])

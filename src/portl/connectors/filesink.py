@@ -114,6 +114,8 @@ class ByteFileSink:
         else:
             data = base
             before = [f"append to {self.name} (created if missing)"]
+            if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+                self.check_existing(schema)  # a dry run should show what the load would refuse
         plan = TargetPlan(
             target=self.name,
             ddl=before,
@@ -142,7 +144,8 @@ class ByteFileSink:
             self._write_bytes(self.header(schema))
         else:
             self._open(self.path)
-            if os.fstat(self._fd).st_size == 0:  # type: ignore[arg-type]
+            initial = os.fstat(self._fd).st_size  # type: ignore[arg-type]
+            if initial == 0:
                 self._write_bytes(self.header(schema))
             else:
                 self.check_existing(schema)
@@ -154,6 +157,7 @@ class ByteFileSink:
             "run_id": None,
             "mode": spec.mode.value,
             "data_file": os.path.basename(self._data_path),  # type: ignore[arg-type]
+            "initial_size": 0 if spec.mode is WriteMode.REPLACE else initial,
             "size": self._committed,
             "partitions": {},
         }
@@ -262,11 +266,15 @@ class ByteFileSink:
             self._truncate(self._committed)
 
     def _discard_leftovers(self, side: dict[str, Any] | None) -> None:
-        """Clear what an interrupted run that is not being resumed left behind."""
+        """Undo what an interrupted run that is not being resumed left behind (``--restart``).
+
+        An append is cut back to the length the file had before that run, so starting over does
+        not load its rows twice; a replace only loses its temp file.
+        """
         if side is not None and side.get("mode") == WriteMode.APPEND.value and os.path.exists(self.path):
-            # Its committed rows stay (as in a database); its uncommitted tail goes.
+            keep = int(side.get("initial_size", side.get("size", 0)))
             with open(self.path, "r+b") as f:
-                f.truncate(min(int(side.get("size", 0)), os.fstat(f.fileno()).st_size))
+                f.truncate(min(keep, os.fstat(f.fileno()).st_size))
         _remove(self.tmp_path)
         _remove(self.sidecar_path)
 
@@ -361,10 +369,8 @@ def _as_text(column: pa.Array, csv: bool) -> pa.Array | None:
         if pa.types.is_date(kind) or pa.types.is_time(kind) or pa.types.is_decimal(kind):
             return pc.cast(column, pa.string())
     elif pa.types.is_nested(kind):
-        return pa.array(
-            [None if v is None else json.dumps(v, default=json_default, ensure_ascii=False) for v in column.to_pylist()],
-            pa.string(),
-        )
+        dumps = json.JSONEncoder(ensure_ascii=False, default=json_default).encode
+        return pa.array([None if v is None else dumps(v) for v in column.to_pylist()], pa.string())
     return None
 
 

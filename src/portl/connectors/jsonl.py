@@ -110,8 +110,7 @@ class JsonlSource:
         if count <= 1 or not self._has_rows:
             return whole
         if not self._file.seekable:
-            if f"{self.name} is compressed" not in " ".join(self.notes):
-                self.notes.append(f"{self.name} is compressed: it is read as one partition")
+            self._note(f"{self.name} is compressed: it is read as one partition")
             return whole
         path = self._file.readable_path
         starts = range_starts(path, self._data_start, count, lambda line: True)
@@ -136,7 +135,8 @@ class JsonlSource:
                 if got is None:
                     return
                 block, final = got
-                table, rejects, lines = self._parse_block(block, line, self._schema)
+                newlines = block.count(b"\n")
+                table, rejects, lines = self._parse_block(block, line, self._schema, newlines)
                 data = _single_batch(table, self._schema)  # type: ignore[arg-type]
                 consumed = data.num_rows + len(rejects)
                 offset += len(block)
@@ -144,7 +144,7 @@ class JsonlSource:
                     data=data,
                     checkpoint=Checkpoint(
                         start.partition,
-                        {"offset": offset, "end": end, "line": line + block.count(b"\n"), "record": record + consumed},
+                        {"offset": offset, "end": end, "line": line + newlines, "record": record + consumed},
                         rows + consumed,
                         final,
                     ),
@@ -155,7 +155,7 @@ class JsonlSource:
                     size_bytes=len(block),
                 )
                 chunk._portl_block = _Block(block, line, lines)  # type: ignore[attr-defined]
-                line += block.count(b"\n")
+                line += newlines
                 record += consumed
                 rows += consumed
                 if consumed:
@@ -195,12 +195,17 @@ class JsonlSource:
         self._has_rows = bool(sample.strip())
         if not self._has_rows:
             if not self.config.allow_empty:
-                raise SourceError(f"{self.name} is empty: no rows; set allow_empty: true on the source if an empty load is expected")
+                raise SourceError(
+                    f"{self.name} is empty: no rows; set allow_empty: true on the source if an empty load is expected"
+                )
             self._schema, self._bytes_per_row = pa.schema([]), 100.0
             return
         if not eof:
             sample = sample[: sample.rfind(b"\n") + 1]
-        table, rejects, _ = self._parse_block(sample, 1, None)
+        try:
+            table, rejects, _ = self._parse_block(sample, 1, None)
+        except pa.ArrowInvalid as exc:
+            raise SourceError(f"{self.name}: cannot infer the fields of the first rows: {exc}") from exc
         if table.num_rows == 0:
             first = rejects[0]
             raise SourceError(
@@ -211,7 +216,7 @@ class JsonlSource:
         self._bytes_per_row = max(1.0, len(sample) / (table.num_rows + len(rejects)))
 
     def _parse_block(
-        self, block: bytes, line: int, schema: pa.Schema | None
+        self, block: bytes, line: int, schema: pa.Schema | None, newlines: int | None = None
     ) -> tuple[pa.Table, list[Reject], list[int] | None]:
         """Rows, rejects and (when not simply one row per line) the line of each row."""
         data = self._file.to_utf8(block, line)
@@ -219,13 +224,16 @@ class JsonlSource:
             located = self._file.locate_invalid_utf8(data, line)
             if located is not None:
                 raise located
-        physical = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        physical = (data.count(b"\n") if newlines is None else newlines) + (0 if data.endswith(b"\n") else 1)
         try:
             table = self._arrow_read(data, schema)
-            if table.num_rows == physical:
-                return self._conform(table, schema, line), [], None
         except pa.ArrowInvalid:
-            pass
+            return self._parse_lines(data, line, schema)
+        if table.num_rows == physical:
+            return self._conform(table, schema, line), [], None
+        filled = [i for i, piece in enumerate(data.split(b"\n")) if piece.strip()]
+        if len(filled) == table.num_rows:  # blank lines, which Arrow skips
+            return self._conform(table, schema, line), [], [line + i for i in filled]
         return self._parse_lines(data, line, schema)
 
     def _parse_lines(
@@ -272,19 +280,24 @@ class JsonlSource:
                     kept.append(raw)
                     kept_lines.append(where)
                 else:
-                    rejects.append(self._reject(where, f"does not fit the types read from the first rows: {problem}", raw))
+                    error = f"does not fit the types read from the first rows: {problem}"
+                    rejects.append(self._reject(where, error, raw))
             good, lines = kept, kept_lines
-            table = self._arrow_read(b"\n".join(good), schema) if good else None
+            if good:
+                try:
+                    table = self._arrow_read(b"\n".join(good), schema)
+                except pa.ArrowInvalid:  # fields outside the schema whose types disagree: leave them
+                    table = self._arrow_read(b"\n".join(good), schema, extras="ignore")
         rejects.sort(key=lambda r: r.line or 0)
         if table is None:
             table = (schema or pa.schema([])).empty_table()
         return (table if inferring else self._conform(table, schema, line)), rejects, lines
 
-    def _arrow_read(self, data: bytes, schema: pa.Schema | None) -> pa.Table:
+    def _arrow_read(self, data: bytes, schema: pa.Schema | None, extras: str = "infer") -> pa.Table:
         if schema is None:
             options = pajson.ParseOptions(newlines_in_values=False)
         else:
-            options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+            options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior=extras)
         return pajson.read_json(pa.BufferReader(data), parse_options=options)
 
     def _conform(self, table: pa.Table, schema: pa.Schema | None, line: int) -> pa.Table:
@@ -294,7 +307,7 @@ class JsonlSource:
         extra = [name for name in table.column_names if name not in schema.names and name not in self._unknown]
         for name in extra:
             self._unknown.add(name)
-            self.notes.append(
+            self._note(
                 f"{self.name}: field {name!r} (first seen near line {line}) is not among the fields of the "
                 "first rows, which set the schema; it is not read"
             )
@@ -311,6 +324,10 @@ class JsonlSource:
                 # e.g. a struct that grew a member after the sample: keep the sample's members
                 columns.append(pa.array(column.to_pylist(), type=field.type))
         return pa.Table.from_arrays(columns, schema=schema)
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     def _reject(self, line: int, error: str, raw: bytes) -> Reject:
         return Reject(source=self.name, error=error, line=line, original=self._file.text(record_text(raw)))
@@ -343,7 +360,8 @@ def _readable_type(kind: pa.DataType) -> pa.DataType:
     if pa.types.is_list(kind):
         return pa.list_(_readable_type(kind.value_type))
     if pa.types.is_struct(kind):
-        return pa.struct([pa.field(kind.field(i).name, _readable_type(kind.field(i).type)) for i in range(kind.num_fields)])
+        members = [kind.field(i) for i in range(kind.num_fields)]
+        return pa.struct([pa.field(m.name, _readable_type(m.type)) for m in members])
     return kind
 
 
@@ -368,7 +386,9 @@ class JsonlSink(ByteFileSink):
         path = resolve_path(config.path, base_dir)
         compressed = config.compression == "gzip" or (config.compression == "auto" and path.lower().endswith(".gz"))
         super().__init__(path, config.path, compressed)
-        self._encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_default)
+        self._encoder = json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_default
+        )
         self._bom = len("".encode(config.encoding))
 
     def header(self, schema: pa.Schema) -> bytes:

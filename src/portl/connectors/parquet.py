@@ -109,14 +109,28 @@ class ParquetSource:
         pos = start.position
         group, end = int(pos["row_group"]), int(pos.get("end_group", len(self._group_rows)))
         skip, row = int(pos.get("offset_in_group", 0)), int(pos.get("row", 0))
-        rows = start.rows
+        with pq.ParquetFile(self.path) as reader:  # one reader per read: partitions may run in threads
+            yield from self._read_groups(reader, batch_rows, start.partition, group, end, skip, row, start.rows)
+
+    def _read_groups(
+        self,
+        reader: pq.ParquetFile,
+        batch_rows: int,
+        partition: str,
+        group: int,
+        end: int,
+        skip: int,
+        row: int,
+        rows: int,
+    ) -> Iterator[Chunk]:
+        """Batches of ``batch_rows`` from row groups ``group``..``end``, skipping ``skip`` rows."""
         bytes_per_row = os.path.getsize(self.path) / max(1, self._rows)
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
         for g in range(group, end):
             taken = skip if g == group else 0
             to_skip = taken
-            for batch in self._file.iter_batches(batch_size=batch_rows, row_groups=[g], use_threads=True):
+            for batch in reader.iter_batches(batch_size=batch_rows, row_groups=[g], use_threads=True):
                 if to_skip:
                     if to_skip >= batch.num_rows:
                         to_skip -= batch.num_rows
@@ -131,11 +145,11 @@ class ParquetSource:
                     if pending_rows >= batch_rows:
                         at_group, at_offset = (g + 1, 0) if taken >= self._group_rows[g] else (g, taken)
                         done = at_group >= end
-                        yield self._chunk(pending, start.partition, row, rows, at_group, at_offset, end, done, bytes_per_row)
+                        yield self._chunk(pending, partition, row, rows, at_group, at_offset, end, done, bytes_per_row)
                         row, rows = row + pending_rows, rows + pending_rows
                         pending, pending_rows = [], 0
         if pending:
-            yield self._chunk(pending, start.partition, row, rows, end, 0, end, True, bytes_per_row)
+            yield self._chunk(pending, partition, row, rows, end, 0, end, True, bytes_per_row)
 
     def close(self) -> None:
         self._file.close()
@@ -272,4 +286,6 @@ class ParquetSink:
                 "appended to; use mode: replace, or write to a new file"
             )
         if spec.mode not in (WriteMode.APPEND, WriteMode.REPLACE):
-            raise TerminalError(f"{self.name}: Parquet files cannot be written with mode {spec.mode.value}; use replace")
+            raise TerminalError(
+                f"{self.name}: Parquet files cannot be written with mode {spec.mode.value}; use replace"
+            )

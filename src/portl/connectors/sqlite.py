@@ -6,7 +6,6 @@ import json
 import os
 import re
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,7 +143,7 @@ class SqliteSource:
         self.path = resolve_path(config.path, base_dir)
         self.conn = _connect(self.path, create=False)
         self.description = f"sqlite {config.describe()}"
-        self._lock = threading.Lock()
+        self.name = config.describe()
         self._schema: pa.Schema | None = None
         self._use_rowid = False
         if config.table:
@@ -232,7 +231,7 @@ class SqliteSource:
                     pos["after"] = columns[0][-1]
                     columns = columns[1:]
                 first = rows_done + 1
-                batch, rejects = _to_batch(schema, columns, self.description, first)
+                batch, rejects = _to_batch(schema, columns, self.name, first)
                 rows_done += len(rows)
                 pos["offset"] = pos.get("offset", 0) + len(rows)
                 yield Chunk(batch, Checkpoint(start.partition, dict(pos), rows_done), first_record=first, rejects=rejects)

@@ -149,6 +149,8 @@ class _Run:
         self.job = plan.job.job
         self.events = options.events
         self.sink, self.source = plan.sink, plan.source
+        # Rejects name their source the way the source's own parser rejects do: its short name.
+        self.source_name = getattr(plan.source, "name", plan.source.description)
         self.rejects = RejectFile(plan.reject_path)
         self.write_lock = threading.Lock() if plan.sink.capabilities.concurrent_writers == 1 else None
         self.counts_lock = threading.Lock()
@@ -333,7 +335,7 @@ class _Run:
         rejects = list(chunk.rejects)
         if mapped.rejects:
             originals = self._originals(chunk, [e.index for e in mapped.rejects])
-            rejects += [Reject(self.source.description, e.error, chunk.line_of(e.index), chunk.record_of(e.index),
+            rejects += [Reject(self.source_name, e.error, chunk.line_of(e.index), chunk.record_of(e.index),
                                e.column, e.value, originals.get(e.index)) for e in mapped.rejects]
         data, index = mapped.data, mapped.source_index
         skipped: dict[str, int] = {}
@@ -469,7 +471,7 @@ class _Run:
         rows = prepared.data.to_pylist()
         message = f"batch {batch_no} could not be written: {exc}"
         positions = prepared.source_index.to_pylist()
-        failed = [Reject(self.source.description, message, chunk.line_of(i), chunk.record_of(i), None, None,
+        failed = [Reject(self.source_name, message, chunk.line_of(i), chunk.record_of(i), None, None,
                          json.dumps(r, default=str, ensure_ascii=False)) for i, r in zip(positions, rows)]
         empty = replace(prepared, data=prepared.data.slice(0, 0), source_index=prepared.source_index.slice(0, 0),
                         rejects=prepared.rejects + failed, folded=0)

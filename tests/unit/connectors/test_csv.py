@@ -507,3 +507,22 @@ def test_rows_and_lines_match_whatever_the_block_cuts(tmp_path, batch_rows, esca
     middle = chunks[len(chunks) // 2].checkpoint
     resumed = read_all(source, batch_rows=batch_rows, start=middle)
     assert rows_of(chunks[: len(chunks) // 2 + 1]) + rows_of(resumed) == rows_of(chunks)
+
+
+def test_source_and_sink_fit_the_connector_seam(tmp_path):
+    from portl.connectors.base import Sink, Source
+
+    assert isinstance(open_csv(tmp_path, "a\n1\n"), Source)
+    assert isinstance(sink_for(tmp_path), Sink)
+
+
+def test_byte_undefined_in_cp1252_names_the_line(tmp_path):
+    source = open_csv(tmp_path, b"id,name\n1,caf\xe9\n2,bad\x81\n", encoding="cp1252")
+    with pytest.raises(SourceError, match=r"data.csv line 3: not valid cp1252 \(byte 0x81\); set `encoding:`"):
+        read_all(source)
+
+
+def test_plan_of_an_append_shows_a_header_mismatch(tmp_path):
+    write(tmp_path, "x\n1\n", "out.csv")
+    with pytest.raises(TerminalError, match="already has the columns x"):
+        sink_for(tmp_path).plan(pa.schema([("id", pa.int64())]), WriteSpec(mode=WriteMode.APPEND))

@@ -222,3 +222,16 @@ def test_text_ready_for_json_writes_timestamps_in_iso_form_and_binary_as_base64(
 def test_text_ready_for_csv_writes_nested_values_as_json_text():
     ready = text_ready(pa.record_batch({"tags": pa.array([["a", "b"], None])}), csv=True)
     assert ready.column(0).to_pylist() == ['["a", "b"]', None]
+
+
+def test_starting_over_undoes_an_interrupted_append(tmp_path):
+    (tmp_path / "out.txt").write_text("#v\nold\n")
+    first = make(tmp_path)
+    first.prepare(SCHEMA, APPEND, resuming=False)
+    commit(first, APPEND, ["a", "b"], n=2)
+    first.close()  # interrupted; the next run starts over instead of resuming
+    second = make(tmp_path)
+    second.prepare(SCHEMA, APPEND, resuming=False)
+    commit(second, APPEND, ["a", "b", "c"], run_id="run-2", n=3)
+    second.finish("run-2")
+    assert (tmp_path / "out.txt").read_text() == "#v\nold\na\nb\nc\n"

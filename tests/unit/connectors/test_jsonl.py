@@ -209,3 +209,10 @@ def test_append_adds_lines_to_an_existing_file(tmp_path):
     (tmp_path / "out.jsonl").write_text('{"id":0}\n')
     write_batches(tmp_path, [pa.record_batch({"id": [1]})], mode=WriteMode.APPEND)
     assert (tmp_path / "out.jsonl").read_text() == '{"id":0}\n{"id":1}\n'
+
+
+def test_source_and_sink_fit_the_connector_seam(tmp_path):
+    from portl.connectors.base import Sink, Source
+
+    assert isinstance(open_jsonl(tmp_path, '{"a": 1}\n'), Source)
+    assert isinstance(jsonl.open_sink(jsonl.Config(type="jsonl", path="out.jsonl"), str(tmp_path)), Sink)

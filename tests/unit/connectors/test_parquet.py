@@ -91,7 +91,10 @@ def sink_for(tmp_path, name="out.parquet", **options):
 
 def test_written_file_reads_back_the_same_rows_and_types(tmp_path):
     sink = sink_for(tmp_path)
-    batches = [pa.record_batch({"id": [1, 2], "when": pa.array([0, 1], pa.timestamp("ms"))}), pa.record_batch({"id": [3], "when": pa.array([2], pa.timestamp("ms"))})]
+    batches = [
+        pa.record_batch({"id": [1, 2], "when": pa.array([0, 1], pa.timestamp("ms"))}),
+        pa.record_batch({"id": [3], "when": pa.array([2], pa.timestamp("ms"))}),
+    ]
     sink.prepare(batches[0].schema, REPLACE, resuming=False)
     for batch in batches:
         with sink.transaction() as tx:
@@ -157,3 +160,10 @@ def test_checkpoint_after_the_last_chunk_resumes_to_nothing(tmp_path):
     chunks = read_all(source, batch_rows=75)
     last = chunks[-1].checkpoint
     assert read_all(source, start=Checkpoint(last.partition, last.position, last.rows)) == []
+
+
+def test_source_and_sink_fit_the_connector_seam(tmp_path):
+    from portl.connectors.base import Sink, Source
+
+    assert isinstance(make_file(tmp_path, rows=3), Source)
+    assert isinstance(sink_for(tmp_path), Sink)
