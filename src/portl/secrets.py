@@ -14,12 +14,17 @@ MASK = "**********"
 Secret = Annotated[SecretStr, PlainSerializer(lambda s: MASK, return_type=str, when_used="always")]
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)")
-_SENSITIVE_NAME = re.compile(r"pass|secret|token|auth|api[-_]?key|credential|cookie", re.IGNORECASE)
+_SENSITIVE_NAME = re.compile(r"pass|secret|token|auth|api[-_]?key|credential|cookie|signature", re.IGNORECASE)
+_QUERY_PARAM = re.compile(r"(?P<head>[?&](?P<name>[^=&#\s]+)=)(?P<value>[^&#\s]*)")
 
 
 def mask_url(text: str) -> str:
-    """Replace the password of every ``scheme://user:password@host`` in ``text``."""
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK + m.group("tail"), text)
+    """Mask the password of every ``scheme://user:password@host`` in ``text``, and the value of
+    every credential-like query parameter (``?token=...``, ``&api_key=...``)."""
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK + m.group("tail"), text)
+    return _QUERY_PARAM.sub(
+        lambda m: m.group("head") + (MASK if is_sensitive_name(m.group("name")) else m.group("value")), text
+    )
 
 
 def is_sensitive_name(name: str) -> bool:

@@ -316,14 +316,24 @@ class SqliteSink:
         self.table = config.table
         self.path = resolve_path(config.path, base_dir)
         self.description = f"sqlite {config.describe()}"
-        self.conn = _connect(self.path, create=True)
+        self._conn: sqlite3.Connection | None = None
         self._truncate_pending = False
         self._stage = f"_portl_stage_{re.sub(r'[^A-Za-z0-9_]', '_', self.table)}"
         self._stage_ready = False
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, opened (and the database file created) on first write, so that
+        planning a load into a new database leaves no file behind."""
+        if self._conn is None:
+            self._conn = _connect(self.path, create=True)
+        return self._conn
+
     # introspection and planning
 
     def table_info(self) -> TableInfo | None:
+        if self._conn is None and not os.path.exists(self.path):
+            return None
         return _table_info(self.conn, self.table)
 
     def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
@@ -442,6 +452,8 @@ class SqliteSink:
         )
 
     def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
+        if self._conn is None and not os.path.exists(self.path):
+            return {}
         try:
             rows = self.conn.execute(f"SELECT checkpoint, state FROM {CHECKPOINT_TABLE} WHERE run_id = ?", (run_id,)).fetchall()
         except sqlite3.OperationalError:
@@ -463,7 +475,9 @@ class SqliteSink:
         return rows
 
     def close(self) -> None:
-        self.conn.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def _columns(schema: pa.Schema) -> list[tuple[str, LogicalType, bool]]:
