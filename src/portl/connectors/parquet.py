@@ -268,9 +268,9 @@ class ParquetSink:
         replace_atomically(self.tmp_path, self.path)
 
     def count_rows(self) -> int | None:
-        if not os.path.exists(self.path):
-            return None
-        return pq.read_metadata(self.path).num_rows
+        # The file being written has no footer until the run finishes, and the file at the final
+        # path is the previous one: there is nothing independent to count (as for other files).
+        return None
 
     def close(self) -> None:
         if self._writer is not None:

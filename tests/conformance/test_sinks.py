@@ -1,0 +1,189 @@
+"""The same write, upsert, conflict, rollback and resume cases against every sink.
+
+Cases a sink cannot run are filtered by its declared capabilities; each such gap is listed in
+GAPS with its reason, and a test checks that list against the capabilities, so a gap can never be
+introduced silently.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import portl
+from portl.connectors import registry
+from portl.connectors.base import ConflictStrategy, WriteMode
+
+SINKS = {
+    "sqlite": "{type: sqlite, path: out.db, table: people}",
+    "csv": "{type: csv, path: out.csv}",
+    "jsonl": "{type: jsonl, path: out.jsonl}",
+    "parquet": "{type: parquet, path: out.parquet}",
+}
+
+GAPS = {
+    ("csv", "upsert"): "a CSV file has no keys to update in place",
+    ("jsonl", "upsert"): "a JSON lines file has no keys to update in place",
+    ("parquet", "upsert"): "a Parquet file has no keys to update in place",
+    ("parquet", "append"): "a Parquet file cannot be appended to once written",
+    ("parquet", "resume"): "a Parquet file is rewritten from the start on resume (still exactly once)",
+}
+
+FAIL_ON_THIRD_BATCH = textwrap.dedent('''
+    import os
+
+    def before_batch(payload):
+        if payload["batch"] == 3 and os.environ.get("PORTL_TEST_CRASH"):
+            raise RuntimeError("simulated crash before batch 3")
+''')
+
+
+def write_source(tmp_path, rows):
+    lines = ["id,name,city"] + [f"{i},{name},{city}" for i, name, city in rows]
+    (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
+
+
+def job(tmp_path, sink, body="", name="people"):
+    text = f"name: {name}\nsource: {{type: csv, path: in.csv}}\ndestination: {SINKS[sink]}\n" + textwrap.dedent(body)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def load(path, **options):
+    the_plan = portl.plan(portl.load_job(path))
+    try:
+        return portl.run(the_plan, portl.RunOptions(state_dir=str(options.pop("state")), **options))
+    finally:
+        the_plan.close()
+
+
+def destination_rows(tmp_path, sink):
+    config = portl.load_job(str(tmp_path / "people.yaml")).job.destination
+    source = registry.open_source(config, str(tmp_path))
+    try:
+        rows = [r for chunk in source.read(1000, None) for r in chunk.data.to_pylist()]
+    finally:
+        source.close()
+    return sorted(({k: (str(v) if v is not None else None) for k, v in r.items()} for r in rows), key=lambda r: int(r["id"]))
+
+
+def supports(sink, case):
+    return (sink, case) not in GAPS
+
+
+def capabilities(tmp_path, sink):
+    write_source(tmp_path, [(1, "a", "x")])
+    the_plan = portl.plan(portl.load_job(job(tmp_path, sink)))
+    try:
+        return the_plan.sink.capabilities
+    finally:
+        the_plan.close()
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_declared_gaps_match_the_capabilities(tmp_path, sink):
+    caps = capabilities(tmp_path, sink)
+    assert supports(sink, "upsert") == (WriteMode.UPSERT in caps.modes and set(caps.upsert_strategies) == set(ConflictStrategy))
+    assert supports(sink, "resume") == caps.resumable
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_append_then_append_keeps_both_loads(tmp_path, sink):
+    if not supports(sink, "append"):
+        pytest.skip(GAPS[(sink, "append")])
+    state = tmp_path / "state"
+    write_source(tmp_path, [(1, "ann", "oslo"), (2, "bob", "rome")])
+    path = job(tmp_path, sink, "mode: append\nmapping: {columns: {id: {type: int}, name: {}, city: {}}}\n")
+    assert load(path, state=state).counts.inserted == 2
+    write_source(tmp_path, [(3, "cy", "lima")])
+    assert load(path, state=state).counts.inserted == 1
+    assert [r["id"] for r in destination_rows(tmp_path, sink)] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_replace_leaves_only_the_last_load(tmp_path, sink):
+    state = tmp_path / "state"
+    path = job(tmp_path, sink, "mode: replace\nmapping: {columns: {id: {type: int}, name: {}, city: {}}}\n")
+    write_source(tmp_path, [(1, "ann", "oslo"), (2, "bob", "rome")])
+    load(path, state=state)
+    write_source(tmp_path, [(5, "eve", "kyiv")])
+    report = load(path, state=state)
+    assert report.counts.inserted == 1
+    assert destination_rows(tmp_path, sink) == [{"id": "5", "name": "eve", "city": "kyiv"}]
+
+
+EXPECTED = {
+    "skip": ({"1": ("ann", "oslo"), "2": ("bob", "rome"), "3": ("cy", "lima")}, (1, 0, 2)),
+    "overwrite": ({"1": ("ANN", None), "2": ("BOB", "paris"), "3": ("cy", "lima")}, (1, 2, 0)),
+    "merge": ({"1": ("ANN", "oslo"), "2": ("BOB", "paris"), "3": ("cy", "lima")}, (1, 2, 0)),
+}
+
+
+@pytest.mark.parametrize("strategy", ["skip", "overwrite", "merge"])
+@pytest.mark.parametrize("sink", SINKS)
+def test_upsert_strategies_settle_existing_keys(tmp_path, sink, strategy):
+    if not supports(sink, "upsert"):
+        pytest.skip(GAPS[(sink, "upsert")])
+    state = tmp_path / "state"
+    body = f"conflict: {{key: [id], strategy: {strategy}}}\nmapping: {{columns: {{id: {{type: int}}, name: {{}}, city: {{}}}}}}\n"
+    path = job(tmp_path, sink, body)
+    write_source(tmp_path, [(1, "ann", "oslo"), (2, "bob", "rome")])
+    load(path, state=state)
+    (tmp_path / "in.csv").write_text("id,name,city\n1,ANN,\n2,BOB,paris\n3,cy,lima\n")
+    report = load(path, state=state)
+    expected_rows, (inserted, updated, skipped) = EXPECTED[strategy]
+    assert (report.counts.inserted, report.counts.updated, report.counts.skipped_total) == (inserted, updated, skipped)
+    assert {r["id"]: (r["name"], r["city"]) for r in destination_rows(tmp_path, sink)} == expected_rows
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_fail_strategy_reports_every_conflicting_key_and_writes_nothing_of_the_batch(tmp_path, sink):
+    if not supports(sink, "upsert"):
+        pytest.skip(GAPS[(sink, "upsert")])
+    state = tmp_path / "state"
+    path = job(tmp_path, sink, "conflict: {key: [id], strategy: fail}\nmapping: {columns: {id: {type: int}, name: {}, city: {}}}\n")
+    write_source(tmp_path, [(1, "ann", "oslo"), (2, "bob", "rome")])
+    load(path, state=state)
+    write_source(tmp_path, [(1, "x", "x"), (2, "y", "y"), (3, "z", "z")])
+    with pytest.raises(portl.ConflictError) as caught:
+        load(path, state=state, restart=True)
+    assert sorted(caught.value.keys) == [(1,), (2,)]
+    assert [r["id"] for r in destination_rows(tmp_path, sink)] == ["1", "2"]
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_a_crash_then_resume_loads_every_row_exactly_once(tmp_path, sink, monkeypatch):
+    state = tmp_path / "state"
+    (tmp_path / "crashhooks.py").write_text(FAIL_ON_THIRD_BATCH)
+    body = "batch: {size: 40}\nhooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    body += "mapping: {columns: {id: {type: int}, name: {}, city: {}}}\n"
+    path = job(tmp_path, sink, body)
+    write_source(tmp_path, [(i, f"n{i}", f"c{i % 7}") for i in range(1, 1001)])
+    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    with pytest.raises(portl.HookError, match="simulated crash"):
+        load(path, state=state)
+    monkeypatch.delenv("PORTL_TEST_CRASH")
+    report = load(path, state=state, resume=True)
+    assert report.resumed
+    ids = [int(r["id"]) for r in destination_rows(tmp_path, sink)]
+    assert sorted(ids) == list(range(1, 1001))
+    assert report.counts.read == 1000 and report.counts.inserted == 1000
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_transaction_job_rolls_everything_back_on_failure(tmp_path, sink, monkeypatch):
+    state = tmp_path / "state"
+    (tmp_path / "crashhooks.py").write_text(FAIL_ON_THIRD_BATCH)
+    body = "transaction: job\nmode: replace\nbatch: {size: 40}\n"
+    body += "hooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    body += "mapping: {columns: {id: {type: int}, name: {}, city: {}}}\n"
+    path = job(tmp_path, sink, body)
+    write_source(tmp_path, [(1, "old", "x")])
+    load(path, state=state)
+    write_source(tmp_path, [(i, f"n{i}", "c") for i in range(1, 501)])
+    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    with pytest.raises(portl.HookError):
+        load(path, state=state)
+    assert destination_rows(tmp_path, sink) == [{"id": "1", "name": "old", "city": "x"}]
