@@ -21,7 +21,7 @@ from portl.connectors.base import (
 )
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.sql import dialect as sql
-from portl.connectors.sql.params import param_rows, text_columns_for_db
+from portl.connectors.sql.params import multi_row_params, row_slices, text_columns_for_db
 from portl.errors import ConflictError, SourceError, TerminalError, TransientError
 from portl.spec.types import LogicalType, arrow_field, logical_of
 
@@ -48,6 +48,7 @@ class Config(ConnectorConfig):
 # --- shared ----------------------------------------------------------------------------------
 
 CHECKPOINT_TABLE = "_portl_checkpoints"
+MAX_PARAMS = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
 
 DIALECT = sql.Dialect(
     name="sqlite",
@@ -92,7 +93,7 @@ def _connect(path: str, *, create: bool) -> sqlite3.Connection:
         raise TerminalError(f"cannot create SQLite database {path}: folder {folder} does not exist")
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA cache_size = -16384")  # 16 MB: bulk appends gain nothing from more
         conn.execute("PRAGMA temp_store = MEMORY")
         return conn
     except sqlite3.Error as exc:
@@ -303,8 +304,8 @@ class SqliteSink:
         resumable=True,
         concurrent_writers=1,
         alters_tables=True,
-        bulk_method="executemany inside one transaction per batch",
-        max_params=32766,
+        bulk_method="multi-row INSERT via executemany, one transaction per batch",
+        max_params=MAX_PARAMS,
     )
 
     def __init__(self, config: Config, base_dir: str):
@@ -359,14 +360,14 @@ class SqliteSink:
             plan.per_batch.append(f"DELETE FROM {d.table(self.table)}  -- once, in the first batch's transaction")
         if spec.mode == WriteMode.UPSERT:
             plan.per_batch.append(f"DELETE FROM {d.table(self._stage)}")
-            plan.per_batch.append(sql.insert_values(d, self._stage, columns) + "  -- executemany")
+            plan.per_batch.append(sql.insert_values(d, self._stage, columns) + "  -- executemany, 100 rows per statement")
             if spec.strategy == ConflictStrategy.FAIL:
                 plan.per_batch.append(sql.existing_keys(d, self._stage, self.table, spec.key))
             else:
                 plan.per_batch.append(sql.count_existing(d, self._stage, self.table, spec.key))
             plan.per_batch.append(sql.upsert_from_stage(d, self._stage, self.table, columns, spec.key, spec.strategy))
         else:
-            plan.per_batch.append(sql.insert_values(d, self.table, columns) + "  -- executemany")
+            plan.per_batch.append(sql.insert_values(d, self.table, columns) + "  -- executemany, 100 rows per statement")
         plan.per_batch.append(f"INSERT INTO {CHECKPOINT_TABLE} ... ON CONFLICT DO UPDATE  -- the checkpoint, same transaction")
         return plan
 
@@ -413,17 +414,16 @@ class SqliteSink:
 
     def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: sqlite3.Connection) -> WriteResult:
         d = DIALECT
-        columns = [f.name for f in batch.schema]
-        rows = param_rows(text_columns_for_db(batch, bool_as_int=True, temporal_as_text=True, decimal_as_text=True))
+        rows = batch.num_rows
         try:
             if self._truncate_pending:
                 tx.execute(f"DELETE FROM {d.table(self.table)}")
                 self._truncate_pending = False
             if spec.mode != WriteMode.UPSERT:
-                tx.executemany(sql.insert_values(d, self.table, columns), rows)
-                return WriteResult(inserted=len(rows))
+                self._insert(tx, self.table, batch)
+                return WriteResult(inserted=rows)
             tx.execute(f"DELETE FROM {d.table(self._stage)}")
-            tx.executemany(sql.insert_values(d, self._stage, columns), rows)
+            self._insert(tx, self._stage, batch)
             if spec.strategy == ConflictStrategy.FAIL:
                 keys = tx.execute(sql.existing_keys(d, self._stage, self.table, spec.key)).fetchall()
                 if keys:
@@ -431,14 +431,29 @@ class SqliteSink:
                 existing = 0
             else:
                 (existing,) = tx.execute(sql.count_existing(d, self._stage, self.table, spec.key)).fetchone()
-            tx.execute(sql.upsert_from_stage(d, self._stage, self.table, columns, spec.key, spec.strategy))
+            tx.execute(sql.upsert_from_stage(d, self._stage, self.table, batch.schema.names, spec.key, spec.strategy))
         except sqlite3.IntegrityError as exc:
             raise TerminalError(f"writing to {self.description} failed: {exc}") from exc
         except sqlite3.Error as exc:
             raise translate(exc, f"writing to {self.description} failed") from exc
         if spec.strategy == ConflictStrategy.SKIP:
-            return WriteResult(inserted=len(rows) - existing, skipped=existing)
-        return WriteResult(inserted=len(rows) - existing, updated=existing)
+            return WriteResult(inserted=rows - existing, skipped=existing)
+        return WriteResult(inserted=rows - existing, updated=existing)
+
+    def _insert(self, tx: sqlite3.Connection, table: str, batch: pa.RecordBatch) -> None:
+        """Bulk insert: multi-row VALUES statements (fewer statement executions than one row per
+        execution), fed a slice of rows at a time."""
+        columns = [f.name for f in batch.schema]
+        per_statement = max(1, min(100, MAX_PARAMS // max(1, len(columns))))
+        many = sql.insert_values(DIALECT, table, columns, per_statement)
+        one = sql.insert_values(DIALECT, table, columns)
+        converted = text_columns_for_db(batch, bool_as_int=True, temporal_as_text=True, decimal_as_text=True)
+        for values in row_slices(converted):
+            grouped, rest = multi_row_params(values, per_statement)
+            if grouped:
+                tx.executemany(many, grouped)
+            if rest:
+                tx.executemany(one, rest)
 
     # checkpoints
 

@@ -129,6 +129,7 @@ class Prepared:
     rejects: list[Reject]
     skipped: dict[str, int]
     folded: int
+    rows_read: int
 
 
 def run(plan: Plan, options: RunOptions | None = None) -> RunReport:
@@ -358,7 +359,10 @@ class _Run:
             data, index, folded = settled.batch, settled.source_index, settled.folded
             if settled.skipped_index is not None and len(settled.skipped_index):
                 skipped[SKIP_DUPLICATE] = len(settled.skipped_index)
-        return Prepared(chunk, data, index, rejects, skipped, folded)
+        # Keep the chunk's positions and checkpoint, not its source data (or a connector's raw
+        # block): the prefetched batches then hold only what is written.
+        slim = replace(chunk, data=chunk.data.slice(0, 0))
+        return Prepared(slim, data, index, rejects, skipped, folded, chunk.rows_read)
 
     def _warn_once(self, warning: str) -> None:
         with self.counts_lock:
@@ -386,7 +390,7 @@ class _Run:
         if delta is None:
             return
         self.events.emit("batch_committed", batch=batch_no, partition=chunk.checkpoint.partition,
-                         rows=chunk.rows_read, bytes=chunk.size_bytes, inserted=delta.inserted, updated=delta.updated,
+                         rows=prepared.rows_read, bytes=chunk.size_bytes, inserted=delta.inserted, updated=delta.updated,
                          skipped=delta.skipped_total, rejected=delta.rejected, totals=self.total().to_json())
         self.hooks.run_event("after_batch", {"job": self.plan.name, "run_id": self.run_id, "batch": batch_no,
                                               "counts": self.total().to_json()})
@@ -462,7 +466,7 @@ class _Run:
         if result.skipped:
             skipped[SKIP_CONFLICT] = skipped.get(SKIP_CONFLICT, 0) + result.skipped
         updated = result.updated + prepared.folded
-        return Counts(read=prepared.chunk.rows_read, inserted=result.inserted, updated=updated, skipped=skipped,
+        return Counts(read=prepared.rows_read, inserted=result.inserted, updated=updated, skipped=skipped,
                       rejected=len(prepared.rejects), batches=1, bytes=prepared.chunk.size_bytes)
 
     def _reject_batch(self, prepared: Prepared, counts: Counts, exc: Exception, batch_no: int) -> None:
@@ -490,7 +494,7 @@ class _Run:
             self.ledger.record_checkpoint(self.run_id, checkpoint.partition, checkpoint.to_json(), state)
 
 
-def _prefetch(items: Iterator[Prepared], abort: threading.Event, depth: int = 2) -> Iterator[Prepared]:
+def _prefetch(items: Iterator[Prepared], abort: threading.Event, depth: int = 1) -> Iterator[Prepared]:
     """Produce items on a reader thread, ``depth`` ahead of the consumer, so that reading and
     mapping the next batch overlaps writing this one. Memory stays bounded by ``depth``."""
     box: queue.Queue = queue.Queue(maxsize=depth)

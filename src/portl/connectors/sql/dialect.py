@@ -67,9 +67,10 @@ def add_column(d: Dialect, table: str, name: str, logical: LogicalType) -> str:
     return f"ALTER TABLE {d.table(table)} ADD COLUMN {d.quote(name)} {d.column_type(logical)}"
 
 
-def insert_values(d: Dialect, table: str, columns: Sequence[str]) -> str:
-    """A one-row ``INSERT`` to run with executemany."""
-    return f"INSERT INTO {d.table(table)} ({d.column_list(columns)}) VALUES ({d.placeholders(len(columns))})"
+def insert_values(d: Dialect, table: str, columns: Sequence[str], rows: int = 1) -> str:
+    """An ``INSERT`` of ``rows`` rows of bound values, to run with executemany."""
+    one = f"({d.placeholders(len(columns))})"
+    return f"INSERT INTO {d.table(table)} ({d.column_list(columns)}) VALUES " + ", ".join([one] * rows)
 
 
 def key_match(d: Dialect, left: str, right: str, key: Sequence[str]) -> str:

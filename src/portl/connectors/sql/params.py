@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import chain
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,8 +27,21 @@ def text_columns_for_db(batch: pa.RecordBatch, *, bool_as_int: bool, temporal_as
     return out
 
 
-def param_rows(columns: list[pa.Array]) -> list[tuple]:
-    """Row tuples for executemany; the transposition happens in C (zip over column lists)."""
-    if not columns:
-        return []
-    return list(zip(*(c.to_pylist() for c in columns)))
+def row_slices(columns: list[pa.Array], rows_per_slice: int = 5_000) -> Iterator[list[list]]:
+    """The columns as Python lists, a slice of rows at a time, so that a large batch never
+    exists as Python objects all at once (that costs memory and garbage-collector time)."""
+    total = len(columns[0]) if columns else 0
+    for offset in range(0, total, rows_per_slice):
+        yield [c.slice(offset, rows_per_slice).to_pylist() for c in columns]
+
+
+def multi_row_params(values: list[list], rows_per_statement: int) -> tuple[list[list], list[tuple]]:
+    """Split one slice of column lists into parameter lists for a multi-row ``VALUES`` statement
+    of ``rows_per_statement`` rows, plus the leftover rows as single-row tuples."""
+    rows = len(values[0]) if values else 0
+    whole = rows - rows % rows_per_statement
+    flat = list(chain.from_iterable(zip(*(v[:whole] for v in values))))
+    width = rows_per_statement * len(values)
+    grouped = [flat[i:i + width] for i in range(0, len(flat), width)]
+    rest = list(zip(*(v[whole:] for v in values)))
+    return grouped, rest

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pyarrow as pa
 
-from portl.engine.hooks import http, python, script
+from portl.engine.hooks import python, script
 from portl.engine.hooks.base import ROW_EVENTS, Drop, HookCall, HookContext
 from portl.engine.hooks.rows import BatchRows
 from portl.spec.models import HOOK_EVENTS, Hooks, HttpHook, PythonHook, ScriptHook
@@ -22,7 +21,7 @@ class HookRunner:
         self.hooks = hooks
         self.context = context
         needs_client = any(isinstance(h, HttpHook) for event in HOOK_EVENTS for h in getattr(hooks, event))
-        self._client = httpx.Client(follow_redirects=True) if needs_client else None
+        self._client = _http().httpx.Client(follow_redirects=True) if needs_client else None
         self._calls: dict[str, list[HookCall]] = {event: [] for event in HOOK_EVENTS}
         try:
             for event in HOOK_EVENTS:
@@ -38,7 +37,7 @@ class HookRunner:
         if isinstance(hook, PythonHook):
             return python.PythonCall(hook, event, index, self.context)
         assert self._client is not None
-        return http.HttpCall(hook, event, index, self.context, self._client, retry_attempts, backoff_ms)
+        return _http().HttpCall(hook, event, index, self.context, self._client, retry_attempts, backoff_ms)
 
     def __enter__(self) -> HookRunner:
         return self
@@ -132,10 +131,18 @@ def describe(hooks: Hooks, event: str) -> list[str]:
         elif isinstance(hook, PythonHook):
             lines.append(python.describe(hook))
         else:
-            lines.append(http.describe(hook))
+            lines.append(_http().describe(hook))
     return lines
 
 
 def _row_in_batch(index: int, batch: Any) -> str:
     """Rows are counted from 1 in messages, as a person reads a file."""
     return f"row {index + 1} of batch {batch}" if batch is not None else f"row {index + 1} of the batch"
+
+
+def _http():
+    """The http hook module, imported on first use: httpx and Jinja load only for jobs that
+    have an http hook."""
+    from portl.engine.hooks import http
+
+    return http
