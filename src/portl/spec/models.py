@@ -160,7 +160,7 @@ class Conflict(Model):
 class Batch(Model):
     """How many rows move, and are committed with their checkpoint, together."""
 
-    size: int = Field(50_000, ge=1, le=10_000_000, description="Target rows per batch.")
+    size: int = Field(25_000, ge=1, le=10_000_000, description="Target rows per batch.")
 
 
 class Retry(Model):
