@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from portl.connectors.registry import config_models
 from portl.spec import models as m
 from portl.spec.loader import job_names, load_job
-from portl.spec.types import LOGICAL_TYPES
+from portl.types import LOGICAL_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

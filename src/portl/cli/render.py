@@ -14,7 +14,7 @@ from rich.table import Table
 
 from portl.engine.plan import Plan
 from portl.engine.run import RunReport
-from portl.spec.types import logical_of
+from portl.types import logical_of
 from portl.state.ledger import RunRecord
 
 

@@ -37,6 +37,7 @@ from portl.connectors.blocks import (
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.filesink import ByteFileSink, json_default, text_ready
 from portl.errors import SourceError, TerminalError
+from portl.types import LogicalType, arrow_field
 
 
 class Config(ConnectorConfig):
@@ -96,7 +97,7 @@ class JsonlSource:
     # -- the Source seam -----------------------------------------------------------------------
 
     def schema(self) -> pa.Schema:
-        return self._schema  # type: ignore[return-value]
+        return _public_schema(self._schema)  # type: ignore[arg-type]
 
     def estimate(self) -> Estimate:
         size = self._file.size
@@ -138,6 +139,7 @@ class JsonlSource:
                 newlines = block.count(b"\n")
                 table, rejects, lines = self._parse_block(block, line, self._schema, newlines)
                 data = _single_batch(table, self._schema)  # type: ignore[arg-type]
+                data = self._nested_as_text(data, block, line, lines)
                 consumed = data.num_rows + len(rejects)
                 offset += len(block)
                 chunk = Chunk(
@@ -161,6 +163,26 @@ class JsonlSource:
                 if consumed:
                     bytes_per_row = len(block) / consumed
                 yield chunk
+
+    def _nested_as_text(self, data: pa.RecordBatch, block: bytes, line: int, lines: list[int] | None) -> pa.RecordBatch:
+        """Objects and arrays as their own JSON text. Arrow infers one struct per column, whose
+        members are every key seen in any row, so a row's object would come back with keys it
+        never had; the text of the line is the faithful value. One json.loads per row, and only
+        for files with nested values."""
+        nested = [i for i, f in enumerate(data.schema) if _is_nested(f.type)]
+        if not nested or data.num_rows == 0:
+            return data
+        pieces = self._file.to_utf8(block, line).split(b"\n")
+        if lines is None:
+            rows = [json.loads(p) for p in pieces if p.strip()]
+        else:
+            rows = [json.loads(pieces[n - line]) for n in lines]
+        columns = list(data.columns)
+        for i in nested:
+            name = data.schema.field(i).name
+            texts = [None if r.get(name) is None else json.dumps(r[name], ensure_ascii=False) for r in rows]
+            columns[i] = pa.array(texts, pa.string())
+        return pa.RecordBatch.from_arrays(columns, schema=_public_schema(data.schema))
 
     def raw_rows(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
         """The original line of data rows ``indexes`` of ``chunk`` (e.g. of rows being rejected)."""
@@ -363,6 +385,15 @@ def _readable_type(kind: pa.DataType) -> pa.DataType:
         members = [kind.field(i) for i in range(kind.num_fields)]
         return pa.struct([pa.field(m.name, _readable_type(m.type)) for m in members])
     return kind
+
+
+def _is_nested(kind: pa.DataType) -> bool:
+    return pa.types.is_struct(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind)
+
+
+def _public_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema batches are yielded with: nested columns are JSON text."""
+    return pa.schema([arrow_field(f.name, LogicalType("json")) if _is_nested(f.type) else f for f in schema])
 
 
 def _single_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:

@@ -23,7 +23,7 @@ from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.sql import dialect as sql
 from portl.connectors.sql.params import multi_row_params, row_slices, text_columns_for_db
 from portl.errors import ConflictError, SourceError, TerminalError, TransientError
-from portl.spec.types import LogicalType, arrow_field, logical_of
+from portl.types import LogicalType, arrow_field, logical_of
 
 
 

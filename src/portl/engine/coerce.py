@@ -36,7 +36,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from portl.spec.types import LogicalType, arrow_type
+from portl.types import LogicalType, arrow_type
 
 
 @dataclass

@@ -27,7 +27,7 @@ from portl.engine import transforms
 from portl.engine.coerce import Step, accepts, coerce, kind_of, or_masks, reject
 from portl.errors import ConfigError, Problem, SourceError
 from portl.spec.models import ColumnSpec, Mapping, Transform
-from portl.spec.types import LogicalType, arrow_field, logical_of
+from portl.types import LogicalType, arrow_field, logical_of
 
 _TYPE_TRANSFORMS = {
     "money": LogicalType("decimal", *transforms.MONEY_DEFAULT),

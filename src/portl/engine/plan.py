@@ -24,7 +24,7 @@ from portl.errors import ConfigError
 from portl.secrets import MASK, is_sensitive_name, mask_url
 from portl.spec.loader import LoadedJob
 from portl.spec.models import HOOK_EVENTS
-from portl.spec.types import logical_of
+from portl.types import logical_of
 
 
 @dataclass

@@ -29,7 +29,7 @@ from portl.engine.coerce import (
     Step, clean_text, coerce, kind_of, null_where, parse_formats, plain, reject, show, text_to_decimal,
 )
 from portl.spec.models import Transform
-from portl.spec.types import LogicalType
+from portl.types import LogicalType
 
 SOURCE_TRANSFORMS = ("concat", "coalesce")
 MONEY_DEFAULT = (38, 4)

@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from portl.connectors.base import ColumnInfo, TableInfo, WriteMode, WriteSpec
 from portl.engine.mapping import MappingPlan
-from portl.spec.types import LogicalType, logical_of
+from portl.types import LogicalType, logical_of
 
 # Conversions a database performs without losing anything: mapped type -> destination type.
 _WIDENING = {

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from portl.connectors.base import ConflictStrategy, WriteMode
 from portl.connectors.registry import config_models
 from portl.secrets import Secret
-from portl.spec.types import LogicalType, parse_type
+from portl.types import LogicalType, parse_type
 
 
 class Model(BaseModel):

@@ -7,7 +7,7 @@ import pytest
 from portl.connectors.base import ConflictStrategy, WriteMode, WriteSpec
 from portl.connectors.sqlite import Config, SqliteSink, SqliteSource
 from portl.errors import ConflictError, SourceError, TerminalError
-from portl.spec.types import LogicalType, arrow_field
+from portl.types import LogicalType, arrow_field
 
 SCHEMA = pa.schema([
     pa.field("id", pa.int64()), pa.field("name", pa.string()), pa.field("price", pa.decimal128(10, 2)),

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from portl.engine.coerce import OFFSET_WARNING, accepts, coerce
-from portl.spec.types import LogicalType, parse_type
+from portl.types import LogicalType, parse_type
 
 
 def run(values, type_name, arrow_type=None, formats=()):

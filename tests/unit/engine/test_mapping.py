@@ -8,7 +8,7 @@ from portl.connectors.base import ColumnInfo, TableInfo
 from portl.engine.mapping import RowError, apply_mapping, conversion_note, normalise_name, resolve_mapping
 from portl.errors import ConfigError, SourceError
 from portl.spec.models import Mapping
-from portl.spec.types import LogicalType, parse_type
+from portl.types import LogicalType, parse_type
 
 
 def mapping(**fields):

@@ -6,7 +6,7 @@ import pytest
 
 from portl.engine import transforms
 from portl.spec.models import Transform
-from portl.spec.types import parse_type
+from portl.types import parse_type
 
 
 def run(spec, values, destination="text", arrow_type=None):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from portl.connectors.base import ConflictStrategy
-from portl.spec.types import LogicalType
+from portl.types import LogicalType
 
 
 @dataclass(frozen=True)

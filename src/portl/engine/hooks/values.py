@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from portl.spec.types import META_KEY
+from portl.types import META_KEY
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
