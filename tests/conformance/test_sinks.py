@@ -187,3 +187,26 @@ def test_transaction_job_rolls_everything_back_on_failure(tmp_path, sink, monkey
     with pytest.raises(portl.HookError):
         load(path, state=state)
     assert destination_rows(tmp_path, sink) == [{"id": "1", "name": "old", "city": "x"}]
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_parallel_workers_load_every_row_once_and_resume_per_partition(tmp_path, sink, monkeypatch):
+    state = tmp_path / "state"
+    (tmp_path / "crashhooks.py").write_text(FAIL_ON_THIRD_BATCH)
+    body = "parallel: {workers: 2}\nbatch: {size: 500}\n"
+    body += "hooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    body += "mapping: {columns: {id: {type: int}, name: {}, city: {}}}\n"
+    path = job(tmp_path, sink, body)
+    write_source(tmp_path, [(i, f"name-{i:06d}", f"city-{i % 13}") for i in range(1, 20001)])
+    the_plan = portl.plan(portl.load_job(path))
+    partitions = len(the_plan.source.partitions(2))
+    the_plan.close()
+    assert partitions == 2
+    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    with pytest.raises(portl.HookError):
+        load(path, state=state)
+    monkeypatch.delenv("PORTL_TEST_CRASH")
+    report = load(path, state=state, resume=True)
+    ids = sorted(int(r["id"]) for r in destination_rows(tmp_path, sink))
+    assert ids == list(range(1, 20001))
+    assert report.counts.read == 20000 and report.counts.inserted == 20000
