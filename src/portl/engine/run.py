@@ -504,12 +504,7 @@ def _prefetch(items: Iterator[Prepared], abort: threading.Event, depth: int = 1)
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                box_put(item)
                 if stop.is_set() or abort.is_set():
                     break
             box_put(done)
@@ -521,6 +516,7 @@ def _prefetch(items: Iterator[Prepared], abort: threading.Event, depth: int = 1)
                 close()
 
     def box_put(item: Any) -> None:
+        """Put, unless the consumer has gone away (it sets ``stop``)."""
         while not stop.is_set():
             try:
                 box.put(item, timeout=0.1)
