@@ -1,0 +1,3 @@
+"""Fixtures shared by every test folder."""
+
+from tests.services import mysql_url, pg_url  # noqa: F401  (fixtures)
