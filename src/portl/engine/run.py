@@ -154,6 +154,7 @@ class _Run:
         self.source_name = getattr(plan.source, "name", plan.source.description)
         self.rejects = RejectFile(plan.reject_path)
         self.write_lock = threading.Lock() if plan.sink.capabilities.concurrent_writers == 1 else None
+        self.commit_lock = threading.Lock()
         self.counts_lock = threading.Lock()
         self.partition_counts: dict[str, Counts] = {}
         self.abort = threading.Event()
@@ -315,7 +316,7 @@ class _Run:
             last = prepared.chunk.checkpoint
         if abort.is_set() or self.options.stop.is_set():
             return
-        self._commit_checkpoint(replace(last, done=True), counts, [])
+        self._commit_checkpoint(replace(last, done=True), counts)
 
     def _prepared(self, start: Checkpoint) -> Iterator[Prepared]:
         reader = self.source.read(self.job.batch.size, start)
@@ -414,50 +415,60 @@ class _Run:
         """Write a batch under the retry policy; return what it added to the counts, or None when
         strategy ``skip`` rejected the whole batch instead."""
         policy = self.job.retry
-        lock = self.write_lock or nullcontext()
-        with lock:
-            before = self.rejects.size
-            offset = self.rejects.append(prepared.rejects)
+        with self.write_lock or nullcontext():
             try:
                 if self.job_tx is not None:
-                    return self._commit(prepared, counts, offset, self.job_tx)
-
-                def attempt() -> Counts:
-                    return self._commit(prepared, counts, offset, None)
+                    return self._commit(prepared, counts, self.job_tx)
 
                 def retrying(n: int, exc: Exception, delay: float) -> None:
                     self.events.emit("retry", level="warning", batch=batch_no, attempt=n + 1, error=str(exc), wait_s=round(delay, 3))
 
-                return call_with_retries(attempt, policy, retrying)
+                return call_with_retries(lambda: self._commit(prepared, counts, None), policy, retrying)
             except ConflictError:
-                self.rejects.truncate(before)
                 raise
             except (TransientError, TerminalError) as exc:
                 if policy.strategy != "skip" or self.job_tx is not None:
-                    self.rejects.truncate(before)
                     raise
-                self.rejects.truncate(before)
                 self._reject_batch(prepared, counts, exc, batch_no)
                 return None
+
+    def _commit(self, prepared: Prepared, counts: Counts, job_tx: Any) -> Counts:
+        """Write one batch, then append its rejects, save its checkpoint and commit.
+
+        Writing may run in parallel (sinks with several concurrent writers); the reject append,
+        the checkpoint and the commit happen under one lock, so the reject file's length saved in
+        any checkpoint covers exactly the batches committed so far."""
+        spec, chunk = self.plan.spec, prepared.chunk
+        manager = nullcontext(job_tx) if job_tx is not None else self.sink.transaction()
+        active = manager.__enter__()
+        try:
+            result = self.sink.write(prepared.data, spec, active) if prepared.data.num_rows else WriteResult()
+        except BaseException:
+            if not manager.__exit__(*sys.exc_info()):
+                raise
+        delta = self._delta(prepared, result)
+        with self.commit_lock:
+            before = self.rejects.size
+            try:
+                offset = self.rejects.append(prepared.rejects)
+                after = Counts()
+                after.add(counts)
+                after.add(delta)
+                state = {"counts": after.to_json(), "rejects_offset": offset}
+                self.sink.save_checkpoint(active, self.run_id, chunk.checkpoint, state)
             except BaseException:
                 self.rejects.truncate(before)
+                if not manager.__exit__(*sys.exc_info()):
+                    raise
+            try:
+                manager.__exit__(None, None, None)
+            except BaseException:
+                if job_tx is None:
+                    self.rejects.truncate(before)
                 raise
-
-    def _commit(self, prepared: Prepared, counts: Counts, rejects_offset: int, tx: Any) -> Counts:
-        """Write one batch and its checkpoint in one destination transaction; return the counts it adds."""
-        spec = self.plan.spec
-        context = nullcontext(tx) if tx is not None else self.sink.transaction()
-        with context as active:
-            result = self.sink.write(prepared.data, spec, active) if prepared.data.num_rows else WriteResult()
-            delta = self._delta(prepared, result)
-            after = Counts()
-            after.add(counts)
-            after.add(delta)
-            state = {"counts": after.to_json(), "rejects_offset": rejects_offset}
-            self.sink.save_checkpoint(active, self.run_id, prepared.chunk.checkpoint, state)
-        with self.counts_lock:
-            counts.add(delta)
-        self.ledger.record_checkpoint(self.run_id, prepared.chunk.checkpoint.partition, prepared.chunk.checkpoint.to_json(), state)
+            with self.counts_lock:
+                counts.add(delta)
+        self.ledger.record_checkpoint(self.run_id, chunk.checkpoint.partition, chunk.checkpoint.to_json(), state)
         self.ledger.update(self.run_id, counts=self.total().to_json())
         return delta
 
@@ -479,17 +490,15 @@ class _Run:
                          json.dumps(r, default=str, ensure_ascii=False)) for i, r in zip(positions, rows)]
         empty = replace(prepared, data=prepared.data.slice(0, 0), source_index=prepared.source_index.slice(0, 0),
                         rejects=prepared.rejects + failed, folded=0)
-        offset = self.rejects.append(empty.rejects)
-        self._commit(empty, counts, offset, None)
+        self._commit(empty, counts, None)
         self.events.emit("batch_rejected", level="error", batch=batch_no, rows=len(failed), error=str(exc))
 
-    def _commit_checkpoint(self, checkpoint: Checkpoint, counts: Counts, rejects: list[Reject]) -> None:
+    def _commit_checkpoint(self, checkpoint: Checkpoint, counts: Counts) -> None:
         """Mark a partition finished, so a resume skips it."""
-        lock = self.write_lock or nullcontext()
-        with lock:
-            state = {"counts": counts.to_json(), "rejects_offset": self.rejects.size}
+        with self.write_lock or nullcontext():
             context = nullcontext(self.job_tx) if self.job_tx is not None else self.sink.transaction()
-            with context as tx:
+            with self.commit_lock, context as tx:
+                state = {"counts": counts.to_json(), "rejects_offset": self.rejects.size}
                 self.sink.save_checkpoint(tx, self.run_id, checkpoint, state)
             self.ledger.record_checkpoint(self.run_id, checkpoint.partition, checkpoint.to_json(), state)
 
