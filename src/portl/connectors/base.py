@@ -231,3 +231,65 @@ class Sink(Protocol):
     def count_rows(self) -> int | None: ...
 
     def close(self) -> None: ...
+
+
+# --- whole-database copies -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexDef:
+    """A secondary index (not the primary key)."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class ForeignKeyDef:
+    """A foreign key, in the names of the copied tables."""
+
+    name: str
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    on_delete: str = "NO ACTION"
+    on_update: str = "NO ACTION"
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """What a whole-database copy needs to know of one source table.
+
+    ``schema`` holds the columns as Arrow fields (logical types via :mod:`portl.types`, with
+    ``nullable`` set); ``identity`` names the column whose sequence / auto-increment counter must
+    be reset after the copy.
+    """
+
+    name: str
+    schema: pa.Schema
+    primary_key: tuple[str, ...] = ()
+    indexes: tuple[IndexDef, ...] = ()
+    foreign_keys: tuple[ForeignKeyDef, ...] = ()
+    identity: str | None = None
+    rows: int | None = None
+
+
+class Catalog(Protocol):
+    """A source that can list and describe its tables (``tables: "*"``, ``tables: [a, b]``,
+    ``tables: "schema.*"``) and open one of them as a Source."""
+
+    def tables(self) -> list[TableDef]: ...
+
+    def table_source(self, name: str) -> Source: ...
+
+
+class CatalogSink(Protocol):
+    """A destination that can receive whole tables: open a sink per table, then add keys,
+    indexes and foreign keys, and reset identity counters, after the data is in."""
+
+    def table_sink(self, name: str) -> Sink: ...
+
+    def constraint_ddl(self, tables: list[TableDef]) -> list[str]: ...
+
+    def execute_ddl(self, statements: list[str]) -> None: ...
