@@ -18,8 +18,11 @@ from portl.types import logical_of
 from portl.state.ledger import RunRecord
 
 
-def render_plan(console: Console, plan: Plan) -> None:
+def render_plan(console: Console, plan: Any) -> None:
     """The plan, section by section, as `portl plan` and `--dry-run` print it."""
+    if not isinstance(plan, Plan):
+        render_database_plan(console, plan)
+        return
     data = plan.to_dict()
     console.rule(f"[bold]Plan for job {escape(plan.name)}[/]")
     console.print(f"[dim]{escape(plan.job.path)} — nothing has been written[/]")
@@ -89,6 +92,33 @@ def render_plan(console: Console, plan: Plan) -> None:
     console.print(f"\n[bold]Rejected rows go to[/]: {escape(plan.reject_path)}")
     console.print(f"[bold]Workers[/]: {plan.job.job.parallel.workers}   [bold]Retry[/]: {plan.job.job.retry.strategy} "
                   f"({plan.job.job.retry.attempts} attempts)")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for error in plan.errors:
+        console.print(f"[red]error:[/] {escape(error)}")
+
+
+def render_database_plan(console: Console, plan: Any) -> None:
+    """A whole-database copy: each table's copy, then the keys and constraints added after."""
+    console.rule(f"[bold]Plan for job {escape(plan.name)}: copy {len(plan.plans)} tables[/]")
+    console.print(f"[dim]{escape(plan.job.path)} — nothing has been written[/]")
+    console.print(f"[bold]From[/] {escape(plan.catalog.description)}  [bold]to[/] {escape(plan.target.description)}; "
+                  f"{plan.job.job.parallel.workers} table(s) at a time")
+    overview = Table("table", "rows", "columns", "primary key", "indexes", "foreign keys", box=None, pad_edge=False)
+    for t in plan.tables:
+        overview.add_row(escape(t.name), "?" if t.rows is None else f"{t.rows:,}", str(len(t.schema)),
+                         escape(", ".join(t.primary_key) or "—"), str(len(t.indexes)), str(len(t.foreign_keys)))
+    console.print(overview)
+    for table_plan in plan.plans:
+        console.print(f"\n[bold]{escape(table_plan.name)}[/]: {escape(table_plan.source.description)} -> {escape(table_plan.sink.description)}")
+        for statement in table_plan.target.ddl:
+            console.print(Syntax(statement + ";", "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+        for statement in table_plan.target.per_batch[:1]:
+            console.print(Syntax(statement, "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+    if plan.constraints:
+        console.print("\n[bold]After the data[/]: keys, indexes, foreign keys, identity counters")
+        for statement in plan.constraints:
+            console.print(Syntax(statement + ";", "sql", theme="ansi_dark", background_color="default", word_wrap=True))
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     for error in plan.errors:

@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from portl.connectors.base import (
-    Capabilities, Checkpoint, Chunk, ColumnInfo, ConflictStrategy, Estimate, Reject, TableInfo,
-    TargetPlan, WriteMode, WriteResult, WriteSpec,
+    Capabilities, Checkpoint, Chunk, ColumnInfo, ConflictStrategy, Estimate, ForeignKeyDef, IndexDef, Reject,
+    TableDef, TableInfo, TargetPlan, WriteMode, WriteResult, WriteSpec,
 )
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.sql import dialect as sql
@@ -34,15 +34,17 @@ class Config(ConnectorConfig):
     path: str = Field(description="Database file, relative to the job file's folder; created when written to.")
     table: str | None = Field(None, description="Table to read or write.")
     query: str | None = Field(None, description="SELECT to read instead of a table (sources only).")
+    tables: str | list[str] | None = Field(None, description="Whole-database copy (sources only): \"*\" for every table, or a list of names.")
 
     @model_validator(mode="after")
     def _table_or_query(self) -> "Config":
-        if self.table and self.query:
-            raise ValueError("give either 'table' or 'query', not both")
+        if sum(bool(v) for v in (self.table, self.query, self.tables)) > 1:
+            raise ValueError("give one of 'table', 'query' or 'tables'")
         return self
 
     def describe(self) -> str:
-        return f"{self.path}:{self.table or '(query)'}"
+        what = self.table or ("(query)" if self.query else f"tables {self.tables}" if self.tables else "")
+        return f"{self.path}:{what}" if what else self.path
 
 
 # --- shared ----------------------------------------------------------------------------------
@@ -83,6 +85,11 @@ def arrow_type_of_declared(declared: str) -> pa.Field:
     if not d:
         return arrow_field("", LogicalType("text"))
     return arrow_field("", LogicalType("float"))  # NUMERIC affinity without precision
+
+
+def _field(column: ColumnInfo) -> pa.Field:
+    """The Arrow field of an introspected column, json and uuid tags included."""
+    return arrow_type_of_declared(column.declared).with_name(column.name)
 
 
 def _connect(path: str, *, create: bool) -> sqlite3.Connection:
@@ -151,7 +158,7 @@ class SqliteSource:
             info = _table_info(self.conn, config.table)
             if info is None:
                 raise SourceError(f"table {config.table!r} not found in SQLite database {self.path}")
-            self._schema = pa.schema([pa.field(c.name, c.type) for c in info.columns])
+            self._schema = pa.schema([_field(c) for c in info.columns])
             self._use_rowid = self._has_rowid(config.table)
 
     def _has_rowid(self, table: str) -> bool:
@@ -504,8 +511,67 @@ def _has_unique(info: TableInfo, key: tuple[str, ...]) -> bool:
     return set(info.primary_key) == wanted or any(set(u) == wanted for u in info.unique_keys)
 
 
-def open_source(config: Config, base_dir: str) -> SqliteSource:
-    return SqliteSource(config, base_dir)
+def open_source(config: Config, base_dir: str) -> SqliteSource | SqliteCatalog:
+    return SqliteCatalog(config, base_dir) if config.tables else SqliteSource(config, base_dir)
+
+
+class SqliteCatalog:
+    """The tables of a SQLite database, for whole-database copies (``tables: "*"``)."""
+
+    def __init__(self, config: Config, base_dir: str):
+        self.config, self.base_dir = config, base_dir
+        self.path = resolve_path(config.path, base_dir)
+        self.conn = _connect(self.path, create=False)
+        self.description = f"sqlite {self.path} ({'all tables' if config.tables == '*' else config.tables})"
+        self.name = config.path
+
+    def tables(self) -> list[TableDef]:
+        names = [r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT LIKE '\\_portl\\_%' ESCAPE '\\' ORDER BY name")]
+        wanted = self.config.tables
+        if wanted != "*":
+            wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+            missing = [w for w in wanted if w not in names]
+            if missing:
+                raise SourceError(f"table(s) {', '.join(missing)} not found in SQLite database {self.path}")
+            names = [n for n in names if n in wanted]
+        return [self._describe(n) for n in names]
+
+    def _describe(self, table: str) -> TableDef:
+        q = DIALECT.quote
+        info = _table_info(self.conn, table)
+        fields = [_field(c).with_nullable(c.nullable and c.name not in info.primary_key) for c in info.columns]
+        indexes = []
+        for _seq, index, unique, origin, *_ in self.conn.execute(f"PRAGMA index_list({q(table)})").fetchall():
+            if origin == "pk":
+                continue
+            cols = tuple(r[2] for r in self.conn.execute(f"PRAGMA index_info({q(index)})").fetchall())
+            indexes.append(IndexDef(index if origin == "c" else f"{table}_{'_'.join(cols)}_key", cols, bool(unique)))
+        keys: dict[int, list] = {}
+        for fk_id, _seq, ref, column, ref_column, on_update, on_delete, _match in self.conn.execute(
+                f"PRAGMA foreign_key_list({q(table)})").fetchall():
+            keys.setdefault(fk_id, [ref, [], [], on_delete, on_update])
+            keys[fk_id][1].append(column)
+            keys[fk_id][2].append(ref_column)
+        foreign = []
+        for fk_id, (ref, cols, ref_cols, on_delete, on_update) in sorted(keys.items()):
+            if any(c is None for c in ref_cols):  # REFERENCES t without columns: t's primary key
+                ref_cols = list(_table_info(self.conn, ref).primary_key)
+            foreign.append(ForeignKeyDef(f"{table}_{'_'.join(cols)}_fkey", tuple(cols), ref, tuple(ref_cols), on_delete, on_update))
+        identity = None
+        if len(info.primary_key) == 1:
+            column = info.column(info.primary_key[0])
+            if column is not None and column.declared.upper() == "INTEGER":
+                identity = column.name  # an INTEGER PRIMARY KEY is the rowid: it numbers new rows
+        (rows,) = self.conn.execute(f"SELECT count(*) FROM {DIALECT.table(table)}").fetchone()
+        return TableDef(table, pa.schema(fields), tuple(info.primary_key), tuple(indexes), tuple(foreign), identity, rows)
+
+    def table_source(self, name: str) -> SqliteSource:
+        return SqliteSource(self.config.model_copy(update={"tables": None, "table": name}), self.base_dir)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def open_sink(config: Config, base_dir: str) -> SqliteSink:

@@ -44,6 +44,10 @@ class Events:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def child(self) -> Events:
+        """Events for a run inside this one (a table of a database copy): same listeners, own run id."""
+        return Events(self._listeners)
+
     def emit(self, event: str, level: str = "info", batch: int | None = None, **details: Any) -> None:
         item = Event(event, level, self.run_id, batch, details)
         with self._lock:

@@ -126,7 +126,12 @@ class Plan:
 
 def plan(loaded: LoadedJob, preview_rows: int = 5) -> Plan:
     """Resolve a loaded job into a :class:`Plan`. Opens the source and the destination, reads at
-    most ``preview_rows`` rows for the preview, and writes nothing."""
+    most ``preview_rows`` rows for the preview, and writes nothing. A whole-database copy
+    (``tables:`` on the source) gives a :class:`~portl.engine.copy.DatabasePlan`."""
+    from portl.engine.copy import is_database_copy, plan_database
+
+    if is_database_copy(loaded):
+        return plan_database(loaded, preview_rows)
     job = loaded.job
     source = registry.open_source(job.source, loaded.base_dir)
     try:
@@ -135,14 +140,15 @@ def plan(loaded: LoadedJob, preview_rows: int = 5) -> Plan:
         source.close()
         raise
     try:
-        return _build(loaded, source, sink, preview_rows)
+        return build_plan(loaded, source, sink, preview_rows)
     except BaseException:
         source.close()
         sink.close()
         raise
 
 
-def _build(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int) -> Plan:
+def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int) -> Plan:
+    """The plan of one source into one destination, both already open."""
     job = loaded.job
     mode = job.write_mode
     caps = sink.capabilities

@@ -135,6 +135,12 @@ class Prepared:
 def run(plan: Plan, options: RunOptions | None = None) -> RunReport:
     """Execute ``plan``. Raises a :class:`PortlError` on failure, after recording it in the ledger."""
     options = options or RunOptions()
+    if not isinstance(plan, Plan):  # a whole-database copy
+        from portl.engine.copy import run_database
+
+        if plan.errors:
+            raise ValidationFailed("the plan has errors, nothing was written:\n" + "\n".join(f"  - {e}" for e in plan.errors))
+        return run_database(plan, options)
     if plan.errors:
         raise ValidationFailed("the plan has errors, nothing was written:\n" + "\n".join(f"  - {e}" for e in plan.errors))
     ledger = L.Ledger(options.state_dir)
@@ -179,6 +185,8 @@ class _Run:
             self.hooks.run_event("before_job", {"job": self.plan.name, "run_id": self.run_id, "resumed": resumed})
             self.sink.prepare(self.plan.mapping.schema, self.plan.spec, resuming=committed)
             self._load(starts)
+            for warning in getattr(self.source, "warnings", lambda: [])():
+                self._warn_once(warning)
             if self.options.stop.is_set():
                 raise Interrupted(self._interrupted_message())
             self._finish_checks()

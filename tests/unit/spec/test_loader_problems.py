@@ -135,7 +135,7 @@ def test_validator_messages_lose_pydantics_prefix(problems):
     assert problems("""
         source: {type: csv, path: a.csv}
         destination: {type: sqlite, path: out.db, table: t, query: select 1}
-    """) == [("destination: give either 'table' or 'query', not both", 2, 1)]
+    """) == [("destination: give one of 'table', 'query' or 'tables'", 2, 1)]
 
 
 def test_plain_union_members_give_one_problem(problems):
