@@ -159,7 +159,9 @@ class _Run:
         # Rejects name their source the way the source's own parser rejects do: its short name.
         self.source_name = getattr(plan.source, "name", plan.source.description)
         self.rejects = RejectFile(plan.reject_path)
-        self.write_lock = threading.Lock() if plan.sink.capabilities.concurrent_writers == 1 else None
+        # One transaction for the whole job means one connection: its writes cannot overlap.
+        single = plan.sink.capabilities.concurrent_writers == 1 or plan.job.job.transaction == "job"
+        self.write_lock = threading.Lock() if single else None
         self.commit_lock = threading.Lock()
         self.counts_lock = threading.Lock()
         self.partition_counts: dict[str, Counts] = {}
