@@ -20,7 +20,18 @@ SINKS = {
     "csv": "{type: csv, path: out.csv}",
     "jsonl": "{type: jsonl, path: out.jsonl}",
     "parquet": "{type: parquet, path: out.parquet}",
+    "postgres": "{type: postgres, url: '%(pg_url)s', table: people}",
+    "mysql": "{type: mysql, url: '%(mysql_url)s', table: people}",
 }
+SERVERS = {"postgres": "pg_url", "mysql": "mysql_url"}
+
+
+@pytest.fixture(autouse=True)
+def _server_urls(request, tmp_path):
+    """Give each test of a server sink its own database, and remember its URL for job()."""
+    sink = request.node.callspec.params.get("sink") if hasattr(request.node, "callspec") else None
+    fixture = SERVERS.get(sink)
+    (tmp_path / ".urls").write_text(request.getfixturevalue(fixture) if fixture else "")
 
 GAPS = {
     ("csv", "upsert"): "a CSV file has no keys to update in place",
@@ -45,7 +56,9 @@ def write_source(tmp_path, rows):
 
 
 def job(tmp_path, sink, body="", name="people"):
-    text = f"name: {name}\nsource: {{type: csv, path: in.csv}}\ndestination: {SINKS[sink]}\n" + textwrap.dedent(body)
+    url = (tmp_path / ".urls").read_text()
+    destination = SINKS[sink] % {"pg_url": url, "mysql_url": url}
+    text = f"name: {name}\nsource: {{type: csv, path: in.csv}}\ndestination: {destination}\n" + textwrap.dedent(body)
     path = tmp_path / f"{name}.yaml"
     path.write_text(text)
     return str(path)
