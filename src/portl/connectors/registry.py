@@ -23,6 +23,10 @@ BUILTIN: dict[str, str] = {
     "parquet": "portl.connectors.parquet",
     "jsonl": "portl.connectors.jsonl",
     "sqlite": "portl.connectors.sqlite",
+    "mysql": "portl.connectors.mysql",
+    "mariadb": "portl.connectors.mysql",
+    "postgres": "portl.connectors.postgres",
+    "postgresql": "portl.connectors.postgres",
 }
 
 

@@ -7,6 +7,7 @@ with their own flags instead of branching on a database name in the engine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ class Dialect:
     # SQLite needs "WHERE true" between INSERT ... SELECT and ON CONFLICT to parse it.
     select_where_true: bool = False
     conflict_target: bool = True
+    # "on_conflict": INSERT ... ON CONFLICT (SQLite, Postgres). "on_duplicate_key": MySQL's
+    # INSERT ... SELECT ... ON DUPLICATE KEY UPDATE, which fires on any unique key of the table.
+    upsert_clause: str = "on_conflict"
     notes: dict[str, str] = field(default_factory=dict)
 
     def column_type(self, logical: LogicalType) -> str:
@@ -47,11 +51,27 @@ class Dialect:
         return ", ".join([self.placeholder] * count)
 
 
+_NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^."]+)')
+
+
 def split_qualified(name: str) -> list[str]:
-    """``schema.table`` → ``["schema", "table"]``; a name in double quotes keeps its dots."""
-    if name.startswith('"') and name.endswith('"'):
-        return [name[1:-1].replace('""', '"')]
-    return name.split(".")
+    """``schema.table`` → ``["schema", "table"]``; a part in double quotes keeps its dots and
+    quotes (``'"odd.name"'`` → ``["odd.name"]``, ``'main."odd.name"'`` → ``["main", "odd.name"]``),
+    so a name quoted by :meth:`Dialect.table` splits back into the same parts."""
+    parts: list[str] = []
+    pos = 0
+    while True:
+        match = _NAME_PART.match(name, pos)
+        if match is None:
+            return name.split(".")
+        quoted, plain = match.groups()
+        parts.append(quoted.replace('""', '"') if quoted is not None else plain)
+        pos = match.end()
+        if pos == len(name):
+            return parts
+        if name[pos] != ".":
+            return name.split(".")
+        pos += 1
 
 
 def create_table(d: Dialect, table: str, columns: Sequence[tuple[str, LogicalType, bool]], primary_key: Sequence[str] = (), temporary: bool = False) -> str:
@@ -96,6 +116,8 @@ def existing_keys(d: Dialect, stage: str, table: str, key: Sequence[str]) -> str
 
 def upsert_from_stage(d: Dialect, stage: str, table: str, columns: Sequence[str], key: Sequence[str], strategy: ConflictStrategy) -> str:
     """ONE set-based statement moving a staged batch into the target under a conflict strategy."""
+    if d.upsert_clause == "on_duplicate_key":
+        return upsert_on_duplicate_key(d, stage, table, columns, key, strategy)
     cols = d.column_list(columns)
     where = " WHERE true" if d.select_where_true else ""
     head = f"INSERT INTO {d.table(table)} ({cols}) SELECT {cols} FROM {d.table(stage)}{where}"
@@ -111,3 +133,26 @@ def upsert_from_stage(d: Dialect, stage: str, table: str, columns: Sequence[str]
     else:
         sets = ", ".join(f"{d.quote(c)} = {d.incoming.format(c=d.quote(c))}" for c in others)
     return f"{head} ON CONFLICT{target} DO UPDATE SET {sets}"
+
+
+def upsert_on_duplicate_key(d: Dialect, stage: str, table: str, columns: Sequence[str], key: Sequence[str], strategy: ConflictStrategy) -> str:
+    """MySQL's form: ``INSERT INTO t (...) SELECT ... FROM stage AS s ON DUPLICATE KEY UPDATE``.
+
+    The incoming row is named through the stage's alias (``s.c``), which MySQL 5.7, 8 and
+    MariaDB all accept, unlike ``VALUES(c)`` (deprecated in MySQL 8.0.20) or a row alias (MySQL
+    only). ``skip`` updates the key to itself, which changes nothing and, unlike ``INSERT IGNORE``,
+    turns no other error into a warning."""
+    cols = d.column_list(columns)
+    t = d.table(table)
+    head = f"INSERT INTO {t} ({cols}) SELECT {', '.join('s.' + d.quote(c) for c in columns)} FROM {d.table(stage)} AS s"
+    if strategy == ConflictStrategy.FAIL:
+        return head
+    others = [c for c in columns if c not in key]
+    if strategy == ConflictStrategy.SKIP or not others:
+        first = d.quote(key[0])
+        return f"{head} ON DUPLICATE KEY UPDATE {t}.{first} = {t}.{first}"
+    if strategy == ConflictStrategy.MERGE:
+        sets = ", ".join(f"{t}.{d.quote(c)} = COALESCE(s.{d.quote(c)}, {t}.{d.quote(c)})" for c in others)
+    else:
+        sets = ", ".join(f"{t}.{d.quote(c)} = s.{d.quote(c)}" for c in others)
+    return f"{head} ON DUPLICATE KEY UPDATE {sets}"

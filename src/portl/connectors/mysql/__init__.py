@@ -1,0 +1,29 @@
+"""MySQL and MariaDB (``type: mysql``, ``type: mariadb``): read a table, a query or a whole
+database; write append / replace / upsert with LOAD DATA LOCAL INFILE or multi-row INSERTs.
+
+The package: ``config`` (the job's keys), ``client`` (connections, the writers' pool, error
+translation), ``columns`` (MySQL types and their text as Arrow), ``catalog`` (information_schema),
+``dialect`` (quoting, type map, DDL), ``source`` (reads), ``loading`` (an Arrow batch to a LOAD
+DATA file or INSERTs), ``sink`` (writes), ``constraints`` (keys and indexes after a database
+copy). PyMySQL is imported only inside functions.
+"""
+
+from __future__ import annotations
+
+from portl.connectors.mysql.config import Config
+
+__all__ = ["Config", "open_source", "open_sink"]
+
+
+def open_source(config: Config, base_dir: str):
+    """A table or query source, or a catalog of tables when ``tables`` is given."""
+    from portl.connectors.mysql.source import MysqlCatalog, MysqlSource
+
+    return MysqlCatalog(config, base_dir) if config.tables else MysqlSource(config, base_dir)
+
+
+def open_sink(config: Config, base_dir: str):
+    """A destination table, or a whole database (for copies) when no ``table`` is given."""
+    from portl.connectors.mysql.sink import MysqlSink
+
+    return MysqlSink(config, base_dir)

@@ -1,0 +1,163 @@
+"""What ``information_schema`` says about tables: columns, keys, indexes, foreign keys, triggers.
+
+Every function takes an open cursor and bound parameters; nothing here writes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyarrow as pa
+
+from portl.connectors.base import ColumnInfo, ForeignKeyDef, IndexDef, TableDef, TableInfo
+from portl.connectors.mysql.client import execute
+from portl.connectors.mysql.columns import Column, column_of_schema
+
+_NAME_PART = re.compile(r'`((?:[^`]|``)*)`|"((?:[^"]|"")*)"|([^.`"]+)')
+_JSON_CHECK = re.compile(r"^json_valid\(`((?:[^`]|``)+)`\)$", re.IGNORECASE)
+
+
+def split_name(name: str, database: str) -> tuple[str, str]:
+    """``db.table`` → ``(db, table)``; ``table`` → ``(database, table)``. A part in backticks or
+    double quotes keeps its dots."""
+    parts: list[str] = []
+    pos = 0
+    while pos <= len(name):
+        match = _NAME_PART.match(name, pos)
+        if match is None:
+            parts = name.split(".")
+            break
+        back, double, plain = match.groups()
+        parts.append(back.replace("``", "`") if back is not None else double.replace('""', '"') if double is not None else plain)
+        pos = match.end()
+        if pos == len(name):
+            break
+        if name[pos] != ".":
+            parts = name.split(".")
+            break
+        pos += 1
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return database, ".".join(parts)
+
+
+def columns(cur: Any, database: str, table: str, mariadb: bool) -> list[Column]:
+    """The columns of a table in order, with their logical types (empty when it does not exist)."""
+    execute(cur, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE, "
+                 "CHARACTER_SET_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                 "ORDER BY ORDINAL_POSITION", (database, table))
+    rows = cur.fetchall()
+    json_columns = _json_columns(cur, database, table) if mariadb and rows else set()
+    return [column_of_schema(name, data_type, column_type, _int(precision), _int(scale), nullable == "YES", charset,
+                             name in json_columns)
+            for name, data_type, column_type, precision, scale, nullable, charset in rows]
+
+
+def _json_columns(cur: Any, database: str, table: str) -> set[str]:
+    """MariaDB stores JSON as LONGTEXT with a ``json_valid(col)`` check named after the column."""
+    execute(cur, "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+                 "WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
+    found = set()
+    for (clause,) in cur.fetchall():
+        match = _JSON_CHECK.match(str(clause).strip())
+        if match:
+            found.add(match.group(1).replace("``", "`"))
+    return found
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def indexes(cur: Any, database: str, table: str) -> dict[str, tuple[bool, list[str]]]:
+    """Every B-tree index by name (``PRIMARY`` for the primary key): (unique, columns in order).
+    FULLTEXT and SPATIAL indexes are left out: other databases cannot build them."""
+    execute(cur, "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS "
+                 "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_TYPE NOT IN ('FULLTEXT', 'SPATIAL') "
+                 "ORDER BY INDEX_NAME, SEQ_IN_INDEX", (database, table))
+    found: dict[str, tuple[bool, list[str]]] = {}
+    for name, non_unique, column in cur.fetchall():
+        found.setdefault(name, (str(non_unique) == "0", []))[1].append(column)
+    return found
+
+
+def table_info(cur: Any, database: str, table: str, mariadb: bool, shown_as: str | None = None) -> TableInfo | None:
+    """An existing table as the engine sees it, or None when there is no such table."""
+    cols = columns(cur, database, table, mariadb)
+    if not cols:
+        return None
+    execute(cur, "SELECT COLUMN_NAME, COLUMN_DEFAULT, EXTRA, GENERATION_EXPRESSION FROM information_schema.COLUMNS "
+                 "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
+    defaults = {name: default is not None or "auto_increment" in (extra or "").lower() or bool(generated)
+                for name, default, extra, generated in cur.fetchall()}
+    keys = indexes(cur, database, table)
+    primary = keys.pop("PRIMARY", (True, []))[1]
+    uniques = [cols_ for unique, cols_ in keys.values() if unique]
+    info = [ColumnInfo(c.name, c.field.type, c.declared, c.nullable, defaults.get(c.name, False)) for c in cols]
+    return TableInfo(shown_as or table, info, primary, uniques, table_rows(cur, database, table))
+
+
+def table_rows(cur: Any, database: str, table: str) -> int | None:
+    """InnoDB's estimate of a table's row count (``information_schema.tables.table_rows``)."""
+    execute(cur, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (database, table))
+    row = cur.fetchone()
+    return _int(row[0]) if row else None
+
+
+def table_names(cur: Any, database: str) -> list[str]:
+    """The base tables of a database, Portl's own (``_portl_*``) left out."""
+    execute(cur, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' "
+                 "ORDER BY TABLE_NAME", (database,))
+    return [name for (name,) in cur.fetchall() if not name.startswith("_portl_")]
+
+
+def foreign_keys(cur: Any, database: str, table: str) -> list[ForeignKeyDef]:
+    """The foreign keys a table declares, with their referenced columns and rules."""
+    execute(cur, "SELECT k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, "
+                 "k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE FROM information_schema.KEY_COLUMN_USAGE k "
+                 "JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA "
+                 "AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME "
+                 "WHERE k.TABLE_SCHEMA = %s AND k.TABLE_NAME = %s AND k.REFERENCED_TABLE_NAME IS NOT NULL "
+                 "ORDER BY k.CONSTRAINT_NAME, k.ORDINAL_POSITION", (database, table))
+    found: dict[str, list] = {}
+    for name, column, ref_db, ref_table, ref_column, on_delete, on_update in cur.fetchall():
+        ref = ref_table if ref_db == database else f"{ref_db}.{ref_table}"
+        entry = found.setdefault(name, [[], ref, [], on_delete, on_update])
+        entry[0].append(column)
+        entry[2].append(ref_column)
+    return [ForeignKeyDef(name, tuple(cols), ref, tuple(ref_cols), on_delete, on_update)
+            for name, (cols, ref, ref_cols, on_delete, on_update) in found.items()]
+
+
+def referenced_by(cur: Any, database: str, table: str) -> list[str]:
+    """Tables whose foreign keys point at this one."""
+    execute(cur, "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE "
+                 "WHERE REFERENCED_TABLE_SCHEMA = %s AND REFERENCED_TABLE_NAME = %s ORDER BY TABLE_NAME", (database, table))
+    return [name if db == database else f"{db}.{name}" for db, name in cur.fetchall()]
+
+
+def triggers(cur: Any, database: str, table: str) -> list[str]:
+    execute(cur, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = %s "
+                 "AND EVENT_OBJECT_TABLE = %s ORDER BY TRIGGER_NAME", (database, table))
+    return [name for (name,) in cur.fetchall()]
+
+
+def identity_column(cur: Any, database: str, table: str) -> str | None:
+    """The AUTO_INCREMENT column of a table, if it has one."""
+    execute(cur, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                 "AND EXTRA LIKE '%auto_increment%'", (database, table))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def table_def(cur: Any, database: str, table: str, mariadb: bool) -> TableDef:
+    """One table as a whole-database copy needs it: columns, keys, indexes, foreign keys, identity."""
+    cols = columns(cur, database, table, mariadb)
+    keys = indexes(cur, database, table)
+    primary = tuple(keys.pop("PRIMARY", (True, []))[1])
+    fields = [c.field.with_nullable(c.nullable and c.name not in primary) for c in cols]
+    index_defs = tuple(IndexDef(name, tuple(cols_), unique) for name, (unique, cols_) in keys.items())
+    return TableDef(table, pa.schema(fields), primary, index_defs, tuple(foreign_keys(cur, database, table)),
+                    identity_column(cur, database, table), table_rows(cur, database, table))

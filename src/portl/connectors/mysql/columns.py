@@ -1,0 +1,224 @@
+"""MySQL column types as Portl logical types, and MySQL's text form of values as Arrow arrays.
+
+Values are read as the text the server sends (no per-value Python conversion in the driver) and
+turned into Arrow arrays one column at a time with ``pyarrow.compute``. The type map:
+
+==================================  ==============================================================
+MySQL / MariaDB                     logical type
+==================================  ==============================================================
+tinyint(1), bool                    bool (any value other than 0 reads as true)
+tinyint, smallint, mediumint, int   int (``int unsigned`` is bigint: it exceeds int32)
+bigint                              bigint
+bigint unsigned                     decimal(20,0): values above 2^63-1 would not fit a bigint
+decimal(p,s), p <= 38               decimal(p,s); above 38 digits (Arrow's decimal128): text
+float, double                       float
+char, varchar, *text, enum, set     text
+time                                text (MySQL times run from -838:59:59 to 838:59:59)
+date                                date
+datetime, timestamp                 timestamp (timestamp columns are read in UTC)
+json (MariaDB: longtext with a      json
+json_valid check)
+uuid (MariaDB)                      uuid
+binary, varbinary, *blob            bytes
+year                                int
+bit(n)                              bigint (bit(64): decimal(20,0)), the bits as a number
+geometry types                      text (WKT)
+==================================  ==============================================================
+
+MySQL's "zero" dates (``0000-00-00``, ``2024-00-00``, ``0000-00-00 00:00:00``) are not dates;
+they are read as NULL and counted, so the run report can say how many became NULL.
+"""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from portl.types import LogicalType, arrow_field
+
+_INT32 = {"tinyint", "smallint", "mediumint", "int", "integer", "year"}
+_TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "time", "long varchar"}
+_BYTES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "long varbinary"}
+_GEOMETRY = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+             "geometrycollection", "geomcollection"}
+_ZERO_DATE = r"^(?:0000-|\d{4}-00-|\d{4}-\d{2}-00)"  # year 0 is no date either (nor a Python one)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a MySQL table or result, and how its text becomes an Arrow array.
+
+    ``kind`` names the conversion: ``int32``, ``int64``, ``uint64`` (to decimal(20,0)),
+    ``decimal``, ``float``, ``bool``, ``date``, ``timestamp``, ``text``, ``bytes``, ``bit``.
+    """
+
+    name: str
+    logical: LogicalType
+    kind: str
+    nullable: bool = True
+    declared: str = ""
+    charset: str | None = None
+    note: str | None = None
+
+    @property
+    def field(self) -> pa.Field:
+        return arrow_field(self.name, self.logical, self.nullable)
+
+
+def column_of_schema(name: str, data_type: str, column_type: str, precision: int | None, scale: int | None,
+                     nullable: bool = True, charset: str | None = None, is_json: bool = False) -> Column:
+    """A column from ``information_schema.columns`` (DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION...)."""
+    t, full = data_type.lower(), column_type.lower()
+    unsigned = "unsigned" in full
+
+    def make(logical: str, kind: str, note: str | None = None, p: int | None = None, s: int | None = None) -> Column:
+        return Column(name, LogicalType(logical, p, s), kind, nullable, column_type, charset, note)
+
+    if is_json or t == "json":
+        return make("json", "text")
+    if t == "uuid":
+        return make("uuid", "text")
+    if t == "tinyint" and full.startswith("tinyint(1)") and not unsigned:
+        return make("bool", "bool")
+    if t == "int" and unsigned:
+        return make("bigint", "int64")
+    if t in _INT32:
+        return make("int", "int32")
+    if t == "bigint":
+        if unsigned:
+            return make("decimal", "uint64", f"column {name} is bigint unsigned: read as decimal(20,0) so that "
+                        "values above 2^63-1 survive", 20, 0)
+        return make("bigint", "int64")
+    if t in ("decimal", "numeric", "fixed"):
+        p, s = int(precision or 10), int(scale or 0)
+        if p > 38:
+            return make("text", "text", f"column {name} is {column_type}: more digits than Arrow's 38, read as text")
+        return make("decimal", "decimal", None, p, s)
+    if t in ("float", "double", "real", "double precision"):
+        return make("float", "float")
+    if t == "date":
+        return make("date", "date")
+    if t in ("datetime", "timestamp"):
+        return make("timestamp", "timestamp")
+    if t == "bit":
+        width = int(precision or 1)
+        if width == 64:
+            return make("decimal", "bit", None, 20, 0)
+        return make("bigint", "bit")
+    if t in _BYTES:
+        return make("bytes", "bytes")
+    if t in _GEOMETRY:
+        return make("text", "geometry")
+    if t in _TEXT:
+        return make("text", "text")
+    return make("text", "text", f"column {name} has type {column_type}, read as text")
+
+
+# Field types of the client protocol (pymysql.constants.FIELD_TYPE), for query results.
+_PROTOCOL_TYPES = {
+    1: "tinyint", 2: "smallint", 3: "int", 9: "mediumint", 8: "bigint", 13: "year",
+    0: "decimal", 246: "decimal", 4: "float", 5: "double", 10: "date", 14: "date", 7: "timestamp", 12: "datetime",
+    11: "time", 16: "bit", 245: "json", 247: "enum", 248: "set", 255: "geometry",
+}
+_BINARY_CHARSET = 63
+_UNSIGNED_FLAG = 32
+
+
+def column_of_result(name: str, type_code: int, length: int, decimals: int, flags: int, charsetnr: int) -> Column:
+    """A column of a query's result, from the protocol's field description."""
+    unsigned = bool(flags & _UNSIGNED_FLAG)
+    data_type = _PROTOCOL_TYPES.get(type_code)
+    if data_type is None:  # strings and blobs: binary when their character set is "binary"
+        data_type = "varbinary" if charsetnr == _BINARY_CHARSET else "varchar"
+    column_type = data_type
+    precision = None
+    if data_type == "tinyint" and length == 1:
+        column_type = "tinyint(1)"
+    if data_type == "decimal":  # the display length counts the sign and the decimal point
+        precision = max(1, decimals, length - (1 if decimals else 0) - (0 if unsigned else 1))
+    if data_type == "bit":
+        precision = length
+    if unsigned:
+        column_type += " unsigned"
+    column = column_of_schema(name, data_type, column_type, precision, decimals)
+    if column.kind == "geometry":  # a query returns geometry as WKB bytes, not WKT
+        return Column(name, LogicalType("bytes"), "bytes", declared="geometry")
+    return column
+
+
+# --- text to Arrow ---------------------------------------------------------------------------
+
+
+def to_arrow(column: Column, text: pa.Array) -> tuple[pa.Array, int]:
+    """The Arrow array of one column from its values as text (``bytes`` columns: as binary, or
+    as hex text when ``column.kind`` is read packed). Returns the array and how many zero dates
+    became NULL."""
+    kind = column.kind
+    target = column.field.type
+    if kind in ("text", "geometry"):
+        return _as_string(text), 0
+    if kind == "bytes":
+        return (text if pa.types.is_binary(text.type) else unhex(_as_string(text))), 0
+    text = _as_string(text)
+    if kind in ("int32", "int64", "float", "decimal"):
+        return pc.cast(text, target), 0
+    if kind in ("uint64", "bit"):
+        return pc.cast(text, target), 0
+    if kind == "bool":
+        return pc.not_equal(pc.cast(text, pa.int16()), 0), 0
+    if kind in ("date", "timestamp"):
+        zero = pc.match_substring_regex(text, _ZERO_DATE)
+        zeros = pc.sum(pc.cast(zero, pa.int64())).as_py() or 0
+        if zeros:
+            text = pc.if_else(zero, pa.scalar(None, pa.string()), text)
+        if kind == "date":
+            return pc.cast(text, pa.date32()), zeros
+        return pc.cast(text, pa.timestamp("us")), zeros
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
+def _as_string(values: pa.Array) -> pa.Array:
+    if pa.types.is_string(values.type):
+        return values
+    return pc.cast(values, pa.string())
+
+
+def unhex(text: pa.Array) -> pa.Array:
+    """Hex text to bytes, for the whole array at once: the hex digits of all values lie in one
+    buffer, ``binascii.unhexlify`` decodes it in C, and the offsets are halved."""
+    text = _as_string(text)
+    filled = pc.fill_null(text, "") if text.null_count else text
+    offsets, data = _offsets_and_data(filled)
+    start = offsets[0].as_py()
+    raw = binascii.unhexlify(data) if len(data) else b""
+    halved = pc.divide(pc.subtract(offsets, start), 2).cast(pa.int32())
+    out = pa.Array.from_buffers(pa.binary(), len(filled), [None, halved.buffers()[1], pa.py_buffer(raw)])
+    return pc.if_else(text.is_valid(), out, pa.scalar(None, pa.binary())) if text.null_count else out
+
+
+def hexed(values: pa.Array) -> pa.Array:
+    """Bytes to hex text, vectorised like :func:`unhex`: ``binascii.hexlify`` over the values buffer."""
+    values = values.cast(pa.binary())
+    filled = pc.fill_null(values, b"") if values.null_count else values
+    offsets, data = _offsets_and_data(filled)
+    start = offsets[0].as_py()
+    text = binascii.hexlify(data) if len(data) else b""
+    doubled = pc.multiply(pc.subtract(offsets, start), 2).cast(pa.int32())
+    out = pa.Array.from_buffers(pa.string(), len(filled), [None, doubled.buffers()[1], pa.py_buffer(text)])
+    return pc.if_else(values.is_valid(), out, pa.scalar(None, pa.string())) if values.null_count else out
+
+
+def value_bytes(array: pa.Array) -> memoryview:
+    """The bytes of every value of a string or binary array, back to back (no copy)."""
+    return _offsets_and_data(array)[1]
+
+
+def _offsets_and_data(array: pa.Array) -> tuple[pa.Array, memoryview]:
+    """The value offsets of a string or binary array (it may be a slice) and the bytes they span."""
+    offsets = pa.Array.from_buffers(pa.int32(), len(array) + 1, [None, array.buffers()[1]], offset=array.offset)
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    data = array.buffers()[2]
+    return offsets, (memoryview(data)[start:end] if data is not None else memoryview(b""))
