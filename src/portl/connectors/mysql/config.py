@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.config import ServerConfig, resolve_path
 from portl.errors import TerminalError
 from portl.secrets import Secret, mask_url
 
@@ -16,7 +16,7 @@ DEFAULT_PORT = 3306
 SCHEMES = ("mysql://", "mariadb://", "mysql+pymysql://")
 
 
-class Config(ConnectorConfig):
+class Config(ServerConfig):
     """A MySQL or MariaDB database (``type: mysql`` or ``type: mariadb``)."""
 
     type: Literal["mysql", "mariadb"]
@@ -63,16 +63,6 @@ class Config(ConnectorConfig):
             raise ValueError("tables lists no table")
         return value
 
-    @model_validator(mode="after")
-    def _one_kind_of_read(self) -> Config:
-        given = [k for k in ("table", "tables", "query") if getattr(self, k)]
-        if len(given) > 1:
-            raise ValueError(f"give only one of table, tables and query, not {' and '.join(given)}")
-        return self
-
-    def __repr_args__(self):
-        for name, value in super().__repr_args__():
-            yield name, (mask_url(value) if name == "url" and value else value)
 
     # where and what
 

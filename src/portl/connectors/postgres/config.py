@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from portl.connectors.config import ConnectorConfig, resolve_path
-from portl.secrets import Secret, mask_url
+from portl.connectors.config import ServerConfig, resolve_path
+from portl.secrets import Secret
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5432
 
 
-class Config(ConnectorConfig):
+class Config(ServerConfig):
     """A PostgreSQL database (``type: postgres``)."""
 
     type: Literal["postgres", "postgresql"]
@@ -70,16 +70,6 @@ class Config(ConnectorConfig):
             raise ValueError("tables lists no table")
         return value
 
-    @model_validator(mode="after")
-    def _one_kind_of_read(self) -> Config:
-        given = [k for k in ("table", "tables", "query") if getattr(self, k)]
-        if len(given) > 1:
-            raise ValueError(f"give only one of table, tables and query, not {' and '.join(given)}")
-        return self
-
-    def __repr_args__(self):
-        for name, value in super().__repr_args__():
-            yield name, (mask_url(value) if name == "url" and value else value)
 
     # where and what
 
