@@ -169,7 +169,6 @@ def runs_list(
         ctx.obj = state_dir
         return
     from portl.cli.render import render_runs
-    from portl.state.ledger import Ledger
 
     ledger = _open_ledger(state_dir)
     try:

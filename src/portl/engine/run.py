@@ -163,6 +163,7 @@ class _Run:
         single = plan.sink.capabilities.concurrent_writers == 1 or plan.job.job.transaction == "job"
         self.write_lock = threading.Lock() if single else None
         self.commit_lock = threading.Lock()
+        self.batches_started = 0
         self.counts_lock = threading.Lock()
         self.partition_counts: dict[str, Counts] = {}
         self.abort = threading.Event()
@@ -418,8 +419,8 @@ class _Run:
 
     def _next_batch_number(self) -> int:
         with self.counts_lock:
-            self._batch_counter = getattr(self, "_batch_counter", 0) + 1
-            return self._batch_counter
+            self.batches_started += 1
+            return self.batches_started
 
     def _write_with_policy(self, prepared: Prepared, counts: Counts, batch_no: int) -> Counts | None:
         """Write a batch under the retry policy; return what it added to the counts, or None when
