@@ -25,6 +25,21 @@ def unavailable(what: str, exc: Exception) -> None:
     pytest.skip(message)
 
 
+def closing_factory(factory):
+    """Fixture body for "open things during the test, close them all after it": yields a function
+    that calls ``factory`` and remembers what it returned. Use as ``yield from closing_factory(...)``."""
+    opened = []
+
+    def make(*args, **kwargs):
+        thing = factory(*args, **kwargs)
+        opened.append(thing)
+        return thing
+
+    yield make
+    for thing in opened:
+        thing.close()
+
+
 def unique_name(prefix: str = "portl_test") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 

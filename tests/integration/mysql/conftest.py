@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from portl.connectors.mysql import Config
-from tests.services import MYSQL_HOST, MYSQL_PORT, unique_name
+from tests.services import MYSQL_HOST, MYSQL_PORT, closing_factory, unique_name
 
 
 def _connect(database: str | None = None, user: str = "root", password: str = ""):
@@ -59,16 +59,7 @@ def sink(config):
     """``sink("t", **fields)``: an open MysqlSink, closed after the test."""
     from portl.connectors.mysql.sink import MysqlSink
 
-    opened = []
-
-    def make(table: str | None = "t", **fields):
-        s = MysqlSink(config(table=table, **fields), ".")
-        opened.append(s)
-        return s
-
-    yield make
-    for s in opened:
-        s.close()
+    yield from closing_factory(lambda table="t", **fields: MysqlSink(config(table=table, **fields), "."))
 
 
 @pytest.fixture
@@ -76,16 +67,7 @@ def source(config):
     """``source(table="t")`` or ``source(query="SELECT ...")``: an open MysqlSource."""
     from portl.connectors.mysql.source import MysqlSource
 
-    opened = []
-
-    def make(**fields):
-        s = MysqlSource(config(**fields), ".")
-        opened.append(s)
-        return s
-
-    yield make
-    for s in opened:
-        s.close()
+    yield from closing_factory(lambda **fields: MysqlSource(config(**fields), "."))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from portl.connectors.postgres import Config
-from tests.services import PG_ADMIN, unique_name
+from tests.services import PG_ADMIN, closing_factory, unique_name
 
 
 @pytest.fixture
@@ -35,16 +35,7 @@ def sink(config):
     """``sink("t")``: an open PostgresSink, closed after the test."""
     from portl.connectors.postgres.sink import PostgresSink
 
-    opened = []
-
-    def make(table: str = "t", **fields) -> PostgresSink:
-        s = PostgresSink(config(table=table, **fields), ".")
-        opened.append(s)
-        return s
-
-    yield make
-    for s in opened:
-        s.close()
+    yield from closing_factory(lambda table="t", **fields: PostgresSink(config(table=table, **fields), "."))
 
 
 @pytest.fixture
@@ -52,16 +43,7 @@ def source(config):
     """``source(table="t")`` or ``source(query="SELECT ...")``: an open PostgresSource."""
     from portl.connectors.postgres.source import PostgresSource
 
-    opened = []
-
-    def make(**fields) -> PostgresSource:
-        s = PostgresSource(config(**fields), ".")
-        opened.append(s)
-        return s
-
-    yield make
-    for s in opened:
-        s.close()
+    yield from closing_factory(lambda **fields: PostgresSource(config(**fields), "."))
 
 
 @pytest.fixture
