@@ -38,6 +38,7 @@ from portl.connectors.base import (
     WriteSpec,
 )
 from portl.errors import TerminalError
+from portl.types import decimal_text
 
 TMP_SUFFIX = ".portl-tmp"
 SIDECAR_SUFFIX = ".portl-checkpoint.json"
@@ -333,10 +334,11 @@ def text_ready(batch: pa.RecordBatch, *, csv: bool = False) -> pa.RecordBatch:
     """The batch with the values a text format cannot hold as they are turned into text.
 
     Binary becomes base64 and all-null columns strings. For ``csv``, nested values become JSON
-    text, and Arrow's CSV writer already writes dates, times, timestamps and decimals unquoted
-    in ISO form. For JSON, nested values stay nested, and timestamps become
-    ``2024-01-02T03:04:05.123456`` (``Z`` or an offset when zoned), dates and times their ISO
-    text and decimals their exact digits. Numbers, booleans and strings are left as they are.
+    text, decimals with more than six decimal places their digits as text, and Arrow's CSV
+    writer writes dates, times, timestamps and the other decimals unquoted in ISO form. For JSON,
+    nested values stay nested, and timestamps become ``2024-01-02T03:04:05.123456`` (``Z`` or an
+    offset when zoned), dates and times their ISO text and decimals their exact digits. Numbers,
+    booleans and strings are left as they are.
     """
     arrays, fields, changed = [], [], False
     for field, column in zip(batch.schema, batch.columns):
@@ -363,10 +365,14 @@ def _as_text(column: pa.Array, csv: bool) -> pa.Array | None:
             [None if v is None else base64.b64encode(v).decode("ascii") for v in column.to_pylist()],
             pa.string(),
         )
+    if pa.types.is_decimal(kind) and (not csv or kind.scale > 6):
+        # Arrow writes a decimal under 10^-6 with more than six decimal places in exponent form
+        # (0E-10 for zero), so such a column is written as its digits, quoted as text is.
+        return decimal_text(column)
     if not csv:
         if pa.types.is_timestamp(kind):
             return pc.replace_substring(pc.cast(column, pa.string()), " ", "T", max_replacements=1)
-        if pa.types.is_date(kind) or pa.types.is_time(kind) or pa.types.is_decimal(kind):
+        if pa.types.is_date(kind) or pa.types.is_time(kind):
             return pc.cast(column, pa.string())
     elif pa.types.is_nested(kind):
         dumps = json.JSONEncoder(ensure_ascii=False, default=json_default).encode

@@ -32,6 +32,7 @@ from portl.connectors.base import (
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.filesink import TMP_SUFFIX, replace_atomically
 from portl.errors import SourceError, TerminalError
+from portl.types import logical_of, uuid_extension
 
 
 class Config(ConnectorConfig):
@@ -226,11 +227,11 @@ class ParquetSink:
         self.close()
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         codec = None if self.config.compression == "none" else self.config.compression
+        self._schema = file_schema(schema)
         try:
-            self._writer = pq.ParquetWriter(self.tmp_path, schema, compression=codec)
+            self._writer = pq.ParquetWriter(self.tmp_path, self._schema, compression=codec)
         except (pa.ArrowException, OSError) as exc:
             raise TerminalError(f"cannot write {self.tmp_path}: {exc}") from exc
-        self._schema = schema
 
     @contextmanager
     def transaction(self) -> Iterator[_ParquetTx]:
@@ -247,6 +248,7 @@ class ParquetSink:
 
     def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: _ParquetTx) -> WriteResult:
         if batch.num_rows:
+            batch = _for_file(batch, self._schema)  # type: ignore[arg-type]
             if not batch.schema.equals(self._schema):  # type: ignore[arg-type]
                 batch = pa.Table.from_batches([batch]).cast(self._schema).combine_chunks().to_batches()[0]
             tx.batches.append(batch)
@@ -289,3 +291,27 @@ class ParquetSink:
             raise TerminalError(
                 f"{self.name}: Parquet files cannot be written with mode {spec.mode.value}; use replace"
             )
+
+
+def file_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema a Parquet file gets: ``uuid`` and ``json`` columns as Arrow's UUID and JSON
+    extension types, which Parquet stores as its own UUID (16 bytes) and JSON types, so that
+    other readers see them for what they are."""
+    fields = []
+    for f in schema:
+        extension = _EXTENSIONS.get(logical_of(f).name)
+        fields.append(pa.field(f.name, extension(), f.nullable) if extension and pa.types.is_string(f.type) else f)
+    return pa.schema(fields)
+
+
+_EXTENSIONS = {"uuid": pa.uuid, "json": pa.json_}
+
+
+def _for_file(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """The batch's ``uuid`` and ``json`` text as the file's extension types."""
+    columns, changed = list(batch.columns), False
+    for i, f in enumerate(schema):
+        if isinstance(f.type, pa.BaseExtensionType) and not isinstance(columns[i].type, pa.BaseExtensionType):
+            text, changed = columns[i], True
+            columns[i] = uuid_extension(text) if f.type == pa.uuid() else pa.ExtensionArray.from_storage(f.type, text)
+    return pa.RecordBatch.from_arrays(columns, schema=schema) if changed else batch

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import decimal
 import json
+import math
 import os
 import re
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -51,6 +54,7 @@ class Config(ConnectorConfig):
 
 CHECKPOINT_TABLE = "_portl_checkpoints"
 MAX_PARAMS = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
+REAL_DIGITS = 15  # significant decimal digits an 8-byte REAL holds exactly
 
 DIALECT = sql.Dialect(
     name="sqlite",
@@ -290,11 +294,21 @@ def _column(field: pa.Field, values) -> pa.Array:
             return pc.cast(pc.utf8_slice_codeunits(text, 0, 10), t)
         return pc.cast(text, t) if not t.tz else pc.cast(pc.cast(text, pa.timestamp(t.unit, "UTC")), t)
     if pa.types.is_decimal(t):
-        text = pa.array([None if v is None else (format(v, f".{t.scale}f") if isinstance(v, float) else str(v)) for v in values], pa.string())
-        return pc.cast(text, t)
+        return pc.cast(pa.array([_decimal_text(v, t.scale) for v in values], pa.string()), t)
     if pa.types.is_boolean(t):
         return pc.not_equal(pa.array(values, pa.int64()), 0)
     return pa.array(values, t)
+
+
+def _decimal_text(value: Any, scale: int) -> str | None:
+    """A decimal column's value as exact text. A REAL holds 15 significant digits of the number
+    that was stored (the rest is binary noise), rounded here half away from zero to the scale."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return None if value is None else str(value)
+    with decimal.localcontext() as context:
+        context.prec = 80
+        digits = Decimal(format(value, f".{REAL_DIGITS}g"))
+        return str(digits.quantize(Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP))
 
 
 # --- sink ------------------------------------------------------------------------------------
@@ -328,6 +342,7 @@ class SqliteSink:
         self._truncate_pending = False
         self._stage = f"_portl_stage_{re.sub(r'[^A-Za-z0-9_]', '_', self.table)}"
         self._stage_ready = False
+        self._nan_columns: set[str] = set()
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -360,7 +375,7 @@ class SqliteSink:
                 )
         for f in schema:
             lt = logical_of(f)
-            if lt.name == "decimal" and (lt.precision or 0) > 15:
+            if lt.name == "decimal" and (lt.precision or 0) > REAL_DIGITS:
                 plan.notes.append(f"column {f.name}: SQLite stores {lt} as a floating-point number; digits past the 15th are not kept")
         columns = [f.name for f in schema]
         if spec.mode == WriteMode.REPLACE:
@@ -454,7 +469,8 @@ class SqliteSink:
         per_statement = max(1, min(100, MAX_PARAMS // max(1, len(columns))))
         many = sql.insert_values(DIALECT, table, columns, per_statement)
         one = sql.insert_values(DIALECT, table, columns)
-        converted = text_columns_for_db(batch, bool_as_int=True, temporal_as_text=True, decimal_as_text=True)
+        converted = text_columns_for_db(self._without_nan(batch), bool_as_int=True, temporal_as_text=True,
+                                        decimal_as_text=True)
         for values in row_slices(converted):
             grouped, rest = multi_row_params(values, per_statement)
             if grouped:
@@ -489,6 +505,21 @@ class SqliteSink:
     def finish(self, run_id: str) -> None:
         if self._stage_ready:
             self.conn.execute(f"DROP TABLE IF EXISTS {DIALECT.table(self._stage)}")
+
+    def _without_nan(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """SQLite stores a NaN as NULL: bind NULL, and remember the column for the run report."""
+        columns, changed = list(batch.columns), False
+        for i, f in enumerate(batch.schema):
+            if pa.types.is_floating(f.type) and pc.any(pc.is_nan(columns[i])).as_py():
+                columns[i] = pc.if_else(pc.is_nan(columns[i]), pa.scalar(None, f.type), columns[i])
+                self._nan_columns.add(f.name)
+                changed = True
+        return pa.RecordBatch.from_arrays(columns, schema=batch.schema) if changed else batch
+
+    def warnings(self) -> list[str]:
+        """What the writes changed on the way, for the run report: NaN stored as NULL."""
+        return [f"NaN values became NULL in column {name}: SQLite cannot hold NaN"
+                for name in sorted(self._nan_columns)]
 
     def count_rows(self) -> int | None:
         if self.table_info() is None:

@@ -7,8 +7,8 @@ sentence saying what was expected. The engine rejects those rows and keeps the o
 Text, the common case (every CSV column is text):
 
 - whitespace around numbers, booleans, dates, timestamps and UUIDs is ignored;
-- an empty or blank string is NULL for every type except ``text`` (a CSV cell left empty means "no
-  value", whatever the column's type);
+- an empty or blank string is NULL for every type except ``text`` and ``bytes`` (a CSV cell left
+  empty means "no value", whatever the column's type);
 - ``int``/``bigint`` take ``[+-]digits`` only (``'12.0'`` is rejected, not truncated);
 - ``decimal(p,s)`` rounds half away from zero to ``s`` digits and rejects values beyond ``p`` digits;
 - ``bool`` takes true/false, t/f, yes/no, y/n, 1/0 in any case;
@@ -17,15 +17,20 @@ Text, the common case (every CSV column is text):
   order instead and the first that parses a value wins. A timestamp with an offset stored in a
   ``timestamp`` column is converted to UTC (the step carries a warning); a timestamp without an
   offset stored in a ``timestamptz`` column is taken as UTC;
-- ``json`` must parse as JSON and is kept as written; ``uuid`` is stored lowercase, braces removed.
+- ``json`` must parse as JSON and is kept as written; ``uuid`` is stored lowercase, braces removed;
+- ``bytes`` are the text's UTF-8 bytes, or with ``format`` ``base64`` or ``hex`` the bytes the
+  text encodes (the empty string is zero bytes, not NULL).
 
 Between other types, numbers convert with range and precision checks (rejecting, never wrapping or
 truncating), timestamps lose sub-microsecond digits, and nested values become JSON text. The only
-per-value Python work is JSON (no Arrow kernel) and pinning down which values made a cast fail.
+per-value Python work is JSON and base64 (no Arrow kernels), decimals in exponent notation, and
+pinning down which values made a cast fail.
 """
 
 from __future__ import annotations
 
+import binascii
+import decimal
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -36,7 +41,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from portl.types import LogicalType, arrow_type
+from portl.types import LogicalType, arrow_type, decimal_text, uuid_text
 
 
 @dataclass
@@ -163,10 +168,16 @@ def _text_to_float(text: pa.Array) -> Step:
     return reject(parsed, _newly_null(number, parsed), text, lambda v: f"{show(v)} is not a number")
 
 
-def _wide_decimal(scale: int) -> pa.DataType:
-    # Room for every digit a value of the target can have plus one when rounding carries, and at
-    # least 37 fractional digits so that (almost) any text casts without losing the rounding digit.
-    return pa.decimal256(76, max(scale + 1, 37))
+# Nothing here divides a 256-bit Arrow decimal: Arrow's decimal256 division (behind ``round`` and
+# behind casts to a smaller scale) returns wrong digits for some values (rescaling
+# 18446744073709551615 by 10^20 gives 18446744067371298614). So text is cut as text to one digit
+# past the scale, and only that digit decides the step away from zero; a decimal128, whose
+# division is sound, is truncated by a cast and stepped when the remainder is at least half a
+# unit; text in exponent notation, which is rare, is rounded by Python's decimal module. The
+# steps and range checks are decimal256 additions and comparisons, which are exact.
+
+_PLAIN_DECIMAL = r"^(?P<sign>[+-]?)0*(?P<whole>\d*)(?:\.(?P<fraction>\d*))?$"
+_WORK_PRECISION = 40  # a decimal(38,s) value, with room for the step and the sum
 
 
 def text_to_decimal(text: pa.Array, precision: int, scale: int, shown: pa.Array | None = None,
@@ -174,52 +185,74 @@ def text_to_decimal(text: pa.Array, precision: int, scale: int, shown: pa.Array 
     """Parse decimal text, rounding half away from zero to ``scale``; reject what does not fit."""
     shown = text if shown is None else shown
     number = clean_text(text)
-    wide_type = _wide_decimal(scale)
-    wide = _try_cast(number, wide_type)
-    if wide is not None:
-        return fit_decimal(wide, precision, scale, shown)
-    ok = pc.match_substring_regex(number, _DECIMAL_TEXT)
-    digits = null_where(pc.invert(ok), number)
-    wide = _try_cast(digits, wide_type)
-    if wide is None:
-        # Only digits up to one past the scale matter to rounding half away from zero.
-        digits = pc.replace_substring_regex(digits, pattern=rf"^([+-]?\d*\.\d{{{wide_type.scale}}})\d+$",
-                                            replacement=r"\1")
-        wide = _exponent_retry(digits, cast_pinned(digits, wide_type), precision, scale)
-    step = reject(wide, _valid_and(number, pc.invert(ok)), shown, lambda v: f"{show(v)} is not {what}")
-    return step.then(fit_decimal(step.array, precision, scale, shown, unparsed=pc.and_(ok, pc.is_null(wide))))
+    exact = _try_cast(number, pa.decimal128(precision, scale))
+    if exact is not None:  # the common case: no value has more than `scale` decimals, all fit
+        return Step(exact)
+    ok = pc.fill_null(pc.match_substring_regex(number, _DECIMAL_TEXT), False)
+    step = reject(number, _valid_and(number, pc.invert(ok)), shown, lambda v: f"{show(v)} is not {what}")
+    exponent = pc.and_(ok, pc.fill_null(pc.match_substring_regex(number, "[eE]"), False))
+    rounded, too_long = _round_plain(null_where(pc.or_(pc.invert(ok), exponent), number), precision, scale)
+    if pc.any(exponent).as_py():
+        rounded = pc.coalesce(rounded, _round_exponent(null_where(pc.invert(exponent), number), scale))
+    return step.then(fit_decimal(rounded, precision, scale, shown, too_long))
 
 
-def _exponent_retry(digits: pa.Array, wide: pa.Array, precision: int, scale: int) -> pa.Array:
-    """Values like '1.5e-40' carry more digits than the wide type and fail the safe cast above.
+def _round_plain(number: pa.Array, precision: int, scale: int) -> tuple[pa.Array, pa.Array]:
+    """Decimal text without an exponent rounded to ``scale``, and which values have more whole
+    digits than ``precision - scale`` (left null here, rejected by :func:`fit_decimal`)."""
+    parts = pc.extract_regex(number, pattern=_PLAIN_DECIMAL)
+    sign, whole, fraction = (pc.struct_field(parts, name) for name in ("sign", "whole", "fraction"))
+    too_long = pc.fill_null(pc.greater(pc.utf8_length(whole), precision - scale), False)
+    whole = pc.if_else(pc.equal(whole, ""), "0", whole)
+    fraction = pc.utf8_rpad(fraction, width=scale + 1, padding="0")
+    kept = [whole, ".", pc.utf8_slice_codeunits(fraction, 0, scale)] if scale else [whole]
+    value = pc.cast(null_where(too_long, pc.binary_join_element_wise(sign, *kept, "")), pa.decimal128(precision, scale))
+    up = pc.greater_equal(pc.utf8_slice_codeunits(fraction, scale, scale + 1), "5")
+    return _away_from_zero(value, up, pc.equal(sign, "-"), scale), too_long
 
-    A truncating cast keeps them right (the rounding digit survives) as long as the value is small
-    enough not to overflow, which its float value tells.
-    """
-    retry = _newly_null(digits, wide)
-    if not pc.any(retry).as_py():
-        return wide
-    retry = pc.and_(retry, pc.match_substring_regex(digits, "[eE]"))
-    candidates = null_where(pc.invert(retry), digits)
-    small = pc.less(pc.abs(pc.cast(candidates, pa.float64())), 10.0 ** (precision - scale))
-    again = pc.cast(null_where(pc.invert(small), candidates), wide.type, safe=False)
-    return pc.coalesce(wide, again)
+
+def _round_exponent(number: pa.Array, scale: int) -> pa.Array:
+    quantum, too_big = Decimal(1).scaleb(-scale), Decimal(10) ** (_WORK_PRECISION - scale)
+    out = []
+    with decimal.localcontext() as context:
+        context.prec = 2 * _WORK_PRECISION
+        for text in number.to_pylist():
+            value = None if text is None else Decimal(text)
+            if value is not None:
+                big = value.adjusted() >= _WORK_PRECISION - scale - 1
+                value = too_big if big else value.quantize(quantum, rounding=decimal.ROUND_HALF_UP)
+            out.append(value)
+    return pa.array(out, pa.decimal256(_WORK_PRECISION + 1, scale))
+
+
+def round_decimal(array: pa.Array, scale: int) -> pa.Array:
+    """A ``decimal128`` array rounded half away from zero to a smaller ``scale``."""
+    truncated = pc.cast(array, pa.decimal128(38, scale), safe=False)
+    wide = pa.decimal256(_WORK_PRECISION, array.type.scale)
+    remainder = pc.subtract(pc.cast(array, wide), pc.cast(truncated, wide))
+    half = pa.scalar(Decimal(5).scaleb(-scale - 1), pa.decimal256(_WORK_PRECISION, scale + 1))
+    negative = pc.less(array, pa.scalar(Decimal(0), array.type))
+    return _away_from_zero(truncated, pc.greater_equal(pc.abs(remainder), half), negative, scale)
+
+
+def _away_from_zero(value: pa.Array, up: pa.Array, negative: pa.Array, scale: int) -> pa.Array:
+    """``value`` plus one unit of ``scale`` away from zero where ``up`` holds."""
+    unit_type = pa.decimal256(_WORK_PRECISION, scale)
+    unit = Decimal(1).scaleb(-scale)
+    away = pc.if_else(pc.fill_null(negative, False), pa.scalar(-unit, unit_type), pa.scalar(unit, unit_type))
+    step = pc.if_else(pc.fill_null(up, False), away, pa.scalar(Decimal(0).scaleb(-scale), unit_type))
+    return pc.add(pc.cast(value, unit_type), step)
 
 
 def fit_decimal(wide: pa.Array, precision: int, scale: int, shown: pa.Array,
-                unparsed: pa.Array | None = None) -> Step:
-    """Round a decimal array half away from zero to ``scale`` and reject values beyond ``precision``.
-
-    ``wide`` must have room for one more integer digit than ``precision - scale``.
-    """
-    bound = pa.scalar(Decimal(10) ** (precision - scale), wide.type)
+                too_long: pa.Array | None = None) -> Step:
+    """Reject the values beyond ``precision`` (and those ``too_long`` marks); give the others as
+    ``decimal128(precision, scale)``. ``wide`` must not have a larger scale than ``scale``."""
+    at = wide.type.scale  # a bound at the values' own scale: comparing scales apart needs more digits
+    bound = pa.scalar(Decimal(10) ** (precision - scale), pa.decimal256(precision - scale + at + 1, at))
     too_big = pc.fill_null(pc.greater_equal(pc.abs(wide), bound), False)
-    if wide.type.scale > scale:
-        # Values already too big are dropped first so that rounding cannot overflow.
-        wide = pc.round(null_where(too_big, wide), ndigits=scale, round_mode="half_towards_infinity")
-        too_big = pc.or_(too_big, pc.fill_null(pc.greater_equal(pc.abs(wide), bound), False))
-    if unparsed is not None:
-        too_big = pc.or_(too_big, unparsed)
+    if too_long is not None:
+        too_big = pc.or_(too_big, too_long)
     step = reject(wide, too_big, shown, lambda v: f"{show(v)} does not fit decimal({precision},{scale})")
     return Step(pc.cast(step.array, pa.decimal128(precision, scale)), step.failed, step.errors)
 
@@ -360,6 +393,44 @@ def _text_to_uuid(text: pa.Array) -> Step:
     return reject(word, bad, text, lambda v: f"{show(v)} is not a UUID (expected 8-4-4-4-12 hex digits)")
 
 
+BYTES_FORMATS = ("base64", "hex")
+_HEX = r"^(?:[0-9a-fA-F]{2})*$"
+
+
+def _text_to_bytes(text: pa.Array, formats: Sequence[str]) -> Step:
+    encoding = formats[0] if formats else None
+    if encoding is None:
+        return Step(pc.cast(text, pa.binary()))  # the text's UTF-8 encoding
+    clean = pc.utf8_trim_whitespace(text)
+    if encoding == "hex":
+        digits = pc.replace_substring_regex(clean, pattern=r"^(?:\\x|0[xX])", replacement="")
+        bad = _valid_and(digits, pc.invert(pc.match_substring_regex(digits, _HEX)))
+        step = reject(null_where(bad, digits), bad, text, lambda v: f"{show(v)} is not hex-encoded bytes")
+        return Step(_unhex(step.array), step.failed, step.errors)
+    decoded, bad = [], []
+    for value in clean.to_pylist():
+        try:
+            decoded.append(None if value is None else binascii.a2b_base64(value, strict_mode=True))
+            bad.append(False)
+        except (binascii.Error, ValueError):
+            decoded.append(None)
+            bad.append(True)
+    return reject(pa.array(decoded, pa.binary()), pa.array(bad), text,
+                  lambda v: f"{show(v)} is not base64-encoded bytes")
+
+
+def _unhex(digits: pa.Array) -> pa.Array:
+    """Hex digits to bytes for the whole array at once: one ``unhexlify`` over the values' buffer."""
+    filled = pc.fill_null(digits, "").cast(pa.large_string())
+    offsets = pa.Array.from_buffers(pa.int64(), len(filled) + 1, [None, filled.buffers()[1]], offset=filled.offset)
+    first, last = offsets[0].as_py(), offsets[-1].as_py()
+    data = filled.buffers()[2]
+    raw = binascii.unhexlify(data[first:last].to_pybytes()) if data is not None and last > first else b""
+    halved = pc.divide(pc.subtract(offsets, first), 2)
+    out = pa.Array.from_buffers(pa.large_binary(), len(filled), [None, halved.buffers()[1], pa.py_buffer(raw)])
+    return null_where(pc.is_null(digits), out.cast(pa.binary()))
+
+
 def nested_to_json(array: pa.Array) -> pa.Array:
     """Struct, list and map values as JSON text (Arrow has no kernel for this)."""
     def dump(value: Any) -> str | None:
@@ -386,6 +457,8 @@ def kind_of(t: pa.DataType) -> str:
     """The family of an Arrow type as far as coercion is concerned."""
     if pa.types.is_dictionary(t):
         return kind_of(t.value_type)
+    if isinstance(t, pa.BaseExtensionType):
+        return "text" if t.extension_name == "arrow.uuid" else kind_of(t.storage_type)
     checks = [
         ("null", pa.types.is_null), ("text", lambda x: pa.types.is_string(x) or pa.types.is_large_string(x)),
         ("binary", lambda x: pa.types.is_binary(x) or pa.types.is_large_binary(x) or pa.types.is_fixed_size_binary(x)),
@@ -424,7 +497,10 @@ def coerce(array: pa.Array, logical: LogicalType, formats: Sequence[str] = ()) -
 
 
 def plain(array: pa.Array) -> pa.Array:
-    """Decode dictionaries and narrow large and view types, so that the kernels see one layout."""
+    """Decode dictionaries and narrow large and view types, so that the kernels see one layout.
+    Arrow's UUID extension becomes ``uuid`` text; other extension types, their storage."""
+    if isinstance(array.type, pa.BaseExtensionType):
+        array = uuid_text(array) if array.type.extension_name == "arrow.uuid" else array.storage
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     if pa.types.is_large_string(array.type) or pa.types.is_string_view(array.type):
@@ -454,7 +530,7 @@ def _from_text(text: pa.Array, logical: LogicalType, target: pa.DataType, format
         return _text_to_json(text)
     if name == "uuid":
         return _text_to_uuid(text)
-    return Step(pc.cast(clean_text(text), pa.binary()))  # bytes: the text's UTF-8 encoding
+    return _text_to_bytes(text, formats)
 
 
 def _from_typed(array: pa.Array, kind: str, logical: LogicalType, target: pa.DataType) -> Step:
@@ -470,7 +546,7 @@ def _from_typed(array: pa.Array, kind: str, logical: LogicalType, target: pa.Dat
         step = Step(array)
         if kind == "float":
             step = reject(array, pc.invert(pc.is_finite(array)), array, lambda v: f"{v} is not valid JSON")
-        return Step(pc.cast(step.array, pa.string()), step.failed, step.errors)
+        return Step(_to_text(step.array, kind), step.failed, step.errors)
     if name in _INT_RANGES:
         return _int_range(_to_bigint(array, kind), logical)
     if name == "float":
@@ -505,6 +581,8 @@ def _to_text(array: pa.Array, kind: str) -> pa.Array:
         seconds = pc.cast(array, pa.timestamp("s", array.type.tz), safe=False)
         whole = pc.equal(pc.cast(seconds, array.type), array)
         return pc.if_else(whole, pc.cast(seconds, pa.string()), pc.cast(array, pa.string()))
+    if kind == "decimal":
+        return decimal_text(array)
     return pc.cast(array, pa.string())
 
 
@@ -524,10 +602,13 @@ def _to_decimal(array: pa.Array, kind: str, target: pa.DataType) -> Step:
     if kind == "float":
         step = reject(array, pc.invert(pc.is_finite(array)), array, lambda v: f"{v} is not a decimal number")
         return step.then(text_to_decimal(pc.cast(step.array, pa.string()), target.precision, target.scale, array))
+    if kind == "decimal" and array.type.precision > 38:  # wider than decimal128: through its exact text
+        return text_to_decimal(pc.cast(array, pa.string()), target.precision, target.scale, array)
     if kind == "decimal":
-        wide = pc.cast(array, pa.decimal256(76, array.type.scale))
+        array = pc.cast(array, pa.decimal128(38, array.type.scale))
+        wide = round_decimal(array, target.scale) if array.type.scale > target.scale else array
     else:
-        wide = pc.cast(pc.cast(array, pa.int64()) if kind == "bool" else array, pa.decimal256(76, 0))
+        wide = pc.cast(pc.cast(array, pa.int64()) if kind == "bool" else array, pa.decimal256(_WORK_PRECISION, 0))
     return fit_decimal(wide, target.precision, target.scale, array)
 
 

@@ -24,10 +24,10 @@ import pyarrow.compute as pc
 
 from portl.connectors.base import ColumnInfo, TableInfo
 from portl.engine import transforms
-from portl.engine.coerce import Step, accepts, coerce, kind_of, or_masks, reject
+from portl.engine.coerce import BYTES_FORMATS, Step, accepts, coerce, kind_of, or_masks, reject
 from portl.errors import ConfigError, Problem, SourceError
 from portl.spec.models import ColumnSpec, Mapping, Transform
-from portl.types import LogicalType, arrow_field, logical_of
+from portl.types import META_KEY, LogicalType, arrow_field, logical_of
 
 _TYPE_TRANSFORMS = {
     "money": LogicalType("decimal", *transforms.MONEY_DEFAULT),
@@ -248,7 +248,7 @@ def _column_plan(draft: _Draft, source: pa.Schema, existing: dict[str, ColumnInf
             transforms.validate(step)
         except ValueError as exc:
             problems.append(f"column {name!r}: {exc}")
-    logical, type_source = _column_type(draft, existing, entering)
+    logical, type_source = _column_type(draft, existing, entering, _tagged_source(draft, source))
     for step in steps:
         entering = transforms.output_type(step, entering, logical)
     if draft.sources and not accepts(entering, logical):
@@ -257,6 +257,9 @@ def _column_plan(draft: _Draft, source: pa.Schema, existing: dict[str, ColumnInf
     elif draft.sources and (note := conversion_note(entering, logical)):
         warnings.append(f"column {name!r} ({entering} -> {logical}): {note}")
     formats = tuple(spec.formats)
+    if formats and logical.name == "bytes" and (len(formats) != 1 or formats[0] not in BYTES_FORMATS):
+        problems.append(f"column {name!r}: the format of bytes text is one of {', '.join(BYTES_FORMATS)}, "
+                        f"not {spec.format!r}")
     if spec.default is not None:
         try:
             failure = coerce(pa.array([spec.default]), logical, formats).errors.get(0, (None, None))[1]
@@ -305,7 +308,17 @@ def _start_type(draft: _Draft, source: pa.Schema) -> pa.DataType:
     return next((t for t in types if not pa.types.is_null(t)), types[0])
 
 
-def _column_type(draft: _Draft, existing: dict[str, ColumnInfo], entering: pa.DataType) -> tuple[LogicalType, str]:
+def _tagged_source(draft: _Draft, source: pa.Schema) -> pa.Field | None:
+    """The source field a column copies as it is (one source, no transforms) when its metadata
+    says what its Arrow type alone cannot (a ``json`` or ``uuid`` column is a string), else None."""
+    if len(draft.sources) != 1 or draft.spec.transform:
+        return None
+    field = source.field(draft.sources[0])
+    return field if META_KEY in (field.metadata or {}) else None
+
+
+def _column_type(draft: _Draft, existing: dict[str, ColumnInfo], entering: pa.DataType,
+                 copied: pa.Field | None = None) -> tuple[LogicalType, str]:
     spec = draft.spec
     if spec.logical_type is not None:
         return spec.logical_type, "mapping"
@@ -316,6 +329,8 @@ def _column_type(draft: _Draft, existing: dict[str, ColumnInfo], entering: pa.Da
     typed = [t.name for t in spec.transform if t.name in _TYPE_TRANSFORMS]
     if typed:
         return _TYPE_TRANSFORMS[typed[-1]], "transform"
+    if copied is not None:
+        return logical_of(copied), "source"
     if draft.sources:
         return logical_of(pa.field(draft.name, entering)), "source"
     return _logical_of_value(spec.default), "default"

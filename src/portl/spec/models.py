@@ -93,7 +93,7 @@ class ColumnSpec(Model):
 
     from_: str | None = Field(None, alias="from", description="Source column to read (default: the destination column's name).")
     type: str | None = Field(None, description="Destination type: int, bigint, float, decimal(p,s), text, bool, date, datetime/timestamp, timestamptz, json, uuid, bytes.")
-    format: str | list[str] | None = Field(None, description="strptime format(s) for date and timestamp values given as text; tried in order.")
+    format: str | list[str] | None = Field(None, description="strptime format(s) for date and timestamp values given as text, tried in order; base64 or hex for bytes.")
     transform: list[Transform] = Field(default_factory=list, description="Transforms applied in order before the type coercion.")
     required: bool = Field(False, description="Reject rows where the value is NULL after mapping.")
     default: Any = Field(None, description="Value used when the source value is NULL.")

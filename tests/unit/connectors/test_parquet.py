@@ -167,3 +167,31 @@ def test_source_and_sink_fit_the_connector_seam(tmp_path):
 
     assert isinstance(make_file(tmp_path, rows=3), Source)
     assert isinstance(sink_for(tmp_path), Sink)
+
+
+def test_uuid_and_json_columns_are_written_as_parquets_uuid_and_json_types(tmp_path):
+    from portl.types import LogicalType, arrow_field, logical_of
+
+    schema = pa.schema([arrow_field("u", LogicalType("uuid")), arrow_field("doc", LogicalType("json"))])
+    batch = pa.record_batch([pa.array(["9f1c2f1e-7b5a-4c3e-8d2a-0123456789ab", None]), pa.array(['{"a": 1}', None])],
+                            schema=schema)
+    sink = sink_for(tmp_path)
+    sink.prepare(schema, REPLACE, resuming=False)
+    with sink.transaction() as tx:
+        sink.write(batch, REPLACE, tx)
+    sink.finish("run-1")
+    physical = pq.ParquetFile(tmp_path / "out.parquet").schema
+    assert [str(physical.column(i).logical_type) for i in range(2)] == ["UUID", "JSON"]
+    source = parquet.open_source(parquet.Config(type="parquet", path="out.parquet"), str(tmp_path))
+    assert [str(logical_of(f)) for f in source.schema()] == ["uuid", "json"]
+    back = pq.read_table(tmp_path / "out.parquet")
+    assert [str(v) if v else v for v in back.column("u").to_pylist()] == ["9f1c2f1e-7b5a-4c3e-8d2a-0123456789ab", None]
+    assert back.column("doc").to_pylist() == ['{"a": 1}', None]
+
+
+def test_unsigned_64_bit_columns_read_as_decimal_20_0(tmp_path):
+    from portl.types import logical_of
+
+    pq.write_table(pa.table({"n": pa.array([2**64 - 1], pa.uint64())}), tmp_path / "u.parquet")
+    source = parquet.open_source(parquet.Config(type="parquet", path="u.parquet"), str(tmp_path))
+    assert str(logical_of(source.schema().field("n"))) == "decimal(20,0)"

@@ -191,3 +191,27 @@ def test_a_query_source_reads_its_rows(tmp_path):
     source = SqliteSource(Config(type="sqlite", path="in.db", query="SELECT id, v FROM src WHERE id >= 5"), str(tmp_path))
     rows = [r for c in source.read(3, None) for r in c.data.to_pylist()]
     assert [r["id"] for r in rows] == [5, 6, 7, 8, 9]
+
+
+def test_nan_is_stored_as_null_and_named_in_the_sinks_warnings(tmp_path):
+    s = sink(tmp_path)
+    spec = WriteSpec(WriteMode.APPEND)
+    batch = pa.record_batch({"id": [1, 2, 3], "x": [float("nan"), float("inf"), 1.5]})
+    s.prepare(batch.schema, spec, resuming=False)
+    write(s, batch, spec)
+    assert s.conn.execute("SELECT x FROM t ORDER BY id").fetchall() == [(None,), (float("inf"),), (1.5,)]
+    assert s.warnings() == ["NaN values became NULL in column x: SQLite cannot hold NaN"]
+
+
+def test_a_real_in_a_wide_decimal_column_reads_back_as_its_15_significant_digits(tmp_path):
+    conn = sqlite3.connect(tmp_path / "in.db")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, amount DECIMAL(38,10), price DECIMAL(12,2))")
+    conn.execute("INSERT INTO t VALUES (1, '1234567890123456789012345678.9', '12.30'), (2, '0.1', '-0.01')")
+    conn.commit()
+    conn.close()
+    source = SqliteSource(Config(type="sqlite", path="in.db", table="t"), str(tmp_path))
+    rows = [r for chunk in source.read(100, None) for r in chunk.data.to_pylist()]
+    assert [(r["amount"], r["price"]) for r in rows] == [
+        (decimal.Decimal("1234567890123460000000000000.0000000000"), decimal.Decimal("12.30")),
+        (decimal.Decimal("0.1000000000"), decimal.Decimal("-0.01")),
+    ]

@@ -117,7 +117,7 @@ def test_text_to_bool_rejects_other_words():
 
 
 @pytest.mark.parametrize("type_name", ["int", "bigint", "float", "decimal(8,2)", "bool", "date", "timestamp",
-                                       "timestamptz", "json", "uuid", "bytes"])
+                                       "timestamptz", "json", "uuid"])
 def test_empty_and_blank_strings_become_null_for_non_text_types(type_name):
     step = run(["", "   ", None], type_name)
     assert step.array.to_pylist() == [None, None, None]
@@ -352,3 +352,55 @@ def test_accepts_tells_which_conversions_exist_at_all():
     assert accepts(pa.date32(), LogicalType("text"))
     assert not accepts(pa.date32(), LogicalType("int"))
     assert not accepts(pa.float64(), LogicalType("bool"))
+
+
+# --- bytes, decimals beyond Arrow's sound arithmetic, extension types --------------------------------
+
+
+def test_text_to_bytes_is_the_utf8_text_and_an_empty_string_is_zero_bytes():
+    assert run(["", " é ", None], "bytes").array.to_pylist() == [b"", " é ".encode(), None]
+
+
+def test_text_to_bytes_with_format_base64_decodes_and_rejects_what_is_not_base64():
+    step = run(["//4AgA==", " AA== ", "", "not base64!", None], "bytes", formats=["base64"])
+    assert step.array.to_pylist() == [b"\xff\xfe\x00\x80", b"\x00", b"", None, None]
+    assert messages(step) == {3: "'not base64!' is not base64-encoded bytes"}
+
+
+def test_text_to_bytes_with_format_hex_takes_an_optional_prefix_and_rejects_odd_digits():
+    step = run(["00ff", "\\xDEAD", "0x0a", "abc", ""], "bytes", formats=["hex"])
+    assert step.array.to_pylist() == [b"\x00\xff", b"\xde\xad", b"\x0a", None, b""]
+    assert messages(step) == {3: "'abc' is not hex-encoded bytes"}
+
+
+# Arrow's decimal256 division gets these wrong (2^64 - 1 rescaled by 10^20 loses digits).
+EDGES = [2**64 - 1, 2**64 * 3 - 1, 2**96 - 1, 2**124 - 1]
+
+
+def test_text_to_decimal_keeps_every_digit_of_values_at_the_64_bit_word_edges():
+    step = run([str(v) for v in EDGES] + [f"{2**64 - 1}.5", f"-{2**64 - 1}.49"], "decimal(38,0)")
+    assert step.array.to_pylist() == [Decimal(v) for v in EDGES] + [Decimal(2**64), Decimal(-(2**64 - 1))]
+
+
+def test_decimal_to_a_smaller_scale_rounds_values_at_the_64_bit_word_edges_half_away_from_zero():
+    values = [Decimal(v).scaleb(-10) for v in EDGES[:3]] + [Decimal("-2.5"), Decimal("0.4999999999")]
+    step = run(values, "decimal(38,2)", pa.decimal128(38, 10))
+    assert step.array.to_pylist() == [v.quantize(Decimal("0.01"), rounding="ROUND_HALF_UP") for v in values]
+
+
+def test_unsigned_64_bit_integers_convert_to_decimal_20_0_without_loss():
+    step = run([2**64 - 1, 0, None], "decimal(20,0)", pa.uint64())
+    assert step.array.to_pylist() == [Decimal(2**64 - 1), Decimal(0), None]
+
+
+def test_decimal_to_text_writes_every_digit_never_an_exponent():
+    step = run([Decimal("0"), Decimal("-0.0000000001"), Decimal("12.5")], "text", pa.decimal128(38, 10))
+    assert step.array.to_pylist() == ["0.0000000000", "-0.0000000001", "12.5000000000"]
+
+
+def test_arrow_uuid_values_become_lowercase_uuid_text():
+    import uuid
+
+    value = uuid.UUID("9F1C2F1E-7B5A-4C3E-8D2A-0123456789AB")
+    step = run([value.bytes, None], "uuid", pa.uuid())
+    assert step.array.to_pylist() == ["9f1c2f1e-7b5a-4c3e-8d2a-0123456789ab", None]

@@ -350,3 +350,20 @@ def test_a_batch_missing_a_planned_source_column_is_a_source_error():
     plan = plan_for(text_schema("a"), None, auto=True)
     with pytest.raises(SourceError, match="no column 'a'"):
         run(plan, b=["x"])
+
+
+def test_a_json_or_uuid_source_column_keeps_its_type_when_copied_as_it_is():
+    from portl.types import arrow_field
+
+    source = pa.schema([arrow_field("doc", LogicalType("json")), arrow_field("key", LogicalType("uuid"))])
+    plan = plan_for(source, None, auto=True)
+    assert [str(c.logical) for c in plan.columns] == ["json", "uuid"]
+    assert [str(c.logical) for c in plan_for(source, None, columns={"doc": {"transform": "trim"}}).columns] == ["text"]
+
+
+def test_the_format_of_a_bytes_column_must_be_base64_or_hex():
+    with pytest.raises(ConfigError) as error:
+        plan_for(text_schema("raw"), None, columns={"raw": {"type": "bytes", "format": "%Y"}})
+    assert "column 'raw': the format of bytes text is one of base64, hex, not '%Y'" in str(error.value)
+    plan = plan_for(text_schema("raw"), None, columns={"raw": {"type": "bytes", "format": "base64"}})
+    assert run(plan, raw=["AAE="]).data.column("raw").to_pylist() == [b"\x00\x01"]

@@ -222,3 +222,16 @@ def _offsets_and_data(array: pa.Array) -> tuple[pa.Array, memoryview]:
     start, end = offsets[0].as_py(), offsets[-1].as_py()
     data = array.buffers()[2]
     return offsets, (memoryview(data)[start:end] if data is not None else memoryview(b""))
+
+
+def finite_floats(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[str]]:
+    """The batch with NaN and infinities as NULL, which a MySQL DOUBLE cannot hold (the server
+    refuses them), and the names of the columns that had any."""
+    columns, changed = list(batch.columns), []
+    for i, f in enumerate(batch.schema):
+        if pa.types.is_floating(f.type):
+            bad = pc.invert(pc.is_finite(columns[i]))
+            if pc.any(bad).as_py():
+                columns[i] = pc.if_else(bad, pa.scalar(None, f.type), columns[i])
+                changed.append(f.name)
+    return (pa.RecordBatch.from_arrays(columns, schema=batch.schema) if changed else batch), changed
