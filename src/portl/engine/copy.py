@@ -105,6 +105,9 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
             part.close()
         raise
     warnings = [f"table {p.name}: {w}" for p in plans for w in p.warnings]
+    # What the destination had to change in the keys and indexes, e.g. an index renamed because
+    # its name is taken in a namespace wider than the source's.
+    warnings += list(getattr(target, "notes", None) or [])
     return DatabasePlan(loaded, catalog, target, tables, plans, constraints, warnings)
 
 

@@ -1,12 +1,18 @@
-"""Retries with exponential backoff and jitter; only transient errors are retried."""
+"""Retries with exponential backoff and jitter; only transient errors are retried.
+
+Two things are retried: writing a batch (:func:`call_with_retries`, the same batch again in a
+new transaction) and reading a source (:func:`resumable_read`, the read opened again from the
+checkpoint of the last batch it produced).
+"""
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from portl.connectors.base import Checkpoint, Chunk
 from portl.errors import TransientError
 from portl.spec.models import Retry
 
@@ -41,3 +47,51 @@ def call_with_retries(fn: Callable[[], T], policy: Retry, on_retry: Callable[[in
             if on_retry:
                 on_retry(attempt, exc, delay)
             sleep(delay)
+
+
+ReadRetry = Callable[[int, Exception, float, Checkpoint], None]
+
+
+def resumable_read(open_read: Callable[[Checkpoint], Iterator[Chunk]], start: Checkpoint, policy: Retry,
+                   on_retry: ReadRetry | None = None, sleep: Callable[[float], None] = time.sleep) -> Iterator[Chunk]:
+    """The chunks of ``open_read(start)``. When the read fails with a TransientError (the
+    source's connection dropped), wait and call ``open_read`` again with the checkpoint of the
+    last chunk produced: every chunk already handed on is behind that checkpoint, so no row
+    comes twice and none is skipped.
+
+    ``policy.attempts`` bounds the failed reads in a row; a read that produces a chunk before
+    failing starts the count again, so a long read survives a drop now and then. With strategy
+    ``fail`` nothing is retried. ``on_retry(attempt, error, wait_s, resume_at)`` is told first.
+    """
+    delays = [] if policy.strategy == "fail" else backoff_delays(policy)
+    at, failures = start, 0
+    while True:
+        error: TransientError | None = None
+        try:
+            reader = open_read(at)
+        except TransientError as exc:  # a connector that connects before its first chunk
+            reader, error = iter(()), exc
+        try:
+            # Only next() is guarded: an error raised while the consumer holds a chunk is the
+            # consumer's, and is never retried as a read.
+            while error is None:
+                try:
+                    chunk = next(reader)
+                except StopIteration:
+                    return
+                except TransientError as exc:
+                    error = exc
+                    continue
+                at, failures = chunk.checkpoint, 0
+                yield chunk
+        finally:
+            close = getattr(reader, "close", None)
+            if close:
+                close()  # the broken read's connection goes before a new one opens
+        if failures >= len(delays):
+            raise error
+        delay = delays[failures]
+        failures += 1
+        if on_retry:
+            on_retry(failures, error, delay, at)
+        sleep(delay)

@@ -161,3 +161,10 @@ def table_def(cur: Any, database: str, table: str, mariadb: bool) -> TableDef:
     index_defs = tuple(IndexDef(name, tuple(cols_), unique) for name, (unique, cols_) in keys.items())
     return TableDef(table, pa.schema(fields), primary, index_defs, tuple(foreign_keys(cur, database, table)),
                     identity_column(cur, database, table), table_rows(cur, database, table))
+
+
+def foreign_key_names(cur: Any, database: str) -> frozenset[str]:
+    """The names (lower case) of the database's foreign keys: MySQL names them per database."""
+    execute(cur, "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s",
+            (database,))
+    return frozenset(str(name).lower() for (name,) in cur.fetchall())

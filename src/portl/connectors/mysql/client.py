@@ -6,6 +6,7 @@ PyMySQL is imported inside these functions only, so that ``import portl`` never 
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterator
@@ -97,8 +98,8 @@ class Server:
             # (default 60); a stream waits while the destination writes the previous batch.
             settings += ", net_write_timeout = 86400"
         try:
-            return pymysql.connect(**self._kwargs, autocommit=True, local_infile=local_infile, init_command=settings,
-                                   conv=_text_conversions(), max_allowed_packet=1 << 30)
+            return _connection_class()(**self._kwargs, autocommit=True, local_infile=local_infile,
+                                        init_command=settings, conv=_text_conversions(), max_allowed_packet=1 << 30)
         except pymysql.MySQLError as exc:
             raise self.error(exc, f"connecting to the MySQL {self.role}", during_run=during_run) from None
 
@@ -151,6 +152,26 @@ class Server:
     def _scrub(self, text: str) -> str:
         text = mask_url(text)
         return text.replace(self._password, MASK) if len(self._password) >= 4 else text
+
+
+@functools.cache
+def _connection_class() -> type:
+    """PyMySQL's Connection, except that using a connection the driver has closed (after the
+    server dropped it) raises "server has gone away" (2006), a transient error, not
+    AttributeError. PyMySQL does that when the server kills a session during LOAD DATA LOCAL:
+    having closed the socket, it still sends the end-of-file packet."""
+    import pymysql
+
+    class Connection(pymysql.connections.Connection):
+        def _write_bytes(self, data: bytes) -> None:
+            try:
+                super()._write_bytes(data)
+            except AttributeError as exc:
+                if getattr(self, "_sock", "") is not None:  # not the closed socket: a real bug
+                    raise
+                raise pymysql.err.OperationalError(2006, "MySQL server has gone away (the connection was lost)") from exc
+
+    return Connection
 
 
 def _text_conversions() -> dict:

@@ -11,6 +11,10 @@ every table they point at has its key.
 - Making a column AUTO_INCREMENT on a filled table starts its counter at max + 1: the next row
   inserted without an id gets the id after the largest one copied.
 - ``ON DELETE SET DEFAULT`` becomes NO ACTION: InnoDB does not support it.
+- Index names are per table in MySQL, as in the source or narrower, so they are kept. Foreign
+  key names are per *database* in MySQL (per table in Postgres and SQLite): one already taken,
+  by another copied table or by a table the database has, becomes ``<table>_<name>``, and the
+  plan says so; otherwise its ``ADD CONSTRAINT`` would fail as "already there" and be skipped.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from portl.connectors.base import TableDef
+from portl.connectors.base import ForeignKeyDef, TableDef
 from portl.connectors.mysql.client import errno_of
 from portl.connectors.mysql.dialect import KEY_TYPES, column_definition, index_columns, qualified, quote
 from portl.types import LogicalType, logical_of
@@ -26,9 +30,11 @@ from portl.types import LogicalType, logical_of
 _RULES = {"CASCADE", "SET NULL", "RESTRICT", "NO ACTION"}
 
 
-def constraint_statements(database: str, tables: list[TableDef], every_table: list[TableDef]) -> list[str]:
+def constraint_statements(database: str, tables: list[TableDef], every_table: list[TableDef],
+                          taken: frozenset[str] = frozenset()) -> list[str]:
     """The statements for ``tables``; ``every_table`` (the whole copy) tells which columns other
-    tables' foreign keys point at."""
+    tables' foreign keys point at, ``taken`` the foreign key names (lower case) the database has
+    already."""
     types = {t.name: {f.name: logical_of(f) for f in t.schema} for t in every_table}
     keyed = _key_columns(every_table)
     statements: list[str] = []
@@ -45,17 +51,47 @@ def constraint_statements(database: str, tables: list[TableDef], every_table: li
         late = _late_identity(database, t, types[t.name])
         if late:
             statements.append(late)
-    used: set[str] = set()
+    names, _ = foreign_key_names(tables, taken)
     for t in tables:
         for fk in t.foreign_keys:
-            name = _short(fk.name if fk.name.lower() not in used else f"{t.name}_{fk.name}")
-            used.add(name.lower())
+            name = names[(t.name, fk)]
             statements.append(
                 f"ALTER TABLE {qualified(database, t.name)} ADD CONSTRAINT {quote(name)} FOREIGN KEY "
                 f"({', '.join(quote(c) for c in fk.columns)}) REFERENCES {_ref(database, fk.ref_table)} "
                 f"({', '.join(quote(c) for c in fk.ref_columns)}) ON DELETE {_rule(fk.on_delete)} ON UPDATE {_rule(fk.on_update)}"
             )
     return statements
+
+
+def foreign_key_names(tables: list[TableDef], taken: frozenset[str] = frozenset()
+                      ) -> tuple[dict[tuple[str, ForeignKeyDef], str], list[str]]:
+    """A name per foreign key, unique in the database as MySQL wants (Postgres and SQLite name
+    them per table), and a note for each one renamed. A name already used by the copy or by
+    ``taken`` (lower case) becomes ``<table>_<name>``; a name longer than 64 characters is cut
+    and ended with a hash."""
+    owners = {name: "" for name in taken}  # lower-case name -> the copied table that took it
+    names: dict[tuple[str, ForeignKeyDef], str] = {}
+    notes = []
+    for t in tables:
+        for fk in t.foreign_keys:
+            name = _short(fk.name)
+            n = 1
+            while name.lower() in owners:
+                name = _short(f"{t.name}_{fk.name}" if n == 1 else f"{t.name}_{fk.name}_{n}")
+                n += 1
+            owners[name.lower()] = t.name
+            names[(t.name, fk)] = name
+            if name == fk.name:
+                continue
+            owner = owners.get(fk.name.lower())
+            if len(fk.name) > 64:
+                why = f"{fk.name} is longer than the 64 characters MySQL allows in a name"
+            elif owner:
+                why = f"table {owner} has a foreign key {fk.name} too, and MySQL names foreign keys per database"
+            else:
+                why = f"the database has a foreign key {fk.name} already, and MySQL names foreign keys per database"
+            notes.append(f"foreign key {fk.name} of table {t.name} is created as {name}: {why}")
+    return names, notes
 
 
 def _key_columns(tables: list[TableDef]) -> dict[str, set[str]]:
