@@ -15,6 +15,9 @@ meets them (``raise SourceError(...) from exc``), so the CLI never has to show a
     ├── DataError                   one value or row is unusable; the engine turns it into a reject
     ├── ConflictError               a key conflict under the ``fail`` strategy; .keys lists every one
     ├── HookError                   a hook failed, returned garbage or timed out
+    ├── CallError                   an HTTP or Lambda call of a flow failed (after its retries); .retryable
+    ├── OutboxError                 the outbox cannot be read or changed (missing tables, unknown ids)
+    ├── StepError                   a step of a flow failed (template, statement or call); .step_id, .idx
     ├── ValidationFailed            a ``validation:`` check failed (schema, row count)
     ├── RejectLimitExceeded         more rejected rows than ``validation.max_rejects`` (exit 3)
     ├── ResumeError                 --resume / --restart misuse, or an interrupted run is in the way
@@ -118,6 +121,38 @@ def _format_key(key: tuple) -> str:
 
 class HookError(PortlError):
     """A hook failed, timed out, or answered with something Portl cannot use."""
+
+
+class CallError(PortlError):
+    """An HTTP request or a Lambda invocation failed: the message names the method, the masked URL
+    (or the function), the status and an excerpt of the answer, and the attempts made.
+
+    ``retryable`` says whether another attempt later might succeed (a 5xx, a timeout, throttling)
+    as opposed to an answer that will not change (a 4xx, a function error); the outbox uses it.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1, retryable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
+        self.retryable = retryable
+
+
+class OutboxError(PortlError):
+    """The outbox tables are missing or cannot be read or changed, or a command names calls that
+    are not there."""
+
+
+class StepError(PortlError):
+    """A step of a flow failed: a template that cannot be rendered, a statement the database
+    refused, a call that failed for good. The message names the step, the item, what was sent
+    (secrets masked) and the root cause; the flow's transaction has been rolled back."""
+
+    def __init__(self, message: str, *, step_id: str, idx: tuple[int, ...] = (), details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.step_id = step_id
+        self.idx = tuple(idx)
+        self.details = dict(details or {})
 
 
 class ValidationFailed(PortlError):

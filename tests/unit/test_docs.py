@@ -95,7 +95,13 @@ def yaml_blocks() -> list[Block]:
 
 def job_examples() -> list[Block]:
     """YAML blocks that hold a whole job (source and destination), or several under ``jobs:``."""
-    return [b for b in yaml_blocks() if re.search(r"^\s*source:", b.text, re.M) and re.search(r"^\s*destination:", b.text, re.M)]
+    return [b for b in yaml_blocks() if re.search(r"^\s*source:", b.text, re.M) and re.search(r"^\s*destination:", b.text, re.M)
+            and not is_flow(b)]
+
+
+def is_flow(block: Block) -> bool:
+    """A flow of steps (``version: 2``), checked by the flow tests below, not loaded as a job."""
+    return bool(re.search(r"^version:\s*2\s*$", block.text, re.M))
 
 
 def heading_anchors(path: Path) -> set[str]:
@@ -264,3 +270,53 @@ def test_relative_links_point_to_existing_files_and_anchors(path):
 def test_the_link_checker_sees_the_readme_links():
     targets = {target for target, _ in relative_links(ROOT / "README.md")}
     assert "docs/job-language.md" in targets
+
+
+# --- (e) flows (version 2) ----------------------------------------------------------------------
+
+STEPS_DOC = DOCS / "steps.md"
+
+
+def flow_models() -> list[type[BaseModel]]:
+    """The models whose fields are keys of a flow: the flow, its settings, every step type, the
+    outbox calls and the http and lambda connections."""
+    from portl.spec import flow_models as f
+    from portl.steps.calls.config import HttpConnection, LambdaConnection
+
+    return [f.flow_model(), f.TransactionSpec, f.OutboxSettings, f.BatchSpec, f.RetrySpec, *f.STEP_MODELS,
+            f.OutboxApiCall, f.OutboxLambdaCall, HttpConnection, LambdaConnection]
+
+
+@pytest.mark.parametrize("model", flow_models(), ids=lambda model: model.__name__)
+def test_every_key_of_the_flow_language_is_documented(model):
+    documented = documented_names(STEPS_DOC, CONNECTORS)
+    missing = [name for name in key_names(model) if name not in documented]
+    assert not missing, f"{model.__name__} keys missing from docs/steps.md (write them as `key` in a table row): {', '.join(missing)}"
+
+
+def test_every_step_type_is_documented():
+    from portl.spec.flow_models import STEP_TYPES
+
+    documented = documented_names(STEPS_DOC)
+    assert [t for t in STEP_TYPES if t not in documented] == []
+
+
+def test_every_template_helper_is_documented():
+    from portl.steps.templating import HELPERS
+
+    documented = documented_names(STEPS_DOC)
+    assert [h for h in [*HELPERS, "range"] if h not in documented] == []
+
+
+@pytest.mark.parametrize("block", [b for b in split_markdown(STEPS_DOC)[1] if b.language == "yaml" and is_flow(b)], ids=str)
+def test_flow_example_loads_as_a_valid_flow(block, tmp_path):
+    from portl.spec.flow import load_flow
+    from portl.steps.checks import check_flow
+
+    flow_file = tmp_path / "flow.yaml"
+    flow_file.write_text(block.text, encoding="utf-8")
+    check_flow(load_flow(str(flow_file), environ={}))
+
+
+def test_the_steps_doc_has_a_flow_example():
+    assert any(is_flow(b) for b in split_markdown(STEPS_DOC)[1] if b.language == "yaml")

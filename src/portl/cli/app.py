@@ -13,6 +13,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from portl.cli.init import init_command
+from portl.cli.outbox import outbox_app
 from portl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PortlError
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="List the runs in the ledger, or show one.", invoke_without_command=True)
 app.add_typer(runs_app, name="runs")
+app.add_typer(outbox_app, name="outbox")
+app.command("init")(init_command)
 
 # Piped output is read in files and logs, not on an 80-column terminal: give tables room.
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
@@ -34,7 +38,9 @@ JobName = Annotated[Optional[str], typer.Option("--job", "-j", help="Which job, 
 Connections = Annotated[Optional[str], typer.Option("--connections", help="Connections file (default: connections.yaml beside the job).", envvar="PORTL_CONNECTIONS")]
 StateDir = Annotated[str, typer.Option("--state-dir", help="Folder of the run ledger.", envvar="PORTL_STATE_DIR")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.", envvar="PORTL_DEBUG")]
-Rows = Annotated[int, typer.Option("--rows", help="Mapped rows shown in the plan's preview.", min=0)]
+Rows = Annotated[Optional[int], typer.Option("--rows", help="Mapped rows shown in the plan's preview (default 5); for a flow, items shown per batch (default 3).", min=0)]
+LogLevel = Annotated[str, typer.Option("--log-level", help="Flows: the least important events shown: debug (every step of every item), info, warning or error.")]
+PREVIEW_ROWS, PREVIEW_ITEMS = 5, 3
 
 
 class _Context:
@@ -52,10 +58,12 @@ def run(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar (on a terminal).")] = True,
     connections: Connections = None,
     state_dir: StateDir = ".portl",
-    rows: Rows = 5,
+    rows: Rows = None,
+    log_level: LogLevel = "info",
     debug: Debug = False,
 ) -> None:
-    """Run a job: read the source, map, and write the destination, batch by batch.
+    """Run a job: read the source, map, and write the destination, batch by batch. A flow file
+    (version: 2) runs its steps in order, in one database transaction.
 
     Exit codes: 0 success, 1 failure, 2 invalid job or options, 3 more rejected rows than
     validation.max_rejects, 130 stopped with Ctrl-C (resumable with --resume).
@@ -63,6 +71,22 @@ def run(
     _Context.debug = debug
     if log_format not in ("text", "json"):
         raise typer.BadParameter("expected text or json", param_hint="--log-format")
+    if log_level not in ("debug", "info", "warning", "error"):
+        raise typer.BadParameter("expected debug, info, warning or error", param_hint="--log-level")
+    from portl.spec.loader import file_version
+
+    if file_version(job_file) == 2:
+        from portl.cli import flows
+
+        flows.reject_v1_options(**{"--job": job, "--resume": resume, "--restart": restart})
+        if dry_run:
+            if flows.plan(out, job_file, connections, False, PREVIEW_ITEMS if rows is None else rows):
+                raise typer.Exit(2)
+            return
+        flows.run(err, job_file, connections, state_dir=state_dir, log_format=log_format, log_level=log_level,
+                  stopper=_stop_on_ctrl_c)
+        return
+    rows = PREVIEW_ROWS if rows is None else rows
     if resume and restart:
         raise typer.BadParameter("--resume and --restart exclude each other", param_hint="--restart")
     from portl.cli.render import render_plan, render_report
@@ -101,17 +125,29 @@ def plan(
     job: JobName = None,
     format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
     connections: Connections = None,
-    rows: Rows = 5,
+    rows: Rows = None,
     debug: Debug = False,
 ) -> None:
     """Show exactly what `portl run` would do, and write nothing.
 
     The resolved job (secrets masked), the source schema, the mapping table, the DDL and the SQL
-    per batch, the first mapped rows with rejects explained, a row estimate and warnings.
+    per batch, the first mapped rows with rejects explained, a row estimate and warnings. For a
+    flow (version: 2): each step on the first items of each batch, with the SQL and parameters of
+    DB steps and the HTTP and Lambda requests, calling nothing.
     """
     _Context.debug = debug
     if format not in ("text", "json"):
         raise typer.BadParameter("expected text or json", param_hint="--format")
+    from portl.spec.loader import file_version
+
+    if file_version(job_file) == 2:
+        from portl.cli import flows
+
+        flows.reject_v1_options(**{"--job": job})
+        if flows.plan(out, job_file, connections, format == "json", PREVIEW_ITEMS if rows is None else rows):
+            raise typer.Exit(2)
+        return
+    rows = PREVIEW_ROWS if rows is None else rows
     from portl.cli.render import render_plan
     from portl.engine.plan import plan as make_plan
     from portl.spec.loader import load_job
@@ -137,7 +173,14 @@ def validate(
 ) -> None:
     """Check a job file against the job language; report every problem with file:line:column."""
     _Context.debug = debug
-    from portl.spec.loader import job_names, load_job
+    from portl.spec.loader import file_version, job_names, load_job
+
+    if file_version(job_file) == 2:
+        from portl.cli import flows
+
+        flows.reject_v1_options(**{"--job": job})
+        flows.validate(out, job_file, connections)
+        return
 
     names = [job] if job else job_names(job_file)
     for name in names or [None]:
@@ -150,8 +193,15 @@ def validate(
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    flow: Annotated[bool, typer.Option("--flow", help="The schema of flow files (version: 2) instead of migration jobs.")] = False,
+) -> None:
     """Print the JSON Schema of the job language, for editors and linters."""
+    if flow:
+        from portl.spec.flow import flow_json_schema
+
+        print(json.dumps(flow_json_schema(), indent=2))
+        return
     from portl.spec.loader import job_json_schema
 
     print(json.dumps(job_json_schema(), indent=2))

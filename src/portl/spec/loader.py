@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from portl.errors import ConfigError, Problem
@@ -31,7 +32,7 @@ from portl.spec.positions import Positions, dotted, parse_yaml
 from portl.spec.problems import Context, validation_problems
 from portl.spec.schema import job_json_schema
 
-__all__ = ["LoadedJob", "load_job", "job_names", "job_json_schema"]
+__all__ = ["LoadedJob", "load_job", "job_names", "job_json_schema", "file_version"]
 
 _MULTI_KEYS = ("jobs", "connections", "version")
 
@@ -65,6 +66,9 @@ def load_job(
     parsed = parse_yaml(text, path)
     problems = list(parsed.problems)
     data, positions, root = _select(parsed.data, parsed.positions, path, job_name, problems)
+    if data.get("version") == 2:
+        message = "this file is a version 2 flow of steps, not a migration job; load it with portl.spec.flow.load_flow"
+        raise ConfigError(problems=[positions.problem(("version",), message)])
     if data.get("name") is None:
         data["name"] = _stem(path)
 
@@ -93,6 +97,16 @@ def load_job(
         raise ConfigError(problems=_ordered(problems, path))
     absolute = os.path.abspath(path)
     return LoadedJob(job=job, name=job.name or _stem(path), path=absolute, base_dir=os.path.dirname(absolute), text=text)
+
+
+def file_version(path: str) -> int:
+    """The language version a job file declares: 2 for a flow of steps, else 1 (also when the file
+    cannot be read or parsed: loading it then reports why)."""
+    try:
+        data = yaml.safe_load(_read(path))
+    except (ConfigError, yaml.YAMLError):
+        return 1
+    return 2 if isinstance(data, dict) and data.get("version") == 2 else 1
 
 
 def job_names(path: str) -> list[str]:

@@ -243,7 +243,10 @@ def _union_noun(annotation: Any) -> str:
     if members and all(isinstance(m, type) and issubclass(m, ConnectorConfig) for m in members):
         return "connector type"
     if members and all(isinstance(m, type) and issubclass(m, BaseModel) for m in members):
-        return "hook type" if all(m.__name__.endswith("Hook") for m in members) else "type"
+        for suffix, noun in (("Hook", "hook type"), ("Step", "step type"), ("Call", "call type")):
+            if all(m.__name__.endswith(suffix) for m in members):
+                return noun
+        return "type"
     return "type"
 
 
