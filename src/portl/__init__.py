@@ -9,6 +9,10 @@ a database driver::
     the_plan = portl.plan(job)          # the dry-run: resolves everything, writes nothing
     report = portl.run(the_plan)        # executes exactly that plan
     print(report.counts.inserted)
+
+    flow = portl.load_flow("flow.yaml")     # a version 2 file: steps
+    portl.plan_flow(flow)                   # renders the first items, calls nothing
+    portl.run_flow(flow)
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ _EXPORTS = {
     "RunReport": "portl.engine.run",
     "Counts": "portl.engine.run",
     "SkipRow": "portl.engine.hooks",
+    "load_flow": "portl.spec.flow",
+    "LoadedFlow": "portl.spec.flow",
+    "plan_flow": "portl.steps.plan",
+    "FlowPlan": "portl.steps.plan",
+    "run_flow": "portl.steps.runner",
+    "FlowOptions": "portl.steps.runner",
+    "FlowReport": "portl.steps.runner",
     "WriteMode": "portl.connectors.base",
     "ConflictStrategy": "portl.connectors.base",
     "PortlError": "portl.errors",
@@ -39,6 +50,9 @@ _EXPORTS = {
     "DataError": "portl.errors",
     "ConflictError": "portl.errors",
     "HookError": "portl.errors",
+    "CallError": "portl.errors",
+    "OutboxError": "portl.errors",
+    "StepError": "portl.errors",
     "ValidationFailed": "portl.errors",
     "RejectLimitExceeded": "portl.errors",
     "ResumeError": "portl.errors",

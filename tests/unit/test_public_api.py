@@ -7,7 +7,8 @@ EXPECTED = {
     "__version__", "load_job", "LoadedJob", "plan", "Plan", "run", "RunOptions", "RunReport", "Counts", "SkipRow",
     "WriteMode", "ConflictStrategy", "PortlError", "ConfigError", "ConnectorError", "TransientError",
     "TerminalError", "SourceError", "DataError", "ConflictError", "HookError", "ValidationFailed",
-    "RejectLimitExceeded", "ResumeError", "Interrupted",
+    "RejectLimitExceeded", "ResumeError", "Interrupted", "CallError", "OutboxError", "StepError",
+    "load_flow", "LoadedFlow", "plan_flow", "FlowPlan", "run_flow", "FlowOptions", "FlowReport",
 }
 
 
