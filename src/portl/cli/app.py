@@ -257,8 +257,8 @@ def _open_ledger(state_dir: str):
 class _stop_on_ctrl_c:
     """First Ctrl-C: finish the current batch, then stop (resumable). Second: stop at once."""
 
-    def __init__(self, stop: threading.Event, console: Console):
-        self.stop, self.console = stop, console
+    def __init__(self, stop: threading.Event, console: Console, unit: str = "batch"):
+        self.stop, self.console, self.unit = stop, console, unit
 
     def __enter__(self):
         if threading.current_thread() is not threading.main_thread():
@@ -272,7 +272,7 @@ class _stop_on_ctrl_c:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         self.stop.set()
-        self.console.print("[yellow]stopping after the current batch... (Ctrl-C again to abort it, rolling it back)[/]")
+        self.console.print(f"[yellow]stopping after the current {self.unit}... (Ctrl-C again to abort it, rolling it back)[/]")
 
     def __exit__(self, *exc):
         if hasattr(self, "previous"):

@@ -76,7 +76,7 @@ class ConnectionBook:
         known = list(dict.fromkeys([*self._own, *external]))
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        places = ["the job file's connections" + ("" if self._own else " (it has none)")]
+        places = ["the connections of this file" + ("" if self._own else " (it has none)")]
         if self._file:
             places.append(f"{self._file}" + ("" if external else " (no usable connections)"))
         else:

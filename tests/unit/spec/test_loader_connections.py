@@ -103,7 +103,7 @@ def test_unknown_connection_names_the_closest_and_where_it_looked(write, problem
     assert [(p.file, p.line, p.column) for p in problems] == [(job, 2, 14)]
     assert problems[0].message == (
         "destination: unknown connection 'warehose'; did you mean 'warehouse'? "
-        f"Looked in: the job file's connections (it has none); {connections}"
+        f"Looked in: the connections of this file (it has none); {connections}"
     )
 
 
@@ -113,7 +113,7 @@ def test_unknown_connection_without_any_connections_file(write, problems_of):
     problems = problems_of(load_job, job, environ={})
 
     assert problems[0].message == (
-        "destination: unknown connection 'warehouse'. Looked in: the job file's connections (it has none); "
+        "destination: unknown connection 'warehouse'. Looked in: the connections of this file (it has none); "
         "no connections file (PORTL_CONNECTIONS is not set and there is no connections.yaml beside the job file)"
     )
 
