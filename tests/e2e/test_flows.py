@@ -127,6 +127,30 @@ def test_a_published_latest_version_gets_a_new_version_and_a_draft_is_updated(po
     assert http_recorder.requests_to("/versions")[-5].json == {"resource_id": 1, "version_number": 2}
 
 
+def test_flow_b_versions_like_flow_a_a_draft_is_updated_and_a_published_one_gets_a_new_version(
+        portl, examples, db, env, http_recorder):
+    assert portl("run", "examples/flow_b.yaml", env=env).code == 0
+    [first, second, third] = [r[0] for r in db.execute("SELECT id FROM resources ORDER BY id")]
+    db.execute("UPDATE resources_versions SET status = 'published' WHERE resource_id = %s", (first,))
+    db.execute("UPDATE resources_versions SET md5 = 'stale', status = 'review' WHERE resource_id = %s", (second,))
+    http_recorder.reset()
+
+    result = portl("run", "examples/flow_b.yaml", env=env)
+
+    assert result.code == 0, result.log
+    listed = {i["code"]: hashlib.md5(i["content"].encode()).hexdigest() for i in functions.CATALOG}
+    codes = dict(db.execute("SELECT id, code FROM resources"))
+    versions = db.execute("SELECT resource_id, version_number, md5, status FROM resources_versions ORDER BY resource_id, version_number")
+    assert versions == [
+        (first, 1, listed[codes[first]], "published"), (first, 2, listed[codes[first]], "draft"),
+        (second, 1, listed[codes[second]], "draft"),
+        (third, 1, listed[codes[third]], "draft"),
+    ]
+    assert [r.json for r in http_recorder.requests_to("/versions")] == [
+        {"resource_id": first, "version_number": 2}, {"resource_id": second, "version_number": 1},
+        {"resource_id": third, "version_number": 1}]
+
+
 # --- failure, re-runs, retries -----------------------------------------------------------------
 
 
@@ -179,6 +203,22 @@ def test_two_503_answers_then_success_shows_three_attempts_in_the_log(portl, exa
     assert len({r.headers["Idempotency-Key"] for r in first_item}) == 1
     assert result.report["status"] == "succeeded"
     assert len(db.execute("SELECT 1 FROM resources")) == 5
+
+
+def test_a_lambda_function_error_fails_the_run_naming_the_step_item_and_the_functions_error(portl, examples, db, env, lambda_server):
+    def broken(event):
+        raise ValueError(f"no enrichment for {event['code']}")
+
+    lambda_server.register("enrich-resource", broken)
+
+    result = portl("run", "examples/flow_a.yaml", env=env)
+
+    assert_clean_failure(result, 1)
+    assert "attempt 1/3 failed enrich item 0 lambda enrich-resource: failed in the function (Unhandled): ValueError" in result.stderr
+    assert ("error: step enrich (lambda.invoke) failed on item 0 (key 'catalog:R-001'): lambda.invoke enrich-resource failed "
+            "in the function (Unhandled): ValueError: no enrichment for R-001 (not retried") in result.stderr
+    assert len(lambda_server.invocations_of("enrich-resource")) == 1
+    assert db.execute("SELECT count(*) FROM resources") == [(0,)]
 
 
 # --- the outbox --------------------------------------------------------------------------------
@@ -261,6 +301,31 @@ def test_a_missing_path_fails_the_dry_run_with_the_step_and_the_path(portl, exam
     assert result.code == 2, result.log
     assert "step upsert_resource on item 0 (key 'catalog:R-001'): mapping.name: 'row.titel' is undefined " \
            "(row has: code, source, name, content)" in result.stdout
+
+
+def test_a_missing_steps_path_fails_the_dry_run_naming_the_step_item_and_path(portl, examples):
+    flow = examples / "flow_a.yaml"
+    flow.write_text(flow.read_text().replace('content: "{{ row.content }}"', 'content: "{{ steps.read_csv.rows[idx].contents }}"'),
+                    encoding="utf-8")
+
+    result = portl("plan", "examples/flow_a.yaml", "--format", "json")
+
+    assert result.code == 2, result.log
+    errors = json.loads(result.stdout)["errors"]
+    assert errors[0] == ("step enrich on item 0 (key 'catalog:R-001'): payload.content: 'steps.read_csv.rows[0].contents' "
+                         "is undefined (steps.read_csv.rows[0] has: code, source, name, content)")
+    assert len(errors) == 3  # one for each item the dry-run shows
+
+
+def test_a_flow_without_version_2_is_told_to_add_it(portl, examples):
+    flow = examples / "flow_a.yaml"
+    flow.write_text(flow.read_text().replace("version: 2\n", ""), encoding="utf-8")
+
+    result = portl("validate", "examples/flow_a.yaml")
+
+    assert_clean_failure(result, 2)
+    assert "1 problem found" in result.stderr
+    assert "this file has steps: but no version; a flow of steps needs version: 2" in result.stderr
 
 
 def test_flow_runs_are_listed_in_the_ledger(portl, examples, db, env):

@@ -100,6 +100,7 @@ def test_calls_that_keep_failing_go_to_the_dead_letter_table_and_drain_exits_1(f
     assert "1 moved to the dead-letter table" in result.stderr
     assert result.stderr.count("failed    #1 tell_api[0]") == 2
     assert "dead      #1 tell_api[0] (attempt 3/3)" in result.stderr
+    assert f"`portl outbox retry {flow.name} --all`" in result.stderr
     assert len(http_recorder.requests) == 3
 
     listed = portl("outbox", "list", flow.name, "--dead", "--json", cwd=flow.parent)

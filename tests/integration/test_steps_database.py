@@ -3,6 +3,7 @@ was_inserted, inserts and updates returning rows, queries, bound values, and the
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from textwrap import dedent, indent
 
@@ -187,6 +188,45 @@ def test_values_are_bound_never_spliced_into_the_sql(flow, run, database):
     assert database.execute("SELECT name FROM resources") == [(evil,)]
 
 
+def test_an_upsert_on_a_table_without_an_id_column_says_how_to_set_returning(flow, run, database):
+    database.execute("CREATE TABLE tags (code VARCHAR(20) NOT NULL, tag VARCHAR(20) NOT NULL, PRIMARY KEY (code, tag))")
+    path = flow("""
+        - id: tag
+          type: db.upsert
+          batch: {from: steps.read_csv.rows, as: row}
+          table: tags
+          key: [code, tag]
+          mapping: {code: "{{ row.code }}", tag: "{{ row.source }}"}
+    """)
+
+    with pytest.raises(StepError) as info:
+        run(path)
+
+    first = str(info.value).split("\n")[0]
+    assert first.startswith("step tag (db.upsert) failed on item 0: ")
+    assert "id" in first and "db.upsert returns the column id unless told otherwise: set returning:" in first
+    assert database.execute("SELECT count(*) FROM tags") == [(0,)]
+
+
+def test_an_upsert_with_returning_empty_gives_only_was_inserted(flow, run, database, http_recorder):
+    database.execute("CREATE TABLE tags (code VARCHAR(20) NOT NULL, tag VARCHAR(20) NOT NULL, PRIMARY KEY (code, tag))")
+    path = flow("""
+        - id: tag
+          type: db.upsert
+          batch: {from: steps.read_csv.rows, as: row}
+          table: tags
+          key: [code, tag]
+          mapping: {code: "{{ row.code }}", tag: "{{ row.source }}"}
+          returning: []
+        - {id: tell, type: api.call, connection: api, path: /tags, body: "{{ steps.tag }}"}
+    """)
+
+    run(path)
+
+    assert http_recorder.requests[0].json == [{"was_inserted": True}] * 3
+    assert database.execute("SELECT code, tag FROM tags ORDER BY code") == [("A1", "crm"), ("B2", "crm"), ("C3", "erp")]
+
+
 def test_a_failure_on_the_last_item_rolls_back_everything_and_says_where(flow, run, database, http_recorder):
     path = flow(UPSERT, rows="code,source,name\nA1,crm,Alpha\nB2,crm,Beta\n,erp,No code\n")
 
@@ -211,6 +251,36 @@ def test_with_scope_item_the_items_before_a_failure_stay_committed(flow, run, da
         run(path)
 
     assert database.execute("SELECT code FROM resources ORDER BY code") == [("A1",), ("B2",)]
+
+
+def test_a_failure_after_a_migrate_step_says_the_migration_stays_committed(flow, run, database, tmp_path):
+    path = flow("""
+        - id: archive
+          type: migrate
+          job: {source: {type: csv, path: r.csv}, destination: {type: sqlite, path: archive.db, table: archive}}
+        - id: up
+          type: db.upsert
+          batch: {from: steps.read_csv.rows, as: row}
+          table: resources
+          key: [code, source]
+          mapping: {code: "{{ row.code }}", source: "{{ row.source }}", name: "{{ row.name }}"}
+        - {id: boom, type: db.query_one, sql: "SELECT * FROM missing_table"}
+    """)
+
+    with pytest.raises(StepError) as info:
+        run(path)
+
+    message = str(info.value)
+    assert message.startswith("step boom (db.query_one) failed: ")
+    assert "The flow's transaction was rolled back" in message
+    assert "The migrate step archive ran in its own transactions: what it committed stays" in message
+    assert "nothing this run wrote" not in message
+    assert database.execute("SELECT count(*) FROM resources") == [(0,)]
+    conn = sqlite3.connect(tmp_path / "archive.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM archive").fetchall() == [(3,)]
+    finally:
+        conn.close()
 
 
 def test_a_rolled_back_flow_leaves_no_outbox_rows(flow, run, database):

@@ -66,7 +66,8 @@ def run(
     (version: 2) runs its steps in order, in one database transaction.
 
     Exit codes: 0 success, 1 failure, 2 invalid job or options, 3 more rejected rows than
-    validation.max_rejects, 130 stopped with Ctrl-C (resumable with --resume).
+    validation.max_rejects, 130 stopped with Ctrl-C (resumable with --resume). A flow: 1 a step
+    failed (its transaction rolled back), 2 also when --dry-run finds errors, 130 rolled back.
     """
     _Context.debug = debug
     if log_format not in ("text", "json"):

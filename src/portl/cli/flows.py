@@ -184,12 +184,12 @@ class FlowWatcher:
         where = f"{event.step_id}" + ("" if event.idx is None else f" item {event.idx}")
         if event.event == "call_attempt" and (d.get("outcome") != "ok" or d.get("attempt", 1) > 1):
             colour = "green" if d.get("outcome") == "ok" else "yellow"
-            what = d.get("url") or d.get("function") or ""
-            status = f" {d['status']}" if d.get("status") is not None else ""
-            extra = f": {d['error']}" if d.get("error") else ""
+            target = f"{d['method']} {d.get('url', '')}" if d.get("method") else f"lambda {d.get('function', '')}"
+            # The error already says the status ("answered 503 ..."); show it alone only when there is none.
+            outcome = f": {d['error']}" if d.get("error") else (f" {d['status']}" if d.get("status") is not None else "")
             wait = f"; next attempt in {d['retry_in_ms']} ms" if d.get("retry_in_ms") is not None else ""
             self.console.print(f"[{colour}]attempt {d.get('attempt')}/{d.get('max_attempts')} {d.get('outcome')}[/] "
-                               f"{escape(where)} {escape(str(d.get('method', '')))} {escape(str(what))}{status}{escape(extra)}{wait}")
+                               f"{escape(where)} {escape(target)}{escape(outcome)}{wait}")
         elif event.event == "committed" and event.level == "info":
             self.console.print(f"committed: {escape(str(d.get('database', '')))}")
         elif event.event == "rolled_back":

@@ -61,7 +61,7 @@ def drain(
 
     loaded, outbox = _open(flow_file, connections)
     drain_id = datetime.now(timezone.utc).strftime("drain-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    show = _JsonEvents(drain_id) if log_format == "json" else _TextEvents()
+    show = _JsonEvents(drain_id) if log_format == "json" else _TextEvents(flow_file)
     try:
         options = DrainOptions(max_attempts=max_attempts, backoff_ms=backoff_ms, wait=wait, limit=limit)
         report = outbox.deliver(loaded.name, loaded.flow.connections, options, show)
@@ -178,7 +178,9 @@ def _when(value: datetime | None) -> str:
 class _TextEvents:
     """A line per call on stderr as it is handled, then the summary."""
 
-    delivered = 0
+    def __init__(self, flow_file: str):
+        self.flow_file = flow_file
+        self.delivered = 0
 
     def __call__(self, event: Any) -> None:
         call, details = event.call, event.details
@@ -199,8 +201,8 @@ class _TextEvents:
                 f"{dead} moved to the dead-letter table, {report.pending} still pending ({report.seconds:.1f} s)")
         err.print(("[red]" if dead else "[green]") + escape(line) + "[/]", soft_wrap=True)
         if dead:
-            err.print("see them with `portl outbox list FLOW.yaml --dead`; after fixing the cause, "
-                      "`portl outbox retry FLOW.yaml --all`")
+            err.print(escape(f"see them with `portl outbox list {self.flow_file} --dead`; after fixing the cause, "
+                             f"`portl outbox retry {self.flow_file} --all`"), soft_wrap=True)
 
 
 class _JsonEvents:

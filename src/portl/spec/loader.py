@@ -69,6 +69,11 @@ def load_job(
     if data.get("version") == 2:
         message = "this file is a version 2 flow of steps, not a migration job; load it with portl.spec.flow.load_flow"
         raise ConfigError(problems=[positions.problem(("version",), message)])
+    if "steps" in data and "source" not in data and "destination" not in data:
+        # A flow without its version would otherwise get the v1 job's complaints about source and destination.
+        message = (f"this file has steps: but {'version: ' + str(data['version']) if 'version' in data else 'no version'}; "
+                   "a flow of steps needs version: 2 (a migration job has a source and a destination instead)")
+        raise ConfigError(problems=[positions.problem(("version",) if "version" in data else ("steps",), message)])
     if data.get("name") is None:
         data["name"] = _stem(path)
 

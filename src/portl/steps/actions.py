@@ -180,6 +180,7 @@ class Migrate(Action):
         from portl.engine.run import RunOptions, run
 
         the_plan = make_plan(self.job, preview_rows=0)
+        runtime.migrated.append(self.step.id)
         try:
             report = run(the_plan, RunOptions(state_dir=runtime.state_dir, stop=runtime.stop))
         finally:

@@ -188,6 +188,12 @@ class Upsert(_DbAction):
         return dict(self.step.mapping)
 
     def execute(self, prepared: Prepared, runtime: Any, scope: Scope) -> Any:
+        try:
+            return self._upsert(prepared, runtime)
+        except ConnectorError as exc:
+            raise self._explained(exc) from exc
+
+    def _upsert(self, prepared: Prepared, runtime: Any) -> dict[str, Any]:
         rows, count, _ = self.run(runtime, self.statements[0], prepared.values)
         if self.dialect.returning:
             return dict(rows[0]) if rows else {c: None for c in [*self.step.returning, "was_inserted"]}
@@ -198,6 +204,15 @@ class Upsert(_DbAction):
             result = dict(found[0]) if found else {c: None for c in self.step.returning}
         result["was_inserted"] = count == 1
         return result
+
+    def _explained(self, exc: ConnectorError) -> ConnectorError:
+        """A table without an ``id`` column fails on the default ``returning: [id]``, which the
+        user never wrote: say where the ``id`` comes from and how to change it."""
+        text = str(exc)
+        if "returning" in self.step.model_fields_set or not any(s in text for s in ('column "id"', "column 'id'")):
+            return exc
+        return ConnectorError(f"{text} (db.upsert returns the column id unless told otherwise: set returning: to "
+                              "columns the table has, e.g. returning: [code], or returning: [] for none)")
 
     def placeholder(self, prepared: Prepared) -> Any:
         name = self.step.name

@@ -81,6 +81,8 @@ class Runtime:
         self.enqueued_since_commit = 0
         self.enqueued_committed = 0
         self.attempts: dict[str, int] = {}
+        #: Ids of the migrate steps that ran: their v1 jobs commit on their own, a rollback keeps them.
+        self.migrated: list[str] = []
         self._http: Any = None
         self._lambda: dict[tuple[str, float | None], Any] = {}
 
@@ -204,6 +206,8 @@ def run_flow(loaded: LoadedFlow, options: FlowOptions | None = None) -> FlowRepo
         if status != L.SUCCEEDED and runtime.session is not None:
             undone = ("nothing was written" if not runtime.committed else
                       f"{runtime.committed} commits made before the failure stay")
+            if runtime.migrated:
+                undone += f", except what the migrate steps {', '.join(runtime.migrated)} committed on their own"
             events.emit("rolled_back", "error" if status == L.FAILED else "warning", database=runtime.session.where, kept=undone)
             if runtime.enqueued_committed:
                 warnings.append(f"{runtime.enqueued_committed} calls of committed items wait in the outbox: "
@@ -235,10 +239,19 @@ def _current_exception() -> BaseException | None:
 def _rolled_back(loaded: LoadedFlow, runtime: Runtime) -> str:
     where = runtime.session.where
     if loaded.flow.transaction.scope == "item" and runtime.committed:
-        return (f"The failed item was rolled back in {where}; the {runtime.committed} commits before it (scope: item) "
+        text = (f"The failed item was rolled back in {where}; the {runtime.committed} commits before it (scope: item) "
                 "stay. HTTP and Lambda calls already made are not undone.")
-    return (f"The transaction was rolled back: nothing this run wrote to {where} was kept. HTTP and Lambda calls "
-            "already made are not undone; re-running sends them again with the same idempotency keys.")
+    elif runtime.migrated:
+        text = (f"The flow's transaction was rolled back: its steps' writes to {where} were not kept. HTTP and Lambda "
+                "calls already made are not undone; re-running sends them again with the same idempotency keys.")
+    else:
+        text = (f"The transaction was rolled back: nothing this run wrote to {where} was kept. HTTP and Lambda calls "
+                "already made are not undone; re-running sends them again with the same idempotency keys.")
+    if runtime.migrated:
+        many = len(runtime.migrated) > 1
+        text += (f" The migrate step{'s' if many else ''} {', '.join(runtime.migrated)} ran in {'their' if many else 'its'} "
+                 f"own transactions: what {'they' if many else 'it'} committed stays (see portl runs).")
+    return text
 
 
 def _deliver(loaded: LoadedFlow, runtime: Runtime, events: FlowEvents) -> list[str]:

@@ -299,6 +299,20 @@ def test_load_job_refuses_a_flow_and_says_what_it_is(flow_file, problems_of):
     assert problem.line == 1
 
 
+def test_steps_under_another_version_than_2_are_one_problem_naming_version_2(write, problems_of):
+    path = write("f.yaml", """
+        version: 3
+        steps:
+          - {id: q, type: db.query, sql: SELECT 1}
+    """)
+
+    [problem] = problems_of(load_job, path)
+
+    assert problem.message == ("this file has steps: but version: 3; a flow of steps needs version: 2 "
+                               "(a migration job has a source and a destination instead)")
+    assert (problem.line, problem.column) == (1, 10)
+
+
 def test_an_empty_flow_file_is_refused(write):
     with pytest.raises(ConfigError, match="the flow file is empty"):
         load_flow(write("f.yaml", "# nothing\n"))

@@ -77,6 +77,38 @@ def test_batch_results_are_index_aligned_lists_with_none_for_skipped_items(flow,
     assert (call.runs, call.skipped) == (2, 1)
 
 
+def test_a_step_whose_when_is_false_is_skipped_and_its_result_is_none(flow, run, http_recorder):
+    path = flow("""
+        - {id: maybe, type: api.call, connection: api, path: /maybe, when: "steps.read_csv.count > 10"}
+        - {id: after, type: api.call, connection: api, path: /after, body: {maybe: "{{ steps.maybe }}"}}
+    """)
+
+    report, events = run(path)
+
+    assert [r.path for r in http_recorder.requests] == ["/after"]
+    assert http_recorder.requests[0].json == {"maybe": None}
+    maybe = next(s for s in report.steps if s.id == "maybe")
+    assert (maybe.runs, maybe.skipped) == (0, 1)
+    assert [(e.step_id, e.details["reason"]) for e in events if e.event == "step_skipped"] == [("maybe", "when is false")]
+
+
+def test_a_group_whose_when_is_false_skips_every_child(flow, run, http_recorder):
+    path = flow("""
+        - id: both
+          type: group
+          when: "false"
+          steps:
+            - {id: one, type: api.call, connection: api, path: /one}
+            - {id: two, type: api.call, connection: api, path: /two}
+        - {id: after, type: api.call, connection: api, path: /after, body: ["{{ steps.one }}", "{{ steps.two }}", "{{ steps.both }}"]}
+    """)
+
+    run(path)
+
+    assert [r.path for r in http_recorder.requests] == ["/after"]
+    assert http_recorder.requests[0].json == [None, None, None]
+
+
 def test_inside_a_group_a_step_reads_the_current_items_results(flow, run, http_recorder, lambda_server):
     lambda_server.register("double", lambda payload: {"twice": payload["n"] * 2})
     path = flow("""
@@ -178,6 +210,37 @@ def test_a_4xx_answer_is_not_retried_and_fails_the_step_with_the_request(flow, r
     assert "  request: POST http://127.0.0.1:" in message
     assert len(http_recorder.requests) == 1
     assert info.value.step_id == "call" and info.value.idx == (0,)
+
+
+def test_retry_on_an_exact_status_retries_that_4xx_answer(flow, run, http_recorder):
+    http_recorder.fail_next(2, 429)
+    path = flow('- {id: call, type: api.call, connection: api, path: /r, retry: {max_attempts: 3, backoff_ms: 1, retry_on: ["429"]}}')
+
+    report, events = run(path)
+
+    assert [r.status for r in http_recorder.requests] == [429, 429, 200]
+    assert [e.details["outcome"] for e in events if e.event == "call_attempt"] == ["retry", "retry", "ok"]
+    assert report.status == "succeeded"
+
+
+def test_retry_on_4xx_retries_every_client_error(flow, run, http_recorder):
+    http_recorder.fail_next(1, 409)
+    path = flow("- {id: call, type: api.call, connection: api, path: /r, retry: {max_attempts: 2, backoff_ms: 1, retry_on: [4xx]}}")
+
+    report, _ = run(path)
+
+    assert [r.status for r in http_recorder.requests] == [409, 200]
+    assert report.counts["attempts"] == 2
+
+
+def test_retry_on_without_5xx_does_not_retry_a_server_error(flow, run, http_recorder):
+    http_recorder.fail_next(1, 503)
+    path = flow('- {id: call, type: api.call, connection: api, path: /r, retry: {max_attempts: 3, backoff_ms: 1, retry_on: ["429"]}}')
+
+    with pytest.raises(StepError, match=r"step call \(api.call\) failed: POST .* answered 503"):
+        run(path)
+
+    assert len(http_recorder.requests) == 1
 
 
 def test_a_lambda_function_error_fails_the_step_with_its_type_and_message(flow, run, lambda_server):
