@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
 import subprocess
 import sys
 import textwrap
@@ -190,6 +191,38 @@ def test_an_invalid_answer_is_explained_and_asked_again(portl, customers_csv, tm
     assert (job.source.path, job.batch.size) == ("customers.csv", 500)
 
 
+def test_an_unreachable_server_and_a_wrong_table_are_explained_and_asked_again(portl, mysql_url, tmp_path):
+    import pymysql
+
+    from tests.services import MYSQL_HOST, MYSQL_PORT
+
+    database = mysql_url.rsplit("/", 1)[1]
+    with pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", database=database,
+                         autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(40))")
+        cur.execute("INSERT INTO people VALUES (1, 'Ada'), (2, 'Alan')")
+    with socket.socket() as probe:  # a port nothing listens on once the socket is closed
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+
+    wizard = Wizard(portl, "--destination-path", "people.csv")
+    wizard.answers(("Source type", "mysql"), ("Connection URL", ""), ("Host", MYSQL_HOST), ("Port", "lots"))
+    wizard.expect("✗ 'lots' is not a whole number")
+    wizard.answers(("Port", str(closed_port)), ("User", "root"), ("Password", ""), ("Database", database))
+    wizard.expect(f"cannot reach the MySQL server at {MYSQL_HOST}:{closed_port}")
+    wizard.expect("Check the connection details")
+    wizard.answers(("Connection URL", ""), ("Host", ""), ("Port", str(MYSQL_PORT)), ("User", ""), ("Password", ""),
+                   ("Database", ""), ("Source table", "peeple"))
+    wizard.expect("✗ 'peeple' is not a valid table; did you mean 'people'?")
+    wizard.answers(("Source table", "people"), ("Map columns", ""), ("Write mode", ""), ("Transforms", ""), *REST,
+                   ("Save the job as", ""), ("Job name", ""), ("Run now?", "y"))
+
+    assert wizard.finish() == 0, wizard.transcript
+    assert "Traceback" not in wizard.transcript
+    with open(tmp_path / "people.csv", newline="") as handle:
+        assert list(csv.reader(handle)) == [["id", "name"], ["1", "Ada"], ["2", "Alan"]]
+
+
 def test_ctrl_c_at_the_last_question_writes_nothing_and_exits_130(portl, customers_csv, tmp_path):
     wizard = Wizard(portl, "--source-path", "customers.csv", "--destination-path", "shop.db")
     wizard.answers(("Destination table", ""), ("Map columns", ""), ("Key columns", ""), ("Write mode", ""),
@@ -209,6 +242,16 @@ def test_ctrl_c_at_the_first_question_exits_130(portl, tmp_path):
 
     assert wizard.finish() == 130, wizard.transcript
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_d_at_a_question_writes_nothing_and_exits_130(portl, customers_csv, tmp_path):
+    wizard = Wizard(portl, "--source-path", "customers.csv")
+    wizard.expect("Destination type")
+    wizard.child.sendeof()
+
+    assert wizard.finish() == 130, wizard.transcript
+    assert "cancelled: nothing was written" in wizard.transcript
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["customers.csv"]
 
 
 def test_yes_on_a_terminal_asks_nothing(portl, customers_csv, tmp_path):

@@ -8,7 +8,9 @@ questions have a short form for the command line, parsed here and accepted in th
 
 - ``--column DEST=SOURCE`` (repeated), or ``columns: {DEST: SOURCE}`` in the file;
 - ``--column-type COL=TYPE``, ``--transform COL=SPEC``, ``--date-format COL=FORMAT``;
-- a transform SPEC: ``trim,lower``, ``money``, ``date(%d/%m/%Y|%Y-%m-%d)``, or ``none``;
+- a transform SPEC: ``trim,lower``, ``money``, ``date(%d/%m/%Y|%Y-%m-%d)``, ``default(n/a)``,
+  ``null_if(-|n/a)``, ``concat(First|Last)``, ``coalesce(Mobile|Phone)``, ``replace(PATTERN|WITH)``,
+  or ``none``;
 - a hook: ``script:./notify.sh``, ``python:hooks:clean_row``, ``http:https://example.com/hook``,
   or ``none``.
 """
@@ -87,7 +89,7 @@ def relative_to_answers(answers: dict[str, Any], path: str, path_keys: Iterable[
 
 def pairs(value: Any, what: str) -> dict[str, Any]:
     """``{KEY: VALUE}`` from a mapping, a list of ``KEY=VALUE`` texts, or one text of them joined by ``;``."""
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
         return {}
     if isinstance(value, dict):
         return {str(k).strip(): v for k, v in value.items()}
@@ -151,16 +153,26 @@ def _split_top(text: str) -> list[str]:
 
 
 def _short(item: str) -> Any:
+    """One transform of the short form: ``trim``, ``date(%d/%m/%Y|%Y-%m-%d)``, ``default(n/a)``,
+    ``null_if(-|n/a)``, ``concat(First|Last)``, ``replace(PATTERN|WITH)``."""
     name, paren, rest = item.partition("(")
     name = name.strip().lower()
     if not paren:
         return {name: []} if name in ("date", "datetime") else name
     if not rest.endswith(")"):
         raise ValueError(f"{item!r}: a closing parenthesis is missing")
-    args = [a.strip() for a in rest[:-1].split("|") if a.strip()]
-    if name not in ("date", "datetime"):
-        raise ValueError(f"{item!r}: only date and datetime take an argument (their formats)")
-    return {name: args}
+    inner = rest[:-1]
+    args = [a.strip() for a in inner.split("|") if a.strip()]
+    if name in SIMPLE_TRANSFORMS:
+        raise ValueError(f"{item!r}: {name} takes no argument")
+    if name == "default":
+        return {name: inner}  # the value as written, spaces included
+    if name == "replace":
+        pattern, _, replacement = inner.partition("|")
+        return {name: {"pattern": pattern, "with": replacement}}
+    if name in ("date", "datetime", "null_if", "concat", "coalesce"):
+        return {name: args}
+    return name  # unknown: the model's check names the valid transforms
 
 
 def _checked(step: Any) -> Any:

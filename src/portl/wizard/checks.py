@@ -24,9 +24,13 @@ def choice(value: Any, options: list[str], what: str = "answer") -> str:
     starts = [o for o in options if o.lower().startswith(text.lower())] if text else []
     if len(starts) == 1:
         return starts[0]
-    close = difflib.get_close_matches(text, options, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else "."
-    raise ValueError(f"{text!r} is not a valid {what}{hint} Choose one of: {', '.join(options)}")
+    raise ValueError(f"{text!r} is not a valid {what}{closest(text, options)} Choose one of: {', '.join(options)}")
+
+
+def closest(value: str, options: list[str]) -> str:
+    """``; did you mean 'x'?`` for the option closest to ``value``, else ``.``: the end of a sentence."""
+    close = difflib.get_close_matches(value, options, n=1)
+    return f"; did you mean {close[0]!r}?" if close else "."
 
 
 def integer(value: Any, low: int, high: int | None = None) -> int:

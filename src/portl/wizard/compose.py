@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from portl.spec.models import HOOK_EVENTS
 from portl.wizard.samples import Suggestion
 
 _TEMPORAL = ("date", "timestamp", "timestamptz", "datetime")
 LOCATION_KEYS = ("path", "url", "host", "port", "user", "password", "database", "schema")
-HOOK_EVENTS = ("before_job", "after_job", "before_batch", "after_batch", "before_row", "after_row")
+"""The answers that say where a side is, after its type (``source_path``...)."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ class ColumnSetting:
     def spec(self, always_from: bool) -> Any:
         """The column's entry under ``mapping.columns``: ``Email`` or ``{from: ..., type: ...}``."""
         spec: dict[str, Any] = {}
-        if always_from or self.source != self.dest:
+        first = self.transforms[0] if self.transforms else None
+        reads_columns = isinstance(first, dict) and bool({"concat", "coalesce"} & set(first))
+        if not reads_columns and (always_from or self.source != self.dest):  # concat names its own columns
             spec["from"] = self.source
         if self.type:
             spec["type"] = self.type

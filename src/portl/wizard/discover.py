@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from portl.connectors import registry
 from portl.connectors.base import Capabilities, Estimate, TableInfo, WriteMode
 from portl.connectors.config import resolve_path
-from portl.errors import ConfigError, SourceError
+from portl.errors import ConfigError, PortlError, SourceError
 from portl.spec.connections import CONNECTIONS_ENV, DEFAULT_FILE
 from portl.spec.envsubst import substitute
 from portl.types import logical_of
@@ -181,23 +181,30 @@ def read_source(data: Mapping[str, Any], base_dir: str, environ: Mapping[str, st
 _NO_TABLE = TableInfo("", [])
 
 
-def list_tables(data: Mapping[str, Any], base_dir: str, environ: Mapping[str, str] | None = None) -> list[TableEntry] | None:
+def list_tables(data: Mapping[str, Any], base_dir: str, environ: Mapping[str, str] | None = None,
+                role: str = "destination") -> list[TableEntry] | None:
     """The tables of the database ``data`` points at, with row counts; None for a database file
-    that does not exist yet. Connection problems raise the connector's error."""
+    that does not exist yet. Connection problems raise the connector's error, worded for the
+    ``role`` the database plays (``source`` or ``destination``)."""
     settings = {k: v for k, v in data.items() if k not in ("table", "query", "tables")}
     config = build_config(settings, environ)
     if kinds().get(canonical(config.type)) == DATABASE_FILE and not os.path.exists(resolve_path(config.path, base_dir)):
         return None
     try:
         catalog = registry.open_source(build_config({**settings, "tables": "*"}, environ), base_dir)
-    except SourceError:
+    except SourceError as refused:
         # Some catalogs refuse a schema without tables. Whether the server answers at all
         # tells "no tables yet" from a real failure, which this raises.
-        probe = registry.open_sink(build_config({**settings, "table": _PROBE_TABLE}, environ), base_dir)
         try:
-            probe.table_info()
-        finally:
-            probe.close()
+            probe = registry.open_sink(build_config({**settings, "table": _PROBE_TABLE}, environ), base_dir)
+            try:
+                probe.table_info()
+            finally:
+                probe.close()
+        except PortlError:
+            if role == "source":
+                raise refused from None  # the sink's words would call a source "the destination"
+            raise
         return []
     try:
         approximate = kinds().get(canonical(config.type)) == SERVER

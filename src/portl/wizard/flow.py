@@ -23,19 +23,20 @@ from portl.engine.plan import plan as make_plan
 from portl.errors import ConfigError, PortlError
 from portl.wizard import answers as short
 from portl.wizard import discover, saving, show
-from portl.wizard.compose import ColumnSetting, column_settings
+from portl.wizard.compose import LOCATION_KEYS, ColumnSetting, column_settings
 from portl.wizard.discover import DATABASE_FILE, FILE, SERVER
 from portl.wizard.interview import REQUIRED, Interview, Question, Unsettled
 from portl.wizard.prompts import Terminal
 from portl.wizard.checks import choice
 from portl.wizard.locations import kind, location, look
-from portl.wizard.questions import HOOK_ORDER, build, mapped_columns, sample_formats, type_answer
-from portl.wizard.samples import transform_text
+from portl.wizard.questions import (HOOK_ORDER, build, fits_sample, known_columns, mapped_columns, sample_formats,
+                                   type_answer)
+from portl.wizard.samples import ColumnSample, transform_text
 
 STEPS = 8
 _REVISED = ("mapping", "columns", "detect", "column_types", "transforms", "date_formats", "create_missing_columns",
             "extra_destination_columns", "conflict_key", "conflict_strategy", "mode")
-_SERVER_KEYS = ("url", "host", "port", "user", "password", "database", "schema")
+_SERVER_KEYS = LOCATION_KEYS[1:]  # all but the path
 
 
 @dataclass
@@ -163,8 +164,37 @@ class Wizard:
     def mapping(self) -> None:
         iv, q = self.iv, self.q
         self._step(3, "Schema and mapping")
-        for key in ("mapping", "columns", "create_missing_columns", "extra_destination_columns"):
-            iv.ask(q[key])
+        keys = ("mapping", "columns", "create_missing_columns", "extra_destination_columns")
+        while True:
+            for key in keys:
+                iv.ask(q[key])
+            problem = self._mapping_problem()
+            if problem is None:
+                return
+            if not iv.interactive:
+                iv.problem(f"--mapping: {problem}")
+                iv.unsettled.add("mapping")  # what depends on the mapping is not asked, nor reported
+                return
+            self.console.print(f"  [red]✗ {escape(problem)}[/]")
+            iv.revise(keys)
+
+    def _mapping_problem(self) -> str | None:
+        """Why the mapping answered cannot load anything, or None."""
+        iv = self.iv
+        try:
+            if iv.value("mapping") == "auto" and not iv.answers.get("create_missing_columns", True):
+                table = iv.fact("destination").table
+                names = {normalise_name(c.name) for c in table.columns}
+                if not any(normalise_name(n) in names for n in iv.fact("source").names):
+                    return (f"no source column has a column of the same name in {table.name} "
+                            f"({', '.join(c.name for c in table.columns)}), and the missing columns are not to be "
+                            "added: add them, or map the columns by hand (manual)")
+            mapped_columns(iv)
+        except Unsettled:
+            return None
+        except ConfigError as exc:
+            return "; ".join(p.message for p in exc.problems) or str(exc)
+        return None
 
     def conflicts(self) -> None:
         iv, q = self.iv, self.q
@@ -225,15 +255,19 @@ class Wizard:
                 if dest is None:
                     continue
                 columns[dest] = column.name
-                types[dest] = terminal.line("  type", hint.type if hint and hint.type else "keep", type_answer)
-                if types[dest] in ("date", "timestamp", "timestamptz") and column.type == "text":
+                types[dest] = terminal.line("  type", hint.type if hint and hint.type else "keep",
+                                            lambda v, c=column: _column_type(v, c))
+                if types[dest] in _TEMPORAL and column.type == "text":
                     found = sample_formats(column.values, "date" if types[dest] == "date" else "datetime")
                     offered = "|".join(found) if found and found != ["%Y-%m-%d"] else "ISO"
-                    chosen = terminal.line("  formats (| between several; ISO: none needed)", offered, _format_answer)
+                    read_as = "date" if types[dest] == "date" else "datetime"
+                    chosen = terminal.line("  formats (| between several; ISO: none needed)", offered,
+                                           lambda v, c=column, n=read_as: _format_answer(v, c, n))
                     if chosen:
                         formats[dest] = chosen
                 offered = ",".join(transform_text(t) for t in (hint.transforms if hint else ())) or "none"
-                steps[dest] = terminal.line("  transforms (e.g. trim,lower)", offered, short.transform_list)
+                steps[dest] = terminal.line("  transforms (e.g. trim,lower or default(n/a))", offered,
+                                            lambda v: known_columns(short.transform_list(v), facts.names))
             if columns:
                 break
             terminal.error("no column is mapped; map at least one")
@@ -284,9 +318,12 @@ class Wizard:
                 self.console.print(f"[red]error:[/] {escape(str(exc))}")
         else:
             try:
-                errors = list(the_plan.errors)
+                rejected = _all_rejected(the_plan.preview)
+                errors = list(the_plan.errors) + rejected
                 if iv.interactive:
                     show.dry_run(self.console, the_plan, iv.facts["destination"].rows)
+                    for error in rejected:
+                        self.console.print(f"  [red]error:[/] {escape(error)}")
             finally:
                 the_plan.close()
         if not errors:
@@ -324,6 +361,8 @@ class Wizard:
                                     "written anew from its data, without its comments")
         if prepared.connections_note:
             show.note(self.console, prepared.connections_note)
+        for line in prepared.hook_notes:
+            show.note(self.console, line)
         run_now = iv.ask(self.q["run"])
         saving.write(prepared)
         verb = "added job" if prepared.appended else "saved job"
@@ -346,6 +385,17 @@ class Wizard:
             render(self.console, *args)
 
 
+def _all_rejected(preview: list[Any]) -> list[str]:
+    """A problem when every previewed row would be rejected: the job is surely wrong (a format,
+    a type), and saving it would only move the mistake to the run."""
+    if not preview or any(r.values is not None for r in preview):
+        return []
+    first = preview[0]
+    where = f"row {first.record}" if first.record else "the first row"
+    return [f"every one of the {len(preview)} rows previewed would be rejected ({where}, column "
+            f"{first.column or '?'}: {first.error or 'rejected'}); check the columns' types, formats and transforms"]
+
+
 def _dest_name(value: Any, taken: dict[str, str]) -> str | None:
     name = str(value).strip()
     if name == "-":
@@ -357,11 +407,30 @@ def _dest_name(value: Any, taken: dict[str, str]) -> str | None:
     return name
 
 
-def _format_answer(value: Any) -> list[str]:
+_TEMPORAL = ("date", "datetime", "timestamp", "timestamptz")
+
+
+def _column_type(value: Any, column: ColumnSample) -> str | None:
+    """A type for a manually mapped column. A date or timestamp must read some sampled value of a
+    text column, with a format or as ISO 8601: the formats asked next can then be answered."""
+    chosen = type_answer(value)
+    if chosen in _TEMPORAL and column.type == "text":
+        name = "date" if chosen == "date" else "datetime"
+        if not sample_formats(column.values, name):
+            try:
+                fits_sample([], column.values, name, column.name)
+            except ValueError:
+                raise ValueError(f"no {name} format reads the sampled values of {column.name}; keep its type, "
+                                 "or choose another") from None
+    return chosen
+
+
+def _format_answer(value: Any, column: ColumnSample, name: str) -> list[str]:
     text = str(value).strip()
-    if text.lower() in ("", "iso", "none"):
-        return []
-    return [f.strip() for f in text.split("|") if f.strip()]
+    iso = text.lower() in ("", "iso", "none")
+    formats = [] if iso else [f.strip() for f in text.split("|") if f.strip()]
+    fits_sample(formats, column.values, name, column.name)
+    return formats
 
 
 def _location_only(iv: Interview, side: str) -> dict[str, Any]:

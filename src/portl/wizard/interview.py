@@ -164,8 +164,9 @@ class Interview:
                     shown = escape(question.shown(value))
                     self.console.print(f"{escape(question.prompt)}: [bold]{shown}[/] [dim](given)[/]")
                 return value
+        asked = self.interactive and question.asked(self)  # before the answer being revised is taken
         default = self.previous.pop(key, None) if key in self.previous else self._default(question)
-        if self.interactive and question.asked(self):
+        if asked:
             if question.custom is not None:
                 value = question.custom(self, question, default)
             else:

@@ -12,15 +12,17 @@ import difflib
 import os
 from typing import Any
 
+from rich.markup import escape
+
 from portl.connectors import registry
 from portl.engine.mapping import normalise_name
 from portl.secrets import mask_url
 from portl.wizard import discover
 from portl.wizard.checks import choice, integer, resolved_path, text
+from portl.wizard.compose import LOCATION_KEYS
 from portl.wizard.discover import DATABASE_FILE, FILE, SERVER
 from portl.wizard.interview import REQUIRED, Interview, Question, Unsettled
 
-LOCATION_KEYS = ("path", "url", "host", "port", "user", "password", "database", "schema")
 _EXTENSIONS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
     ".ndjson": "jsonl", ".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite",
@@ -83,7 +85,7 @@ def look(iv: Interview, side: str, **override: Any) -> None:
     elif k == FILE:
         iv.facts["destination"] = discover.inspect_destination(data, iv.cwd, iv.environ)
     else:
-        tables = discover.list_tables(data, iv.cwd, iv.environ)
+        tables = discover.list_tables(data, iv.cwd, iv.environ, role=side)
         if side == "source" and not tables:
             raise ValueError(f"{discover.build_config(data, iv.environ).describe()} holds no tables to read")
         iv.facts[f"{side}_tables"] = tables  # None: a database file that the first run creates
@@ -142,6 +144,7 @@ def _path_check(side: str):
                 raise ValueError(f"no such file: {path}{_nearby(full)}")
             if os.path.isdir(full):
                 raise ValueError(f"{path} is a folder; give the path of a file")
+            _same_format(full, path, iv.value(f"{side}_type"))
         else:
             folder = os.path.dirname(full)
             if not os.path.isdir(folder):
@@ -151,6 +154,23 @@ def _path_check(side: str):
         look(iv, side, path=path)
         return path
     return check
+
+
+#: The first bytes of binary files, by connector type: read as text they would only give garbage.
+_MAGIC = {b"PAR1": "parquet", b"SQLite format 3\x00": "sqlite"}
+
+
+def _same_format(full: str, shown: str, type_name: str) -> None:
+    """ValueError when the file's first bytes say it is of another type than the one chosen."""
+    try:
+        with open(full, "rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        raise ValueError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    found = next((t for magic, t in _MAGIC.items() if head.startswith(magic)), None)
+    if found and found != type_name:
+        raise ValueError(f"{shown} is a {found} file, not {type_name}; give a {type_name} file, or start again "
+                         f"with --source-type {found}")
 
 
 def _nearby(full: str) -> str:
@@ -193,8 +213,13 @@ def _table_check(side: str):
             name = choice(name, tables, "table") if tables else name
         if side == "source":
             iv.facts["source"] = discover.read_source(location(iv, side, table=name), iv.cwd, iv.environ)
-        else:
-            iv.facts["destination"] = discover.inspect_destination(location(iv, side, table=name), iv.cwd, iv.environ)
+            return name
+        iv.facts["destination"] = discover.inspect_destination(location(iv, side, table=name), iv.cwd, iv.environ)
+        close = difflib.get_close_matches(name, tables, n=1) if name not in tables else []
+        if close and iv.interactive:
+            # A new name is allowed, so a typo would quietly create a second table: say so.
+            iv.console.print(f"[yellow]note:[/] no table {escape(name)} yet (did you mean {escape(close[0])}?); "
+                             "the first run creates it")
         return name
     return check
 

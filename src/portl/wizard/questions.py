@@ -9,7 +9,6 @@ those of step 8 in :mod:`portl.wizard.saving`; :func:`build` lists them all in o
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import pyarrow as pa
@@ -20,11 +19,11 @@ from portl.spec.models import HOOK_EVENTS, Mapping
 from portl.types import LogicalType, arrow_field, parse_type
 from portl.wizard import answers as short
 from portl.wizard import discover
-from portl.wizard.checks import choice, integer, optional_integer, text, yes_no
+from portl.wizard.checks import choice, closest, integer, optional_integer, text, yes_no
 from portl.wizard.interview import Interview, Question
 from portl.wizard.locations import side_questions
 from portl.wizard.saving import save_questions
-from portl.wizard.samples import DATE_FORMATS, TIMESTAMP_FORMATS, detect_formats, transform_text
+from portl.wizard.samples import DATE_FORMATS, TIMESTAMP_FORMATS, detect_formats, failures, transform_text
 
 
 def mapped_columns(iv: Interview) -> dict[str, str]:
@@ -51,8 +50,7 @@ def column_of(iv: Interview, key: str) -> str:
     for dest, src in mapped.items():
         if src == key:
             return dest
-    close = difflib.get_close_matches(key, list(mapped) + list(mapped.values()), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = closest(key, list(mapped) + list(mapped.values()))
     raise ValueError(f"no column {key!r} in the mapping{hint} Mapped columns: {', '.join(mapped)}")
 
 
@@ -71,9 +69,8 @@ def _columns_check(value: Any, iv: Interview) -> dict[str, str]:
         dest = text(dest, "a destination column name")
         src = text(src, f"the source column of {dest}")
         if src not in sources:
-            close = difflib.get_close_matches(src, sources, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"{dest}={src}: the source has no column {src!r}{hint}")
+            raise ValueError(f"{dest}={src}: the source has no column {src!r}{closest(src, sources)} "
+                             f"Its columns: {', '.join(sources)}")
         out[dest] = src
     if not out:
         raise ValueError("map at least one column, as DEST=SOURCE")
@@ -95,19 +92,44 @@ def _per_column(convert):
 def _transforms_check(value: Any, iv: Interview) -> dict[str, list[Any]]:
     """Transforms by destination column; ``date`` without formats gets the ones the sample shows."""
     found = _per_column(short.transform_list)(value, iv)
+    for dest, steps in found.items():
+        try:
+            known_columns(steps, iv.fact("source").names)
+        except ValueError as exc:
+            raise ValueError(f"{dest}: {exc}") from None
     return {dest: [_with_formats(step, dest, iv) for step in steps] for dest, steps in found.items()}
 
 
+def known_columns(steps: list[Any], names: list[str]) -> list[Any]:
+    """``steps``, once the source columns that concat and coalesce name are known to exist."""
+    for position, step in enumerate(steps):
+        if isinstance(step, dict) and ("concat" in step or "coalesce" in step):
+            if position:
+                raise ValueError(f"{next(iter(step))} reads source columns, so it must be the first transform")
+            for name in step.get("concat") or step.get("coalesce") or []:
+                if name not in names:
+                    raise ValueError(f"the source has no column {name!r}{closest(name, names)} Its columns: "
+                                     f"{', '.join(names)}")
+    return steps
+
+
 def _with_formats(step: Any, dest: str, iv: Interview) -> Any:
-    if not (isinstance(step, dict) and set(step) <= {"date", "datetime"} and list(step.values()) == [[]]):
+    if not (isinstance(step, dict) and set(step) <= {"date", "datetime"}):
         return step
-    (name, _), = step.items()
+    (name, formats), = step.items()
     source = mapped_columns(iv)[dest]
-    values = next(c.values for c in iv.fact("source").columns if c.name == source)
+    values = _sampled(iv, source)
+    if formats:
+        fits_sample(formats, values, name, source)
+        return step
     formats = sample_formats(values, name)
     if not formats:
         raise ValueError(f"no {name} format fits the sampled values of {source}; give one, e.g. {name}(%d/%m/%Y)")
     return {name: formats}
+
+
+def _sampled(iv: Interview, source: str) -> list[Any]:
+    return next(c.values for c in iv.fact("source").columns if c.name == source)
 
 
 def sample_formats(values: list[Any], name: str) -> list[str]:
@@ -118,6 +140,40 @@ def sample_formats(values: list[Any], name: str) -> list[str]:
     else:
         formats, _ = detect_formats(texts, TIMESTAMP_FORMATS, LogicalType("timestamp"))
     return formats
+
+
+def fits_sample(formats: list[str], values: list[Any], name: str, source: str) -> None:
+    """ValueError when ``formats`` (none: ISO 8601) read none of the sampled text ``values`` of
+    ``source`` as a ``name`` (date or datetime): a typo in a format would otherwise reject every
+    row of the run."""
+    texts = [v for v in values if isinstance(v, str) and v.strip()]
+    logical = LogicalType("date" if name == "date" else "timestamp")
+    if not texts:
+        return
+    if formats and detect_formats(texts, formats, logical)[0]:
+        return
+    if not formats and len(failures(texts, logical)) < len(texts):
+        return
+    shown = ", ".join(repr(v) for v in list(dict.fromkeys(texts))[:3])
+    found = sample_formats(values, name)
+    hint = f"; these fit: {'|'.join(found)}" if found else ""
+    what = "|".join(formats) if formats else "ISO 8601"
+    raise ValueError(f"{what} reads none of the sampled values of {source} ({shown}) as a {name}{hint}")
+
+
+def _date_formats_check(value: Any, iv: Interview) -> dict[str, list[str]]:
+    found = _per_column(_formats)(value, iv)
+    types = iv.answers.get("column_types") or {}
+    suggested = iv.fact("source").suggestions() if iv.answers.get("detect", True) else {}
+    for dest, formats in found.items():
+        source = mapped_columns(iv)[dest]
+        hint = suggested.get(source)
+        kind = types.get(dest) or (hint.type if hint else None) or "date"
+        try:
+            fits_sample(formats, _sampled(iv, source), "date" if kind == "date" else "datetime", source)
+        except ValueError as exc:
+            raise ValueError(f"{dest}: {exc}") from None
+    return found
 
 
 def type_answer(value: Any) -> str | None:
@@ -217,15 +273,18 @@ def build() -> dict[str, Question]:
                  applies=manual, flag_name="--column", shown=lambda v: "; ".join(f"{d}={s}" for d, s in v.items())),
         Question("detect", "Apply the conversions suggested from the sample", kind="bool", default=lambda iv: True,
                  check=lambda v, iv: yes_no(v), asked=lambda iv: False, shown=_yn),
-        Question("column_types", "Column types (COLUMN=TYPE; ...)", default=lambda iv: {},
-                 check=_per_column(type_answer), asked=lambda iv: False, shown=_pairs_text),
+        Question("column_types", "Column types (COLUMN=TYPE; ..., none for the source's)", default=lambda iv: {},
+                 check=_per_column(type_answer), asked=_revising("column_types"), flag_name="--column-type",
+                 shown=_pairs_text),
         Question("transforms", "Transforms (COLUMN=SPEC; ..., empty for none)", default=lambda iv: {},
                  check=_transforms_check, asked=lambda iv: iv.value("mapping") == "auto",
                  hint="SPEC: lower, upper, trim, null_if_empty, money, percent, date(%d/%m/%Y), datetime(...), "
+                      "default(VALUE), null_if(A|B), concat(COL|COL), coalesce(COL|COL), replace(PATTERN|WITH); "
                       "several joined by commas; e.g. Email=trim,lower; Country=upper",
-                 shown=_pairs_text),
-        Question("date_formats", "Date formats (COLUMN=FORMAT|FORMAT; ...)", default=lambda iv: {},
-                 check=_per_column(_formats), asked=lambda iv: False, shown=_formats_text),
+                 flag_name="--transform", shown=_pairs_text),
+        Question("date_formats", "Date formats (COLUMN=FORMAT|FORMAT; ..., none for the sample's)",
+                 default=lambda iv: {}, check=_date_formats_check, asked=_revising("date_formats"),
+                 flag_name="--date-format", shown=_formats_text),
         Question("create_missing_columns", "Add the columns the destination table lacks", kind="bool",
                  default=lambda iv: True, check=lambda v, iv: yes_no(v), shown=_yn,
                  applies=lambda iv: existing(iv) and iv.fact("destination").capabilities.alters_tables),
@@ -270,6 +329,12 @@ def build() -> dict[str, Question]:
     return found
 
 
+def _revising(key: str):
+    """Asked on a terminal only when going back to an auto mapping whose ``key`` was given as a flag:
+    otherwise the dry run's problem could not be fixed without starting again."""
+    return lambda iv: iv.value("mapping") == "auto" and bool(iv.previous.get(key))
+
+
 def _yn(value: Any) -> str:
     return "y" if value else "n"
 
@@ -285,6 +350,8 @@ def _formats_text(value: dict[str, Any]) -> str:
 
 
 def _item_text(value: Any) -> str:
+    if value is None:  # a column type left as the source's
+        return "keep"
     if isinstance(value, list):
         return ",".join(transform_text(v) for v in value) or "none"
     return str(value)

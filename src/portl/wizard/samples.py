@@ -81,7 +81,7 @@ def suggest(column: ColumnSample) -> Suggestion | None:
     values = [v for v in column.values if isinstance(v, str) and v.strip()]
     if not values:
         return None
-    if not _failures(values, LogicalType("bool")) and not all(_WHOLE.match(v) for v in values):
+    if not failures(values, LogicalType("bool")) and not all(_WHOLE.match(v) for v in values):
         return Suggestion(type="bool", reason="yes/no values")
     if all(_WHOLE.match(v) for v in values):
         if any(_LEADING_ZERO.match(v) for v in values):
@@ -94,7 +94,7 @@ def suggest(column: ColumnSample) -> Suggestion | None:
         # ISO dates need no format: it is what a date column reads without one.
         formats = [] if formats == [ISO_DATE] else formats
         return Suggestion(type="date", formats=tuple(formats), reason=_reason("dates", left))
-    iso = _failures(values, LogicalType("timestamp"))
+    iso = failures(values, LogicalType("timestamp"))
     if not iso:
         return Suggestion(type="timestamp", reason="ISO timestamps")
     formats, left = detect_formats(values, TIMESTAMP_FORMATS, LogicalType("timestamp"))
@@ -142,11 +142,13 @@ def detect_formats(values: Sequence[str], candidates: Sequence[str], logical: Lo
 
 
 def transform_text(transform: Any) -> str:
-    """A transform as the wizard writes it: ``trim``, ``date(%d/%m/%Y|%Y-%m-%d)``."""
+    """A transform as the wizard writes it: ``trim``, ``date(%d/%m/%Y|%Y-%m-%d)``, ``replace(a|b)``."""
     if isinstance(transform, str):
         return transform
     (name, args), = ((k, v) for k, v in transform.items() if k != "sep")
-    if isinstance(args, list):
+    if isinstance(args, dict):  # replace
+        args = f"{args.get('pattern', '')}|{args.get('with', '')}"
+    elif isinstance(args, list):
         args = "|".join(str(a) for a in args)
     return f"{name}({args})"
 
@@ -154,8 +156,8 @@ def transform_text(transform: Any) -> str:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _failures(values: Sequence[str], logical: LogicalType) -> list[str]:
-    """The values the engine would reject when converting them to ``logical``."""
+def failures(values: Sequence[str], logical: LogicalType) -> list[str]:
+    """The text values the engine would reject when converting them to ``logical`` (no formats)."""
     return _rejected(values, coerce(pa.array(list(values), pa.string()), logical))
 
 

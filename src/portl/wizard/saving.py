@@ -10,7 +10,10 @@ rename, so stopping the wizard at any question leaves nothing behind.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
+import shlex
+import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +129,7 @@ class Prepared:
     appended: bool
     comments_kept: bool
     connections_note: str | None = None
+    hook_notes: tuple[str, ...] = ()
 
 
 def prepare(iv: Interview, columns: list[ColumnSetting], table_exists: bool | None) -> Prepared:
@@ -144,7 +148,40 @@ def prepare(iv: Interview, columns: list[ColumnSetting], table_exists: bool | No
             text_out, kept = append_job(handle.read(), output, entry)
     connections, note = _connections_for(iv, data, job_dir)
     loaded = validate_text(text_out, data["name"], full, connections, iv.environ)
-    return Prepared(full, text_out, entry.text, loaded, appended, kept, note)
+    return Prepared(full, text_out, entry.text, loaded, appended, kept, note,
+                    tuple(missing_hook_targets(data.get("hooks") or {}, job_dir)))
+
+
+def missing_hook_targets(hooks: dict[str, Any], job_dir: str) -> list[str]:
+    """A note for each script or Python module a hook names that is not there yet. Not an error:
+    the hook may well be written after the job, but a typo is cheaper to see now than at run time."""
+    notes = []
+    for event, hook in hooks.items():
+        if hook.get("type") == "python":
+            module = hook["function"].partition(":")[0].split(".")[0]
+            beside = os.path.join(job_dir, module)
+            found = (os.path.isfile(beside + ".py") or os.path.isdir(beside)
+                     or importlib.util.find_spec(module) is not None)
+            if not found:
+                notes.append(f"{event} hook: no module {module} beside the job file ({module}.py) or on the Python "
+                             "path yet; the run imports it from there")
+        elif hook.get("type") == "script":
+            command = hook["command"] if isinstance(hook["command"], list) else _split(hook["command"])
+            program = command[0] if command else ""
+            if "/" in program:
+                found = os.path.exists(os.path.join(job_dir, os.path.expanduser(program)))
+            else:
+                found = not program or shutil.which(program) is not None
+            if not found:
+                notes.append(f"{event} hook: {program} is not there yet; the run starts it from the job file's folder")
+    return notes
+
+
+def _split(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:  # an unclosed quote: the run reports it
+        return []
 
 
 def draft(iv: Interview, columns: list[ColumnSetting]) -> LoadedJob:

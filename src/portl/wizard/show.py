@@ -136,6 +136,8 @@ def row_counts(plan: Any, destination_rows: int | None) -> str:
     mode = plan.spec.mode.value
     if mode == "replace":
         after = f"{est.rows:,}"
+    elif mode == "upsert" and not now:
+        after = f"{est.rows:,} (fewer when a key repeats in the source)"
     elif mode == "upsert":
         after = f"between {now:,} and {now + est.rows:,} (keys already there are not added again)"
     else:

@@ -48,6 +48,22 @@ def test_an_unknown_transform_names_the_closest_one():
         transform_list("trim,lowr")
 
 
+@pytest.mark.parametrize(("text", "step"), [
+    ("default(n/a)", {"default": "n/a"}),
+    ("null_if(-|n/a)", {"null_if": ["-", "n/a"]}),
+    ("concat(First|Last)", {"concat": ["First", "Last"]}),
+    ("coalesce(Mobile|Phone)", {"coalesce": ["Mobile", "Phone"]}),
+    ("replace(\\s+| )", {"replace": {"pattern": "\\s+", "with": " "}}),
+])
+def test_transforms_that_take_arguments_have_a_short_form(text, step):
+    assert transform_list(text) == [step]
+
+
+def test_a_transform_without_arguments_given_one_is_refused():
+    with pytest.raises(ValueError, match="'trim\\(x\\)': trim takes no argument"):
+        transform_list("trim(x)")
+
+
 def test_transforms_written_in_the_job_language_are_accepted():
     assert transform_list(["trim", {"date": ["%d/%m/%Y"]}]) == ["trim", {"date": ["%d/%m/%Y"]}]
 

@@ -92,3 +92,14 @@ def test_every_question_has_a_flag_named_after_its_answers_key():
 
     options = set(inspect.signature(init_command).parameters) - {"answers", "yes", "connections", "state_dir", "debug"}
     assert options == set(answer_keys())
+
+
+def test_every_flag_a_message_names_is_an_option_of_init():
+    import typer
+
+    from portl.wizard.questions import build
+
+    command = typer.main.get_command(app).commands["init"]
+    options = {flag for param in command.params for flag in [*param.opts, *param.secondary_opts]}
+    named = {part for question in build().values() for part in question.flag.split("/")}
+    assert named - options == set()

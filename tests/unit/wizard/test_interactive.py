@@ -146,12 +146,37 @@ def test_a_problem_in_the_dry_run_leads_back_to_the_mapping(scripted, folder):
     mapping = [("Map columns", ""), ("Add the columns", ""), ("Destination columns nothing maps to", "")]
     first = [("Key columns", ""), ("Write mode", ""), ("Apply these conversions", "y"), ("Transforms", "")]
     again = [("Key columns", ""), ("Write mode", ""), ("Apply these conversions", "n"), ("Transforms", "")]
-    steps = (SOURCE + destination + mapping + first + REST + [("Go back", "y")] + mapping + again + SAVE)
+    # Without the conversions, 'yes' is no date either: the second dry run finds every row rejected,
+    # and this time the job is saved as it is.
+    steps = (SOURCE + destination + mapping + first + REST + [("Go back", "y")] + mapping + again
+             + [("Go back", "n")] + SAVE)
 
     written = scripted(steps)
 
     assert "column active: the mapping produces bool but the destination column is DATE" in written.transcript
     assert written.job().job.mapping.columns == {}
+
+
+def test_a_dry_run_that_rejects_every_row_offers_to_go_back_and_asks_the_given_types_again(scripted):
+    again = NO_KEY[:3] + [("Column types", "first_name=keep")] + NO_KEY[3:]
+    steps = SOURCE + DESTINATION + AUTO + NO_KEY + REST + [("Go back", "y")] + AUTO + again + SAVE
+
+    written = scripted(steps, column_types="first_name=bigint")
+
+    flat = " ".join(written.transcript.split())
+    assert "every one of the 4 rows previewed would be rejected (row 1, column first_name:" in flat
+    assert "first_name" not in written.job().job.mapping.columns
+
+
+def test_a_date_format_that_reads_none_of_the_sample_is_refused(scripted):
+    transforms = [("Transforms", "Signup Date=date(%d.%m.%Y)"), ("Transforms", "Signup Date=date(%d/%m/%Y)")]
+    steps = SOURCE + DESTINATION + AUTO + NO_KEY[:3] + transforms + REST + SAVE
+
+    written = scripted(steps)
+
+    assert ("✗ %d.%m.%Y reads none of the sampled values of Signup Date ('2023-01-15', '16/02/2023', "
+            "'2023-03-01') as a date; these fit: %Y-%m-%d|%d/%m/%Y") in " ".join(written.transcript.split())
+    assert written.job().job.mapping.columns["signup_date"].transform[0].args == ["%d/%m/%Y"]
 
 
 @pytest.mark.parametrize("answer", ["y", "n"])
@@ -172,3 +197,95 @@ def test_stopping_at_the_last_question_writes_nothing(scripted, folder):
         scripted(steps + [("Run now", interrupt)])
 
     assert sorted(p.name for p in folder.iterdir()) == ["customers.csv"]
+
+
+def test_a_mapping_that_loads_no_column_is_explained_and_asked_again(scripted, folder):
+    make_table(folder / "shop.db", "CREATE TABLE customers (code TEXT, label TEXT)")
+    destination = [("Destination type", "sqlite"), ("Destination path", "shop.db"), ("Destination table", "")]
+    first = [("Map columns", ""), ("Add the columns", "n"), ("Destination columns nothing maps to", "")]
+    again = [("Map columns", ""), ("Add the columns", "y"), ("Destination columns nothing maps to", "")]
+    steps = SOURCE + destination + first + again + NO_KEY + REST + SAVE
+
+    written = scripted(steps)
+
+    assert ("✗ no source column has a column of the same name in customers (code, label), and the missing columns "
+            "are not to be added") in " ".join(written.transcript.split())
+    assert written.job().job.mapping.create_missing_columns is True
+
+
+def test_a_new_destination_table_named_like_an_existing_one_is_pointed_out(scripted, folder):
+    make_table(folder / "shop.db", "CREATE TABLE customers (customer_id TEXT)")
+    destination = [("Destination type", "sqlite"), ("Destination path", "shop.db"), ("Destination table", "customer")]
+
+    written = scripted(SOURCE + destination + AUTO + NO_KEY + REST + SAVE)
+
+    assert "note: no table customer yet (did you mean customers?); the first run creates it" in written.transcript
+    assert written.job().job.destination.table == "customer"
+
+
+def test_an_empty_destination_ends_with_as_many_rows_as_the_source_when_upserting(scripted):
+    keyed = [("Key columns", "customer_id"), ("On a conflict", ""), ("Apply these conversions", ""), ("Transforms", "")]
+
+    written = scripted(SOURCE + DESTINATION + AUTO + keyed + REST + SAVE)
+
+    assert ("Row counts: source about 4; destination now 0; after the run 4 (fewer when a key repeats in the "
+            "source)") in " ".join(written.transcript.split())
+
+
+FULL = SOURCE + DESTINATION + AUTO + NO_KEY + REST + SAVE
+MANUAL_WITH_HOOKS = SOURCE + DESTINATION + [
+    ("Map columns", "manual"),
+    ("destination column", "id"), ("type", "bigint"), ("transforms", ""),
+    ("destination column", "-"),
+    ("destination column", ""), ("type", ""), ("transforms", "trim,lower"),
+    ("destination column", ""), ("type", "date"), ("formats", ""), ("transforms", ""),
+    ("destination column", "-"), ("destination column", "-"),
+    ("Key columns", "id"), ("On a conflict", "skip"),
+    ("Add hooks", "y"), ("Before each row", "python"), ("function", "hooks:clean_row"), ("After each row", ""),
+    ("Before each batch", ""), ("After each batch", ""), ("Before the job", ""), ("After the job", ""),
+] + REST[1:] + SAVE
+
+
+@pytest.mark.parametrize(("script", "position"), [("auto", i) for i in range(len(FULL))]
+                         + [("manual", i) for i in range(len(MANUAL_WITH_HOOKS))])
+def test_ctrl_c_at_any_question_writes_nothing(scripted, folder, script, position):
+    steps = FULL if script == "auto" else MANUAL_WITH_HOOKS
+
+    def interrupt(prompt, secret):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        scripted(steps[:position] + [(steps[position][0], interrupt)])
+
+    assert sorted(p.name for p in folder.iterdir()) == ["customers.csv"]
+
+
+def test_ctrl_d_at_a_question_writes_nothing(scripted, folder):
+    def end_of_input(prompt, secret):
+        raise EOFError
+
+    with pytest.raises(EOFError):
+        scripted(FULL[:5] + [(FULL[5][0], end_of_input)])
+
+    assert sorted(p.name for p in folder.iterdir()) == ["customers.csv"]
+
+
+def test_a_date_type_for_a_column_that_holds_no_dates_is_refused_before_its_formats(scripted):
+    manual = [
+        ("Map columns", "manual"),
+        ("destination column", "-"), ("destination column", "-"),
+        ("destination column", "joined"), ("type", "date"), ("type", "keep"), ("transforms", ""),
+        ("destination column", ""), ("type", "date"), ("formats", "%d.%m.%Y"), ("formats", "ISO"), ("transforms", ""),
+        ("destination column", "-"), ("destination column", "-"),
+    ]
+    steps = SOURCE + DESTINATION + manual + [("Key columns", ""), ("Write mode", "")] + REST + SAVE
+
+    written = scripted(steps)
+
+    flat = " ".join(written.transcript.split())
+    assert "✗ no date format reads the sampled values of Email; keep its type, or choose another" in flat
+    assert "✗ %d.%m.%Y reads none of the sampled values of Signup Date" in flat
+    assert "✗ ISO 8601 reads none" not in flat  # two of the four sampled dates are ISO: accepted
+    columns = written.job().job.mapping.columns
+    assert (columns["joined"].from_, columns["joined"].type) == ("Email", None)
+    assert (columns["signup_date"].type, columns["signup_date"].formats) == ("date", [])

@@ -256,3 +256,78 @@ def test_a_password_in_a_url_is_never_shown_in_the_error(init):
 
     assert "cannot connect to PostgreSQL at nohost.invalid:5432" in str(info.value)
     assert "s3cr3t" not in str(info.value)
+
+
+def test_a_date_format_that_reads_none_of_the_sample_is_listed_under_its_flag(init):
+    with pytest.raises(ConfigError) as info:
+        init(source_path="customers.csv", destination_path="out.db", date_formats=["Signup Date=%q"])
+
+    assert [p.message for p in info.value.problems] == [
+        "--date-format (date_formats): signup_date: %q reads none of the sampled values of Signup Date "
+        "('2023-01-15', '16/02/2023', '2023-03-01') as a date; these fit: %Y-%m-%d|%d/%m/%Y"]
+
+
+def test_a_transform_naming_a_column_not_mapped_says_which_are(init):
+    with pytest.raises(ConfigError) as info:
+        init(source_path="customers.csv", destination_path="out.db", transforms=["nickname=upper"])
+
+    assert info.value.problems[0].message == (
+        "--transform (transforms): nickname: no column 'nickname' in the mapping. Mapped columns: customer_id, "
+        "first_name, email, signup_date, lifetime_value, active")
+
+
+def test_transforms_with_arguments_are_written_in_the_job_language(init):
+    written = init(source_path="customers.csv", destination_path="out.db", detect=False,
+                   transforms=["Email=coalesce(Email|First Name),null_if(-|n/a),lower", "First Name=default(n/a)",
+                               "customer_id=replace(^1|9)"])
+
+    columns = yaml.safe_load(written.text)["mapping"]["columns"]
+    assert columns["email"] == {
+        "transform": [{"coalesce": ["Email", "First Name"]}, {"null_if": ["-", "n/a"]}, "lower"]}
+    assert columns["first_name"] == {"from": "First Name", "transform": {"default": "n/a"}}
+    assert columns["customer_id"] == {"transform": {"replace": {"pattern": "^1", "with": "9"}}}
+    assert written.job().job.mapping.columns["email"].transform[0].args == ["Email", "First Name"]
+
+
+def test_concat_of_a_column_the_source_lacks_is_refused(init):
+    with pytest.raises(ConfigError) as info:
+        init(source_path="customers.csv", destination_path="out.db", transforms=["Email=concat(First Name|Surname)"])
+
+    assert info.value.problems[0].message.startswith(
+        "--transform (transforms): email: the source has no column 'Surname'. Its columns: customer_id, First Name")
+
+
+def test_a_mapping_that_loads_no_column_is_listed_and_nothing_is_written(init, folder):
+    make_table(folder / "shop.db", "CREATE TABLE customers (code TEXT, label TEXT)")
+
+    with pytest.raises(ConfigError) as info:
+        init(source_path="customers.csv", destination_path="shop.db", create_missing_columns=False)
+
+    assert [p.message for p in info.value.problems] == [
+        "--mapping: no source column has a column of the same name in customers (code, label), and the missing "
+        "columns are not to be added: add them, or map the columns by hand (manual)"]
+    assert not (folder / "customers.yaml").exists()
+
+
+def test_a_source_file_of_another_format_is_refused(init, folder):
+    pq.write_table(pa.table({"id": [1]}), folder / "export.csv")
+
+    with pytest.raises(ConfigError) as info:
+        init(source_type="csv", source_path="export.csv", destination_path="out.db")
+
+    assert ("--source-path (source_path): export.csv is a parquet file, not csv; give a csv file, or start again "
+            "with --source-type parquet") in [p.message for p in info.value.problems]
+
+
+def test_hooks_whose_script_or_module_is_not_there_yet_are_noted(init, folder):
+    (folder / "hooks.py").write_text("def clean(row):\n    return row\n")
+
+    written = init(source_path="customers.csv", destination_path="out.db", before_row_hook="python:hooks:clean",
+                   after_row_hook="python:hookz:clean", after_batch_hook="script:./notify.sh --quiet",
+                   after_job_hook="script:ls -l")
+
+    flat = " ".join(written.transcript.split())
+    assert "note: before_row hook" not in flat and "note: after_job hook" not in flat
+    assert "note: after_row hook: no module hookz beside the job file (hookz.py) or on the Python path yet" in flat
+    assert "note: after_batch hook: ./notify.sh is not there yet" in flat
+    assert written.job().job.hooks.after_batch[0].command == "./notify.sh --quiet"
