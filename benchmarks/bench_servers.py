@@ -1,6 +1,6 @@
 """Postgres and MySQL paths: Portl beside each reference tool, measured in the same run.
 
-    python benchmarks/bench_servers.py [--rows N] [--repeat R] [--case NAME ...]
+    python benchmarks/bench_servers.py [--rows N] [--repeat R] [--case NAME ...] [--keep]
 
 Cases (1M rows x 10 columns by default, the same generated CSV as the SQLite benchmarks):
 
@@ -11,12 +11,13 @@ Cases (1M rows x 10 columns by default, the same generated CSV as the SQLite ben
                                                                                            target >= 0.80x
   pg-copy      Postgres -> Postgres table copy vs psql COPY t TO STDOUT | psql COPY t2 FROM STDIN   target >= 0.70x
   my-append    CSV -> MySQL append             vs mysql LOAD DATA LOCAL INFILE             target >= 0.70x
-  my-to-pg     MySQL -> Postgres table copy    vs pgloader (skipped with a clear line when not installed)
-                                                                                           target >= 2.00x
+  my-to-pg     MySQL -> Postgres table copy    vs pgloader (skipped with a clear line when not installed;
+                                               sh benchmarks/setup.sh installs it)         target >= 2.00x
 
 Each case loads into a table created beforehand with the same definition on both sides, in its
-own database (created and dropped here), and checks the row count afterwards. Peak RSS is the
-Portl process's own. Prints PASS/FAIL per target and a summary; always exits 0.
+own database (created and dropped here; --keep leaves them, and the job files, for profiling), and
+checks the row count afterwards. Peak RSS is the Portl process's own. Prints PASS/FAIL per target,
+a detail line with every run and the CPU time of each side, and a summary; always exits 0.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ PG_COLUMNS = ("id bigint PRIMARY KEY, name text, email text, city text, signup_d
 MY_COLUMNS = ("id BIGINT PRIMARY KEY, name TEXT, email TEXT, city TEXT, signup_date DATE, amount DECIMAL(12,2), "
               "active TINYINT(1), quantity INT, score DOUBLE, notes TEXT")
 TYPES = {"id": "bigint", "signup_date": "date", "amount": "decimal(12,2)", "active": "bool", "quantity": "int", "score": "float"}
+KEEP = False  # --keep: leave the scratch databases for a look (or a profile) afterwards
 
 
 def psql(db: str, *args: str) -> list[str]:
@@ -73,6 +75,9 @@ class Pg:
         return int(self.run(f"SELECT count(*) FROM {name}").strip())
 
     def drop(self) -> None:
+        if KEEP:
+            print(f"  kept Postgres database {self.name}")
+            return
         subprocess.run(psql("postgres", "-c", f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)"), capture_output=True)
 
 
@@ -94,6 +99,9 @@ class My:
         return int(self.run(f"SELECT count(*) FROM {name}").strip())
 
     def drop(self) -> None:
+        if KEEP:
+            print(f"  kept MySQL database {self.name}")
+            return
         subprocess.run(["mysql", "-h", MY_HOST, "-u", MY_USER, "-e", f"DROP DATABASE IF EXISTS {self.name}"], capture_output=True)
 
 
@@ -118,6 +126,7 @@ def compare(label: str, rows: int, repeat: int, portl_side: Side, reference_side
             check: Callable[[], int], min_ratio: float, max_rss: float | None, reference_name: str) -> list[tuple[str, bool, str]]:
     """Run both sides ``repeat`` times (alternating which goes first); compare median times."""
     times: dict[str, list[float]] = {"portl": [], "ref": []}
+    cpu: dict[str, list[float]] = {"portl": [], "ref": []}
     rss: list[float] = []
     for attempt in range(repeat):
         order = [("portl", portl_side), ("ref", reference_side)]
@@ -132,6 +141,8 @@ def compare(label: str, rows: int, repeat: int, portl_side: Side, reference_side
             if got != rows:
                 raise RuntimeError(f"{label}: {who} side left {got:,} rows, expected {rows:,}")
             times[who].append(m.seconds)
+            if m.cpu_seconds is not None:
+                cpu[who].append(m.cpu_seconds)
             if who == "portl" and m.peak_rss_mb is not None:
                 rss.append(m.peak_rss_mb)
     portl_s, ref_s = c.median(times["portl"]), c.median(times["ref"])
@@ -146,6 +157,10 @@ def compare(label: str, rows: int, repeat: int, portl_side: Side, reference_side
         if max_rss:
             results.append((f"{label}: Portl peak RSS < {max_rss:.0f} MB", peak < max_rss, f"{peak:.0f} MB"))
     print(line + "  " + c.verdict(all(r[1] for r in results)), flush=True)
+    runs = {who: "/".join(f"{t:.2f}" for t in times[who]) for who in times}
+    used = {who: f"{c.median(cpu[who]):.2f} s" if cpu[who] else "?" for who in cpu}
+    print(f"  runs: portl {runs['portl']} s, {reference_name} {runs['ref']} s; client CPU (median): portl {used['portl']}, "
+          f"{reference_name} {used['ref']} (the servers' own CPU is not counted)", flush=True)
     return results
 
 
@@ -230,8 +245,8 @@ def case_my_to_pg(data: c.Dataset, repeat: int) -> list:
             m = run_portl(job, work)
             ok = m.returncode == 0 and pg.count() == data.rows
             print(f"my-to-pg      portl {m.seconds:6.2f} s ({c.rate(data.rows, m.seconds)})   pgloader not installed "
-                  f"(Debian package pgloader): comparison skipped  peak RSS {m.peak_rss_mb or 0:.0f} MB  "
-                  f"{'loaded' if ok else 'FAILED: ' + m.failure()}", flush=True)
+                  f"(Debian package pgloader; sh benchmarks/setup.sh installs it): comparison skipped  "
+                  f"peak RSS {m.peak_rss_mb or 0:.0f} MB  {'loaded' if ok else 'FAILED: ' + m.failure()}", flush=True)
             return [("my-to-pg: throughput >= 2.00x pgloader", True, "SKIP (pgloader not installed)")]
         # pgloader creates its own schema, named after the MySQL database, and its own table there.
         command = [loader, "--quiet", f"mysql://{MY_USER}@{MY_HOST}/{my.name}", f"postgresql://{PG_USER}@{PG_HOST}/{pg.name}"]
@@ -267,7 +282,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the generated file (default 1,000,000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per side, alternating which goes first (default 3)")
     parser.add_argument("--case", nargs="*", choices=sorted(CASES), help="which cases (default: all)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the scratch databases and job files (benchmarks/.data/work/) afterwards")
     args = parser.parse_args()
+    global KEEP
+    KEEP = args.keep
     print(c.environment_line())
     for tool in ("psql", "mysql"):
         if shutil.which(tool) is None:

@@ -376,11 +376,28 @@ def write_job(path: Path, name: str, csv_path: Path, db_path: Path, coerced: dic
     path.write_text("\n".join(lines) + "\n")
 
 
+def portl_env() -> dict[str, str]:
+    """The environment Portl runs in: with its bytecode cached, as an installed package has it
+    compiled, even where ``PYTHONDONTWRITEBYTECODE`` is set (which would make every run compile
+    Portl's modules again); compiled once, before the first run."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(NO_COLOR="1", COLUMNS="200")
+    if not _COMPILED:
+        import portl
+
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(portl.__file__).parent)], env=env,
+                       capture_output=True)
+        _COMPILED.append(True)
+    return env
+
+
+_COMPILED: list[bool] = []
+
+
 def run_portl(job: Path, workdir: Path) -> Measured:
     """``portl run job.yaml --no-progress`` in ``workdir`` (its run ledger starts empty)."""
     shutil.rmtree(workdir / ".portl", ignore_errors=True)
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    return measure([*portl_command(), "run", str(job), "--no-progress"], cwd=workdir, env=env)
+    return measure([*portl_command(), "run", str(job), "--no-progress"], cwd=workdir, env=portl_env())
 
 
 def run_sqlite_import(cli: str, db_path: Path, csv_path: Path, table: str = TABLE) -> Measured:

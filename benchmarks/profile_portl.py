@@ -1,6 +1,7 @@
 """Profile one Portl run of a benchmark job with cProfile, every thread included.
 
     python benchmarks/profile_portl.py [--rows N] [--case append|coerce] [--top 25] [--out FILE.prof]
+    python benchmarks/profile_portl.py --job JOB.yaml [--top 25] [--out FILE.prof]
 
 ``python -m cProfile`` only sees the main thread, and Portl reads and maps batches on a reader
 thread while the main thread writes. This script runs the real CLI in a child process
@@ -9,6 +10,10 @@ the main thread and on every thread started, merges them into one ``.prof`` file
 top functions by cumulative and by own (total) time. The times of the threads add up, so the
 totals can exceed the wall time; C work that releases the GIL (Arrow's CSV parser, SQLite) is
 charged to the Python call that waited on it.
+
+``--job`` profiles any job file instead (run from its folder, ledger in a fresh state folder), for
+instance one that ``bench_servers.py --keep`` left in ``benchmarks/.data/work/``: the destination
+must be ready for it (an append into a table already loaded adds the rows a second time).
 """
 
 from __future__ import annotations
@@ -73,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", choices=["append", "coerce"], default="append")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", default=None, help="where to write the merged .prof (default benchmarks/.data/work/profile/)")
+    parser.add_argument("--job", default=None, help="profile this job file instead of the CSV -> SQLite benchmark job")
     args = parser.parse_args(argv)
+    if args.job:
+        return _profile_job(Path(args.job).resolve(), args)
     data = c.dataset(args.rows, args.seed)
     work = c.workdir("profile")
     db, job = work / f"{args.case}.db", work / f"{args.case}.yaml"
@@ -94,10 +102,32 @@ def main(argv: list[str] | None = None) -> int:
     if not out.exists():
         print("no profile was written")
         return 0
-    for order in ("cumulative", "tottime"):
-        print(f"\n--- top {args.top} by {order} ---")
-        pstats.Stats(str(out)).strip_dirs().sort_stats(order).print_stats(args.top)
+    _print_top(out, args.top)
     return 0
+
+
+def _profile_job(job: Path, args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    out = Path(args.out) if args.out else c.workdir("profile") / f"{job.stem}.prof"
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    with tempfile.TemporaryDirectory(prefix="portl-profile-") as state:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(out), "run", str(job),
+                               "--no-progress", "--state-dir", state], cwd=job.parent, env=env, capture_output=True,
+                              text=True)
+        shutil.rmtree(state, ignore_errors=True)
+    print((proc.stdout + proc.stderr).strip())
+    print(f"profile: {out}")
+    if out.exists():
+        _print_top(out, args.top)
+    return 0
+
+
+def _print_top(path: Path, top: int) -> None:
+    for order in ("cumulative", "tottime"):
+        print(f"\n--- top {top} by {order} ---")
+        pstats.Stats(str(path)).strip_dirs().sort_stats(order).print_stats(top)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ A connector declares what it can do as data (:class:`Capabilities`) and implemen
 methods. Batching, retries, checkpoint bookkeeping, hooks and rejects belong to the engine; a
 connector only reads Arrow batches, writes Arrow batches, and says how its failures should be
 treated (:class:`~portl.errors.TransientError` or :class:`~portl.errors.TerminalError`).
+
+A source and a sink that speak the same text format may also move blocks of text *verbatim*
+(:class:`VerbatimSource`, :class:`VerbatimSink`): the engine decides when that gives the rows the
+Arrow path would give, and falls back to the Arrow path for a block the destination refuses.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
+
+from portl.types import LogicalType
 
 
 class WriteMode(str, enum.Enum):
@@ -86,9 +92,13 @@ class Chunk:
     originals: list[str] | None = None
     rejects: list[Reject] = field(default_factory=list)
     size_bytes: int = 0
+    verbatim: Verbatim | None = None
+    """Set instead of ``data`` (then empty) when the block is handed over as text, as it is."""
 
     @property
     def rows_read(self) -> int:
+        if self.verbatim is not None:
+            return self.verbatim.rows + len(self.rejects)
         return self.data.num_rows + len(self.rejects)
 
     def line_of(self, index: int) -> int | None:
@@ -129,6 +139,8 @@ class Capabilities:
     bulk_method: str = ""
     """One line for the plan: how a batch is written."""
     max_params: int | None = None
+    verbatim: frozenset[str] = frozenset()
+    """Text formats (:attr:`TextFormat.kind`) a batch can be loaded from as it is (``write_verbatim``)."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +243,95 @@ class Sink(Protocol):
     def count_rows(self) -> int | None: ...
 
     def close(self) -> None: ...
+
+
+# --- verbatim blocks: source text loaded as it is ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a source writes its text blocks, for a destination that loads them as they are.
+
+    ``kind="csv"`` is RFC 4180: fields separated by ``delimiter``; a field is either unquoted
+    text or enclosed in ``quote`` with a quote inside doubled; an unquoted field equal to ``null``
+    is NULL (a quoted one never is); every record ends with a newline, except perhaps the last
+    of the source. The encoding is UTF-8.
+    """
+
+    kind: str = "csv"
+    delimiter: str = ","
+    quote: str = '"'
+    null: str = ""
+
+
+@dataclass(frozen=True)
+class VerbatimOffer:
+    """What a source can hand over as text, and what it vouches for.
+
+    ``own_types``: each column's text is already the canonical text of the column's own logical
+    type (a database writing out its values). ``checks``: the logical types a *text* column can
+    be checked against block by block, and ``nulls``: whether a block can be checked for NULLs
+    in given columns. Canonical text is text Portl's coercion reads as value *v* and that
+    databases read back as *v* (``12``, ``-3.50``, ``2024-01-31``, ``true``, ISO 8601 times).
+    """
+
+    format: TextFormat
+    own_types: bool = False
+    checks: frozenset[str] = frozenset()
+    nulls: bool = False
+
+
+@dataclass(frozen=True)
+class VerbatimRequest:
+    """What the engine asks of a block before it may go verbatim: the source columns whose text
+    must be canonical for a logical type, and those that must hold no NULL. A block that fails
+    a check is read the ordinary way (an Arrow batch)."""
+
+    types: tuple[tuple[str, LogicalType], ...] = ()
+    required: frozenset[str] = frozenset()
+
+
+@dataclass
+class Verbatim:
+    """A block of whole records in the source's :class:`TextFormat`, and how many there are.
+    ``state`` is the source's own note of where the block came from, to parse it again."""
+
+    data: bytes
+    rows: int
+    state: Any = None
+
+
+@runtime_checkable
+class VerbatimSource(Protocol):
+    """A source that can hand its blocks over as text."""
+
+    def verbatim_offer(self) -> VerbatimOffer | None: ...
+
+    def read_verbatim(self, batch_rows: int, start: Checkpoint | None, request: VerbatimRequest) -> Iterator[Chunk]:
+        """Like ``read``, but a chunk whose block passes ``request`` carries it in ``verbatim``
+        (with the same checkpoint, lines and records as ``read`` would give)."""
+        ...
+
+    def parse_verbatim(self, chunk: Chunk) -> Chunk:
+        """The chunk ``read`` would have given for that block: its rows as an Arrow batch, with
+        the rows it cannot parse as rejects."""
+        ...
+
+
+@runtime_checkable
+class VerbatimSink(Protocol):
+    """A sink that can load a block of text as it is, in the batch's transaction."""
+
+    def verbatim_problems(self, schema: pa.Schema, spec: WriteSpec, fmt: TextFormat) -> list[str]:
+        """Why the destination would not read canonical text of ``schema``'s columns as Portl
+        would (one reason per column), or nothing when it would."""
+        ...
+
+    def write_verbatim(self, block: Verbatim, columns: list[str], fmt: TextFormat, spec: WriteSpec, tx: Any) -> WriteResult:
+        """Load ``block``, whose fields are ``columns`` in order. Raises a
+        :class:`~portl.errors.TerminalError` for a block the destination refuses; the engine then
+        loads that block's Arrow batch instead."""
+        ...
 
 
 # --- whole-database copies -------------------------------------------------------------------

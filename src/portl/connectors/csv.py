@@ -1,4 +1,4 @@
-"""CSV and TSV files: streaming reads in byte blocks cut at record boundaries, and writes.
+"""CSV and TSV files: streaming reads in byte blocks cut at record boundaries.
 
 Reading never goes through Python rows: the file is read in byte blocks of about ``batch_rows``
 records, each cut after its last complete record (see :class:`~portl.connectors.blocks.RecordCutter`),
@@ -11,27 +11,29 @@ An empty unquoted field is NULL and a quoted ``""`` stays an empty string, as ``
 Rows with the wrong number of fields are not fatal: they come back as rejects with their line and
 text. A file whose quoted fields hold newlines is read as one partition (``workers: 1``): a byte
 offset in the middle of such a file cannot be placed on a record boundary with certainty.
+
+A block may also be handed over as text, for a database to load as it is (``read_verbatim``; the
+checks are in :mod:`portl.connectors.csv_verbatim`). Writing is :mod:`portl.connectors.csv_sink`.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv as pycsv
-import gzip
 import io
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator, model_validator
 
-from portl.connectors.base import Checkpoint, Chunk, ColumnInfo, Estimate, Reject, TableInfo
+from portl.connectors.base import (
+    Checkpoint, Chunk, Estimate, Reject, TextFormat, Verbatim, VerbatimOffer, VerbatimRequest,
+)
 from portl.connectors.blocks import (
     EXACT,
     NEWLINE,
@@ -45,8 +47,11 @@ from portl.connectors.blocks import (
     record_text,
 )
 from portl.connectors.config import ConnectorConfig, resolve_path
-from portl.connectors.filesink import ByteFileSink, text_ready
-from portl.errors import ConfigError, SourceError, TerminalError
+from portl.connectors.csv_verbatim import CHECKABLE, BlockCheck
+from portl.errors import SourceError, TerminalError
+
+if TYPE_CHECKING:
+    from portl.connectors.csv_sink import CsvSink
 
 
 class Config(ConnectorConfig):
@@ -112,6 +117,8 @@ def open_source(config: Config, base_dir: str) -> CsvSource:
 
 def open_sink(config: Config, base_dir: str) -> CsvSink:
     """Open a CSV/TSV file for writing (append or replace)."""
+    from portl.connectors.csv_sink import CsvSink
+
     return CsvSink(config, base_dir)
 
 
@@ -212,6 +219,40 @@ class CsvSource:
         ]
 
     def read(self, batch_rows: int, start: Checkpoint | None = None) -> Iterator[Chunk]:
+        return self._read(batch_rows, start, None)
+
+    def verbatim_offer(self) -> VerbatimOffer | None:
+        """Blocks go verbatim as RFC 4180 CSV, UTF-8 (other encodings are converted), when the file
+        is quoted with doubled quotes, has one NULL spelling and single-byte separators."""
+        cfg = self.config
+        quote, null = cfg.quote_char, cfg.null_values
+        if cfg.escape_char or not quote or len(null) != 1 or not (self._delimiter + quote).isascii():
+            return None
+        return VerbatimOffer(TextFormat("csv", self._delimiter, quote, null[0]), checks=CHECKABLE, nulls=True)
+
+    def read_verbatim(self, batch_rows: int, start: Checkpoint | None, request: VerbatimRequest) -> Iterator[Chunk]:
+        """Blocks that pass ``request`` (see :mod:`portl.connectors.csv_verbatim`) come as text."""
+        offer = self.verbatim_offer()
+        if offer is None:
+            raise TerminalError(f"{self.name} cannot be read verbatim")
+        fmt = offer.format
+        return self._read(batch_rows, start, BlockCheck(self._layout.names, fmt.delimiter, fmt.quote, fmt.null, request))
+
+    def parse_verbatim(self, chunk: Chunk) -> Chunk:
+        """The chunk ``read`` gives for the block of a verbatim chunk."""
+        block, line, record, final = chunk.verbatim.state
+        # Exact cutting: the block was cut where records end, nothing to second-guess.
+        cutter = RecordCutter(self._delimiter, self.config.quote_char, self.config.escape_char, EXACT)
+        parsed = self._parse_block(block, block.count(b"\n"), final, line, record, cutter)
+        if parsed is None:  # cannot happen with exact cutting; guard the row accounting anyway
+            raise TerminalError(f"{self.name} near line {line}: a block read verbatim cannot be parsed again")
+        data, rejects, lines, first_line, first_record, raw = parsed
+        again = Chunk(data=data, checkpoint=chunk.checkpoint, first_record=first_record, first_line=first_line,
+                      lines=lines, rejects=rejects, size_bytes=chunk.size_bytes)
+        again._portl_block = raw  # type: ignore[attr-defined]
+        return again
+
+    def _read(self, batch_rows: int, start: Checkpoint | None, check: BlockCheck | None) -> Iterator[Chunk]:
         start = start or self.partitions(1)[0]
         if start.done or not self._layout.has_rows:
             return
@@ -228,6 +269,17 @@ class CsvSource:
                     return
                 block, final = got
                 newlines = block.count(b"\n")
+                if check is not None:
+                    verbatim = self._verbatim_chunk(block, newlines, final, check, start.partition, offset, end, line,
+                                                    record, rows)
+                    if verbatim is not None:
+                        offset += len(block)
+                        line += newlines
+                        record += verbatim.verbatim.rows
+                        rows += verbatim.verbatim.rows
+                        bytes_per_row = len(block) / verbatim.verbatim.rows
+                        yield verbatim
+                        continue
                 parsed = self._parse_block(block, newlines, final, line, record, cutter)
                 if parsed is None:  # the cut was inside a quoted field: cut again, more surely
                     reader.unread(block)
@@ -253,6 +305,19 @@ class CsvSource:
                 )
                 chunk._portl_block = raw  # type: ignore[attr-defined]
                 yield chunk
+
+    def _verbatim_chunk(self, block: bytes, newlines: int, final: bool, check: BlockCheck, partition: str, offset: int,
+                        end: int | None, line: int, record: int, rows: int) -> Chunk | None:
+        """The block as a verbatim chunk, when it passes the checks; its checkpoint is the one the
+        parsed block would have (no blank lines, no line breaks in values: one record per line)."""
+        text = self._file.to_utf8(block, line)
+        count = check.rows(text, newlines, final)
+        if count is None:
+            return None
+        after = {"offset": offset + len(block), "end": end, "line": line + newlines, "record": record + count}
+        return Chunk(data=_empty(self._schema),
+                     checkpoint=Checkpoint(partition, after, rows + count, final), first_record=record, first_line=line,
+                     size_bytes=len(block), verbatim=Verbatim(text, count, (block, line, record, final)))
 
     def raw_rows(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
         """The original text of data rows ``indexes`` of ``chunk`` (e.g. of rows being rejected)."""
@@ -594,148 +659,12 @@ def _record_starts(block: bytes, spans: list[int], physical: int) -> list[int] |
     return starts if at <= physical else None
 
 
+def _empty(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=schema)
+
+
 def _single_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
     batches = table.combine_chunks().to_batches()
     if not batches:
         return pa.RecordBatch.from_pylist([], schema=schema)
     return batches[0]
-
-
-# -- writing ------------------------------------------------------------------------------------
-
-
-class CsvSink(ByteFileSink):
-    """Writes CSV/TSV: NULL as an empty unquoted field, strings quoted, dates and times in ISO text
-    (``2024-01-02``, ``2024-01-02 03:04:05``), decimals with their scale."""
-
-    bulk_method = "pyarrow CSV writer, fsync per batch"
-
-    def __init__(self, config: Config, base_dir: str):
-        if config.quote_char not in ('"', None):
-            raise ConfigError(
-                f"{config.path}: CSV files are written with quote_char '\"' or null, not {config.quote_char!r}"
-            )
-        self.config = config
-        self.format_label = config.type.upper()
-        self._delimiter = config.field_delimiter
-        path = resolve_path(config.path, base_dir)
-        compressed = config.compression == "gzip" or (config.compression == "auto" and path.lower().endswith(".gz"))
-        super().__init__(path, config.path, compressed)
-        self._options = pacsv.WriteOptions(
-            include_header=False,
-            delimiter=self._delimiter,
-            quoting_style="needed" if config.quote_char else "none",
-        )
-
-    def header(self, schema: pa.Schema) -> bytes:
-        if not self.config.header:
-            return "".encode(self.config.encoding)  # a byte order mark, for the encodings that have one
-        out = io.StringIO()
-        pycsv.writer(
-            out,
-            delimiter=self._delimiter,
-            quoting=pycsv.QUOTE_MINIMAL if self.config.quote_char else pycsv.QUOTE_NONE,
-            lineterminator="\n",
-        ).writerow(schema.names)
-        return self._to_encoding(out.getvalue())
-
-    def encode(self, batch: pa.RecordBatch) -> bytes:
-        sink = pa.BufferOutputStream()
-        try:
-            pacsv.write_csv(text_ready(batch, csv=True), sink, self._options)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise TerminalError(f"cannot write {self.name} as CSV: {exc}") from exc
-        data = sink.getvalue().to_pybytes()
-        if self._utf8:
-            return data
-        # Only a new file's header carries a byte order mark (utf-16, utf-8-sig): strip it here.
-        return self._to_encoding(data.decode("utf-8"))[len("".encode(self.config.encoding)) :]
-
-    def check_existing(self, schema: pa.Schema) -> None:
-        existing = self._existing_header()
-        if existing is not None and existing != list(schema.names):
-            raise TerminalError(
-                f"{self.name} already has the columns {', '.join(existing)}, but this load writes "
-                f"{', '.join(schema.names)}; use mode: replace, or map the columns to match the file"
-            )
-
-    def table_info(self) -> TableInfo | None:
-        names = self._existing_header() if os.path.exists(self.path) else None
-        if not names:
-            return None
-        return TableInfo(self.name, [ColumnInfo(name, pa.string(), declared="text") for name in names])
-
-    def count_rows(self) -> int | None:
-        path = self.final_or_current_path
-        if not os.path.exists(path):
-            return None
-        ragged = 0
-
-        def on_invalid(row: Any) -> str:
-            nonlocal ragged
-            ragged += 1
-            return "skip"
-
-        stream = pa.input_stream(path, compression="gzip" if self.compressed else None)
-        try:
-            reader = pacsv.open_csv(
-                stream,
-                read_options=pacsv.ReadOptions(
-                    skip_rows=1 if self.config.header else 0,
-                    autogenerate_column_names=True,
-                    encoding=self.config.encoding,
-                ),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=self._delimiter,
-                    quote_char=self.config.quote_char or False,
-                    newlines_in_values=True,
-                    ignore_empty_lines=self._columns() != 1,
-                    invalid_row_handler=on_invalid,
-                ),
-                convert_options=pacsv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}),
-            )
-            return sum(batch.num_rows for batch in reader) + ragged
-        except pa.ArrowInvalid as exc:
-            if "Empty CSV file" in str(exc):
-                return 0
-            raise TerminalError(f"cannot count the rows of {self.name}: {exc}") from exc
-        finally:
-            stream.close()
-
-    def _columns(self) -> int | None:
-        if self.schema is not None:
-            return len(self.schema)
-        header = self._existing_header()
-        return None if header is None else len(header)
-
-    @property
-    def _utf8(self) -> bool:
-        return codecs.lookup(self.config.encoding).name in ("utf-8", "utf-8-sig")
-
-    def _to_encoding(self, text: str) -> bytes:
-        try:
-            return text.encode(self.config.encoding)
-        except UnicodeEncodeError as exc:
-            raise TerminalError(
-                f"cannot write {self.name}: {exc.object[exc.start:exc.end]!r} has no {self.config.encoding} "
-                "encoding; set `encoding: utf-8` on the destination"
-            ) from exc
-
-    def _existing_header(self) -> list[str] | None:
-        if not self.config.header:
-            return None
-        try:
-            opener = gzip.open if self.compressed else open
-            with opener(self.path, "rb") as f:
-                head = f.read(SAMPLE_BYTES)
-        except (OSError, EOFError) as exc:
-            raise TerminalError(f"cannot read the existing file {self.name}: {exc}") from exc
-        if not head.strip():
-            return None
-        cutter = RecordCutter(self._delimiter, self.config.quote_char, None)
-        end = cutter.first_end(head)
-        first = head[:end] if end > 0 else head
-        text = first.decode(self.config.encoding, errors="replace").removeprefix("\ufeff")
-        quote = self.config.quote_char or '"'
-        reader = pycsv.reader(io.StringIO(text, newline=""), delimiter=self._delimiter, quotechar=quote)
-        return next(reader, [])

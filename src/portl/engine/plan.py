@@ -20,6 +20,7 @@ from portl.connectors.base import Estimate, Sink, Source, TableInfo, TargetPlan,
 from portl.engine.hooks import describe as describe_hooks
 from portl.engine.mapping import MappedBatch, MappingPlan, apply_mapping, resolve_mapping
 from portl.engine.validation import check_schema
+from portl.engine.verbatim import VerbatimPlan, verbatim_plan
 from portl.errors import ConfigError
 from portl.secrets import MASK, is_sensitive_name, mask_url
 from portl.spec.loader import LoadedJob
@@ -57,6 +58,9 @@ class Plan:
     errors: list[str] = field(default_factory=list)
     hooks: dict[str, list[str]] = field(default_factory=dict)
     source_notes: list[str] = field(default_factory=list)
+    verbatim: VerbatimPlan | None = None
+    """Set when the source's text blocks go to the destination as they are (see engine.verbatim)."""
+    verbatim_why_not: str = ""
 
     @property
     def name(self) -> str:
@@ -95,6 +99,10 @@ class Plan:
                 "key": list(self.spec.key),
                 "strategy": self.spec.strategy.value if self.spec.strategy else None,
                 "bulk_method": self.sink.capabilities.bulk_method,
+                "verbatim": ({"columns": list(self.verbatim.columns), "checks": {n: str(t) for n, t in self.verbatim.request.types},
+                              "required": sorted(self.verbatim.request.required)}
+                             if self.verbatim else None),
+                "verbatim_not_used_because": self.verbatim_why_not or None,
             },
             "mapping": [
                 {"source": list(c.sources), "transforms": [_transform_text(t) for t in c.transforms],
@@ -179,6 +187,12 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
         reject_path=_reject_path(loaded), warnings=list(mapping.warnings) + warnings + list(target.notes),
         errors=errors, hooks=hooks, source_notes=list(getattr(source, "notes", []) or []),
     )
+    if not errors:
+        used = {event for event in HOOK_EVENTS if getattr(job.hooks, event)}
+        result.verbatim, result.verbatim_why_not = verbatim_plan(source, sink, mapping, spec, destination, hooks=used,
+                                                                 transaction=job.transaction)
+        if result.verbatim is not None:
+            result.source_notes.append(result.verbatim.describe())
     if job.parallel.workers > 1 and caps.concurrent_writers == 1:
         result.warnings.append(
             f"{sink.description} takes one writer at a time: {job.parallel.workers} workers read and map in "

@@ -3,9 +3,10 @@ database; write append / replace / upsert with LOAD DATA LOCAL INFILE or multi-r
 
 The package: ``config`` (the job's keys), ``client`` (connections, the writers' pool, error
 translation), ``columns`` (MySQL types and their text as Arrow), ``catalog`` (information_schema),
-``dialect`` (quoting, type map, DDL), ``source`` (reads), ``loading`` (an Arrow batch to a LOAD
-DATA file or INSERTs), ``sink`` (writes), ``constraints`` (keys and indexes after a database
-copy). PyMySQL is imported only inside functions.
+``dialect`` (quoting, type map, DDL), ``source`` (reads), ``csvrows`` (a table's rows as CSV lines
+the server writes, for the verbatim path), ``loading`` (an Arrow batch to a LOAD DATA file or
+INSERTs), ``sink`` (writes), ``constraints`` (keys and indexes after a database copy). PyMySQL is
+imported only inside functions.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ from portl.connectors.base import (
 from portl.connectors.mysql import catalog
 from portl.connectors.mysql.client import LOCAL_INFILE_REFUSED, Pool, Server, close_quietly, errno_of, execute
 from portl.connectors.mysql.config import Config
-from portl.connectors.mysql.constraints import constraint_statements, tolerated
+from portl.connectors.mysql.columns import finite_floats
+from portl.connectors.mysql.constraints import constraint_statements, foreign_key_names, tolerated
 from portl.connectors.mysql.dialect import (
     DIALECT, KEY_TYPES, add_column, create_table, qualified, quote, shared_name,
 )
@@ -97,6 +98,7 @@ class MysqlSink:
         self._target = self.table
         self._swap = False
         self._stage = side_name(self.table, "__portl_stage") if self.table else ""
+        self._non_finite: set[str] = set()  # float columns whose NaN or infinities became NULL
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -343,6 +345,8 @@ class MysqlSink:
 
     def _load(self, cur: Any, table: str, batch: pa.RecordBatch, table_sql: str | None = None) -> None:
         what = f"writing to {self.description}"
+        batch, changed = finite_floats(batch)
+        self._non_finite.update(changed)
         table_sql = table_sql or self._sql(table)
         if self._use_load_data:
             try:
@@ -421,6 +425,11 @@ class MysqlSink:
                 execute(cur, statement)
         self._swap, self._target = False, self.table
 
+    def warnings(self) -> list[str]:
+        """What the writes changed on the way, for the run report: NaN and infinities stored as NULL."""
+        return [f"NaN or infinite values became NULL in column {name}: MySQL's DOUBLE cannot hold them"
+                for name in sorted(self._non_finite)]
+
     def count_rows(self) -> int | None:
         self._require_table()
         with self._connections().connection() as conn, conn.cursor() as cur:
@@ -450,7 +459,10 @@ class MysqlSink:
         with self._cursor(f"reading the tables of {self.description}") as cur:
             keyed = {t.name for t in tables
                      if catalog.indexes(cur, self.database, t.name) or catalog.foreign_keys(cur, self.database, t.name)}
-        return constraint_statements(self.database, [t for t in tables if t.name not in keyed], tables)
+            taken = catalog.foreign_key_names(cur, self.database)
+        todo = [t for t in tables if t.name not in keyed]
+        self.notes = foreign_key_names(todo, taken)[1]  # foreign keys renamed, for the plan's warnings
+        return constraint_statements(self.database, todo, tables, taken)
 
     def execute_ddl(self, statements: list[str]) -> None:
         """Run the statements one by one; one whose key, index or constraint is already there (a

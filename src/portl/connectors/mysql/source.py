@@ -5,12 +5,17 @@ stays flat whatever the table's size. PyMySQL parses every field of every row in
 is slow; so a table is read *packed*: the server joins each row's fields into one binary value,
 separated by the byte 0xFF, with 0xFD standing for NULL (neither byte occurs in UTF-8 text;
 binary columns travel as hex), and Arrow splits a whole batch at once. That reads about 2.7 times
-faster than one field at a time. A query is read field by field: packing would mean wrapping it
-in a derived table, whose ORDER BY the server is free to ignore.
+faster than one field at a time; reading those one-value rows from the socket buffer without
+PyMySQL's per-row parsing (:class:`~portl.connectors.mysql.client.ValueReader`) halves it again.
+A query is read field by field: packing would mean wrapping it in a derived table, whose ORDER BY
+the server is free to ignore.
 
 Checkpoints: a table with a single-column integer primary key is read in key order and resumes
 after the last key committed (``partitions(n)`` splits the key range); any other table, and a
 query, resumes by row count and is read in one partition.
+
+Read verbatim (``read_verbatim``, a table only), the server writes each row as a CSV line instead
+(:mod:`portl.connectors.mysql.csvrows`) and a block of lines goes to the destination as it is.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from portl.connectors.base import Checkpoint, Chunk, Estimate, TableDef
+from portl.connectors.base import Checkpoint, Chunk, Estimate, TableDef, Verbatim, VerbatimOffer, VerbatimRequest
+from portl.connectors.mysql import csvrows
 from portl.connectors.mysql import catalog
-from portl.connectors.mysql.client import Server, abandon_stream, close_quietly, errno_of, execute
+from portl.connectors.mysql.client import Server, ValueReader, abandon_stream, close_quietly, errno_of, execute
 from portl.connectors.mysql.columns import Column, column_of_result, to_arrow
 from portl.connectors.mysql.config import Config
 from portl.connectors.mysql.dialect import DIALECT, qualified
@@ -50,6 +56,7 @@ class MysqlSource:
         self.name = config.describe()
         self._zero_dates: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
+        self._last: dict[str, Checkpoint] = {}  # per partition, the checkpoint of the last chunk read
         self.key: str | None = None
         self.order_by: list[str] = []
         # Describe the table or query now (a bad name or a missing privilege shows at plan time),
@@ -152,20 +159,45 @@ class MysqlSource:
                 for i in range(count) if i == 0 or bounds[i] < bounds[i + 1]]
 
     def read(self, batch_rows: int, start: Checkpoint | None) -> Iterator[Chunk]:
+        return self._read(batch_rows, start, False)
+
+    def verbatim_offer(self) -> VerbatimOffer | None:
+        """A table's rows as CSV lines the server writes, each field the text of its own type."""
+        return VerbatimOffer(csvrows.FORMAT, own_types=True) if self.config.table else None
+
+    def read_verbatim(self, batch_rows: int, start: Checkpoint | None, request: VerbatimRequest) -> Iterator[Chunk]:
+        if not self.config.table or request.types or request.required:
+            raise SourceError(f"{self.description} hands over a table's rows as they are, unchecked")
+        return self._read(batch_rows, start, True)
+
+    def parse_verbatim(self, chunk: Chunk) -> Chunk:
+        """The chunk ``read`` gives for a verbatim block."""
+        counts = self._zero_dates.setdefault(chunk.checkpoint.partition, {})
+        batch = self._batch(csvrows.texts_of(chunk.verbatim.data, self.columns), counts)
+        return Chunk(batch, chunk.checkpoint, first_record=chunk.first_record, size_bytes=chunk.size_bytes)
+
+    def _read(self, batch_rows: int, start: Checkpoint | None, verbatim: bool) -> Iterator[Chunk]:
         start = start or self.partitions(1)[0]
         if start.done:
             return
         import pymysql
 
-        counts: dict[str, int] = {}
         with self._lock:
-            self._zero_dates[start.partition] = counts  # a new read of a partition replaces an earlier one (the preview)
+            # A read that goes on from the last chunk of its partition's previous read (opened
+            # again after a dropped connection) adds to its counts; any other read replaces them
+            # (the plan's preview read the first rows already).
+            going_on = start is self._last.get(start.partition)
+            counts: dict[str, int] = self._zero_dates.get(start.partition, {}) if going_on else {}
+            self._zero_dates[start.partition] = counts
         conn = self.server.connect(stream=True, during_run=True)
         try:
             if self.config.table:
-                yield from self._read_table(conn, batch_rows, start, counts)
+                chunks = self._read_table(conn, batch_rows, start, counts, verbatim)
             else:
-                yield from self._read_query(conn, batch_rows, start, counts)
+                chunks = self._read_query(conn, batch_rows, start, counts)
+            for chunk in chunks:
+                self._last[start.partition] = chunk.checkpoint
+                yield chunk
         except pymysql.MySQLError as exc:
             raise self.server.error(exc, f"reading {self.description}") from exc
         finally:
@@ -174,7 +206,8 @@ class MysqlSource:
     def _table_sql(self) -> str:
         return qualified(self.database, self.table)
 
-    def _read_table(self, conn: Any, batch_rows: int, start: Checkpoint, counts: dict[str, int]) -> Iterator[Chunk]:
+    def _read_table(self, conn: Any, batch_rows: int, start: Checkpoint, counts: dict[str, int],
+                    verbatim: bool = False) -> Iterator[Chunk]:
         q = DIALECT.quote
         pos = dict(start.position)
         rows_done = start.rows
@@ -186,7 +219,8 @@ class MysqlSource:
             if pos.get("end") is not None:
                 where.append(f"{q(self.key)} <= %s")
                 params.append(pos["end"])
-        statement = f"SELECT {packed_row(self.columns)} FROM {self._table_sql()}"
+        row = csvrows.csv_row(self.columns) if verbatim else packed_row(self.columns)
+        statement = f"SELECT {row} FROM {self._table_sql()}"
         if where:
             statement += " WHERE " + " AND ".join(where)
         if self.order_by:
@@ -196,11 +230,16 @@ class MysqlSource:
             params += [pos["offset"], ALL_ROWS]
         key_index = [c.name for c in self.columns].index(self.key) if self.key else None
         with _stream(conn, statement, params or None) as cur:
+            values = ValueReader(cur)
             while True:
-                rows = cur.fetchmany(batch_rows)
+                rows = values.take(batch_rows)
                 if not rows:
                     break
-                blob = SEPARATOR.join([r[0] for r in rows])
+                if verbatim:
+                    yield self._verbatim_chunk(rows, key_index, pos, start.partition, rows_done)
+                    rows_done += len(rows)
+                    continue
+                blob = SEPARATOR.join(rows)
                 texts = unpack(blob, len(rows), self.columns, self.description)
                 if key_index is not None:
                     pos["after"] = int(texts[key_index][-1].as_py())
@@ -210,6 +249,15 @@ class MysqlSource:
                 pos["offset"] = pos.get("offset", 0) + len(rows)
                 yield Chunk(batch, Checkpoint(start.partition, dict(pos), rows_done), first_record=first,
                             size_bytes=len(blob))
+
+    def _verbatim_chunk(self, rows: list, key_index: int | None, pos: dict, partition: str, rows_done: int) -> Chunk:
+        data = csvrows.block(rows)
+        if key_index is not None:
+            pos["after"] = int(csvrows.field_of(rows[-1], key_index))
+        pos["offset"] = pos.get("offset", 0) + len(rows)
+        return Chunk(pa.RecordBatch.from_pylist([], schema=self.schema()),
+                     Checkpoint(partition, dict(pos), rows_done + len(rows)), first_record=rows_done + 1,
+                     size_bytes=len(data), verbatim=Verbatim(data, len(rows)))
 
     def _read_query(self, conn: Any, batch_rows: int, start: Checkpoint, counts: dict[str, int]) -> Iterator[Chunk]:
         pos = dict(start.position)

@@ -8,9 +8,11 @@ The package's modules, each doing one thing:
 - ``typemap``: Postgres types ↔ logical types, and the SQL dialect;
 - ``catalog``: what ``pg_catalog`` says about tables;
 - ``copytext``: Arrow batches ↔ COPY's CSV text;
+- ``textcopy``: COPY of a source's own text (the verbatim path), and which columns may take it;
 - ``source``: :class:`PostgresSource` and, for ``tables:``, :class:`PostgresCatalog`;
 - ``sink``: :class:`PostgresSink`; ``replace``: the atomic swap of ``mode: replace``;
-- ``catalog_sink``: :class:`PostgresCatalogSink`, a schema receiving a whole-database copy.
+- ``catalog_sink``: :class:`PostgresCatalogSink`, a schema receiving a whole-database copy;
+  ``index_names``: its index and constraint names, unique in the schema.
 
 psycopg is imported only by the modules behind :func:`open_source` and :func:`open_sink`.
 """

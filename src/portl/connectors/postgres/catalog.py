@@ -67,6 +67,12 @@ def columns(conn: psycopg.Connection, oid: int) -> list[PgColumn]:
             for name, declared, typname, typtype, typmod, notnull, has_default in conn.execute(_COLUMNS, (oid,))]
 
 
+def base_types(conn: psycopg.Connection, oid: int) -> dict[str, tuple[str, int]]:
+    """Each column's type name (a domain's base type) and type modifier (-1 when none)."""
+    return {name: (typname, typmod) for name, _declared, typname, _typtype, typmod, _notnull, _default
+            in conn.execute(_COLUMNS, (oid,))}
+
+
 def query_columns(conn: psycopg.Connection, description) -> list[PgColumn]:
     """The columns of a query's result, from its row description (``LIMIT 0``)."""
     oids = [d.type_code for d in description]

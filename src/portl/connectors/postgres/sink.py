@@ -7,6 +7,9 @@
 - ``replace`` loads ``<table>__portl_new`` and swaps it in when the run finishes
   (:mod:`portl.connectors.postgres.replace`), so readers see the old rows until then.
 
+A batch may also arrive as the source's own CSV text (``write_verbatim``, see
+:mod:`portl.connectors.postgres.textcopy`): the same statements, with that text as the COPY data.
+
 Up to four batches are written at once, each on its own connection.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,9 +25,10 @@ import psycopg
 import pyarrow as pa
 
 from portl.connectors.base import (
-    Capabilities, Checkpoint, ConflictStrategy, TableInfo, TargetPlan, WriteMode, WriteResult, WriteSpec,
+    Capabilities, Checkpoint, ConflictStrategy, TableInfo, TargetPlan, TextFormat, Verbatim, WriteMode, WriteResult,
+    WriteSpec,
 )
-from portl.connectors.postgres import catalog, copytext, replace
+from portl.connectors.postgres import catalog, copytext, replace, textcopy
 from portl.connectors.postgres.catalog import TableName
 from portl.connectors.postgres.config import Config
 from portl.connectors.postgres.connection import Pool, Session, translate
@@ -50,6 +54,7 @@ class PostgresSink:
         concurrent_writers=CONCURRENT_WRITERS,
         alters_tables=True,
         bulk_method="COPY FROM STDIN (FORMAT csv), one transaction per batch, up to 4 at once",
+        verbatim=frozenset({"csv"}),
     )
 
     def __init__(self, config: Config, base_dir: str, *, table: TableName | None = None, pool: Pool | None = None):
@@ -184,16 +189,49 @@ class PostgresSink:
             self._pool.give(session)
 
     def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: Session) -> WriteResult:
-        rows, columns = batch.num_rows, batch.schema.names
+        return self._write(batch.num_rows, batch.schema.names, spec, tx, lambda cur, table: self._copy(cur, table, batch))
+
+    def verbatim_problems(self, schema: pa.Schema, spec: WriteSpec, fmt: TextFormat) -> list[str]:
+        """Columns whose type would not read canonical text as Portl does (see ``textcopy``)."""
+        if fmt.kind != "csv":
+            return [f"{self.description} loads csv text, not {fmt.kind}"]
+        with self._conn() as conn:
+            try:
+                oid = catalog.table_oid(conn, self.table)
+                types = catalog.base_types(conn, oid) if oid is not None else {}
+            except psycopg.Error as exc:
+                raise translate(exc, f"describing {self.description}") from exc
+        return textcopy.problems(schema, types)
+
+    def write_verbatim(self, block: Verbatim, columns: list[str], fmt: TextFormat, spec: WriteSpec,
+                       tx: Session) -> WriteResult:
+        """COPY the source's text as it is; a block the server refuses raises a TerminalError."""
+        if textcopy.ends_early(block.data):
+            raise TerminalError(f"writing to {self.description}: a line of the block is \\., which COPY reads as "
+                                "the end of the data")
+
+        def load(cur: psycopg.Cursor, table: str) -> None:
+            with cur.copy(textcopy.copy_statement(table, columns, fmt, tx.conn)) as copy:
+                copy.write(block.data)
+            if cur.rowcount != block.rows:  # the row accounting rests on it: never trust a count blindly
+                raise TerminalError(f"writing to {self.description}: COPY loaded {cur.rowcount} rows of a block "
+                                    f"of {block.rows}")
+
+        return self._write(block.rows, columns, spec, tx, load)
+
+    def _write(self, rows: int, columns: list[str], spec: WriteSpec, tx: Session,
+               load: Callable[[psycopg.Cursor, str], None]) -> WriteResult:
+        """Load ``rows`` rows of ``columns`` with ``load(cursor, table)``: into the table, or into
+        the staging table and from there with one upsert statement."""
         stage = self._stage(columns) if spec.mode == WriteMode.UPSERT else None
         with tx.lock, tx.conn.cursor() as cur:
             try:
                 if stage is None:
-                    self._copy(cur, self._target.sql, batch)
+                    load(cur, self._target.sql)
                     return WriteResult(inserted=rows)
                 cur.execute(self._create_stage(stage, columns))
                 cur.execute(f"TRUNCATE {stage}")
-                self._copy(cur, stage, batch)
+                load(cur, stage)
                 if spec.strategy == ConflictStrategy.FAIL:
                     keys = cur.execute(sql.existing_keys(DIALECT, stage, self.table.sql, spec.key)).fetchall()
                     if keys:

@@ -1,0 +1,77 @@
+"""Rows of a MySQL table as CSV text built by the server, for the verbatim path.
+
+The server writes each row as one CSV line (one binary value per row, so the driver decodes
+nothing): text is always quoted with ``"`` (a quote inside doubled), so an empty string is ``""``
+and stays apart from NULL, which is an empty unquoted field; numbers, dates and times are written as
+the server writes them, bytes as ``\\x``-prefixed hex (Postgres ``bytea`` text), bits as numbers.
+These are the very texts the packed read turns into Arrow values (both come from the same
+``CONCAT`` conversions), so a destination reading them gets what the Arrow path would send, or
+refuses the row (a zero date, a ``tinyint(1)`` of 2): that block is then parsed with
+:func:`texts_of` and loaded the ordinary way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from portl.connectors.base import TextFormat
+from portl.connectors.mysql.columns import Column
+from portl.connectors.mysql.dialect import DIALECT
+
+FORMAT = TextFormat("csv", ",", '"', "")
+_UTF8 = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
+
+
+def csv_row(columns: list[Column]) -> str:
+    """The SQL expression of one row as a CSV line (without its newline), as bytes."""
+    return "CAST(CONCAT_WS(',', " + ", ".join(_field(c) for c in columns) + ") AS BINARY)"
+
+
+def _field(column: Column) -> str:
+    name = DIALECT.quote(column.name)
+    if column.kind == "bytes":
+        value = f"CONCAT(CHAR(92), 'x', HEX({name}))"  # CHAR(92) is a backslash whatever the sql_mode
+    elif column.kind == "bit":
+        value = f"({name} + 0)"
+    elif column.kind in ("text", "geometry"):
+        text = f"ST_AsText({name})" if column.kind == "geometry" else name
+        if column.kind == "text" and (column.charset or "").lower() not in _UTF8:
+            text = f"CONVERT({name} USING utf8mb4)"
+        value = f"CONCAT('\"', REPLACE({text}, '\"', '\"\"'), '\"')"
+    else:
+        value = name
+    # CONCAT_WS leaves NULL arguments out, which would shift the fields that follow.
+    return f"IFNULL({value}, '')"
+
+
+def block(lines: list[bytes]) -> bytes:
+    """Fetched lines (one per row) as one block."""
+    return b"\n".join(lines) + b"\n"
+
+
+def field_of(line: bytes, index: int) -> str:
+    """Field ``index`` of one CSV line."""
+    return next(csv.reader(io.StringIO(bytes(line).decode("utf-8"), newline="")))[index]
+
+
+def texts_of(data: bytes, columns: list[Column]) -> list[pa.Array]:
+    """A block of CSV lines back as one text array per column, as ``unpack`` gives them: NULL
+    for an empty unquoted field, hex without its ``\\x`` for bytes."""
+    names = [f"c{i}" for i in range(len(columns))]
+    table = pacsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=len(data) + 1),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
+                                             strings_can_be_null=True, quoted_strings_can_be_null=False),
+    )
+    texts = []
+    for name, column in zip(names, columns):
+        text = table.column(name).combine_chunks()
+        texts.append(pc.utf8_slice_codeunits(text, 2) if column.kind == "bytes" else text)
+    return texts

@@ -1,0 +1,104 @@
+"""Batches of one partition written two at a time still commit one after another, in order."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from portl.engine.pipeline import Abandoned, current_turn, write_in_order
+
+
+class Writer:
+    """Writes items (numbers); item ``n`` takes ``delays[n]`` seconds before it waits its turn."""
+
+    def __init__(self, delays: dict[int, float] | None = None, fail: dict[int, str] | None = None):
+        self.delays, self.fail = delays or {}, fail or {}
+        self.committed: list[int] = []
+        self.rolled_back: list[int] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, item: int) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delays.get(item, 0.0))
+            if item in self.fail:
+                raise RuntimeError(self.fail[item])
+            try:
+                current_turn().wait()
+            except Abandoned:
+                self.rolled_back.append(item)
+                raise
+            self.committed.append(item)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def run(writer: Writer, items, depth: int = 2, slots: int = 4, stopped=lambda: False):
+    return write_in_order(iter(items), writer, depth, threading.BoundedSemaphore(slots), stopped)
+
+
+def test_a_later_batch_that_finishes_writing_first_commits_second():
+    writer = Writer(delays={0: 0.2, 1: 0.0})
+    assert run(writer, [0, 1, 2, 3]) == 3
+    assert writer.committed == [0, 1, 2, 3]
+
+
+def test_a_failed_batch_rolls_back_the_batches_after_it_and_its_error_is_raised():
+    writer = Writer(delays={3: 0.05}, fail={2: "batch 2 broke"})
+    with pytest.raises(RuntimeError, match="batch 2 broke"):
+        run(writer, range(10))
+    assert writer.committed == [0, 1]
+    assert writer.rolled_back in ([], [3])  # batch 3 was written alongside, then rolled back
+    assert max(writer.committed + writer.rolled_back) <= 3  # nothing was started after the failure was seen
+
+
+def test_a_later_batch_failing_first_does_not_stop_an_earlier_one_from_committing():
+    writer = Writer(delays={0: 0.2}, fail={1: "batch 1 broke"})
+    with pytest.raises(RuntimeError, match="batch 1 broke"):
+        run(writer, [0, 1, 2])
+    assert writer.committed == [0]
+
+
+def test_no_more_batches_are_written_at_once_than_the_depth():
+    writer = Writer(delays={n: 0.02 for n in range(8)})
+    run(writer, range(8), depth=2)
+    assert writer.most_in_flight == 2 and writer.committed == list(range(8))
+
+
+def test_the_destination_s_writers_bound_the_batches_in_flight():
+    writer = Writer(delays={n: 0.02 for n in range(6)})
+    run(writer, range(6), depth=2, slots=1)
+    assert writer.most_in_flight == 1 and writer.committed == list(range(6))
+
+
+def test_once_stopped_no_batch_is_taken_and_the_ones_under_way_commit():
+    stop = threading.Event()
+    writer = Writer(delays={0: 0.1, 1: 0.1})
+
+    def items():
+        for n in range(10):
+            if n == 2:
+                stop.set()
+            yield n
+
+    assert write_in_order(items(), writer, 2, threading.BoundedSemaphore(4), stop.is_set) == 1
+    assert writer.committed == [0, 1]
+
+
+def test_an_error_of_the_items_themselves_is_raised_after_the_writes_under_way_commit():
+    writer = Writer(delays={0: 0.1})
+
+    def items():
+        yield 0
+        raise ValueError("the source broke")
+
+    with pytest.raises(ValueError, match="the source broke"):
+        write_in_order(items(), writer, 2, threading.BoundedSemaphore(4), lambda: False)
+    assert writer.committed == [0]
