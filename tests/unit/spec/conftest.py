@@ -1,22 +1,6 @@
-import textwrap
-from pathlib import Path
-
 import pytest
 
 from portl.errors import ConfigError, Problem
-
-
-@pytest.fixture
-def write(tmp_path: Path):
-    """Write dedented text to a file under tmp_path and return its path as a string."""
-
-    def _write(name: str, text: str) -> str:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-        return str(path)
-
-    return _write
 
 
 @pytest.fixture

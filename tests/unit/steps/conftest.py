@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -16,19 +15,6 @@ connections:
   api: {type: http, base_url: "http://127.0.0.1:1/v1", headers: {Authorization: "Bearer tok-123456"}}
   aws: {type: lambda, endpoint_url: "http://127.0.0.1:1", access_key_id: key, secret_access_key: secret-key-99}
 """
-
-
-@pytest.fixture
-def write(tmp_path: Path):
-    """``write(name, text)``: write dedented text under tmp_path; returns the path as a string."""
-
-    def _write(name: str, text: str) -> str:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-        return str(path)
-
-    return _write
 
 
 @pytest.fixture
