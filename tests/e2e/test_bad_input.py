@@ -368,3 +368,10 @@ def test_debug_shows_the_traceback_of_the_same_failure(portl, write, out_db, dat
     assert "HookError" in result.stderr, result.log
     assert "exited with code 7: disk nearly full" in result.stderr, result.log
     assert rows_of(out_db) == KEPT
+
+
+def test_error_text_with_square_brackets_is_printed_as_written(portl):
+    result = portl("run", "jobs[v1].yaml")
+
+    assert_clean_failure(result, 2)
+    assert "job file jobs[v1].yaml does not exist" in result.stderr, result.log

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from portl.cli.init import init_command
 from portl.cli.outbox import outbox_app
@@ -62,8 +63,7 @@ def run(
     log_level: LogLevel = "info",
     debug: Debug = False,
 ) -> None:
-    """Run a job: read the source, map, and write the destination, batch by batch. A flow file
-    (version: 2) runs its steps in order, in one database transaction.
+    """Run a job (read, map, write batch by batch) or a flow (its steps in order, in one transaction).
 
     Exit codes: 0 success, 1 failure, 2 invalid job or options, 3 more rejected rows than
     validation.max_rejects, 130 stopped with Ctrl-C (resumable with --resume). A flow: 1 a step
@@ -289,7 +289,7 @@ def main() -> None:
     except PortlError as exc:
         if _Context.debug:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -305,7 +305,7 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if _Context.debug:
             traceback.print_exc()
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (run with --debug for the traceback)")
         sys.exit(EXIT_FAILURE)
     sys.exit(code if isinstance(code, int) else 0)
 

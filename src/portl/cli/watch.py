@@ -6,6 +6,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from portl.engine.events import Event
@@ -61,6 +62,6 @@ class RunWatcher:
                 self.bar.update(self.task, advance=step, rows=self._rows, rate=rate)
         elif event.level in ("warning", "error") and event.event != "run_finished":
             details = ", ".join(f"{k}={v}" for k, v in event.details.items() if k != "totals")
-            self.console.print(f"[yellow]{event.event}[/] (batch {event.batch}): {details}")
+            self.console.print(f"[yellow]{event.event}[/] (batch {event.batch}): {escape(details)}")
         elif event.event == "resuming":
             self.console.print(f"resuming run {event.details['run_id']}: {event.details['committed_rows']:,} source rows already committed")
