@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from portl.errors import ConfigError, Problem
 from tests.services import mysql_url, pg_url  # noqa: F401  (fixtures)
 from tests.fakes.fixtures import http_recorder, lambda_server  # noqa: F401  (fixtures)
 
@@ -20,3 +21,15 @@ def write(tmp_path: Path):
         return str(path)
 
     return _write
+
+
+@pytest.fixture
+def problems_of():
+    """``problems_of(call, *args)``: call a function that must raise ConfigError; return its problems."""
+
+    def _problems_of(call, *args, **kwargs) -> list[Problem]:
+        with pytest.raises(ConfigError) as info:
+            call(*args, **kwargs)
+        return info.value.problems
+
+    return _problems_of

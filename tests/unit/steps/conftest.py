@@ -6,8 +6,6 @@ import textwrap
 
 import pytest
 
-from portl.errors import ConfigError, Problem
-
 #: Connections most test flows use; nothing listens on these ports, and no test connects.
 CONNECTIONS = """
 connections:
@@ -27,15 +25,3 @@ def flow_file(write):
         return write(name, body + "steps:\n" + textwrap.indent(textwrap.dedent(steps).strip("\n"), "  ") + "\n")
 
     return _flow
-
-
-@pytest.fixture
-def problems_of():
-    """Call a function that must raise ConfigError; return the error's problems."""
-
-    def _problems_of(call, *args, **kwargs) -> list[Problem]:
-        with pytest.raises(ConfigError) as info:
-            call(*args, **kwargs)
-        return info.value.problems
-
-    return _problems_of
