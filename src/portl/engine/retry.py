@@ -34,13 +34,15 @@ def call_with_retries(fn: Callable[[], T], policy: Retry, on_retry: Callable[[in
                       sleep: Callable[[float], None] = time.sleep) -> T:
     """Run ``fn``; on a TransientError wait and try again, up to ``policy.attempts`` in all.
     With strategy ``fail`` nothing is retried."""
-    delays = [] if policy.strategy == "fail" else backoff_delays(policy)
+    delays: list[float] | None = None  # drawn at the first failure: most calls never need them
     attempt = 0
     while True:
         attempt += 1
         try:
             return fn()
         except TransientError as exc:
+            if delays is None:
+                delays = [] if policy.strategy == "fail" else backoff_delays(policy)
             if attempt > len(delays):
                 raise
             delay = delays[attempt - 1]

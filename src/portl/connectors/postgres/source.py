@@ -250,10 +250,11 @@ class _CopyOut:
             return rows
         pgconn, append = self._pgconn, rows.append
         get = pgconn.get_copy_data
-        while len(rows) < count:
+        while count:
             nbytes, data = get(1)
             if nbytes > 0:
                 append(data)
+                count -= 1
             elif nbytes == 0:  # nothing received yet
                 select.select([pgconn.socket], [], [])
                 pgconn.consume_input()

@@ -70,6 +70,6 @@ def copy_statement(table: str, columns: list[str], fmt: TextFormat, conn: psycop
 
 def ends_early(data: bytes) -> bool:
     """Whether a line of ``data`` is ``\\.``, which COPY takes for the end of the data."""
-    if b"\\." not in data:
+    if b"\\" not in data or b"\\." not in data:  # one byte is found many times faster than two
         return False
     return any(line.rstrip(b"\r") == b"\\." for line in data.split(b"\n"))
