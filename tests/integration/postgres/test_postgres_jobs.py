@@ -141,5 +141,5 @@ def test_the_plan_masks_the_password_and_shows_the_copy(tmp_path, pg, pg_url):
     finally:
         the_plan.close()
     assert "hunter2" not in text and "postgres:**********@" in text
-    assert 'COPY "public"."people" ("id", "name", "amount") FROM STDIN (FORMAT csv)' in text
+    assert 'COPY "public"."people" ("id", "name", "amount") FROM STDIN (FORMAT binary)' in text
     assert "COPY FROM STDIN" in the_plan.sink.capabilities.bulk_method

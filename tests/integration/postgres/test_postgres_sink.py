@@ -256,7 +256,7 @@ def test_the_plan_shows_the_statements_that_run(pg, sink):
     assert plan.ddl == []
     copy = [s for s in plan.per_batch if s.startswith("COPY")]
     assert len(copy) == 1 and copy[0].startswith('COPY "pg_temp"."_portl_stage_') and copy[0].endswith(
-        '("id", "name", "city") FROM STDIN (FORMAT csv)')
+        '("id", "name", "city") FROM STDIN (FORMAT binary)')
     (statement,) = [s for s in plan.per_batch if s.startswith("WITH up AS")]
     assert 'ON CONFLICT ("id") DO UPDATE SET "name" = COALESCE(EXCLUDED."name", "public"."t"."name")' in statement
     assert "RETURNING (xmax = 0) AS inserted" in statement

@@ -1,5 +1,7 @@
 """Writing Postgres: every batch is one transaction on a pooled connection, loaded with
-``COPY … FROM STDIN (FORMAT csv)``, with its checkpoint in the same transaction.
+``COPY … FROM STDIN``, with its checkpoint in the same transaction. The COPY data is in Postgres'
+binary format when the column types allow it (:mod:`portl.connectors.postgres.copybinary`), else
+CSV text (:mod:`portl.connectors.postgres.copytext`).
 
 - ``append`` copies straight into the table.
 - ``upsert`` copies into a temporary staging table, then runs ONE ``INSERT … SELECT … ON CONFLICT``
@@ -28,11 +30,11 @@ from portl.connectors.base import (
     Capabilities, Checkpoint, ConflictStrategy, TableInfo, TargetPlan, TextFormat, Verbatim, WriteMode, WriteResult,
     WriteSpec,
 )
-from portl.connectors.postgres import catalog, copytext, replace, textcopy
+from portl.connectors.postgres import catalog, copybinary, copytext, replace, textcopy
 from portl.connectors.postgres.catalog import TableName
 from portl.connectors.postgres.config import Config
 from portl.connectors.postgres.connection import Pool, Session, translate
-from portl.connectors.postgres.typemap import DIALECT, quote_ident
+from portl.connectors.postgres.typemap import CREATED_TYPNAMES, DIALECT, quote_ident
 from portl.connectors.sql import dialect as sql
 from portl.errors import ConflictError, TerminalError
 from portl.types import LogicalType, logical_of
@@ -53,7 +55,8 @@ class PostgresSink:
         resumable=True,
         concurrent_writers=CONCURRENT_WRITERS,
         alters_tables=True,
-        bulk_method="COPY FROM STDIN (FORMAT csv), one transaction per batch, up to 4 at once",
+        bulk_method="COPY FROM STDIN (FORMAT binary, or csv for other column types), one transaction per batch, "
+                    "up to 4 at once",
         verbatim=frozenset({"csv"}),
     )
 
@@ -73,6 +76,8 @@ class PostgresSink:
         self._target = self.table
         self._replacing = False
         self._swapped = False
+        self._types: dict[str, tuple[str, int]] = {}  # the target's columns, once prepared
+        self._layout: tuple[pa.Schema, copybinary.BinaryCopy | None] | None = None
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection]:
@@ -95,7 +100,10 @@ class PostgresSink:
         with self._conn() as conn:
             try:
                 ddl = self._ddl(conn, schema, spec, resuming=False)
-                exists = catalog.table_oid(conn, self.table) is not None
+                oid = catalog.table_oid(conn, self.table)
+                exists = oid is not None
+                planned_types = {f.name: (CREATED_TYPNAMES[logical_of(f).name], -1) for f in schema}
+                planned_types.update(catalog.base_types(conn, oid) if exists else {})
             except psycopg.Error as exc:
                 raise translate(exc, f"planning {self.description}") from exc
         target = self.new if spec.mode == WriteMode.REPLACE else self.table
@@ -109,6 +117,8 @@ class PostgresSink:
             plan.per_batch.append(self._upsert_sql(stage, columns, spec))
         else:
             plan.per_batch.append(_copy_sql(target.sql, columns))
+        plan.per_batch = [self._planned_format(statement, schema, planned_types) if statement.startswith("COPY ")
+                          else statement for statement in plan.per_batch]
         plan.per_batch.append(f"INSERT INTO {self.checkpoints.sql} ... ON CONFLICT DO UPDATE  -- the checkpoint, same transaction")
         if spec.mode == WriteMode.REPLACE:
             old = TableName(self.table.schema, replace.side_name(self.table.name, replace.OLD))
@@ -171,6 +181,8 @@ class PostgresSink:
                         "checkpoint jsonb NOT NULL, state jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
                         "PRIMARY KEY (run_id, partition))"
                     )
+                oid = catalog.table_oid(conn, self._target)
+                self._types = catalog.base_types(conn, oid) if oid is not None else {}
             except psycopg.Error as exc:
                 raise translate(exc, f"preparing {self.description}", table=str(self.table), privilege="CREATE",
                                 on=f"SCHEMA {quote_ident(self.table.schema)}", user=conn.info.user) from exc
@@ -252,6 +264,19 @@ class PostgresSink:
         return WriteResult(inserted=inserted, updated=updated + untouched)
 
     def _copy(self, cur: psycopg.Cursor, table: str, batch: pa.RecordBatch) -> None:
+        layout = self._layout_for(batch.schema)
+        if layout is not None:
+            try:
+                encoded = layout.encode(batch)
+            except copybinary.NotExact:
+                pass  # the text COPY below lets the server refuse the value with its own message
+            else:
+                with cur.copy(_copy_sql(table, encoded.columns, "binary")) as copy:
+                    copy.write(copybinary.SIGNATURE)
+                    for part in encoded.slices(COPY_SLICE_BYTES):
+                        copy.write(part)
+                    copy.write(copybinary.TRAILER)
+                return
         # Sent in slices of about COPY_SLICE_BYTES: the server parses one slice while the next is
         # encoded, which hides most of the encoding time (1M rows of 25,000-row batches: 6.8 s -> 5.4 s).
         per_row = max(1, batch.nbytes // max(1, batch.num_rows))
@@ -259,6 +284,21 @@ class PostgresSink:
         with cur.copy(_copy_sql(table, batch.schema.names)) as copy:
             for offset in range(0, batch.num_rows, rows):
                 copy.write(memoryview(copytext.encode(batch.slice(offset, rows))))
+
+    def _layout_for(self, schema: pa.Schema) -> copybinary.BinaryCopy | None:
+        """How batches of ``schema`` go as binary COPY (None: as CSV text)."""
+        known = self._layout
+        if known is None or not known[0].equals(schema):
+            known = self._layout = (schema, copybinary.plan(schema, self._types)[0])
+        return known[1]
+
+    @staticmethod
+    def _planned_format(statement: str, schema: pa.Schema, types: dict[str, tuple[str, int]]) -> str:
+        """A COPY of the plan in the format the batches will take, and why when it is text."""
+        layout, why = copybinary.plan(schema, types)
+        if layout is not None:
+            return statement.replace("(FORMAT csv)", "(FORMAT binary)")
+        return f"{statement}  -- as text: {why}"
 
     def _stage(self, columns: list[str]) -> str:
         """The session's staging table for this target and these columns."""
@@ -345,8 +385,8 @@ def _unquoted(stage: str) -> str:
     return sql.split_qualified(stage)[-1]
 
 
-def _copy_sql(table: str, columns: list[str]) -> str:
-    return f"COPY {table} ({DIALECT.column_list(columns)}) FROM STDIN (FORMAT csv)"
+def _copy_sql(table: str, columns: list[str], fmt: str = "csv") -> str:
+    return f"COPY {table} ({DIALECT.column_list(columns)}) FROM STDIN (FORMAT {fmt})"
 
 
 def _columns(schema: pa.Schema) -> list[tuple[str, LogicalType, bool]]:

@@ -45,6 +45,13 @@ DIALECT = Dialect(
     incoming="EXCLUDED.{c}",
 )
 
+# The base type of each column a table Portl creates (``DIALECT.type_names`` as the catalog names it).
+CREATED_TYPNAMES = {
+    "int": "int4", "bigint": "int8", "float": "float8", "text": "text", "bool": "bool", "date": "date",
+    "timestamp": "timestamp", "timestamptz": "timestamptz", "json": "jsonb", "uuid": "uuid", "bytes": "bytea",
+    "decimal": "numeric",
+}
+
 _SIMPLE = {
     "int2": "int", "int4": "int", "int8": "bigint", "float4": "float", "float8": "float", "bool": "bool",
     "text": "text", "varchar": "text", "bpchar": "text", "name": "text", "citext": "text", "date": "date",
