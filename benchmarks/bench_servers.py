@@ -174,11 +174,39 @@ def case_pg_append(data: c.Dataset, repeat: int, workers: int = 1) -> list:
         extra = typed_mapping() + (f"parallel: {{workers: {workers}}}\n" if workers > 1 else "")
         job = job_file(work, f"pg-append-{workers}", csv_source(data), f"{{type: postgres, url: '{pg.url}', table: t}}", extra)
         label, target = ("pg-parallel", 1.20) if workers > 1 else ("pg-append", 0.85)
-        return compare(label, data.rows, repeat, lambda: run_portl(job, work),
-                       lambda: c.measure(psql(pg.name, "-c", f"\\copy t FROM '{data.path}' CSV HEADER")),
-                       lambda: pg.table(), lambda: pg.count(), target, 300 if workers == 1 else None, "psql \\copy")
+        results = compare(label, data.rows, repeat, lambda: run_portl(job, work),
+                          lambda: c.measure(psql(pg.name, "-c", f"\\copy t FROM '{data.path}' CSV HEADER")),
+                          lambda: pg.table(), lambda: pg.count(), target, 300 if workers == 1 else None, "psql \\copy")
+        if workers > 1:
+            two_streams(data, pg, work, repeat)
+        return results
     finally:
         pg.drop()
+
+
+def two_streams(data: c.Dataset, pg: Pg, work: Path, repeat: int) -> None:
+    """Context for pg-parallel, not a target: two psql \\copy of the file's halves at once, the
+    most two COPY streams give on this machine with a client that does no work of its own."""
+    halves = [work / "half-1.csv", work / "half-2.csv"]
+    with open(data.path, "rb") as f:
+        f.readline()
+        body = f.read()
+    middle = body.index(b"\n", len(body) // 2) + 1
+    halves[0].write_bytes(body[:middle])
+    halves[1].write_bytes(body[middle:])
+    both = " & ".join(shlex.join(psql(pg.name, "-c", f"\\copy t FROM '{half}' CSV")) for half in halves) + "; wait"
+    one, two = [], []
+    for _ in range(repeat):
+        pg.table()
+        one.append(c.measure(psql(pg.name, "-c", f"\\copy t FROM '{data.path}' CSV HEADER")).seconds)
+        pg.table()
+        two.append(c.measure(["bash", "-c", both]).seconds)
+        if pg.count() != data.rows:
+            raise RuntimeError("pg-parallel context: the two psql streams did not load every row")
+    for half in halves:
+        half.unlink()
+    print(f"  context: two psql \\copy streams of the file's halves at once {c.median(two):.2f} s against one stream "
+          f"{c.median(one):.2f} s ({c.median(one) / c.median(two):.2f}x): the most two streams give here", flush=True)
 
 
 def case_pg_upsert(data: c.Dataset, repeat: int) -> list:

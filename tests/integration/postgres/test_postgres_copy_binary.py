@@ -187,3 +187,9 @@ def test_an_integer_too_big_for_its_column_is_refused_by_the_server_with_its_mes
     with pytest.raises(TerminalError, match="out of range for type integer"):
         write_batch(s, pa.RecordBatch.from_pylist([{"id": 1}, {"id": 2**40}], schema=schema), APPEND)
     assert rows_of(pg, "SELECT count(*) FROM t") == [(0,)]
+
+
+def test_a_batch_of_nulls_only_is_one_field_count_and_nulls_per_row():
+    batch = pa.RecordBatch.from_pydict({"a": pa.nulls(3), "b": pa.nulls(3)})
+    layout, _ = copybinary.plan(batch.schema, {"a": ("int4", -1), "b": ("text", -1)})
+    assert bytes(layout.encode(batch).data) == (b"\x00\x02" + b"\xff\xff\xff\xff" * 2) * 3

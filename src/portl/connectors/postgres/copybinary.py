@@ -106,6 +106,8 @@ class BinaryCopy:
                     parts[-1] = _bytes(parts[-1].as_py() + part.as_py())  # one column fewer to join
                 else:
                     parts.append(part)
+        if not any(isinstance(p, pa.Array) for p in parts):  # every field the same in every row: all NULL
+            return Encoded(columns, memoryview(parts[0].as_py() * batch.num_rows))
         if any(isinstance(p, pa.Array) and pa.types.is_large_binary(p.type) for p in parts) or \
                 sum(p.nbytes for p in parts if isinstance(p, pa.Array)) >= 2**31:
             parts = [p.cast(pa.large_binary()) for p in parts]  # 64-bit offsets
