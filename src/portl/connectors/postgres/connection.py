@@ -4,10 +4,11 @@ driver errors into Portl's exception tree.
 psycopg is imported here, and this module is imported only once a job uses Postgres.
 
 Which failures are worth retrying (:class:`~portl.errors.TransientError`): deadlocks (40P01),
-serialization failures (40001), lock timeouts (55P03), cancelled statements (57014), the server
-shutting down or starting up (57P01–57P03), too many connections (53300), and a connection that
-was refused or dropped. Everything else (bad credentials, a missing database or table, a missing
-privilege, a value the column's type does not accept) is a :class:`~portl.errors.TerminalError`.
+serialization failures (40001), lock timeouts (55P03), cancelled statements (57014), a session
+the server ended (57P01: a shutdown, or ``pg_terminate_backend``), the server shutting down or
+starting up (57P02, 57P03), too many connections (53300), and a connection that was refused or
+dropped. Everything else (bad credentials, a missing database or table, a missing privilege, a
+value the column's type does not accept) is a :class:`~portl.errors.TerminalError`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ TRANSIENT_STATES = {
     "40P01": "deadlock detected",
     "55P03": "lock not available",
     "57014": "statement cancelled",
-    "57P01": "the server is shutting down",
+    "57P01": "the server ended the session",
     "57P02": "the server is shutting down",
     "57P03": "the server is not accepting connections yet",
     "53300": "too many connections",
@@ -93,7 +94,10 @@ def translate(exc: psycopg.Error, doing: str, *, table: str | None = None, privi
     if state in TRANSIENT_STATES:
         return TransientError(f"{doing}: {message} ({TRANSIENT_STATES[state]}; worth retrying)")
     if (state is None and isinstance(exc, psycopg.OperationalError)) or (state or "").startswith("08"):
-        return TransientError(f"{doing}: the connection to the server was lost: {message}")
+        # psycopg puts the libpq call that failed first ("consuming input failed: ..."): the
+        # reason after it is what a user can read.
+        reason = re.sub(r"^[a-z][a-z ]* failed: ", "", message)
+        return TransientError(f"{doing}: the connection to the server was lost ({reason}); worth retrying")
     if state == "42P01":
         error = SourceError if source else TerminalError
         return error(f"{doing}: table {table} does not exist" if table else f"{doing}: {message}")
