@@ -48,8 +48,9 @@ class VerbatimPlan:
         checked = [f"{name} {logical}" for name, logical in self.request.types]
         what = f"; each block is checked for canonical {', '.join(checked)}" if checked else ""
         nulls = f"; and for NULLs in {', '.join(sorted(self.request.required))}" if self.request.required else ""
-        return (f"the source's {self.format.kind} text goes to the destination as it is{what}{nulls}. A block that "
-                "fails a check, or that the destination refuses, is parsed and loaded row by row instead")
+        return (f"the source's {self.format.kind} text goes to the destination as it is{what}{nulls}, loaded in "
+                "place of the per-batch statements below. A block that fails a check, or that the destination "
+                "refuses, is parsed and loaded by those statements instead, row by row")
 
 
 def verbatim_plan(source: Source, sink: Sink, mapping: MappingPlan, spec: WriteSpec, destination: TableInfo | None,
