@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
 
 from portl.engine.plan import Plan
-from portl.engine.run import RunReport
 from portl.types import logical_of
-from portl.state.ledger import RunRecord
+
+if TYPE_CHECKING:
+    from rich.syntax import Syntax
+
+    from portl.engine.run import RunReport
+    from portl.state.ledger import RunRecord
 
 
 def render_plan(console: Console, plan: Any) -> None:
@@ -27,7 +30,7 @@ def render_plan(console: Console, plan: Any) -> None:
     console.rule(f"[bold]Plan for job {escape(plan.name)}[/]")
     console.print(f"[dim]{escape(plan.job.path)} — nothing has been written[/]")
     console.print("\n[bold]Resolved job[/] (secrets masked)")
-    console.print(Syntax(yaml.safe_dump(plan.resolved_config(), sort_keys=False, allow_unicode=True), "yaml", theme="ansi_dark", background_color="default"))
+    console.print(_code(console, yaml.safe_dump(plan.resolved_config(), sort_keys=False, allow_unicode=True), "yaml"))
 
     est = plan.estimate
     size = []
@@ -61,11 +64,11 @@ def render_plan(console: Console, plan: Any) -> None:
     if plan.target.ddl:
         console.print("\n[bold]DDL[/] (before loading)")
         for statement in plan.target.ddl:
-            console.print(Syntax(statement + ";", "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+            console.print(_code(console, statement + ";", "sql", word_wrap=True))
     if plan.target.per_batch:
         console.print(f"\n[bold]Per batch[/] (about {plan.job.job.batch.size:,} rows; transaction per {plan.job.job.transaction})")
         for statement in plan.target.per_batch:
-            console.print(Syntax(statement, "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+            console.print(_code(console, statement, "sql", word_wrap=True))
 
     if plan.hooks:
         console.print("\n[bold]Hooks[/]")
@@ -112,17 +115,26 @@ def render_database_plan(console: Console, plan: Any) -> None:
     for table_plan in plan.plans:
         console.print(f"\n[bold]{escape(table_plan.name)}[/]: {escape(table_plan.source.description)} -> {escape(table_plan.sink.description)}")
         for statement in table_plan.target.ddl:
-            console.print(Syntax(statement + ";", "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+            console.print(_code(console, statement + ";", "sql", word_wrap=True))
         for statement in table_plan.target.per_batch[:1]:
-            console.print(Syntax(statement, "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+            console.print(_code(console, statement, "sql", word_wrap=True))
     if plan.constraints:
         console.print("\n[bold]After the data[/]: keys, indexes, foreign keys, identity counters")
         for statement in plan.constraints:
-            console.print(Syntax(statement + ";", "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+            console.print(_code(console, statement + ";", "sql", word_wrap=True))
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     for error in plan.errors:
         console.print(f"[red]error:[/] {escape(error)}")
+
+
+def _code(console: Console, code: str, lexer: str, word_wrap: bool = False) -> Syntax:
+    """Code, highlighted where colours show. Elsewhere it is laid out the same, unlexed: the lexers'
+    first use cost a plan some 15 ms, for colours nobody would see."""
+    from rich.syntax import Syntax  # pygments: only plans show code
+
+    return Syntax(code, lexer if console.color_system else "text", theme="ansi_dark", background_color="default",
+                  word_wrap=word_wrap)
 
 
 def _where(row: Any) -> str:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from portl.engine.events import Event
 from portl.engine.plan import Plan
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class RunWatcher:
@@ -25,6 +28,10 @@ class RunWatcher:
         self.total = est.bytes if self.by_bytes else est.rows
         self.bar: Progress | None = None
         if progress and not json_events:
+            from rich.progress import (  # only a terminal shows the bar
+                BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            )
+
             self.bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
                 TextColumn("{task.fields[rows]:>12,} rows"), TextColumn("{task.fields[rate]:>10,.0f} rows/s"),

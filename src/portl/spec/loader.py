@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from portl.connectors import registry
 from portl.errors import ConfigError, Problem
 from portl.spec.connections import ConnectionBook, resolve_references
 from portl.spec.envsubst import Substitution, substitute
@@ -84,20 +85,21 @@ def load_job(
     substituted = _substitute_env(data, environ)
     problems += [positions.problem(p, f"{reason} (used in {dotted(positions.shown(p))})") for p, reason in substituted.failures]
 
-    model = job_model()
-    job = None
-    try:
-        job = model.model_validate(data)
-    except ValidationError as exc:
-        ctx = Context(
-            data=data,
-            positions=positions,
-            root=root,
-            connections=resolution.used,
-            hidden=frozenset(substituted.changed),
-            skip=frozenset(resolution.failed | {p for p, _ in substituted.failures}),
-        )
-        problems += validation_problems(exc, model, ctx)
+    job = _validate_with_own_connectors(data)
+    if job is None:
+        model = job_model()
+        try:
+            job = model.model_validate(data)
+        except ValidationError as exc:
+            ctx = Context(
+                data=data,
+                positions=positions,
+                root=root,
+                connections=resolution.used,
+                hidden=frozenset(substituted.changed),
+                skip=frozenset(resolution.failed | {p for p, _ in substituted.failures}),
+            )
+            problems += validation_problems(exc, model, ctx)
     if problems or job is None:
         raise ConfigError(problems=_ordered(problems, path))
     absolute = os.path.abspath(path)
@@ -261,6 +263,25 @@ def _substitute_env(data: dict[str, Any], environ: Mapping[str, str]) -> Substit
                 changed.append(hook)
             hooks[event] = changed[0] if single else changed
     return result
+
+
+def _validate_with_own_connectors(data: dict[str, Any]) -> JobBase | None:
+    """The job, validated by a model of only the connectors it names, so that loading it imports
+    no other connector. None when a section names no registered connector or the job is invalid:
+    the model of every connector then validates it, and phrases its problems (the known types...)."""
+    connections = data.get("connections", {})
+    if not isinstance(connections, dict):
+        return None
+    types = set()
+    for section in [data.get("source"), data.get("destination"), *connections.values()]:
+        kind = section.get("type") if isinstance(section, dict) else None
+        if not isinstance(kind, str) or not registry.is_known(kind):
+            return None
+        types.add(kind)
+    try:
+        return job_model(frozenset(types)).model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _ordered(problems: list[Problem], job_file: str) -> list[Problem]:

@@ -3,7 +3,8 @@
 Every key a user can write is a field here, with a description that ``portl schema`` exports and
 that ``docs/job-language.md`` is checked against. Unknown keys are errors (``extra="forbid"``).
 Source and destination are a union of every registered connector's ``Config``, told apart by
-``type``; :func:`job_model` builds that union once the registry is known.
+``type``; :func:`job_model` builds that union once the registry is known (or, for loading a job,
+the union of the connectors it names).
 """
 
 from __future__ import annotations
@@ -290,16 +291,22 @@ class JobBase(Model):
         return self.mode or (WriteMode.UPSERT if self.conflict else WriteMode.APPEND)
 
 
-@lru_cache(maxsize=1)
-def connector_union() -> Any:
-    """The discriminated union of every registered connector config."""
-    return Annotated[Union[tuple(config_models())], Field(discriminator="type")]
+@lru_cache(maxsize=None)
+def connector_union(types: frozenset[str] | None = None) -> Any:
+    """The discriminated union of every registered connector config, or of the connectors named
+    ``types`` only."""
+    models = config_models(None if types is None else sorted(types))
+    return Annotated[Union[tuple(models)], Field(discriminator="type")]
 
 
-@lru_cache(maxsize=1)
-def job_model() -> type[JobBase]:
-    """The Job model, with source and destination typed by the connector registry."""
-    conn = connector_union()
+@lru_cache(maxsize=None)
+def job_model(types: frozenset[str] | None = None) -> type[JobBase]:
+    """The Job model, with source and destination typed by the connector registry.
+
+    With ``types``, only those connectors are in the model: a job that names no other connector
+    validates the same, and loading it imports no other connector's module.
+    """
+    conn = connector_union(types)
     return create_model(
         "Job",
         __base__=JobBase,
