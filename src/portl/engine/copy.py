@@ -25,11 +25,6 @@ from portl.spec.models import Parallel
 from portl.state import ledger as L
 
 
-def is_database_copy(loaded: LoadedJob) -> bool:
-    """True for a job whose source names several tables (``tables:``)."""
-    return bool(getattr(loaded.job.source, "tables", None))
-
-
 @dataclass
 class DatabasePlan:
     """A plan per table, and the DDL that follows the data."""

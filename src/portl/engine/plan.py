@@ -132,13 +132,18 @@ class Plan:
                 pass
 
 
+def is_database_copy(loaded: LoadedJob) -> bool:
+    """True for a job whose source names several tables (``tables:``)."""
+    return bool(getattr(loaded.job.source, "tables", None))
+
+
 def plan(loaded: LoadedJob, preview_rows: int = 5) -> Plan:
     """Resolve a loaded job into a :class:`Plan`. Opens the source and the destination, reads at
     most ``preview_rows`` rows for the preview, and writes nothing. A whole-database copy
     (``tables:`` on the source) gives a :class:`~portl.engine.copy.DatabasePlan`."""
-    from portl.engine.copy import is_database_copy, plan_database
-
     if is_database_copy(loaded):
+        from portl.engine.copy import plan_database  # it brings the run's modules: imported only when needed
+
         return plan_database(loaded, preview_rows)
     job = loaded.job
     source = registry.open_source(job.source, loaded.base_dir)
