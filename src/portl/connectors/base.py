@@ -256,12 +256,18 @@ class TextFormat:
     text or enclosed in ``quote`` with a quote inside doubled; an unquoted field equal to ``null``
     is NULL (a quoted one never is); every record ends with a newline, except perhaps the last
     of the source. The encoding is UTF-8.
+
+    ``kind="pgbinary"`` is the rows of Postgres' binary COPY format, without its signature and
+    trailer. Each value is in its type's own layout, so ``wire_types`` names every column's type
+    as Postgres does (base type name and modifier), for the destination to check that its
+    columns take exactly those layouts.
     """
 
     kind: str = "csv"
     delimiter: str = ","
     quote: str = '"'
     null: str = ""
+    wire_types: tuple[tuple[str, str, int], ...] = ()  # (column, type name, modifier) for pgbinary
 
 
 @dataclass(frozen=True)
@@ -279,6 +285,7 @@ class VerbatimOffer:
     own_types: bool = False
     checks: frozenset[str] = frozenset()
     nulls: bool = False
+    also: tuple[TextFormat, ...] = ()  # further formats, for a destination that does not take ``format``
 
 
 @dataclass(frozen=True)
@@ -289,6 +296,7 @@ class VerbatimRequest:
 
     types: tuple[tuple[str, LogicalType], ...] = ()
     required: frozenset[str] = frozenset()
+    format: TextFormat | None = None  # the one of the offer's formats the destination takes
 
 
 @dataclass

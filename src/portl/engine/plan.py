@@ -99,7 +99,8 @@ class Plan:
                 "key": list(self.spec.key),
                 "strategy": self.spec.strategy.value if self.spec.strategy else None,
                 "bulk_method": self.sink.capabilities.bulk_method,
-                "verbatim": ({"columns": list(self.verbatim.columns), "checks": {n: str(t) for n, t in self.verbatim.request.types},
+                "verbatim": ({"format": self.verbatim.format.kind, "columns": list(self.verbatim.columns),
+                              "checks": {n: str(t) for n, t in self.verbatim.request.types},
                               "required": sorted(self.verbatim.request.required)}
                              if self.verbatim else None),
                 "verbatim_not_used_because": self.verbatim_why_not or None,

@@ -18,6 +18,7 @@ rejected one by one with their line.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -48,7 +49,8 @@ class VerbatimPlan:
         checked = [f"{name} {logical}" for name, logical in self.request.types]
         what = f"; each block is checked for canonical {', '.join(checked)}" if checked else ""
         nulls = f"; and for NULLs in {', '.join(sorted(self.request.required))}" if self.request.required else ""
-        return (f"the source's {self.format.kind} text goes to the destination as it is{what}{nulls}, loaded in "
+        text = "binary COPY rows go" if self.format.kind == "pgbinary" else f"{self.format.kind} text goes"
+        return (f"the source's {text} to the destination as it is{what}{nulls}, loaded in "
                 "place of the per-batch statements below. A block that fails a check, or that the destination "
                 "refuses, is parsed and loaded by those statements instead, row by row")
 
@@ -61,7 +63,8 @@ def verbatim_plan(source: Source, sink: Sink, mapping: MappingPlan, spec: WriteS
     offer = source.verbatim_offer()
     if offer is None:
         return None, f"{source.description} cannot hand its rows over as text (format, encoding or escapes)"
-    if offer.format.kind not in sink.capabilities.verbatim:
+    formats = [f for f in (offer.format, *offer.also) if f.kind in sink.capabilities.verbatim]
+    if not formats:
         return None, f"{sink.description} does not load {offer.format.kind} text"
     if transaction != "batch":
         return None, "transaction: job (a refused block could not be loaded again in the same transaction)"
@@ -95,11 +98,16 @@ def verbatim_plan(source: Source, sink: Sink, mapping: MappingPlan, spec: WriteS
             if not offer.nulls:
                 return None, f"column {column.name} is required, and the source cannot check a block for NULLs"
             required.add(f.name)
-    problems = sink.verbatim_problems(mapping.schema, spec, offer.format)
-    if problems:
-        return None, problems[0]
-    columns = tuple(readers[name] for name in schema.names)
-    return VerbatimPlan(offer.format, columns, VerbatimRequest(tuple(types), frozenset(required))), ""
+    why = ""
+    for fmt in formats:  # the source's order of preference; the first the destination takes
+        if fmt.wire_types:  # named by source column: the destination knows its own names
+            fmt = dataclasses.replace(fmt, wire_types=tuple((readers[c], t, m) for c, t, m in fmt.wire_types))
+        problems = sink.verbatim_problems(mapping.schema, spec, fmt)
+        if not problems:
+            columns = tuple(readers[name] for name in schema.names)
+            return VerbatimPlan(fmt, columns, VerbatimRequest(tuple(types), frozenset(required), fmt)), ""
+        why = why or problems[0]
+    return None, why
 
 
 def _enforced(destination: TableInfo | None, name: str) -> bool:

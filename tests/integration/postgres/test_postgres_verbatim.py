@@ -258,8 +258,52 @@ def test_the_json_plan_lists_the_verbatim_columns_and_checks(tmp_path, pg, pg_ur
         data = json.loads(json.dumps(the_plan.to_dict()))["destination"]["verbatim"]
     finally:
         the_plan.close()
-    assert data == {"columns": ["id", "name", "amount", "born"],
+    assert data == {"format": "csv", "columns": ["id", "name", "amount", "born"],
                     "checks": {"id": "bigint", "amount": "decimal(10,2)", "born": "date"}, "required": []}
+
+
+def test_a_table_read_in_key_order_is_copied_as_binary_rows(tmp_path, pg, pg_url):
+    pg.execute(ALL_TYPES)
+    the_plan = planned(copy_job(tmp_path, pg_url))
+    try:
+        data = json.loads(json.dumps(the_plan.to_dict()))["destination"]["verbatim"]
+        note = " ".join(the_plan.source_notes)
+    finally:
+        the_plan.close()
+    assert data["format"] == "pgbinary" and "the source's binary COPY rows go to the destination" in note
+
+
+@pytest.mark.parametrize("source, destination", [
+    ("CREATE TABLE src (id bigint, v text)", ""),  # no key: no key range to read a refused block again by
+    ("CREATE TABLE src (id bigint PRIMARY KEY, v int2)", "CREATE TABLE dst (id bigint PRIMARY KEY, v int4)"),
+    ("CREATE TABLE src (id bigint PRIMARY KEY, v json)", ""),  # Portl creates jsonb: another binary layout
+    ("CREATE TABLE src (id bigint PRIMARY KEY, v inet)", ""),  # read as text: its binary layout is not text
+], ids=["no-key", "int2-into-int4", "json-into-created-jsonb", "inet"])
+def test_a_copy_goes_as_csv_text_where_binary_rows_would_not_fit(tmp_path, pg, pg_url, source, destination):
+    pg.execute(source)
+    if destination:
+        pg.execute(destination)
+    pg.execute("INSERT INTO src VALUES (1, NULL)")
+    the_plan = planned(copy_job(tmp_path, pg_url))
+    try:
+        assert the_plan.verbatim is not None and the_plan.verbatim.format.kind == "csv"
+    finally:
+        the_plan.close()
+    report, _ = run(copy_job(tmp_path, pg_url), tmp_path)
+    assert report.counts.inserted == 1
+
+
+def test_binary_rows_the_destination_refuses_are_read_again_and_the_bad_row_rejected(tmp_path, pg, pg_url):
+    pg.execute("CREATE TABLE src (id bigint PRIMARY KEY, v text, n numeric(6,2)); "
+               "INSERT INTO src SELECT g, nullif('v' || g, 'v517'), g / 10.0 FROM generate_series(1, 1000) g")
+    pg.execute("CREATE TABLE dst (id bigint PRIMARY KEY, v text NOT NULL, n numeric(6,2))")
+    report, verbatim = run(copy_job(tmp_path, pg_url, "batch: {size: 200}\n"), tmp_path)
+    assert verbatim is not None and verbatim.format.kind == "pgbinary"
+    assert (report.counts.read, report.counts.inserted, report.counts.rejected) == (1000, 999, 1)
+    assert rows_of(pg, "SELECT count(*), sum(id), sum(n) FROM dst") == [(999, 500500 - 517, decimal.Decimal("50050.00") - decimal.Decimal("51.70"))]
+    rejects = (tmp_path / "copy.rejects.csv").read_text()
+    assert ",517,v,,required value is missing," in rejects
+    assert rows_of(pg, "SELECT count(*) FROM dst WHERE id BETWEEN 401 AND 600") == [(199,)]  # the refused block's others
 
 
 def test_copied_dates_arrow_cannot_hold_are_rejected_and_the_other_rows_loaded(tmp_path, pg, pg_url):

@@ -57,7 +57,7 @@ class PostgresSink:
         alters_tables=True,
         bulk_method="COPY FROM STDIN (FORMAT binary, or csv for other column types), one transaction per batch, "
                     "up to 4 at once",
-        verbatim=frozenset({"csv"}),
+        verbatim=frozenset({"csv", "pgbinary"}),
     )
 
     def __init__(self, config: Config, base_dir: str, *, table: TableName | None = None, pool: Pool | None = None):
@@ -204,27 +204,37 @@ class PostgresSink:
         return self._write(batch.num_rows, batch.schema.names, spec, tx, lambda cur, table: self._copy(cur, table, batch))
 
     def verbatim_problems(self, schema: pa.Schema, spec: WriteSpec, fmt: TextFormat) -> list[str]:
-        """Columns whose type would not read canonical text as Portl does (see ``textcopy``)."""
-        if fmt.kind != "csv":
-            return [f"{self.description} loads csv text, not {fmt.kind}"]
+        """Columns whose type would not read canonical text as Portl does (see ``textcopy``), or
+        would not take the binary layout of the source's column."""
+        if fmt.kind not in self.capabilities.verbatim:
+            return [f"{self.description} loads csv text or binary COPY rows, not {fmt.kind}"]
         with self._conn() as conn:
             try:
                 oid = catalog.table_oid(conn, self.table)
                 types = catalog.base_types(conn, oid) if oid is not None else {}
             except psycopg.Error as exc:
                 raise translate(exc, f"describing {self.description}") from exc
+        if fmt.kind == "pgbinary":
+            created = {f.name: _created_type(logical_of(f)) for f in schema}
+            return textcopy.binary_problems(fmt.wire_types, {**created, **types})
         return textcopy.problems(schema, types)
 
     def write_verbatim(self, block: Verbatim, columns: list[str], fmt: TextFormat, spec: WriteSpec,
                        tx: Session) -> WriteResult:
-        """COPY the source's text as it is; a block the server refuses raises a TerminalError."""
-        if textcopy.ends_early(block.data):
+        """COPY the source's text (or binary rows) as it is; a block the server refuses raises a
+        TerminalError."""
+        binary = fmt.kind == "pgbinary"
+        if not binary and textcopy.ends_early(block.data):
             raise TerminalError(f"writing to {self.description}: a line of the block is \\., which COPY reads as "
                                 "the end of the data")
 
         def load(cur: psycopg.Cursor, table: str) -> None:
             with cur.copy(textcopy.copy_statement(table, columns, fmt, tx.conn)) as copy:
+                if binary:
+                    copy.write(copybinary.SIGNATURE)
                 copy.write(block.data)
+                if binary:
+                    copy.write(copybinary.TRAILER)
             if cur.rowcount != block.rows:  # the row accounting rests on it: never trust a count blindly
                 raise TerminalError(f"writing to {self.description}: COPY loaded {cur.rowcount} rows of a block "
                                     f"of {block.rows}")
@@ -383,6 +393,13 @@ def _save(conn: psycopg.Connection, table: TableName, run_id: str, partition: st
 
 def _unquoted(stage: str) -> str:
     return sql.split_qualified(stage)[-1]
+
+
+def _created_type(logical: LogicalType) -> tuple[str, int]:
+    """The base type name and modifier of a column Portl creates for ``logical``."""
+    if logical.name == "decimal":
+        return "numeric", ((logical.precision << 16) | logical.scale) + 4
+    return CREATED_TYPNAMES[logical.name], -1
 
 
 def _copy_sql(table: str, columns: list[str], fmt: str = "csv") -> str:

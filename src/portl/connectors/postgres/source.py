@@ -13,6 +13,11 @@ numeric, an infinite or BC date, a year past 9999): such a block is parsed, as `
 that those rows are rejected the same way. Those values are the only texts of these types that
 hold ``NaN``, ``nfinity``, `` BC`` or a five-digit year, which a block is searched for; a block
 that holds one is read by Arrow (its numeric, date and timestamp fields only) to know for sure.
+
+Into a Postgres table whose columns have the same types, a table read in key order goes as the rows
+of a binary COPY instead (``_read_binary``): neither server writes or parses text. Binary rows
+cannot be searched for values Arrow cannot hold, so the read asks the server first, in the same
+snapshot, whether the rows it is about to read hold any; if so it is read as text and parsed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import io
 import json
 import select
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import psycopg
 import pyarrow as pa
@@ -32,7 +38,7 @@ from psycopg import pq
 from portl.connectors.base import (
     Checkpoint, Chunk, Estimate, TableDef, TextFormat, Verbatim, VerbatimOffer, VerbatimRequest,
 )
-from portl.connectors.postgres import catalog
+from portl.connectors.postgres import catalog, copybinary
 from portl.connectors.postgres.catalog import TableName
 from portl.connectors.postgres.config import Config
 from portl.connectors.postgres.connection import connect, translate
@@ -45,6 +51,9 @@ EXACT_COUNT_BELOW_BYTES = 64 * 1024 * 1024  # count(*) on a table this small tak
 COPY_FORMAT = TextFormat("csv", ",", '"', "")
 _GUARDED = ("decimal", "date", "timestamp", "timestamptz")  # types whose text Arrow may not hold
 _SPECIAL = "NaN|nfinity| BC"
+# Base types whose binary layout the destination loads as it loads their text (``_read_binary``).
+_BINARY = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric", "bool", "text", "varchar", "bpchar",
+                     "date", "timestamp", "timestamptz", "json", "jsonb", "bytea", "uuid"})
 _BIG_YEAR = "[0-9]{5}-[0-9]{2}-[0-9]{2}"  # a date past 9999
 
 
@@ -156,24 +165,109 @@ class PostgresSource:
         return self._read(batch_rows, start, False)
 
     def verbatim_offer(self) -> VerbatimOffer | None:
-        """COPY's CSV text, in which every column's type writes its canonical text; not when a
-        column is an unconstrained numeric (its values are rounded by the read, and refused past
-        decimal(38,10))."""
+        """COPY's binary rows for a table read in key order whose column types all have a binary
+        layout Portl reads as their text (see ``_BINARY``), else COPY's CSV text, in which every
+        column's type writes its canonical text; neither when a column is an unconstrained
+        numeric (its values are rounded by the read, and refused past decimal(38,10))."""
         if any(c.rounded for c in self.columns):
             return None
+        wire = self._wire_types()
+        if wire:
+            return VerbatimOffer(TextFormat("pgbinary", "", "", "", wire), own_types=True, also=(COPY_FORMAT,))
         return VerbatimOffer(COPY_FORMAT, own_types=True)
+
+    def _wire_types(self) -> tuple[tuple[str, str, int], ...]:
+        if self.key is None or self.oid is None:
+            return ()  # a block refused in binary is read again as text by its key range
+        types = catalog.base_types(self.conn, self.oid)
+        if any(typname not in _BINARY for typname, _ in types.values()):
+            return ()
+        return tuple((c.name, *types[c.name]) for c in self.columns)
 
     def read_verbatim(self, batch_rows: int, start: Checkpoint | None, request: VerbatimRequest) -> Iterator[Chunk]:
         if request.types or request.required:
             raise SourceError(f"{self.description} cannot check its text for other types or NULLs")
+        if request.format is not None and request.format.kind == "pgbinary":
+            return self._read_binary(batch_rows, start)
         return self._read(batch_rows, start, True)
 
     def parse_verbatim(self, chunk: Chunk) -> Chunk:
-        """The chunk ``read`` gives for a verbatim block: parsed, rows Arrow cannot hold rejected."""
-        decoded = Decoder(self._schema, self.name, self.key).decode(chunk.verbatim.data, chunk.verbatim.rows,
-                                                                    chunk.first_record or 1)
+        """The chunk ``read`` gives for a verbatim block: parsed, rows Arrow cannot hold rejected.
+        Binary rows are not parsed here: their key range is read again as text."""
+        data, rows = chunk.verbatim.data, chunk.verbatim.rows
+        if isinstance(chunk.verbatim.state, _KeyRange):
+            block = self._rows_between(chunk.verbatim.state)
+            data, rows = b"".join(block), len(block)
+        decoded = Decoder(self._schema, self.name, self.key).decode(data, rows, chunk.first_record or 1)
         return Chunk(decoded.batch, chunk.checkpoint, first_record=chunk.first_record, rejects=decoded.rejects,
                      size_bytes=chunk.size_bytes)
+
+    def _read_binary(self, batch_rows: int, start: Checkpoint | None) -> Iterator[Chunk]:
+        """Blocks of binary COPY rows, in key order. They are read in one snapshot, after a check
+        in that snapshot that the rows to read hold no value Arrow cannot hold (which the text
+        path rejects): if some do, the read goes the text way, parsed, as ``read`` does."""
+        start = start or self.partitions(1)[0]
+        if start.done:
+            return
+        position, rows_done = dict(start.position), start.rows
+        conn = connect(self.config, self.base_dir)
+        as_text = False
+        try:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot: the check, then the rows
+            with conn.transaction():
+                select_ = self._select(position, conn)
+                unholdable = self._unholdable()
+                check = f"SELECT EXISTS (SELECT 1 FROM ({select_}) AS r WHERE {unholdable})"
+                as_text = bool(unholdable) and conn.execute(check).fetchone()[0]
+                if not as_text:
+                    yield from self._binary_blocks(conn, select_, batch_rows, start, position, rows_done)
+        except psycopg.Error as exc:
+            raise self._translate(exc, conn) from exc
+        finally:
+            conn.close()
+        if as_text:
+            yield from self._read(batch_rows, start, False)
+
+    def _binary_blocks(self, conn: psycopg.Connection, select_: str, batch_rows: int, start: Checkpoint,
+                       position: dict, rows_done: int) -> Iterator[Chunk]:
+        key_index = self._schema.get_field_index(self.key)
+        with conn.cursor() as cur, cur.copy(f"COPY ({select_}) TO STDOUT (FORMAT binary)"):
+            rows = _BinaryCopyOut(conn)
+            while block := rows.take(batch_rows):
+                data = b"".join(block)
+                low = position.get("after")
+                position["after"] = _binary_integer(block[-1], key_index)
+                position["offset"] = position.get("offset", 0) + len(block)
+                checkpoint = Checkpoint(start.partition, dict(position), rows_done + len(block))
+                yield Chunk(_empty(self._schema), checkpoint, first_record=rows_done + 1, size_bytes=len(data),
+                            verbatim=Verbatim(data, len(block), _KeyRange(low, position["after"])))
+                rows_done += len(block)
+
+    def _unholdable(self) -> str:
+        """A condition true of a row holding a value Arrow cannot hold, or "" when none can."""
+        found = []
+        for c in self.columns:
+            q = "r." + quote_ident(c.name)
+            if c.logical.name == "decimal":
+                found.append(f"{q} = 'NaN'")
+            elif c.logical.name in ("date", "timestamp", "timestamptz"):  # infinite, BC, or past 9999
+                found.append(f"NOT ({q}::date BETWEEN '0001-01-01' AND '9999-12-31')")
+        return " OR ".join(found)
+
+    def _rows_between(self, keys: _KeyRange) -> list:
+        """The rows of a key range as COPY's CSV text, read again."""
+        conn = connect(self.config, self.base_dir)
+        try:
+            statement = f"COPY ({self._select({'after': keys.after, 'end': keys.last}, conn)}) TO STDOUT (FORMAT csv)"
+            with conn.cursor() as cur, cur.copy(statement):
+                rows, block = _CopyOut(conn), []
+                while more := rows.take(10_000):
+                    block += more
+                return block
+        except psycopg.Error as exc:
+            raise self._translate(exc, conn) from exc
+        finally:
+            conn.close()
 
     def _read(self, batch_rows: int, start: Checkpoint | None, verbatim: bool) -> Iterator[Chunk]:
         start = start or self.partitions(1)[0]
@@ -280,6 +374,42 @@ class _CopyOut:
         failed = [r for r in results if r.status != pq.ExecStatus.COMMAND_OK]
         if failed:
             raise psycopg.errors.error_from_result(failed[0], encoding=self._conn.info.encoding)
+
+
+class _BinaryCopyOut:
+    """The rows of a binary COPY TO: the signature taken off the first message (which also holds
+    the first row, or the trailer when there is none), the trailer dropped."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self._rows, self._first = _CopyOut(conn), True
+
+    def take(self, count: int) -> list:
+        rows = self._rows.take(count)
+        if self._first and rows:
+            self._first = False
+            if bytes(rows[0][:len(copybinary.SIGNATURE)]) != copybinary.SIGNATURE:
+                raise SourceError("the server's binary COPY did not start with its signature")
+            rows[0] = rows[0][len(copybinary.SIGNATURE):]
+        if rows and rows[-1] == copybinary.TRAILER:
+            rows.pop()
+        return rows
+
+
+@dataclass(frozen=True)
+class _KeyRange:
+    """The keys of a block of binary rows: after ``after`` (None: from the start) up to ``last``."""
+
+    after: int | None
+    last: int
+
+
+def _binary_integer(row: bytes, index: int) -> int:
+    """Field ``index`` of a binary COPY row, an integer (a key: never NULL)."""
+    view, at = memoryview(row), 2
+    for _ in range(index):
+        at += 4 + max(0, int.from_bytes(view[at:at + 4], "big", signed=True))
+    size = int.from_bytes(view[at:at + 4], "big", signed=True)
+    return int.from_bytes(view[at + 4:at + 4 + size], "big", signed=True)
 
 
 class _Guard:

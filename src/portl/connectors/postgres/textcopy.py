@@ -25,6 +25,7 @@ from psycopg import sql
 from portl.connectors.base import TextFormat
 from portl.types import logical_of
 
+_TEXTS = {"text", "varchar", "bpchar"}  # one binary layout: the characters
 _READERS = {
     "int": {"int2", "int4", "int8"},
     "bigint": {"int2", "int4", "int8"},
@@ -59,10 +60,25 @@ def problems(schema: pa.Schema, types: dict[str, tuple[str, int]]) -> list[str]:
     return out
 
 
+def binary_problems(wire_types: tuple[tuple[str, str, int], ...], types: dict[str, tuple[str, int]]) -> list[str]:
+    """Columns that would not take the source's binary layout: binary rows go only into columns
+    of the source column's own type (and modifier; text, varchar and char take each other's)."""
+    out = []
+    for name, typname, typmod in wire_types:
+        have = types.get(name)
+        if have is None or have == (typname, typmod) or {have[0], typname} <= _TEXTS:
+            continue
+        out.append(f"column {name}: the source's {typname} values are sent in binary only into a column of "
+                   f"that type, not {have[0]}")
+    return out
+
+
 def copy_statement(table: str, columns: list[str], fmt: TextFormat, conn: psycopg.Connection) -> str:
     """``COPY table (columns) FROM STDIN`` with the format's separators, as literals (COPY takes
     no parameters); ``table`` is already quoted."""
     names = ", ".join(sql.Identifier(c).as_string(conn) for c in columns)
+    if fmt.kind == "pgbinary":
+        return f"COPY {table} ({names}) FROM STDIN (FORMAT binary)"
     options = ", ".join(f"{key} {sql.Literal(value).as_string(conn)}"
                         for key, value in (("DELIMITER", fmt.delimiter), ("QUOTE", fmt.quote), ("NULL", fmt.null)))
     return f"COPY {table} ({names}) FROM STDIN (FORMAT csv, {options})"
