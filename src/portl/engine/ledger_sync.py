@@ -62,10 +62,7 @@ class LedgerSync:
                 checkpoints, self._checkpoints = self._checkpoints, {}
                 counts, self._counts = self._counts, None
             try:
-                for partition, (checkpoint, state) in checkpoints.items():
-                    self._ledger.record_checkpoint(self._run_id, partition, checkpoint, state)
-                if counts is not None:
-                    self._ledger.update(self._run_id, counts=counts)
+                self._ledger.record_progress(self._run_id, checkpoints, counts)
             except BaseException as exc:  # handed to the loading threads; the run fails with it
                 with self._cond:
                     self._error = exc

@@ -104,14 +104,26 @@ class Ledger:
             if meta is not None:
                 self._conn.execute("UPDATE runs SET meta = ? WHERE id = ?", (json.dumps(meta), run_id))
 
-    def record_checkpoint(self, run_id: str, partition: str, checkpoint: dict[str, Any], state: dict[str, Any]) -> None:
+    def record_progress(self, run_id: str, checkpoints: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+                        counts: dict[str, Any] | None = None) -> None:
+        """Partitions' checkpoints (and the run's counts) in one transaction: one commit to sync."""
+        now = time.time()
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO checkpoints (run_id, partition, checkpoint, state, updated_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id, partition) DO UPDATE SET checkpoint = excluded.checkpoint, "
-                "state = excluded.state, updated_at = excluded.updated_at",
-                (run_id, partition, json.dumps(checkpoint), json.dumps(state), time.time()),
-            )
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(
+                    "INSERT INTO checkpoints (run_id, partition, checkpoint, state, updated_at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (run_id, partition) DO UPDATE SET checkpoint = excluded.checkpoint, "
+                    "state = excluded.state, updated_at = excluded.updated_at",
+                    [(run_id, partition, json.dumps(checkpoint), json.dumps(state), now)
+                     for partition, (checkpoint, state) in checkpoints.items()],
+                )
+                if counts is not None:
+                    self._conn.execute("UPDATE runs SET counts = ? WHERE id = ?", (json.dumps(counts), run_id))
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def finish_run(self, run_id: str, status: str, counts: dict[str, Any], error: str | None = None) -> None:
         with self._lock:

@@ -29,12 +29,9 @@ class BrokenLedger:
     def __init__(self):
         self.attempted = threading.Event()
 
-    def record_checkpoint(self, *args):
+    def record_progress(self, *args):
         self.attempted.set()
         raise OSError("disk full")
-
-    def update(self, *args, **kwargs):
-        pass
 
 
 def test_a_failed_write_is_raised_to_the_next_commit_and_at_the_close():
@@ -46,6 +43,18 @@ def test_a_failed_write_is_raised_to_the_next_commit_and_at_the_close():
         sync.close()
     with pytest.raises(OSError, match="disk full"):
         sync.checkpoint("0", {"offset": 2}, {}, None)
+
+
+def test_checkpoints_and_counts_are_written_in_one_transaction(tmp_path):
+    ledger = Ledger(str(tmp_path))
+    run = ledger.start_run("job", "job.yaml", "hash", {})
+    commits = []
+    ledger._conn.set_trace_callback(lambda statement: commits.append(statement) if statement == "COMMIT" else None)
+    ledger.record_progress(run.id, {"0": ({"offset": 1}, {}), "1": ({"offset": 2}, {})}, {"read": 3})
+    record = ledger.get(run.id)
+    assert len(commits) == 1 and record.counts == {"read": 3}
+    assert {p: c["checkpoint"] for p, c in record.checkpoints.items()} == {"0": {"offset": 1}, "1": {"offset": 2}}
+    ledger.close()
 
 
 def test_closing_twice_is_harmless(tmp_path):

@@ -19,9 +19,9 @@ def test_runs_are_found_by_a_unique_id_prefix(tmp_path):
 def test_checkpoints_are_kept_per_partition(tmp_path):
     ledger = Ledger(str(tmp_path))
     record = ledger.start_run("j", "/j.yaml", "h", {})
-    ledger.record_checkpoint(record.id, "0", {"partition": "0", "position": {"offset": 10}, "rows": 5}, {"counts": {}})
-    ledger.record_checkpoint(record.id, "0", {"partition": "0", "position": {"offset": 20}, "rows": 9}, {"counts": {}})
-    ledger.record_checkpoint(record.id, "1", {"partition": "1", "position": {"offset": 99}, "rows": 1}, {"counts": {}})
+    ledger.record_progress(record.id, {"0": ({"partition": "0", "position": {"offset": 10}, "rows": 5}, {"counts": {}})})
+    ledger.record_progress(record.id, {"0": ({"partition": "0", "position": {"offset": 20}, "rows": 9}, {"counts": {}})})
+    ledger.record_progress(record.id, {"1": ({"partition": "1", "position": {"offset": 99}, "rows": 1}, {"counts": {}})})
     got = ledger.get(record.id).checkpoints
     assert got["0"]["checkpoint"]["rows"] == 9 and set(got) == {"0", "1"}
 
