@@ -97,13 +97,6 @@ class Ledger:
         with self._lock:
             self._conn.execute("UPDATE runs SET status = ?, ended_at = NULL, error = NULL WHERE id = ?", (RUNNING, run_id))
 
-    def update(self, run_id: str, *, counts: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            if counts is not None:
-                self._conn.execute("UPDATE runs SET counts = ? WHERE id = ?", (json.dumps(counts), run_id))
-            if meta is not None:
-                self._conn.execute("UPDATE runs SET meta = ? WHERE id = ?", (json.dumps(meta), run_id))
-
     def record_progress(self, run_id: str, checkpoints: dict[str, tuple[dict[str, Any], dict[str, Any]]],
                         counts: dict[str, Any] | None = None) -> None:
         """Partitions' checkpoints (and the run's counts) in one transaction: one commit to sync."""
