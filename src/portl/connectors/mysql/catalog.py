@@ -6,6 +6,7 @@ Every function takes an open cursor and bound parameters; nothing here writes.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -113,22 +114,35 @@ def table_names(cur: Any, database: str) -> list[str]:
     return [name for (name,) in cur.fetchall() if not name.startswith("_portl_")]
 
 
+_FOREIGN_KEYS = (
+    "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, "
+    "k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE FROM information_schema.KEY_COLUMN_USAGE k "
+    "JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA "
+    "AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME "
+    "WHERE k.TABLE_SCHEMA = %s AND k.REFERENCED_TABLE_NAME IS NOT NULL{} "
+    "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+)
+
+
 def foreign_keys(cur: Any, database: str, table: str) -> list[ForeignKeyDef]:
     """The foreign keys a table declares, with their referenced columns and rules."""
-    execute(cur, "SELECT k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, "
-                 "k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE FROM information_schema.KEY_COLUMN_USAGE k "
-                 "JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA "
-                 "AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME "
-                 "WHERE k.TABLE_SCHEMA = %s AND k.TABLE_NAME = %s AND k.REFERENCED_TABLE_NAME IS NOT NULL "
-                 "ORDER BY k.CONSTRAINT_NAME, k.ORDINAL_POSITION", (database, table))
-    found: dict[str, list] = {}
-    for name, column, ref_db, ref_table, ref_column, on_delete, on_update in cur.fetchall():
+    execute(cur, _FOREIGN_KEYS.format(" AND k.TABLE_NAME = %s"), (database, table))
+    return _foreign_keys_by_table(cur.fetchall(), database).get(table, [])
+
+
+def _foreign_keys_by_table(rows: list[tuple], database: str) -> dict[str, list[ForeignKeyDef]]:
+    """Rows of :data:`_FOREIGN_KEYS` as foreign keys per table; a referenced table in another
+    database is named ``db.table``."""
+    found: dict[tuple[str, str], list] = {}
+    for table, name, column, ref_db, ref_table, ref_column, on_delete, on_update in rows:
         ref = ref_table if ref_db == database else f"{ref_db}.{ref_table}"
-        entry = found.setdefault(name, [[], ref, [], on_delete, on_update])
+        entry = found.setdefault((table, name), [[], ref, [], on_delete, on_update])
         entry[0].append(column)
         entry[2].append(ref_column)
-    return [ForeignKeyDef(name, tuple(cols), ref, tuple(ref_cols), on_delete, on_update)
-            for name, (cols, ref, ref_cols, on_delete, on_update) in found.items()]
+    out: dict[str, list[ForeignKeyDef]] = {}
+    for (table, name), (cols, ref, ref_cols, on_delete, on_update) in found.items():
+        out.setdefault(table, []).append(ForeignKeyDef(name, tuple(cols), ref, tuple(ref_cols), on_delete, on_update))
+    return out
 
 
 def referenced_by(cur: Any, database: str, table: str) -> list[str]:
@@ -163,8 +177,46 @@ def table_def(cur: Any, database: str, table: str, mariadb: bool) -> TableDef:
                     identity_column(cur, database, table), table_rows(cur, database, table))
 
 
-def foreign_key_names(cur: Any, database: str) -> frozenset[str]:
-    """The names (lower case) of the database's foreign keys: MySQL names them per database."""
-    execute(cur, "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s",
-            (database,))
-    return frozenset(str(name).lower() for (name,) in cur.fetchall())
+@dataclass(frozen=True)
+class ColumnState:
+    """What a whole-database copy's last step may change in a column."""
+
+    nullable: bool
+    data_type: str  # information_schema's DATA_TYPE, lower case: ``longtext``, ``varchar``, ``int``...
+    auto_increment: bool
+
+
+@dataclass(frozen=True)
+class TableKeys:
+    """What one table of the destination has already of what a whole-database copy adds after the
+    data: column nullability and types, primary key, indexes, foreign keys, AUTO_INCREMENT."""
+
+    columns: dict[str, ColumnState] = field(default_factory=dict)  # by lower-case name: MySQL's are case-blind
+    primary_key: tuple[str, ...] = ()
+    indexes: frozenset[str] = frozenset()  # secondary index names, lower case
+    foreign_keys: tuple[ForeignKeyDef, ...] = ()
+
+
+def keys_of_tables(cur: Any, database: str) -> dict[str, TableKeys]:
+    """Every table of ``database`` with its :class:`TableKeys`, in three queries whatever the
+    number of tables."""
+    execute(cur, "SELECT TABLE_NAME, COLUMN_NAME, IS_NULLABLE, DATA_TYPE, EXTRA FROM information_schema.COLUMNS "
+                 "WHERE TABLE_SCHEMA = %s", (database,))
+    columns: dict[str, dict[str, ColumnState]] = {}
+    for table, column, nullable, data_type, extra in cur.fetchall():
+        columns.setdefault(table, {})[column.lower()] = ColumnState(
+            nullable == "YES", str(data_type).lower(), "auto_increment" in (extra or "").lower())
+    execute(cur, "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+                 "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX", (database,))
+    primary: dict[str, list[str]] = {}
+    indexes: dict[str, set[str]] = {}
+    for table, index, column in cur.fetchall():
+        if index == "PRIMARY":
+            primary.setdefault(table, []).append(column)
+        else:
+            indexes.setdefault(table, set()).add(index.lower())
+    execute(cur, _FOREIGN_KEYS.format(""), (database,))
+    foreign = _foreign_keys_by_table(cur.fetchall(), database)
+    return {table: TableKeys(cols, tuple(primary.get(table, ())), frozenset(indexes.get(table, ())),
+                             tuple(foreign.get(table, ())))
+            for table, cols in columns.items()}

@@ -15,45 +15,64 @@ every table they point at has its key.
   key names are per *database* in MySQL (per table in Postgres and SQLite): one already taken,
   by another copied table or by a table the database has, becomes ``<table>_<name>``, and the
   plan says so; otherwise its ``ADD CONSTRAINT`` would fail as "already there" and be skipped.
+
+The statements are worked out from the destination's catalog, item by item: a primary key, a
+column already NOT NULL / indexable / AUTO_INCREMENT, an index of the same name, a foreign key on
+the same columns to the same table, are left out, and only what is missing is added. A copy whose
+last step stopped partway (killed, or a foreign key refused by a row) thus adds the rest when it
+resumes, and a foreign key that is there keeps its name, so the others get the names the first
+run gave them.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from portl.connectors.base import ForeignKeyDef, TableDef
+from portl.connectors.mysql.catalog import TableKeys
 from portl.connectors.mysql.client import errno_of
 from portl.connectors.mysql.dialect import KEY_TYPES, column_definition, index_columns, qualified, quote
 from portl.types import LogicalType, logical_of
 
 _RULES = {"CASCADE", "SET NULL", "RESTRICT", "NO ACTION"}
+_UNINDEXABLE = {"tinytext", "text", "mediumtext", "longtext", "json", "tinyblob", "blob", "mediumblob", "longblob"}
+"""Column types MySQL cannot index whole: a key column of one of these types is changed."""
+_NOTHING = TableKeys()  # a table the destination does not have yet
 
 
-def constraint_statements(database: str, tables: list[TableDef], every_table: list[TableDef],
-                          taken: frozenset[str] = frozenset()) -> list[str]:
-    """The statements for ``tables``; ``every_table`` (the whole copy) tells which columns other
-    tables' foreign keys point at, ``taken`` the foreign key names (lower case) the database has
-    already."""
-    types = {t.name: {f.name: logical_of(f) for f in t.schema} for t in every_table}
-    keyed = _key_columns(every_table)
+def constraint_statements(database: str, tables: list[TableDef], present: Mapping[str, TableKeys] | None = None
+                          ) -> list[str]:
+    """The statements that give ``tables`` (the whole copy) their keys, indexes, foreign keys and
+    AUTO_INCREMENT, leaving out what ``present`` (every table of the database, as
+    :func:`~portl.connectors.mysql.catalog.keys_of_tables` reads it) says is there already."""
+    present = present or {}
+    types = {t.name: {f.name: logical_of(f) for f in t.schema} for t in tables}
+    keyed = _key_columns(tables)
     statements: list[str] = []
     for t in tables:
-        alter = _table_alter(database, t, types[t.name], keyed.get(t.name, set()))
+        alter = _table_alter(database, t, types[t.name], keyed.get(t.name, set()), present.get(t.name))
         if alter:
             statements.append(alter)
     for t in tables:
+        there = present.get(t.name, _NOTHING)
         for index in t.indexes:
+            if _short(index.name).lower() in there.indexes:
+                continue
             kind = "UNIQUE INDEX" if index.unique else "INDEX"
             plain = {c: lt for c, lt in types[t.name].items() if c not in keyed.get(t.name, set())}
             statements.append(f"CREATE {kind} {quote(_short(index.name))} ON {qualified(database, t.name)} "
                               f"({index_columns(index.columns, plain, prefix=not index.unique)})")
-        late = _late_identity(database, t, types[t.name])
+        late = _late_identity(database, t, types[t.name], there)
         if late:
             statements.append(late)
-    names, _ = foreign_key_names(tables, taken)
+    names, _ = foreign_key_names(database, tables, present)
+    existing = set(present_foreign_keys(database, tables, present))
     for t in tables:
         for fk in t.foreign_keys:
+            if (t.name, fk) in existing:
+                continue
             name = names[(t.name, fk)]
             statements.append(
                 f"ALTER TABLE {qualified(database, t.name)} ADD CONSTRAINT {quote(name)} FOREIGN KEY "
@@ -63,17 +82,57 @@ def constraint_statements(database: str, tables: list[TableDef], every_table: li
     return statements
 
 
-def foreign_key_names(tables: list[TableDef], taken: frozenset[str] = frozenset()
+def constraint_notes(database: str, tables: list[TableDef], present: Mapping[str, TableKeys] | None = None) -> list[str]:
+    """What the plan should say about the statements: foreign keys renamed, primary keys kept."""
+    present = present or {}
+    notes = []
+    for t in tables:
+        there = present.get(t.name)
+        if t.primary_key and there and there.primary_key and _lower(there.primary_key) != _lower(t.primary_key):
+            notes.append(f"table {t.name} has a primary key ({', '.join(there.primary_key)}) already, not the "
+                         f"source's ({', '.join(t.primary_key)}); it is kept")
+    return notes + foreign_key_names(database, tables, present)[1]
+
+
+def present_foreign_keys(database: str, tables: list[TableDef], present: Mapping[str, TableKeys]
+                         ) -> dict[tuple[str, ForeignKeyDef], str]:
+    """The copy's foreign keys that their table has already (same columns, same referenced table
+    and columns), with the name each has there. One by that very name is preferred, then the first."""
+    found: dict[tuple[str, ForeignKeyDef], str] = {}
+    for t in tables:
+        there = list(present.get(t.name, _NOTHING).foreign_keys)
+        for fk in t.foreign_keys:
+            same = [e for e in there if _same_foreign_key(database, fk, e)]
+            if not same:
+                continue
+            chosen = next((e for e in same if e.name.lower() == _short(fk.name).lower()), same[0])
+            there.remove(chosen)
+            found[(t.name, fk)] = chosen.name
+    return found
+
+
+def foreign_key_names(database: str, tables: list[TableDef], present: Mapping[str, TableKeys] | None = None
                       ) -> tuple[dict[tuple[str, ForeignKeyDef], str], list[str]]:
     """A name per foreign key, unique in the database as MySQL wants (Postgres and SQLite name
-    them per table), and a note for each one renamed. A name already used by the copy or by
-    ``taken`` (lower case) becomes ``<table>_<name>``; a name longer than 64 characters is cut
-    and ended with a hash."""
-    owners = {name: "" for name in taken}  # lower-case name -> the copied table that took it
-    names: dict[tuple[str, ForeignKeyDef], str] = {}
+    them per table), and a note for each one to be created under another name. One the table has
+    already keeps the name it has there. A name the database uses otherwise, or that the copy used
+    first, becomes ``<table>_<name>``; a name longer than 64 characters is cut and ended with a hash."""
+    present = present or {}
+    existing = present_foreign_keys(database, tables, present)
+    owners: dict[str, str] = {}  # lower-case name -> the copied table that has it ("" for any other)
+    kept = {(table, name.lower()) for (table, _fk), name in existing.items()}
+    for table, there in present.items():
+        for fk in there.foreign_keys:
+            if (table, fk.name.lower()) not in kept:
+                owners[fk.name.lower()] = ""
+    for (table, _fk), name in existing.items():
+        owners[name.lower()] = table
+    names = dict(existing)
     notes = []
     for t in tables:
         for fk in t.foreign_keys:
+            if (t.name, fk) in existing:
+                continue
             name = _short(fk.name)
             n = 1
             while name.lower() in owners:
@@ -94,6 +153,19 @@ def foreign_key_names(tables: list[TableDef], taken: frozenset[str] = frozenset(
     return names, notes
 
 
+def _same_foreign_key(database: str, fk: ForeignKeyDef, there: ForeignKeyDef) -> bool:
+    """Whether ``there`` (as the catalog reads it) is ``fk``: the same columns, referenced table
+    and referenced columns. Rules are not compared: a table keeps the foreign key it has."""
+    ref_db, ref_table = _ref_parts(database, fk.ref_table)
+    ref = ref_table if ref_db == database else f"{ref_db}.{ref_table}"
+    return (there.ref_table == ref and _lower(there.columns) == _lower(fk.columns)
+            and _lower(there.ref_columns) == _lower(fk.ref_columns))
+
+
+def _lower(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n.lower() for n in names)
+
+
 def _key_columns(tables: list[TableDef]) -> dict[str, set[str]]:
     """Per table, the columns MySQL must index whole: primary key, unique indexes, both ends of
     foreign keys."""
@@ -110,18 +182,28 @@ def _key_columns(tables: list[TableDef]) -> dict[str, set[str]]:
     return keyed
 
 
-def _table_alter(database: str, t: TableDef, types: dict[str, LogicalType], keyed: set[str]) -> str | None:
+def _table_alter(database: str, t: TableDef, types: dict[str, LogicalType], keyed: set[str],
+                 there: TableKeys | None) -> str | None:
+    """ONE ``ALTER TABLE`` with what the table lacks: its primary key, and each column that must
+    be NOT NULL, of a type MySQL can index, or AUTO_INCREMENT but is not yet."""
     changes = []
-    if t.primary_key:
+    if t.primary_key and not (there and there.primary_key):
         changes.append(f"ADD PRIMARY KEY ({', '.join(quote(c) for c in t.primary_key)})")
     for f in t.schema:
         logical = types[f.name]
         as_key = f.name in keyed and logical.name in KEY_TYPES
         not_null = not f.nullable or f.name in t.primary_key
-        auto = _identity_in_key(t) == f.name
+        # AUTO_INCREMENT must lead an index: not on a table whose own primary key starts elsewhere.
+        auto = _identity_in_key(t) == f.name and not (there and there.primary_key
+                                                      and there.primary_key[0].lower() != f.name.lower())
+        column = there.columns.get(f.name.lower()) if there else None
+        if column is not None and not ((as_key and column.data_type in _UNINDEXABLE) or (not_null and column.nullable)
+                                       or (auto and not column.auto_increment)):
+            continue  # already as the copy wants it
         if as_key or not_null or auto:
+            keep_auto = column is not None and column.auto_increment  # MODIFY would drop it otherwise
             changes.append("MODIFY " + column_definition(f.name, logical, nullable=not not_null, key=as_key,
-                                                          auto_increment=auto))
+                                                          auto_increment=auto or keep_auto))
     return f"ALTER TABLE {qualified(database, t.name)} " + ", ".join(changes) if changes else None
 
 
@@ -133,15 +215,17 @@ def _identity_in_key(t: TableDef) -> str | None:
     return None
 
 
-def _late_identity(database: str, t: TableDef, types: dict[str, LogicalType]) -> str | None:
+def _late_identity(database: str, t: TableDef, types: dict[str, LogicalType], there: TableKeys) -> str | None:
     """AUTO_INCREMENT for an identity column led by a secondary index rather than the primary key."""
     if not t.identity or _identity_in_key(t) or not _is_integer(t, t.identity):
         return None
     if not any(ix.columns and ix.columns[0] == t.identity for ix in t.indexes):
         return None
-    field = t.schema.field(t.identity)
+    column = there.columns.get(t.identity.lower())
+    if column is not None and column.auto_increment:
+        return None
     definition = column_definition(t.identity, types[t.identity], nullable=False, auto_increment=True)
-    return f"ALTER TABLE {qualified(database, t.name)} MODIFY {definition}" if field is not None else None
+    return f"ALTER TABLE {qualified(database, t.name)} MODIFY {definition}"
 
 
 def _is_integer(t: TableDef, column: str) -> bool:
@@ -150,10 +234,15 @@ def _is_integer(t: TableDef, column: str) -> bool:
 
 
 def _ref(database: str, table: str) -> str:
+    return qualified(*_ref_parts(database, table))
+
+
+def _ref_parts(database: str, table: str) -> tuple[str, str]:
+    """A referenced table as (database, table): ``db.table`` names its database."""
     if "." in table:
         db, name = table.split(".", 1)
-        return qualified(db, name)
-    return qualified(database, table)
+        return db, name
+    return database, table
 
 
 def _rule(rule: str) -> str:
@@ -169,7 +258,8 @@ def _short(name: str) -> str:
 
 
 def tolerated(exc: Any) -> bool:
-    """True when a statement failed because what it adds is there already (a copy run again)."""
+    """True when a statement failed because what it adds is there already: added since the plan
+    read the catalog, by another run of the same copy."""
     code = errno_of(exc)
     if code in (1061, 1068, 1826):  # duplicate index name, second primary key, duplicate foreign key name
         return True

@@ -34,7 +34,7 @@ from portl.connectors.mysql import catalog
 from portl.connectors.mysql.client import LOCAL_INFILE_REFUSED, Pool, Server, close_quietly, errno_of, execute
 from portl.connectors.mysql.config import Config
 from portl.connectors.mysql.columns import finite_floats
-from portl.connectors.mysql.constraints import constraint_statements, foreign_key_names, tolerated
+from portl.connectors.mysql.constraints import constraint_notes, constraint_statements, tolerated
 from portl.connectors.mysql.dialect import (
     DIALECT, KEY_TYPES, add_column, create_table, qualified, quote, shared_name,
 )
@@ -455,18 +455,17 @@ class MysqlSink:
                          pool=self._connections())
 
     def constraint_ddl(self, tables: list[TableDef]) -> list[str]:
-        """Keys, indexes, foreign keys and AUTO_INCREMENT, once the data of every table is in."""
+        """Keys, indexes, foreign keys and AUTO_INCREMENT, once the data of every table is in: what
+        the destination's catalog says is missing, each table, index and foreign key on its own,
+        so that a copy whose last step stopped partway adds the rest when it resumes."""
         with self._cursor(f"reading the tables of {self.description}") as cur:
-            keyed = {t.name for t in tables
-                     if catalog.indexes(cur, self.database, t.name) or catalog.foreign_keys(cur, self.database, t.name)}
-            taken = catalog.foreign_key_names(cur, self.database)
-        todo = [t for t in tables if t.name not in keyed]
-        self.notes = foreign_key_names(todo, taken)[1]  # foreign keys renamed, for the plan's warnings
-        return constraint_statements(self.database, todo, tables, taken)
+            present = catalog.keys_of_tables(cur, self.database)
+        self.notes = constraint_notes(self.database, tables, present)  # for the plan's warnings
+        return constraint_statements(self.database, tables, present)
 
     def execute_ddl(self, statements: list[str]) -> None:
-        """Run the statements one by one; one whose key, index or constraint is already there (a
-        copy run again after a failure) is skipped."""
+        """Run the statements one by one; one whose key, index or constraint has appeared since the
+        plan read the catalog (another run of the copy) is skipped."""
         import pymysql
 
         with self._connections().connection() as conn, conn.cursor() as cur:
