@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import uuid
 
 import pyarrow as pa
 import pytest
@@ -46,7 +47,10 @@ CASES = {
     "docb": ("jsonb", pa.string(), ['{"b": 1, "a": [1, 2]}', "[]", None, '{"k": "\\u00fc"}']),
     "raw": ("bytea", pa.binary(), [b"", b"\x00\\\xff", None, b"x" * 300]),
     "nothing": ("uuid", pa.null(), [None, None, None, None]),
+    "ident": ("uuid", pa.string(), ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", None, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12",
+                                    "00000000-0000-0000-0000-000000000000"]),
 }
+UUIDS = [uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), None, uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)]
 
 
 def _table(pg, name: str) -> None:
@@ -58,6 +62,11 @@ def _batch(rows: slice = slice(None)) -> pa.RecordBatch:
     arrays = {"row_no": pa.array(range(4), pa.int32())[rows]}
     arrays |= {column: pa.array(values, arrow)[rows] for column, (_, arrow, values) in CASES.items()}
     return pa.RecordBatch.from_pydict(arrays)
+
+
+def _uuid_extension() -> pa.Array:
+    storage = pa.array([u.bytes if u else None for u in UUIDS], pa.binary(16))
+    return pa.ExtensionArray.from_storage(pa.uuid(), storage)
 
 
 def _types(pg, table: str) -> dict[str, tuple[str, int]]:
@@ -126,7 +135,7 @@ def test_a_sliced_batch_is_laid_out_from_its_own_rows(pg):
 
 @pytest.mark.parametrize("arrow, column, reason", [
     (pa.string(), "date", "string values into a date column are sent as text"),
-    (pa.string(), "uuid", "string values into a uuid column are sent as text"),
+    (pa.string(), "inet", "string values into an inet column are sent as text"),
     (pa.decimal128(38, 10), "numeric", "decimal128(38, 10) values into a numeric column are sent as text"),
     (pa.int64(), "numeric", "int64 values into a numeric column are sent as text"),
     (pa.float64(), "float4", "double values into a float4 column are sent as text"),
@@ -135,6 +144,20 @@ def test_a_sliced_batch_is_laid_out_from_its_own_rows(pg):
 def test_pairings_the_server_must_parse_go_as_text(arrow, column, reason):
     layout, why = copybinary.plan(pa.schema([pa.field("c", arrow)]), {"c": (column, -1)})
     assert layout is None and why == f"column c: {reason}"
+
+
+def test_arrow_uuids_go_as_their_sixteen_bytes(pg):
+    pg.execute("CREATE TABLE t (u uuid)")
+    batch = pa.RecordBatch.from_pydict({"u": _uuid_extension()})
+    _copy_binary(pg, "t", batch)
+    assert [row[0] for row in rows_of(pg, "SELECT u FROM t")] == UUIDS
+
+
+def test_a_uuid_spelled_otherwise_goes_as_text():
+    batch = pa.RecordBatch.from_pydict({"u": pa.array(["{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}"])})
+    layout, _ = copybinary.plan(batch.schema, {"u": ("uuid", -1)})
+    with pytest.raises(copybinary.NotExact):
+        layout.encode(batch)
 
 
 def test_a_column_the_table_lacks_goes_as_text():

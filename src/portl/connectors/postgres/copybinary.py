@@ -21,13 +21,15 @@ bool                                       ``bool``
 decimal(p, s), p ≤ 18                      ``numeric`` (its typmod rounds as for text)
 date                                       ``date``
 timestamp, timestamp with time zone        ``timestamp``, ``timestamptz`` respectively
-string                                     ``text``, ``varchar``, ``bpchar``, ``json``, ``jsonb``
+string                                     ``text``, ``varchar``, ``bpchar``, ``json``, ``jsonb``;
+                                           ``uuid`` when written 8-4-4-4-12
+Arrow's UUID and JSON types                ``uuid``; ``json``, ``jsonb``
 binary                                     ``bytea``
 only NULLs                                 any type
 =========================================  ==============================================
 
-Any other pairing (text into a ``date`` column, which the server has to parse; a ``uuid`` written
-as text; a decimal wider than 18 digits) sends the batches as CSV text (``copytext``), and
+Any other pairing (text into a ``date`` column, which the server has to parse; a decimal wider
+than 18 digits) sends the batches as CSV text (``copytext``), and
 :func:`plan` says why. So does a batch holding a value the binary layout cannot carry as the text
 would (an integer too big for its column, a date outside Postgres' range): the server then
 refuses it with its usual message.
@@ -49,6 +51,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from portl.types import uuid_extension
+
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 
@@ -63,6 +67,7 @@ _TEXTS = {"text", "varchar", "bpchar", "json", "jsonb"}
 _CODES = {2: "h", 4: "i", 8: "q"}  # array typecodes of signed integers of 2, 4 and 8 bytes
 _TYPES = {"B": pa.uint8(), "h": pa.int16(), "i": pa.int32(), "q": pa.int64(), "f": pa.float32(), "d": pa.float64()}
 _NULL = b"\xff\xff\xff\xff"  # the length of a NULL field: -1
+_UUID_TEXT = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 Part = pa.Array | pa.Scalar  # bytes of each row: the same for every row, or one value per row
 
@@ -129,7 +134,8 @@ def plan(schema: pa.Schema, types: dict[str, tuple[str, int]]) -> tuple[BinaryCo
         typname, _typmod = types[f.name]
         field = _field_for(f.type, typname)
         if field is None:
-            return None, f"column {f.name}: {f.type} values into a {typname} column are sent as text"
+            article = "an" if typname[:1] in "aeiou" else "a"
+            return None, f"column {f.name}: {f.type} values into {article} {typname} column are sent as text"
         fields[f.name] = field
     return BinaryCopy(fields), ""
 
@@ -137,8 +143,15 @@ def plan(schema: pa.Schema, types: dict[str, tuple[str, int]]) -> tuple[BinaryCo
 def _field_for(t: pa.DataType, typname: str) -> Field | None:
     if pa.types.is_dictionary(t):
         return _field_for(t.value_type, typname)
-    if isinstance(t, pa.BaseExtensionType):
-        return None  # Arrow's UUID and JSON types: their text is what the server reads
+    if isinstance(t, pa.BaseExtensionType):  # Arrow's UUID and JSON types
+        if t.extension_name == "arrow.uuid" and typname == "uuid":
+            return _uuids
+        if t.extension_name == "arrow.json" and typname in ("json", "jsonb"):
+            field = _jsonb if typname == "jsonb" else _varying
+            return lambda column: field(column.storage)
+        return None
+    if (pa.types.is_string(t) or pa.types.is_large_string(t)) and typname == "uuid":
+        return _uuids
     if pa.types.is_null(t):
         return lambda column: [_bytes(_NULL)]
     if pa.types.is_integer(t) and typname in _INTS:
@@ -168,12 +181,28 @@ def _field_for(t: pa.DataType, typname: str) -> Field | None:
 def _fixed(column: pa.Array, values: pa.Array, code: str) -> list[Part]:
     """A fixed-width field: its length, then ``values`` (``column``'s, NULLs filled) in network
     byte order; a NULL is only its length, -1."""
-    data = _network_order(values, code)
-    length = _bytes(array(code).itemsize.to_bytes(4, "big"))
+    return _sized(column, _network_order(values, code), array(code).itemsize)
+
+
+def _sized(column: pa.Array, data: pa.Array, width: int) -> list[Part]:
+    """A field of ``width`` bytes, ``data`` (binary) in each row where ``column`` is not NULL."""
+    length = _bytes(width.to_bytes(4, "big"))
     if not column.null_count:
         return [length, data]
     valid = pc.is_valid(column)
     return [pc.if_else(valid, length, _bytes(_NULL)), pc.if_else(valid, data, pa.scalar(None, data.type))]
+
+
+def _uuids(column: pa.Array) -> list[Part]:
+    """``uuid`` values as their 16 bytes: Arrow's UUID type as it is, text in its 8-4-4-4-12
+    form (any case); any other spelling, which the server also reads, goes as text."""
+    if isinstance(column, pa.ExtensionArray):
+        storage = column.storage
+    else:
+        if not pc.all(pc.match_substring_regex(column, _UUID_TEXT), min_count=0).as_py():
+            raise NotExact("a uuid not written 8-4-4-4-12")
+        storage = uuid_extension(column).storage
+    return _sized(column, storage.cast(pa.binary()), 16)
 
 
 def _filled(column: pa.Array, value: object) -> pa.Array:
