@@ -33,3 +33,33 @@ def problems_of():
         return info.value.problems
 
     return _problems_of
+
+
+class CrashHook:
+    """A ``before_batch`` hook, in the test's folder, that fails batch 3 while armed: a run that
+    stops after two committed batches, for the tests of ``--resume``."""
+
+    yaml = "hooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    _SOURCE = textwrap.dedent('''
+        import os
+
+        def before_batch(payload):
+            if payload["batch"] == 3 and os.environ.get("PORTL_TEST_CRASH"):
+                raise RuntimeError("simulated crash before batch 3")
+    ''')
+
+    def __init__(self, folder: Path, monkeypatch: pytest.MonkeyPatch):
+        (folder / "crashhooks.py").write_text(self._SOURCE)
+        self._monkeypatch = monkeypatch
+
+    def arm(self) -> None:
+        self._monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+
+    def disarm(self) -> None:
+        self._monkeypatch.delenv("PORTL_TEST_CRASH")
+
+
+@pytest.fixture
+def crash_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CrashHook:
+    """A :class:`CrashHook` written into tmp_path; put ``crash_hook.yaml`` in the job."""
+    return CrashHook(tmp_path, monkeypatch)

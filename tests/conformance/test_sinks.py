@@ -41,15 +41,6 @@ GAPS = {
     ("parquet", "resume"): "a Parquet file is rewritten from the start on resume (still exactly once)",
 }
 
-FAIL_ON_THIRD_BATCH = textwrap.dedent('''
-    import os
-
-    def before_batch(payload):
-        if payload["batch"] == 3 and os.environ.get("PORTL_TEST_CRASH"):
-            raise RuntimeError("simulated crash before batch 3")
-''')
-
-
 def write_source(tmp_path, rows):
     lines = ["id,name,city"] + [f"{i},{name},{city}" for i, name, city in rows]
     (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
@@ -167,17 +158,16 @@ def test_fail_strategy_reports_every_conflicting_key_and_writes_nothing_of_the_b
 
 
 @pytest.mark.parametrize("sink", SINKS)
-def test_a_crash_then_resume_loads_every_row_exactly_once(tmp_path, sink, monkeypatch):
+def test_a_crash_then_resume_loads_every_row_exactly_once(tmp_path, sink, crash_hook):
     state = tmp_path / "state"
-    (tmp_path / "crashhooks.py").write_text(FAIL_ON_THIRD_BATCH)
-    body = "batch: {size: 40}\nhooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    body = "batch: {size: 40}\n" + crash_hook.yaml
     body += "mapping: {columns: {id: {type: int}, name: {}, city: {}}}\n"
     path = job(tmp_path, sink, body)
     write_source(tmp_path, [(i, f"n{i}", f"c{i % 7}") for i in range(1, 1001)])
-    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    crash_hook.arm()
     with pytest.raises(portl.HookError, match="simulated crash"):
         load(path, state=state)
-    monkeypatch.delenv("PORTL_TEST_CRASH")
+    crash_hook.disarm()
     report = load(path, state=state, resume=True)
     assert report.resumed
     ids = [int(r["id"]) for r in destination_rows(tmp_path, sink)]
@@ -186,28 +176,26 @@ def test_a_crash_then_resume_loads_every_row_exactly_once(tmp_path, sink, monkey
 
 
 @pytest.mark.parametrize("sink", SINKS)
-def test_transaction_job_rolls_everything_back_on_failure(tmp_path, sink, monkeypatch):
+def test_transaction_job_rolls_everything_back_on_failure(tmp_path, sink, crash_hook):
     state = tmp_path / "state"
-    (tmp_path / "crashhooks.py").write_text(FAIL_ON_THIRD_BATCH)
     body = "transaction: job\nmode: replace\nbatch: {size: 40}\n"
-    body += "hooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    body += crash_hook.yaml
     body += "mapping: {columns: {id: {type: int}, name: {}, city: {}}}\n"
     path = job(tmp_path, sink, body)
     write_source(tmp_path, [(1, "old", "x")])
     load(path, state=state)
     write_source(tmp_path, [(i, f"n{i}", "c") for i in range(1, 501)])
-    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    crash_hook.arm()
     with pytest.raises(portl.HookError):
         load(path, state=state)
     assert destination_rows(tmp_path, sink) == [{"id": "1", "name": "old", "city": "x"}]
 
 
 @pytest.mark.parametrize("sink", SINKS)
-def test_parallel_workers_load_every_row_once_and_resume_per_partition(tmp_path, sink, monkeypatch):
+def test_parallel_workers_load_every_row_once_and_resume_per_partition(tmp_path, sink, crash_hook):
     state = tmp_path / "state"
-    (tmp_path / "crashhooks.py").write_text(FAIL_ON_THIRD_BATCH)
     body = "parallel: {workers: 2}\nbatch: {size: 500}\n"
-    body += "hooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    body += crash_hook.yaml
     body += "mapping: {columns: {id: {type: int}, name: {}, city: {}}}\n"
     path = job(tmp_path, sink, body)
     write_source(tmp_path, [(i, f"name-{i:06d}", f"city-{i % 13}") for i in range(1, 20001)])
@@ -215,10 +203,10 @@ def test_parallel_workers_load_every_row_once_and_resume_per_partition(tmp_path,
     partitions = len(the_plan.source.partitions(2))
     the_plan.close()
     assert partitions == 2
-    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    crash_hook.arm()
     with pytest.raises(portl.HookError):
         load(path, state=state)
-    monkeypatch.delenv("PORTL_TEST_CRASH")
+    crash_hook.disarm()
     report = load(path, state=state, resume=True)
     ids = sorted(int(r["id"]) for r in destination_rows(tmp_path, sink))
     assert ids == list(range(1, 20001))

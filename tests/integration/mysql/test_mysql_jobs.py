@@ -11,15 +11,6 @@ import pytest
 import portl
 from tests.integration.mysql.support import job_file, run_job
 
-CRASH_ON_THIRD_BATCH = '''
-import os
-
-def before_batch(payload):
-    if payload["batch"] == 3 and os.environ.get("PORTL_TEST_CRASH"):
-        raise RuntimeError("simulated crash before batch 3")
-'''
-
-
 def write_csv(path, header, rows) -> None:
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
@@ -79,23 +70,22 @@ def test_a_mysql_table_exports_to_csv(tmp_path, mysql_url, sql):
         "id,name,paid,amount,raw", '1,"ann",true,1.50,"AP8="', '2,"",false,,', '3,,,-2.00,""']
 
 
-def test_a_crashed_parallel_export_resumes_reading_each_row_once(tmp_path, mysql_url, sql, monkeypatch):
+def test_a_crashed_parallel_export_resumes_reading_each_row_once(tmp_path, mysql_url, sql, crash_hook):
     sql("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))")
     for start in range(0, 6000, 1000):
         sql("INSERT INTO t VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(start + 1, start + 1001)))
-    (tmp_path / "crashhooks.py").write_text(CRASH_ON_THIRD_BATCH)
     path = job_file(tmp_path, f"""
         name: export
         source: {{type: mysql, url: '{mysql_url}', table: t}}
         destination: {{type: sqlite, path: out.db, table: t}}
         batch: {{size: 500}}
         parallel: {{workers: 2}}
-        hooks: {{before_batch: {{type: python, function: 'crashhooks:before_batch'}}}}
+        {crash_hook.yaml.strip()}
     """)
-    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    crash_hook.arm()
     with pytest.raises(portl.HookError, match="simulated crash"):
         run_job(path, tmp_path / "state")
-    monkeypatch.delenv("PORTL_TEST_CRASH")
+    crash_hook.disarm()
     report = run_job(path, tmp_path / "state", resume=True)
     assert report.resumed and report.counts.read == report.counts.inserted == 6000
     with sqlite3.connect(tmp_path / "out.db") as out:

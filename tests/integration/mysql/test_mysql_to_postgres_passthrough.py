@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import textwrap
 
 import pytest
 
 import portl
 from tests.integration.mysql.support import job_file
-
-CRASH_ON_THIRD_BATCH = textwrap.dedent('''
-    import os
-
-    def before_batch(payload):
-        if payload["batch"] == 3 and os.environ.get("PORTL_TEST_CRASH"):
-            raise RuntimeError("simulated crash before batch 3")
-''')
-
 
 @pytest.fixture
 def pg(pg_url):
@@ -71,16 +61,14 @@ def test_a_zero_date_sends_its_block_the_arrow_way_and_becomes_null_with_a_warni
     assert any("zero date" in w and "column d" in w for w in report.warnings)
 
 
-def test_a_resumed_mysql_copy_loads_each_row_once(tmp_path, sql, mysql_url, pg, pg_url, monkeypatch):
+def test_a_resumed_mysql_copy_loads_each_row_once(tmp_path, sql, mysql_url, pg, pg_url, crash_hook):
     sql("CREATE TABLE src (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB")
     sql("INSERT INTO src (id, v) VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(1, 1001)))
-    (tmp_path / "crashhooks.py").write_text(CRASH_ON_THIRD_BATCH)
-    path = copy_job(tmp_path, mysql_url, pg_url, "batch: {size: 150}\n"
-                    "hooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n")
-    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    path = copy_job(tmp_path, mysql_url, pg_url, "batch: {size: 150}\n" + crash_hook.yaml)
+    crash_hook.arm()
     with pytest.raises(portl.HookError):
         run(path, tmp_path)
-    monkeypatch.delenv("PORTL_TEST_CRASH")
+    crash_hook.disarm()
     report, verbatim = run(path, tmp_path, resume=True)
     assert verbatim is not None and report.resumed and report.counts.inserted == 1000
     assert pg.execute("SELECT count(*), count(DISTINCT id), sum(id) FROM dst").fetchall() == [(1000, 1000, 500500)]

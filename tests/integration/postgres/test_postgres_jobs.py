@@ -11,15 +11,6 @@ import pytest
 import portl
 from tests.integration.postgres.helpers import job_file, rows_of
 
-CRASH_ON_THIRD_BATCH = textwrap.dedent('''
-    import os
-
-    def before_batch(payload):
-        if payload["batch"] == 3 and os.environ.get("PORTL_TEST_CRASH"):
-            raise RuntimeError("simulated crash before batch 3")
-''')
-
-
 def run(path, tmp_path, **options):
     the_plan = portl.plan(portl.load_job(path))
     try:
@@ -96,15 +87,14 @@ def test_a_parallel_copy_between_tables_reads_key_ranges_and_loads_every_row_onc
 
 
 @pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
-def test_a_crash_then_resume_loads_every_row_exactly_once(tmp_path, pg, pg_url, monkeypatch, mode):
+def test_a_crash_then_resume_loads_every_row_exactly_once(tmp_path, pg, pg_url, crash_hook, mode):
     pg.execute("CREATE TABLE people (id int PRIMARY KEY, name text, amount numeric(10,2)); "
                "INSERT INTO people VALUES (-1, 'before', 0)")
-    (tmp_path / "crashhooks.py").write_text(CRASH_ON_THIRD_BATCH)
-    body = "batch: {size: 40}\nhooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    body = "batch: {size: 40}\n" + crash_hook.yaml
     body += {"append": "mode: append\n", "replace": "mode: replace\n", "upsert": "conflict: {key: [id], strategy: overwrite}\n"}[mode]
     path = csv_to_pg(tmp_path, pg_url, body)
     write_csv(tmp_path, ["id", "name", "amount"], [(i, f"n{i}", "1.00") for i in range(1, 201)])
-    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    crash_hook.arm()
     with pytest.raises(portl.HookError):
         run(path, tmp_path)
     ((loaded,),) = rows_of(pg, "SELECT count(*) FROM people")
@@ -112,21 +102,20 @@ def test_a_crash_then_resume_loads_every_row_exactly_once(tmp_path, pg, pg_url, 
         assert loaded == 1  # readers still see the old table
     else:
         assert 1 < loaded < 201  # the batches before the crash were committed
-    monkeypatch.delenv("PORTL_TEST_CRASH")
+    crash_hook.disarm()
     report = run(path, tmp_path, resume=True)
     assert report.resumed and report.counts.read == 200 and report.counts.inserted == 200
     ids = [r[0] for r in rows_of(pg, "SELECT id FROM people ORDER BY id")]
     assert ids == ([] if mode == "replace" else [-1]) + list(range(1, 201))
 
 
-def test_transaction_job_rolls_everything_back_on_failure(tmp_path, pg, pg_url, monkeypatch):
+def test_transaction_job_rolls_everything_back_on_failure(tmp_path, pg, pg_url, crash_hook):
     pg.execute("CREATE TABLE people (id int, name text, amount numeric(10,2)); INSERT INTO people VALUES (1, 'old', 0)")
-    (tmp_path / "crashhooks.py").write_text(CRASH_ON_THIRD_BATCH)
     body = "transaction: job\nmode: replace\nbatch: {size: 40}\nparallel: {workers: 2}\n"
-    body += "hooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    body += crash_hook.yaml
     path = csv_to_pg(tmp_path, pg_url, body)
     write_csv(tmp_path, ["id", "name", "amount"], [(i, f"n{i}", "1.00") for i in range(1, 501)])
-    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    crash_hook.arm()
     with pytest.raises(portl.HookError):
         run(path, tmp_path)
     assert rows_of(pg, "SELECT id, name FROM people") == [(1, "old")]

@@ -6,22 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-import textwrap
 import uuid
 
 import pytest
 
 import portl
 from tests.integration.postgres.helpers import job_file, rows_of
-
-CRASH_ON_THIRD_BATCH = textwrap.dedent('''
-    import os
-
-    def before_batch(payload):
-        if payload["batch"] == 3 and os.environ.get("PORTL_TEST_CRASH"):
-            raise RuntimeError("simulated crash before batch 3")
-''')
-
 
 def planned(path):
     return portl.plan(portl.load_job(path))
@@ -115,17 +105,16 @@ def test_null_and_empty_strings_stay_apart(tmp_path, pg, pg_url):
     assert rows_of(pg, "SELECT id, v FROM t ORDER BY id") == [(1, None), (2, ""), (3, "x")]
 
 
-def test_a_resumed_verbatim_load_has_each_row_once(tmp_path, pg, pg_url, monkeypatch):
+def test_a_resumed_verbatim_load_has_each_row_once(tmp_path, pg, pg_url, crash_hook):
     pg.execute(PEOPLE)
-    (tmp_path / "crashhooks.py").write_text(CRASH_ON_THIRD_BATCH)
-    body = "batch: {size: 50}\nhooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n"
+    body = "batch: {size: 50}\n" + crash_hook.yaml
     path = csv_job(tmp_path, pg_url, people_csv(400), body)
-    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    crash_hook.arm()
     with pytest.raises(portl.HookError):
         run(path, tmp_path)
     ((before,),) = rows_of(pg, "SELECT count(*) FROM people")
     assert 0 < before < 400
-    monkeypatch.delenv("PORTL_TEST_CRASH")
+    crash_hook.disarm()
     report, verbatim = run(path, tmp_path, resume=True)
     assert verbatim is not None and report.resumed
     assert (report.counts.read, report.counts.inserted) == (400, 400)
@@ -224,16 +213,14 @@ def test_a_copied_block_holding_a_value_arrow_cannot_hold_is_parsed_and_that_row
     assert "NaN" in (tmp_path / "copy.rejects.csv").read_text()
 
 
-def test_a_resumed_verbatim_copy_continues_after_the_last_key(tmp_path, pg, pg_url, monkeypatch):
+def test_a_resumed_verbatim_copy_continues_after_the_last_key(tmp_path, pg, pg_url, crash_hook):
     pg.execute("CREATE TABLE src (id bigint PRIMARY KEY, v text); "
                "INSERT INTO src SELECT g, md5(g::text) FROM generate_series(1, 2000) g")
-    (tmp_path / "crashhooks.py").write_text(CRASH_ON_THIRD_BATCH)
-    path = copy_job(tmp_path, pg_url, "batch: {size: 300}\n"
-                    "hooks: {before_batch: {type: python, function: 'crashhooks:before_batch'}}\n")
-    monkeypatch.setenv("PORTL_TEST_CRASH", "1")
+    path = copy_job(tmp_path, pg_url, "batch: {size: 300}\n" + crash_hook.yaml)
+    crash_hook.arm()
     with pytest.raises(portl.HookError):
         run(path, tmp_path)
-    monkeypatch.delenv("PORTL_TEST_CRASH")
+    crash_hook.disarm()
     report, verbatim = run(path, tmp_path, resume=True)
     assert verbatim is not None and report.counts.inserted == 2000
     assert rows_of(pg, "SELECT count(*), count(DISTINCT id), sum(id) FROM dst") == [(2000, 2000, 2001000)]
