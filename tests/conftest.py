@@ -12,13 +12,13 @@ from tests.fakes.fixtures import http_recorder, lambda_server  # noqa: F401  (fi
 
 @pytest.fixture
 def write(tmp_path: Path):
-    """``write(name, text)``: write dedented text under tmp_path (folders made); returns the path as a string."""
+    """``write(name, text)``: write dedented text under tmp_path (folders made); returns the path."""
 
-    def _write(name: str, text: str) -> str:
+    def _write(name: str, text: str) -> Path:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-        return str(path)
+        return path
 
     return _write
 

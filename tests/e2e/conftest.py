@@ -17,7 +17,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from dataclasses import dataclass
@@ -119,19 +118,6 @@ class Portl:
 def portl(tmp_path: Path) -> Portl:
     """``portl(*args)`` runs the CLI in ``tmp_path`` and returns a :class:`Result`."""
     return Portl(tmp_path, tmp_path / "state")
-
-
-@pytest.fixture
-def write(tmp_path: Path):
-    """``write(name, text)``: write dedented text under ``tmp_path``; returns the path."""
-
-    def _write(name: str, text: str) -> Path:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-        return path
-
-    return _write
 
 
 def assert_clean_failure(result: Result, code: int | None = None) -> None:
