@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import BeforeValidator, Field, create_model, field_validator, model_validator
 
 from portl.connectors.csv import Config as CsvConfig
 from portl.connectors.registry import config_models
@@ -138,6 +138,9 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+Columns = Annotated[list[str], BeforeValidator(_one_or_many)]  # one column name, or a list of them
+
+
 # --- reading a file ----------------------------------------------------------------------------
 
 
@@ -169,14 +172,9 @@ class DbUpsertStep(StepBase):
 
     type: Literal["db.upsert"]
     table: str = Field(description="Table to write; schema.table names its schema (database.table on MySQL).")
-    key: list[str] = Field(min_length=1, description="Columns of the unique key that decides insert or update.")
+    key: Columns = Field(min_length=1, description="Columns of the unique key that decides insert or update.")
     mapping: dict[str, Any] = Field(min_length=1, description="Column -> value (a template, or a plain value).")
-    returning: list[str] = Field(["id"], description="Columns returned in the result, besides was_inserted.")
-
-    @field_validator("key", "returning", mode="before")
-    @classmethod
-    def _lists(cls, value: Any) -> Any:
-        return _one_or_many(value)
+    returning: Columns = Field(["id"], description="Columns returned in the result, besides was_inserted.")
 
     @model_validator(mode="after")
     def _key_is_mapped(self) -> DbUpsertStep:
@@ -192,12 +190,7 @@ class DbInsertStep(StepBase):
     type: Literal["db.insert"]
     table: str = Field(description="Table to write.")
     mapping: dict[str, Any] = Field(min_length=1, description="Column -> value (a template, or a plain value).")
-    returning: list[str] = Field(default_factory=list, description="Columns of the new row returned in the result, e.g. [id].")
-
-    @field_validator("returning", mode="before")
-    @classmethod
-    def _lists(cls, value: Any) -> Any:
-        return _one_or_many(value)
+    returning: Columns = Field(default_factory=list, description="Columns of the new row returned in the result, e.g. [id].")
 
 
 class DbUpdateStep(StepBase):
@@ -207,12 +200,7 @@ class DbUpdateStep(StepBase):
     table: str = Field(description="Table to update.")
     set_: dict[str, Any] = Field(alias="set", min_length=1, description="Column -> new value (a template, or a plain value).")
     where: dict[str, Any] = Field(min_length=1, description="Column -> value; rows where every column equals its value are updated.")
-    returning: list[str] = Field(default_factory=list, description="Columns of the updated rows returned in the result.")
-
-    @field_validator("returning", mode="before")
-    @classmethod
-    def _lists(cls, value: Any) -> Any:
-        return _one_or_many(value)
+    returning: Columns = Field(default_factory=list, description="Columns of the updated rows returned in the result.")
 
 
 class DbQueryOneStep(StepBase):
