@@ -102,23 +102,23 @@ class PostgresSink:
                 ddl = self._ddl(conn, schema, spec, resuming=False)
                 oid = catalog.table_oid(conn, self.table)
                 exists = oid is not None
-                planned_types = {f.name: (CREATED_TYPNAMES[logical_of(f).name], -1) for f in schema}
-                planned_types.update(catalog.base_types(conn, oid) if exists else {})
+                types = {f.name: _created_type(logical_of(f)) for f in schema}
+                types.update(catalog.base_types(conn, oid) if exists else {})
             except psycopg.Error as exc:
                 raise translate(exc, f"planning {self.description}") from exc
         target = self.new if spec.mode == WriteMode.REPLACE else self.table
         plan = TargetPlan(target=f"{self.config.location()}/{self.config.database_name()} table {self.table}", ddl=ddl)
         columns = schema.names
+        layout, why = copybinary.plan(schema, types)  # the format the batches will take, and why when it is text
+        fmt, comment = ("binary", "") if layout is not None else ("csv", f"  -- as text: {why}")
         if spec.mode == WriteMode.UPSERT:
             stage = self._stage(columns)
-            plan.per_batch += [self._create_stage(stage, columns), f"TRUNCATE {stage}", _copy_sql(stage, columns)]
+            plan.per_batch += [self._create_stage(stage, columns), f"TRUNCATE {stage}", _copy_sql(stage, columns, fmt) + comment]
             if spec.strategy == ConflictStrategy.FAIL:
                 plan.per_batch.append(sql.existing_keys(DIALECT, stage, self.table.sql, spec.key))
             plan.per_batch.append(self._upsert_sql(stage, columns, spec))
         else:
-            plan.per_batch.append(_copy_sql(target.sql, columns))
-        plan.per_batch = [self._planned_format(statement, schema, planned_types) if statement.startswith("COPY ")
-                          else statement for statement in plan.per_batch]
+            plan.per_batch.append(_copy_sql(target.sql, columns, fmt) + comment)
         plan.per_batch.append(f"INSERT INTO {self.checkpoints.sql} ... ON CONFLICT DO UPDATE  -- the checkpoint, same transaction")
         if spec.mode == WriteMode.REPLACE:
             old = TableName(self.table.schema, replace.side_name(self.table.name, replace.OLD))
@@ -301,14 +301,6 @@ class PostgresSink:
         if known is None or not known[0].equals(schema):
             known = self._layout = (schema, copybinary.plan(schema, self._types)[0])
         return known[1]
-
-    @staticmethod
-    def _planned_format(statement: str, schema: pa.Schema, types: dict[str, tuple[str, int]]) -> str:
-        """A COPY of the plan in the format the batches will take, and why when it is text."""
-        layout, why = copybinary.plan(schema, types)
-        if layout is not None:
-            return statement.replace("(FORMAT csv)", "(FORMAT binary)")
-        return f"{statement}  -- as text: {why}"
 
     def _stage(self, columns: list[str]) -> str:
         """The session's staging table for this target and these columns."""
