@@ -343,9 +343,13 @@ def _packed_field(column: Column) -> str:
         value = f"CONVERT({name} USING utf8mb4)"  # also turns MySQL's binary JSON into its text
     else:
         value = name
+    # Every field is made binary on its own. CONCAT_WS gives its result the character set of its
+    # text arguments, and a field left as text drags the separator into it: in utf8mb3 (legacy
+    # "utf8"), where 0xFF is no character, the server sends the separator as '?'.
+    field = f"CAST({value} AS BINARY)"
     # CONCAT_WS leaves NULL arguments out, which would shift the fields that follow. Both sides
     # of IFNULL are binary: otherwise the server converts the mark to its text type ('?').
-    return f"IFNULL(CAST({value} AS BINARY), UNHEX('FD'))" if column.nullable else value
+    return f"IFNULL({field}, UNHEX('FD'))" if column.nullable else field
 
 
 def unpack(blob: bytes, rows: int, columns: list[Column], what: str) -> list[pa.Array]:
