@@ -26,7 +26,7 @@ from portl.spec.envsubst import Substitution, substitute
 from portl.spec.flow_models import (
     DB_STEP_TYPES, DB_TYPES, FlowBase, MigrateStep, OutboxEnqueueStep, StepBase, flow_model, iter_steps,
 )
-from portl.spec.loader import LoadedJob, _ordered, _read, _stem, _substitute_env, load_job
+from portl.spec.loader import JobText, LoadedJob, _ordered, _substitute_env, load_job, read_job_file
 from portl.spec.models import job_model
 from portl.spec.positions import Path, Positions, dotted, parse_yaml
 from portl.spec.problems import Context, validation_problems
@@ -60,12 +60,13 @@ class LoadedFlow:
         return self.positions.problem(path, message)
 
 
-def load_flow(path: str, connections_file: str | None = None, environ: Mapping[str, str] | None = None) -> LoadedFlow:
-    """Load and validate the flow in ``path``. Named connections the file does not define are
-    looked up as for v1 jobs (``connections_file``, ``PORTL_CONNECTIONS``, ``connections.yaml``
-    beside the file). Raises :class:`ConfigError` listing every problem."""
+def load_flow(path: str | JobText, connections_file: str | None = None, environ: Mapping[str, str] | None = None) -> LoadedFlow:
+    """Load and validate the flow in ``path`` (or a :class:`JobText` already read). Named connections
+    the file does not define are looked up as for v1 jobs (``connections_file``, ``PORTL_CONNECTIONS``,
+    ``connections.yaml`` beside the file). Raises :class:`ConfigError` listing every problem."""
     environ = os.environ if environ is None else environ
-    text = _read(path)
+    source = read_job_file(path)
+    text, path = source.text, source.name
     parsed = parse_yaml(text, path)
     problems = list(parsed.problems)
     positions = parsed.positions
@@ -75,7 +76,7 @@ def load_flow(path: str, connections_file: str | None = None, environ: Mapping[s
         raise ConfigError(problems=[Problem(f"the flow file is {what}; a flow has version: 2 and steps:", path, 1, 1)])
     data = dict(data)
     if data.get("name") is None:
-        data["name"] = _stem(path)
+        data["name"] = source.stem
 
     problems += _env_outside_connections(data.get("steps"), ("steps",), positions)
     failed = _resolve_connections(data, positions, path, connections_file, environ, problems)
@@ -98,8 +99,7 @@ def load_flow(path: str, connections_file: str | None = None, environ: Mapping[s
         jobs = _migrate_jobs(flow, data, positions, path, connections_file, environ, problems)
     if problems or flow is None:
         raise ConfigError(problems=_ordered(problems, path))
-    absolute = os.path.abspath(path)
-    return LoadedFlow(flow, flow.name or _stem(path), absolute, os.path.dirname(absolute), text, positions, jobs)
+    return LoadedFlow(flow, flow.name or source.stem, source.absolute, source.base_dir, text, positions, jobs)
 
 
 def flow_json_schema() -> dict[str, Any]:

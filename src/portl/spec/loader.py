@@ -11,12 +11,17 @@ Loading a job, in order: parse the YAML keeping positions; pick the job; replace
 connections by their settings; substitute ``${env:NAME}``; validate with :func:`job_model`. The
 problems of every stage are reported together, sorted by place. Relative paths are left as
 written: connectors resolve them against :attr:`LoadedJob.base_dir`.
+
+A job file is read once (:func:`read_job_file`), so that a pipe, a FIFO or standard input (``-``)
+works as well as a file; the loaders take the path or what was read. A job read from standard input
+is called ``<stdin>`` in messages, and its relative paths are relative to the current directory.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +38,46 @@ from portl.spec.positions import Positions, dotted, parse_yaml
 from portl.spec.problems import Context, validation_problems
 from portl.spec.schema import job_json_schema
 
-__all__ = ["LoadedJob", "load_job", "job_names", "job_json_schema", "file_version"]
+__all__ = ["JobText", "LoadedJob", "STDIN", "read_job_file", "load_job", "job_names", "job_json_schema", "file_version"]
 
 _MULTI_KEYS = ("jobs", "connections", "version")
+STDIN = "-"
+"""The path that means standard input."""
+
+
+@dataclass(frozen=True)
+class JobText:
+    """A job file's text, read once, and what messages call it."""
+
+    path: str
+    """As given: a file, a pipe (``/dev/stdin``, ``/dev/fd/63``), or ``-`` for standard input."""
+    text: str
+
+    @property
+    def name(self) -> str:
+        """The file as messages name it: its path, or ``<stdin>``."""
+        return "<stdin>" if self.path == STDIN else self.path
+
+    @property
+    def absolute(self) -> str:
+        return self.name if self.path == STDIN else os.path.abspath(self.path)
+
+    @property
+    def base_dir(self) -> str:
+        """What relative paths inside the job are relative to: the file's folder, or the current directory."""
+        return os.getcwd() if self.path == STDIN else os.path.dirname(os.path.abspath(self.path))
+
+    @property
+    def stem(self) -> str:
+        """The name of a job that has none: the file name without its extension."""
+        return "stdin" if self.path == STDIN else _stem(self.path)
+
+
+def read_job_file(path: str | JobText) -> JobText:
+    """The text of the job file at ``path`` (``-``: standard input), read once."""
+    if isinstance(path, JobText):
+        return path
+    return JobText(path, _read(path))
 
 
 @dataclass(frozen=True)
@@ -50,12 +92,13 @@ class LoadedJob:
 
 
 def load_job(
-    path: str,
+    path: str | JobText,
     job_name: str | None = None,
     connections_file: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LoadedJob:
-    """Load and validate the job in ``path`` (or the one called ``job_name`` in a multi-job file).
+    """Load and validate the job in ``path`` (or the one called ``job_name`` in a multi-job file);
+    ``path`` may be a :class:`JobText` already read.
 
     Named connections are looked up in the file's own ``connections:``, then in
     ``connections_file``, else in the file named by ``PORTL_CONNECTIONS``, else in
@@ -63,10 +106,11 @@ def load_job(
     ``${env:NAME}`` and ``PORTL_CONNECTIONS``. Raises :class:`ConfigError` listing every problem.
     """
     environ = os.environ if environ is None else environ
-    text = _read(path)
+    source = read_job_file(path)
+    text, path, stem = source.text, source.name, source.stem
     parsed = parse_yaml(text, path)
     problems = list(parsed.problems)
-    data, positions, root = _select(parsed.data, parsed.positions, path, job_name, problems)
+    data, positions, root = _select(parsed.data, parsed.positions, path, stem, job_name, problems)
     if data.get("version") == 2:
         message = "this file is a version 2 flow of steps, not a migration job; load it with portl.spec.flow.load_flow"
         raise ConfigError(problems=[positions.problem(("version",), message)])
@@ -76,7 +120,7 @@ def load_job(
                    "a flow of steps needs version: 2 (a migration job has a source and a destination instead)")
         raise ConfigError(problems=[positions.problem(("version",) if "version" in data else ("steps",), message)])
     if data.get("name") is None:
-        data["name"] = _stem(path)
+        data["name"] = stem
 
     book = ConnectionBook(data.get("connections"), positions, path, connections_file, environ)
     resolution = resolve_references(data, positions, book)
@@ -102,27 +146,28 @@ def load_job(
             problems += validation_problems(exc, model, ctx)
     if problems or job is None:
         raise ConfigError(problems=_ordered(problems, path))
-    absolute = os.path.abspath(path)
-    return LoadedJob(job=job, name=job.name or _stem(path), path=absolute, base_dir=os.path.dirname(absolute), text=text)
+    return LoadedJob(job=job, name=job.name or stem, path=source.absolute, base_dir=source.base_dir, text=text)
 
 
-def file_version(path: str) -> int:
+def file_version(path: str | JobText) -> int:
     """The language version a job file declares: 2 for a flow of steps, else 1 (also when the file
-    cannot be read or parsed: loading it then reports why)."""
+    cannot be parsed: loading it then reports why). An unreadable file raises :class:`ConfigError`."""
     try:
-        data = yaml.safe_load(_read(path))
-    except (ConfigError, yaml.YAMLError):
+        data = yaml.safe_load(read_job_file(path).text)
+    except yaml.YAMLError:
         return 1
     return 2 if isinstance(data, dict) and data.get("version") == 2 else 1
 
 
-def job_names(path: str) -> list[str]:
+def job_names(path: str | JobText) -> list[str]:
     """The names of the jobs in ``path``: one for a single-job file, each entry's for a multi-job file."""
-    parsed = parse_yaml(_read(path), path)
+    source = read_job_file(path)
+    path = source.name
+    parsed = parse_yaml(source.text, path)
     data = _top_level(parsed.data, parsed.positions, path)
     if "jobs" not in data:
         name = data.get("name")
-        return [str(name) if name else _stem(path)]
+        return [str(name) if name else source.stem]
     problems: list[Problem] = []
     names = _entry_names(data, parsed.positions, problems)
     if problems:
@@ -134,7 +179,10 @@ def job_names(path: str) -> list[str]:
 
 
 def _read(path: str) -> str:
+    shown = "<stdin>" if path == STDIN else path
     try:
+        if path == STDIN:
+            return sys.stdin.buffer.read().decode("utf-8-sig")
         with open(path, encoding="utf-8-sig") as handle:
             return handle.read()
     except FileNotFoundError:
@@ -142,9 +190,9 @@ def _read(path: str) -> str:
     except IsADirectoryError:
         raise ConfigError(problems=[Problem(f"{path} is a folder; give the path of a job file (.yaml)", path)]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(problems=[Problem(f"the job file is not UTF-8 text ({exc.reason} at byte {exc.start})", path)]) from None
+        raise ConfigError(problems=[Problem(f"the job file is not UTF-8 text ({exc.reason} at byte {exc.start})", shown)]) from None
     except OSError as exc:
-        raise ConfigError(problems=[Problem(f"cannot read the job file: {exc.strerror or exc}", path)]) from None
+        raise ConfigError(problems=[Problem(f"cannot read the job file: {exc.strerror or exc}", shown)]) from None
 
 
 def _top_level(data: Any, positions: Positions, path: str) -> dict[str, Any]:
@@ -156,11 +204,12 @@ def _top_level(data: Any, positions: Positions, path: str) -> dict[str, Any]:
     return data
 
 
-def _select(data: Any, positions: Positions, path: str, job_name: str | None, problems: list[Problem]) -> tuple[dict[str, Any], Positions, str]:
+def _select(data: Any, positions: Positions, path: str, stem: str, job_name: str | None,
+            problems: list[Problem]) -> tuple[dict[str, Any], Positions, str]:
     """The chosen job's data and positions (the whole file, or one entry of ``jobs:``)."""
     data = _top_level(data, positions, path)
     if "jobs" not in data:
-        name = data.get("name") or _stem(path)
+        name = data.get("name") or stem
         if job_name is not None and job_name != name:
             raise ConfigError(problems=[Problem(f"this file holds one job ({name}), not '{job_name}'", path)])
         return dict(data), positions, "the job"
