@@ -245,6 +245,25 @@ class NewlineCutter:
             pos = buf.find(b"\n", pos + 1)
         return ends
 
+    def after_records(self, buf: bytes, count: int) -> int:
+        """Position just after the ``count``-th record of ``buf`` when more follows, else -1."""
+        return _after_newlines(buf, count)
+
+
+def _after_newlines(buf: bytes, count: int) -> int:
+    """Position just after the ``count``-th newline of ``buf`` when bytes follow it, else -1.
+    A bisection over ``bytes.count`` (in C): no Python loop over the block's lines."""
+    if buf.count(b"\n") < count:
+        return -1
+    low, high = 0, len(buf)  # the smallest end holding ``count`` newlines is in (low, high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        if buf.count(b"\n", 0, middle) >= count:
+            high = middle
+        else:
+            low = middle
+    return high if high < len(buf) else -1
+
 
 NEWLINE, PARITY, EXACT = "newline", "parity", "exact"
 
@@ -299,6 +318,16 @@ class RecordCutter:
             self.mode = EXACT
             return self.last_boundary(buf)
         return -1
+
+    def after_records(self, buf: bytes, count: int) -> int:
+        """Position just after the ``count``-th record of ``buf`` when more follows, else -1: by
+        newlines in newline mode (a wrong cut is caught as any other), else by records."""
+        if self.trivial or self.mode == NEWLINE:
+            return _after_newlines(buf, count)
+        if buf.count(b"\n") < count:
+            return -1
+        ends = self.record_ends(buf)
+        return ends[count - 1] if len(ends) >= count and ends[count - 1] < len(buf) else -1
 
     def first_end(self, buf: bytes) -> int:
         """Position just after the newline ending the first record of ``buf``, or -1."""
@@ -383,8 +412,21 @@ class BlockReader:
         self._carry = b""
         self._eof = end is not None and offset >= end
 
-    def next_block(self, size: int) -> tuple[bytes, bool] | None:
-        """The next block of about ``size`` bytes and whether it is the last one, or None."""
+    def next_block(self, size: int, records: int | None = None) -> tuple[bytes, bool] | None:
+        """The next block of about ``size`` bytes and whether it is the last one, or None.
+        ``records``: the block holds at most that many records (``batch.size`` as written, even
+        when a small batch's bytes would hold more)."""
+        got = self._next_block(size)
+        if got is None or records is None:
+            return got
+        block, final = got
+        cut = self.cutter.after_records(block, records)
+        if cut <= 0:
+            return got
+        self.unread(block[cut:])
+        return block[:cut], False
+
+    def _next_block(self, size: int) -> tuple[bytes, bool] | None:
         buf, want = self._carry, max(size, 1)
         while True:
             if not self._eof and len(buf) < want:

@@ -132,7 +132,7 @@ class JsonlSource:
         with self._file.open_at(offset) as stream:
             reader = BlockReader(self._file.read_from(stream), offset, end, NewlineCutter())
             while True:
-                got = reader.next_block(max(256, int(batch_rows * bytes_per_row)))
+                got = reader.next_block(max(256, int(batch_rows * bytes_per_row)), batch_rows)
                 if got is None:
                     return
                 block, final = got
