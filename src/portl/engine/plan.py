@@ -8,8 +8,8 @@ marked, a row estimate and the validation findings. ``run()`` executes this same
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from portl.errors import ConfigError
 from portl.secrets import MASK, is_sensitive_name, mask_url
 from portl.spec.loader import LoadedJob
 from portl.spec.models import HOOK_EVENTS
+from portl.spec.rejects import reject_path
 from portl.types import logical_of
 
 
@@ -169,7 +170,9 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
     if mode not in caps.modes:
         raise ConfigError(f"{sink.description} cannot {mode.value}; it supports: {', '.join(sorted(m.value for m in caps.modes))}")
     if mode == WriteMode.UPSERT and job.conflict.strategy not in caps.upsert_strategies:
-        raise ConfigError(f"{sink.description} does not support the conflict strategy {job.conflict.strategy.value!r}")
+        raise ConfigError(loaded.located(("conflict", "strategy"), f"{sink.description} does not support the conflict "
+                                         f"strategy {job.conflict.strategy.value!r}; it supports: "
+                                         + ", ".join(sorted(s.value for s in caps.upsert_strategies))))
     schema = source.schema()
     destination = sink.table_info()
     if destination is None and caps.alters_tables and not job.mapping.create_missing_columns:
@@ -184,7 +187,7 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
     spec = WriteSpec(mode, key, job.conflict.strategy if job.conflict else None, job.mapping.create_missing_columns)
     errors, warnings = (check_schema(mapping, destination, spec) if job.validation.schema_ else ([], []))
     if key:
-        errors += [f"conflict key column {k} is not mapped" for k in key if k not in {c.name for c in mapping.columns}]
+        errors += _unmapped_keys(loaded, key, [c.name for c in mapping.columns])
     target = sink.plan(mapping.schema, spec) if not errors else TargetPlan(sink.description)
     hooks = {e: describe_hooks(job.hooks, e) for e in HOOK_EVENTS if getattr(job.hooks, e)}
     result = Plan(
@@ -212,17 +215,24 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
     return result
 
 
+def _unmapped_keys(loaded: LoadedJob, key: tuple[str, ...], mapped: list[str]) -> list[str]:
+    """A problem, at the ``conflict.key`` line, for each key column that nothing maps to."""
+    out = []
+    for k in key:
+        if k not in mapped:
+            close = difflib.get_close_matches(k, mapped, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; the mapped columns are: {', '.join(mapped)}"
+            out.append(loaded.located(("conflict", "key"), f"conflict.key: column {k} is not mapped{hint}"))
+    return out
+
+
 def _keys_required(mapping: MappingPlan, key: tuple[str, ...]) -> MappingPlan:
     columns = tuple(dataclasses.replace(c, required=True) if c.name in key else c for c in mapping.columns)
     return dataclasses.replace(mapping, columns=columns)
 
 
 def _reject_path(loaded: LoadedJob) -> str:
-    configured = loaded.job.rejects.path
-    if configured:
-        path = os.path.expanduser(configured)
-        return path if os.path.isabs(path) else os.path.join(loaded.base_dir, path)
-    return os.path.join(loaded.base_dir, f"{loaded.name}.rejects.csv")
+    return reject_path(loaded.job, loaded.name, loaded.base_dir)
 
 
 def _preview(source: Source, mapping: MappingPlan, rows: int) -> tuple[list[PreviewRow], list[str]]:

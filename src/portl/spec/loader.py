@@ -23,7 +23,7 @@ import difflib
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -36,6 +36,7 @@ from portl.spec.envsubst import Substitution, substitute
 from portl.spec.models import JobBase, job_model
 from portl.spec.positions import Positions, dotted, parse_yaml
 from portl.spec.problems import Context, validation_problems
+from portl.spec.rejects import reject_path_problem
 from portl.spec.schema import job_json_schema
 
 __all__ = ["JobText", "LoadedJob", "STDIN", "read_job_file", "load_job", "job_names", "job_json_schema", "file_version"]
@@ -89,6 +90,12 @@ class LoadedJob:
     path: str
     base_dir: str
     text: str
+    positions: Positions | None = field(default=None, compare=False, repr=False)
+    """Where each key of the job is in its file, for problems found after loading (the plan's)."""
+
+    def located(self, path: tuple, message: str) -> str:
+        """``message`` prefixed with the file:line:column of the key at ``path`` (e.g. ``('conflict', 'key')``)."""
+        return str(self.positions.problem(path, message)) if self.positions is not None else message
 
 
 def load_job(
@@ -144,9 +151,12 @@ def load_job(
                 skip=frozenset(resolution.failed | {p for p, _ in substituted.failures}),
             )
             problems += validation_problems(exc, model, ctx)
+    if job is not None and (unwritable := reject_path_problem(job, source.base_dir)):
+        problems.append(positions.problem(("rejects", "path"), unwritable, at_key=True))
     if problems or job is None:
         raise ConfigError(problems=_ordered(problems, path))
-    return LoadedJob(job=job, name=job.name or stem, path=source.absolute, base_dir=source.base_dir, text=text)
+    return LoadedJob(job=job, name=job.name or stem, path=source.absolute, base_dir=source.base_dir, text=text,
+                     positions=positions)
 
 
 def file_version(path: str | JobText) -> int:

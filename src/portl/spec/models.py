@@ -27,6 +27,14 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class KeyProblem(ValueError):
+    """A rule a model checks across its keys, about one of them: reported at that key's line."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
 # --- mapping ---------------------------------------------------------------------------------
 
 SIMPLE_TRANSFORMS = ("lower", "upper", "trim", "money", "percent", "null_if_empty")
@@ -281,9 +289,9 @@ class JobBase(Model):
     @model_validator(mode="after")
     def _mode_and_conflict(self) -> JobBase:
         if self.mode == WriteMode.UPSERT and self.conflict is None:
-            raise ValueError("mode 'upsert' needs a 'conflict' section with the key columns")
+            raise KeyProblem("mode", "mode 'upsert' needs a 'conflict' section with the key columns")
         if self.conflict is not None and self.mode not in (None, WriteMode.UPSERT):
-            raise ValueError(f"'conflict' only applies to mode upsert, but mode is {self.mode.value!r}")
+            raise KeyProblem("conflict", f"'conflict' only applies to mode upsert, but mode is {self.mode.value!r}")
         return self
 
     @property

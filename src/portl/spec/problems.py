@@ -121,6 +121,10 @@ def _problem(err: dict, step: _Step, ctx: Context) -> Problem:
         return positions.problem(type_path, message)
     if kind in ("value_error", "assertion_error"):
         text = _scrub(re.sub(r"^(Value error|Assertion failed), ", "", err["msg"]), err, step)
+        # A rule across a section's keys that names the key it is about is shown at that key.
+        key = getattr(err.get("ctx", {}).get("error"), "key", None)
+        if isinstance(err.get("input"), dict) and key in err["input"]:
+            return positions.problem(step.path + (key,), _where(step.path, ctx) + text, at_key=True)
         # A rule about a whole section (table or query, not both) points at the section's key.
         return positions.problem(step.path, _where(step.path, ctx) + text, at_key=isinstance(err.get("input"), dict))
     if kind in _EXPECTED or kind in _CHOICE_TYPES:

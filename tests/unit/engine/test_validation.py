@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 
 import portl
-from portl.connectors.base import ColumnInfo, ConflictStrategy, TableInfo, WriteMode, WriteSpec
+from portl.connectors.base import ColumnInfo, TableInfo, WriteMode, WriteSpec
 from portl.engine.mapping import resolve_mapping
 from portl.engine.validation import check_row_count, check_schema
 from portl.spec.models import Mapping
@@ -35,12 +35,6 @@ def test_an_unmapped_not_null_column_without_default_is_an_error():
     mapping = resolve_mapping(Mapping(columns={"id": {}}), SOURCE, destination)
     errors, _ = check_schema(mapping, destination, WriteSpec(WriteMode.APPEND))
     assert errors == ["destination column created is NOT NULL without a default, and nothing maps to it"]
-
-
-def test_conflict_key_columns_must_be_mapped():
-    mapping = resolve_mapping(Mapping(columns={"amount": {}}), SOURCE, None)
-    errors, _ = check_schema(mapping, table(ColumnInfo("amount", pa.string())), WriteSpec(WriteMode.UPSERT, ("id",), ConflictStrategy.SKIP))
-    assert errors == ["conflict key column(s) id are not among the mapped columns"]
 
 
 def test_row_count_matches_rows_before_plus_inserted():
