@@ -103,7 +103,7 @@ def test_calls_that_keep_failing_go_to_the_dead_letter_table_and_drain_exits_1(f
     assert f"`portl outbox retry {flow.name} --all`" in result.stderr
     assert len(http_recorder.requests) == 3
 
-    listed = portl("outbox", "list", flow.name, "--dead", "--json", cwd=flow.parent)
+    listed = portl("outbox", "list", flow.name, "--dead", "--format", "json", cwd=flow.parent)
     (dead,) = json.loads(listed.stdout)
     assert (dead["id"], dead["status"], dead["attempts"]) == (1, "dead", 3)
     assert "answered 500 Internal Server Error" in dead["last_error"] and "database is down" in dead["last_error"]
@@ -178,7 +178,7 @@ def test_a_drain_killed_while_sending_leaves_the_call_pending_and_the_next_drain
     result = portl("outbox", "drain", flow.name, cwd=flow.parent)
     assert result.returncode == 0, result.stderr
     assert [r.headers["Idempotency-Key"] for r in http_recorder.requests] == [key, key]
-    listed = json.loads(portl("outbox", "list", flow.name, "--json", cwd=flow.parent).stdout)
+    listed = json.loads(portl("outbox", "list", flow.name, "--format", "json", cwd=flow.parent).stdout)
     assert [(c["status"], c["attempts"]) for c in listed] == [("delivered", 1)]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
 import signal
 import sys
@@ -13,55 +12,76 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from portl.cli import output
 from portl.cli.init import init_command
 from portl.cli.outbox import outbox_app
+from portl.cli.output import Format, configure, err, out, print_json
 from portl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PortlError
 
 app = typer.Typer(
     name="portl",
     help="Move data between systems, correctly and fast. Run `portl COMMAND --help` for each command.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's help: rewrapped to the terminal, option names never cut off at 80 columns
 )
-runs_app = typer.Typer(help="List the runs in the ledger, or show one.", invoke_without_command=True)
+runs_app = typer.Typer(help="List the runs in the ledger, or show one.", invoke_without_command=True, rich_markup_mode=None)
 app.add_typer(runs_app, name="runs")
 app.add_typer(outbox_app, name="outbox")
 app.command("init")(init_command)
 
-# Piped output is read in files and logs, not on an 80-column terminal: give tables room.
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-
-JobFile = Annotated[str, typer.Argument(help="The job file (YAML).", metavar="JOB.yaml")]
-JobName = Annotated[Optional[str], typer.Option("--job", "-j", help="Which job, when the file holds several.")]
-Connections = Annotated[Optional[str], typer.Option("--connections", help="Connections file (default: connections.yaml beside the job).", envvar="PORTL_CONNECTIONS")]
-StateDir = Annotated[str, typer.Option("--state-dir", help="Folder of the run ledger.", envvar="PORTL_STATE_DIR")]
+JobFile = Annotated[str, typer.Argument(help="The job file (YAML), or - to read it from standard input.", metavar="JOB_FILE")]
+JobName = Annotated[Optional[str], typer.Option("--job", "-j", help="Which job, when the file holds several.", metavar="NAME")]
+Connections = Annotated[Optional[str], typer.Option("--connections", help="Connections file (default: connections.yaml beside the job).", envvar="PORTL_CONNECTIONS", metavar="FILE")]
+StateDir = Annotated[str, typer.Option("--state-dir", help="Folder of the run ledger.", envvar="PORTL_STATE_DIR", metavar="DIR")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.", envvar="PORTL_DEBUG")]
-Rows = Annotated[Optional[int], typer.Option("--rows", help="Mapped rows shown in the plan's preview (default 5); for a flow, items shown per batch (default 3).", min=0)]
-LogLevel = Annotated[str, typer.Option("--log-level", help="Flows: the least important events shown: debug (every step of every item), info, warning or error.")]
+OutputFormat = Annotated[Format, typer.Option("--format", help="text for people, or json for programs (errors too).", case_sensitive=False)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Print more: each committed batch of a run, every event of a flow.")]
+Rows = Annotated[Optional[int], typer.Option("--rows", help="With --dry-run or plan: mapped rows shown in the preview (default 5); for a flow, items shown per batch (default 3).", min=0, metavar="N")]
+LogLevel = Annotated[str, typer.Option("--log-level", help="Flows: the least important events shown: debug (every step of every item), info, warning or error.", metavar="LEVEL")]
 PREVIEW_ROWS, PREVIEW_ITEMS = 5, 3
 
 
-class _Context:
-    debug = False
+def _show_version(value: bool) -> None:
+    if value:
+        from portl import __version__
+
+        print(f"portl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_show_version, is_eager=True)] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Move data between systems, correctly and fast. Run `portl COMMAND --help` for each command.
+
+    --quiet and --verbose work before the command (portl -q run job.yaml) and after it.
+    """
+    configure(quiet=quiet, verbose=verbose)
 
 
 @app.command()
 def run(
     job_file: JobFile,
     job: JobName = None,
+    all_jobs: Annotated[bool, typer.Option("--all", help="Run every job of a multi-job file, in order; stop at the first that fails.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and write nothing (same as `portl plan`).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the job's last run where its last committed batch ended.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Start a new run even though the last one did not finish.")] = False,
-    log_format: Annotated[str, typer.Option("--log-format", help="text (progress bar and summary) or json (one event per line).")] = "text",
+    format: OutputFormat = Format.text,
+    log_format: Annotated[Format, typer.Option("--log-format", help="json: also every event, one JSON line each, before the summary (implies --format json).", case_sensitive=False)] = Format.text,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar (on a terminal).")] = True,
     connections: Connections = None,
     state_dir: StateDir = ".portl",
     rows: Rows = None,
     log_level: LogLevel = "info",
+    quiet: Quiet = False,
+    verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
     """Run a job (read, map, write batch by batch) or a flow (its steps in order, in one transaction).
@@ -69,42 +89,76 @@ def run(
     Exit codes: 0 success, 1 failure, 2 invalid job or options, 3 more rejected rows than
     validation.max_rejects, 130 stopped with Ctrl-C (resumable with --resume). A flow: 1 a step
     failed (its transaction rolled back), 2 also when --dry-run finds errors, 130 rolled back.
+    With --all, the exit code of the first job that failed.
     """
-    _Context.debug = debug
-    if log_format not in ("text", "json"):
-        raise typer.BadParameter("expected text or json", param_hint="--log-format")
+    events = log_format is Format.json
+    configure(debug=debug, format=Format.json if events else format, quiet=quiet, verbose=verbose)
     if log_level not in ("debug", "info", "warning", "error"):
         raise typer.BadParameter("expected debug, info, warning or error", param_hint="--log-level")
-    from portl.spec.loader import file_version
+    if rows is not None and not dry_run:
+        raise typer.BadParameter("--rows sets how much of the plan's preview --dry-run shows; add --dry-run, or use `portl plan`",
+                                 param_hint="--rows")
+    from portl.spec.loader import file_version, read_job_file
 
-    if file_version(job_file) == 2:
+    source = read_job_file(job_file)
+    if file_version(source) == 2:
         from portl.cli import flows
 
-        flows.reject_v1_options(**{"--job": job, "--resume": resume, "--restart": restart})
+        flows.reject_v1_options(**{"--job": job, "--all": all_jobs, "--resume": resume, "--restart": restart})
         if dry_run:
-            if flows.plan(out, job_file, connections, False, PREVIEW_ITEMS if rows is None else rows):
+            if flows.plan(out, source, connections, output.settings.json, PREVIEW_ITEMS if rows is None else rows):
                 raise typer.Exit(2)
             return
-        flows.run(err, job_file, connections, state_dir=state_dir, log_format=log_format, log_level=log_level,
-                  stopper=_stop_on_ctrl_c)
+        if output.settings.quiet:
+            log_level = "error"
+        elif output.settings.verbose:
+            log_level = "debug"
+        flows.run(err, source, connections, state_dir=state_dir, json_events=events, json_report=output.settings.json,
+                  log_level=log_level, stopper=_stop_on_ctrl_c)
         return
-    rows = PREVIEW_ROWS if rows is None else rows
     if resume and restart:
         raise typer.BadParameter("--resume and --restart exclude each other", param_hint="--restart")
+    if all_jobs and job:
+        raise typer.BadParameter("--all runs every job of the file and --job chooses one: give one of them", param_hint="--all")
+    from portl.cli.jobs import JobsRun
+
+    names: list[str | None] = [job]
+    if all_jobs:
+        from portl.spec.loader import job_names
+
+        names = list(job_names(source))
+    ran = JobsRun(names, shown=all_jobs)
+    for name in names:
+        with ran.job(name):
+            report = _run_job(source, name, dry_run=dry_run, resume=resume, restart=restart, json_events=events,
+                              progress=progress, connections=connections, state_dir=state_dir,
+                              rows=PREVIEW_ROWS if rows is None else rows)
+            ran.finished(name, report)
+    ran.summary()
+
+
+def _run_job(source, job, *, dry_run: bool, resume: bool, restart: bool, json_events: bool, progress: bool,
+             connections: str | None, state_dir: str, rows: int):
+    """Plan one job, then print the plan (dry-run) or run it; returns the report (None for a dry-run)."""
     from portl.cli.render import render_plan, render_report
     from portl.cli.watch import RunWatcher
     from portl.engine.plan import plan as make_plan
     from portl.engine.run import RunOptions, run as execute
     from portl.spec.loader import load_job
 
-    loaded = load_job(job_file, job, connections)
+    settings = output.settings
+    loaded = load_job(source, job, connections)
     the_plan = make_plan(loaded, preview_rows=rows)
     try:
         if dry_run:
-            render_plan(out, the_plan)
-            return
+            if settings.json:
+                print_json(the_plan.to_dict())
+            else:
+                render_plan(out, the_plan)
+            return None
         options = RunOptions(state_dir=state_dir, resume=resume, restart=restart)
-        watcher = RunWatcher(err, the_plan, json_events=log_format == "json", progress=progress and err.is_terminal)
+        watcher = RunWatcher(err, the_plan, json_events=json_events, verbose=settings.verbose,
+                             progress=progress and err.is_terminal and not settings.quiet and not settings.json)
         options.events.subscribe(watcher)
         with _stop_on_ctrl_c(options.stop, err):
             with watcher:
@@ -113,10 +167,11 @@ def run(
                 except PortlError as exc:
                     watcher.close()
                     partial = getattr(exc, "report", None)
-                    if partial is not None and log_format == "text":
+                    if partial is not None and not settings.json:
                         render_report(err, partial, json_out=False)
                     raise
-        render_report(err, report, json_out=log_format == "json")
+        render_report(err, report, json_out=settings.json)
+        return report
     finally:
         the_plan.close()
 
@@ -125,7 +180,7 @@ def run(
 def plan(
     job_file: JobFile,
     job: JobName = None,
-    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    format: OutputFormat = Format.text,
     connections: Connections = None,
     rows: Rows = None,
     debug: Debug = False,
@@ -135,29 +190,28 @@ def plan(
     The resolved job (secrets masked), the source schema, the mapping table, the DDL and the SQL
     per batch, the first mapped rows with rejects explained, a row estimate and warnings. For a
     flow (version: 2): each step on the first items of each batch, with the SQL and parameters of
-    DB steps and the HTTP and Lambda requests, calling nothing.
+    DB steps and the HTTP and Lambda requests, calling nothing. Exit code 2 when the plan finds
+    errors (with --format json, an invalid job prints its problems as JSON on stdout).
     """
-    _Context.debug = debug
-    if format not in ("text", "json"):
-        raise typer.BadParameter("expected text or json", param_hint="--format")
-    from portl.spec.loader import file_version
+    configure(debug=debug, format=format)
+    from portl.spec.loader import file_version, read_job_file
 
-    if file_version(job_file) == 2:
+    source = read_job_file(job_file)
+    if file_version(source) == 2:
         from portl.cli import flows
 
         flows.reject_v1_options(**{"--job": job})
-        if flows.plan(out, job_file, connections, format == "json", PREVIEW_ITEMS if rows is None else rows):
+        if flows.plan(out, source, connections, output.settings.json, PREVIEW_ITEMS if rows is None else rows):
             raise typer.Exit(2)
         return
-    rows = PREVIEW_ROWS if rows is None else rows
     from portl.cli.render import render_plan
     from portl.engine.plan import plan as make_plan
     from portl.spec.loader import load_job
 
-    the_plan = make_plan(load_job(job_file, job, connections), preview_rows=rows)
+    the_plan = make_plan(load_job(source, job, connections), preview_rows=PREVIEW_ROWS if rows is None else rows)
     try:
-        if format == "json":
-            print(json.dumps(the_plan.to_dict(), indent=2, default=str))
+        if output.settings.json:
+            print_json(the_plan.to_dict())
         else:
             render_plan(out, the_plan)
     finally:
@@ -170,28 +224,29 @@ def plan(
 def validate(
     job_file: JobFile,
     job: JobName = None,
+    format: OutputFormat = Format.text,
     connections: Connections = None,
+    quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Check a job file against the job language; report every problem with file:line:column."""
-    _Context.debug = debug
-    from portl.spec.loader import file_version, job_names, load_job
+    """Check a job file against the job language; report every problem with file:line:column.
 
-    if file_version(job_file) == 2:
-        from portl.cli import flows
+    Every job of a multi-job file is checked, unless --job names one. Exit code 2 when a job is
+    invalid (with --format json, its problems are printed as JSON on stdout).
+    """
+    configure(debug=debug, format=format, quiet=quiet)
+    from portl.cli.jobs import validate_file
 
-        flows.reject_v1_options(**{"--job": job})
-        flows.validate(out, job_file, connections)
-        return
+    validate_file(job_file, job, connections)
 
-    names = [job] if job else job_names(job_file)
-    for name in names or [None]:
-        loaded = load_job(job_file, name, connections)
-        j = loaded.job
-        what = f"{j.source.type} -> {j.destination.type}, {j.write_mode.value}"
-        if j.conflict:
-            what += f" on ({', '.join(j.conflict.key)}), strategy {j.conflict.strategy.value}"
-        out.print(f"[green]ok[/] {job_file}: job {loaded.name!r} is valid ({what})")
+
+@app.command()
+def connectors(format: OutputFormat = Format.text, verbose: Verbose = False) -> None:
+    """List the connector types a job can name, and what each can do as a destination."""
+    configure(format=format, verbose=verbose)
+    from portl.cli.connectors import show_connectors
+
+    show_connectors()
 
 
 @app.command()
@@ -202,29 +257,35 @@ def schema(
     if flow:
         from portl.spec.flow import flow_json_schema
 
-        print(json.dumps(flow_json_schema(), indent=2))
+        print_json(flow_json_schema())
         return
     from portl.spec.loader import job_json_schema
 
-    print(json.dumps(job_json_schema(), indent=2))
+    print_json(job_json_schema())
 
 
 @runs_app.callback()
 def runs_list(
     ctx: typer.Context,
     job: Annotated[Optional[str], typer.Option("--job", "-j", help="Only runs of this job.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.", min=1)] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.", min=1, metavar="N")] = 20,
+    format: OutputFormat = Format.text,
     state_dir: StateDir = ".portl",
 ) -> None:
     """List recent runs: id, job, status, counts, duration."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = state_dir
         return
-    from portl.cli.render import render_runs
+    configure(format=format)
+    from portl.cli.render import render_runs, run_json
 
     ledger = _open_ledger(state_dir)
     try:
-        render_runs(out, ledger.list(limit=limit, job=job), ledger.path)
+        runs = ledger.list(limit=limit, job=job)
+        if output.settings.json:
+            print_json([run_json(r) for r in runs])
+        else:
+            render_runs(out, runs, ledger.path)
     finally:
         ledger.close()
 
@@ -232,18 +293,23 @@ def runs_list(
 @runs_app.command("show")
 def runs_show(
     ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of it.")],
-    state_dir: Annotated[Optional[str], typer.Option("--state-dir", help="Folder of the run ledger.", envvar="PORTL_STATE_DIR")] = None,
+    run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of it.", metavar="RUN_ID")],
+    format: OutputFormat = Format.text,
+    state_dir: Annotated[Optional[str], typer.Option("--state-dir", help="Folder of the run ledger.", envvar="PORTL_STATE_DIR", metavar="DIR")] = None,
 ) -> None:
     """Show one run: status, counts, checkpoints, error."""
-    from portl.cli.render import render_run
+    configure(format=format)
+    from portl.cli.render import render_run, run_json
 
     ledger = _open_ledger(state_dir or ctx.obj or ".portl")
     try:
         record = ledger.get(run_id)
         if record is None:
             raise PortlError(f"no run {run_id!r} in {ledger.path}; `portl runs` lists them")
-        render_run(out, record)
+        if output.settings.json:
+            print_json(run_json(record))
+        else:
+            render_run(out, record)
     finally:
         ledger.close()
 
@@ -299,14 +365,16 @@ def main() -> None:
 
 
 def _run_app() -> int:
-    """Run the command; an error becomes a sentence on stderr. Returns the exit code."""
+    """Run the command; an error becomes a sentence on stderr (and, with --format json, a JSON
+    document on stdout). Returns the exit code."""
+    settings = output.settings
     try:
         # Without standalone mode typer returns the exit code of typer.Exit instead of raising it.
         code = app(standalone_mode=False)
     except PortlError as exc:
-        if _Context.debug:
+        if settings.debug:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        output.show_error(exc, exc.exit_code)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
@@ -314,15 +382,18 @@ def _run_app() -> int:
         err.print("aborted")
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
+        err.quiet = False
         err.print("[yellow]interrupted: the batch in progress was rolled back; continue with --resume[/]")
         return EXIT_INTERRUPTED
     except Exception as exc:
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # a usage error: bad option or argument
+            if settings.json:
+                print_json(output.error_document(exc, exc.exit_code), lines=True)
             exc.show()
             return exc.exit_code
-        if _Context.debug:
+        if settings.debug:
             traceback.print_exc()
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (run with --debug for the traceback)")
+        output.show_error(exc, EXIT_FAILURE, label="internal error")
         return EXIT_FAILURE
     return code if isinstance(code, int) else 0
 

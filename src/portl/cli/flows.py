@@ -17,7 +17,7 @@ from portl.errors import ConfigError, PortlError
 from portl.steps.events import StepEvent
 
 
-def load(flow_file: str, connections: str | None) -> Any:
+def load(flow_file: Any, connections: str | None) -> Any:
     """The flow, with its templates checked (every problem at once, located)."""
     from portl.spec.flow import load_flow
     from portl.steps.checks import check_flow
@@ -27,17 +27,17 @@ def load(flow_file: str, connections: str | None) -> Any:
     return loaded
 
 
-def validate(out: Console, flow_file: str, connections: str | None) -> None:
+def validate(flow_file: Any, connections: str | None) -> dict[str, Any]:
+    """Check the flow; what it is, as ``portl validate`` prints it."""
     loaded = load(flow_file, connections)
     from portl.spec.flow_models import iter_steps
 
     flow = loaded.flow
-    count = sum(1 for _ in iter_steps(flow.steps))
-    database = f", transaction scope {flow.transaction.scope} on {loaded.database}" if loaded.database else ""
-    out.print(f"[green]ok[/] {escape(flow_file)}: flow {loaded.name!r} is valid ({count} steps{database})")
+    return {"name": loaded.name, "kind": "flow", "steps": sum(1 for _ in iter_steps(flow.steps)),
+            "database": loaded.database, "transaction_scope": flow.transaction.scope if loaded.database else None}
 
 
-def plan(out: Console, flow_file: str, connections: str | None, as_json: bool, items: int) -> bool:
+def plan(out: Console, flow_file: Any, connections: str | None, as_json: bool, items: int) -> bool:
     """Print the dry-run; True when it found errors."""
     from portl.steps.plan import plan_flow
 
@@ -49,14 +49,14 @@ def plan(out: Console, flow_file: str, connections: str | None, as_json: bool, i
     return bool(the_plan.errors)
 
 
-def run(err: Console, flow_file: str, connections: str | None, *, state_dir: str, log_format: str, log_level: str,
-        stopper: Any) -> None:
-    """Run the flow, printing events as they come and the report at the end."""
+def run(err: Console, flow_file: Any, connections: str | None, *, state_dir: str, json_events: bool, json_report: bool,
+        log_level: str, stopper: Any) -> None:
+    """Run the flow, printing events as they come (``json_events``: one JSON line each) and the
+    report at the end (``json_report``: as one JSON line)."""
     from portl.steps.events import FlowEvents
     from portl.steps.runner import FlowOptions, run_flow
 
     loaded = load(flow_file, connections)
-    json_events = log_format == "json"
     events = FlowEvents(level=log_level)
     events.subscribe(FlowWatcher(err, json_events))
     options = FlowOptions(state_dir=state_dir, events=events)
@@ -65,10 +65,10 @@ def run(err: Console, flow_file: str, connections: str | None, *, state_dir: str
             report = run_flow(loaded, options)
         except PortlError as exc:
             partial = getattr(exc, "report", None)
-            if partial is not None and not json_events:
+            if partial is not None and not json_report:
                 render_report(err, partial, json_out=False)
             raise
-    render_report(err, report, json_out=json_events)
+    render_report(err, report, json_out=json_report)
 
 
 # --- the plan ----------------------------------------------------------------------------------

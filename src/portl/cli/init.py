@@ -189,10 +189,11 @@ def init_command(
     flags = {key: value for key, value in locals().items()
              if key not in _NOT_ANSWERS and value is not None and value != []}
     from portl.cli import app as cli
+    from portl.cli.output import configure
     from portl.wizard import PATH_KEYS, WizardOptions, answer_keys, run_wizard
     from portl.wizard.answers import read_answers_file, relative_to_answers
 
-    cli._Context.debug = debug
+    configure(debug=debug)
     given: dict[str, Any] = {}
     if answers:
         given = relative_to_answers(read_answers_file(answers, answer_keys()), answers, PATH_KEYS)

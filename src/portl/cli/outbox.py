@@ -6,28 +6,25 @@ call is delivered, never stored."""
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from portl.cli.output import Format, configure, err, out, print_json, settings
 from portl.errors import Interrupted, OutboxError
 
 outbox_app = typer.Typer(
     help="Deliver the calls flows queued with outbox.enqueue, list them, and retry dead ones.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-
 FlowFile = Annotated[str, typer.Argument(help="The flow file (YAML, version: 2) whose outbox to use.", metavar="FLOW.yaml")]
-Connections = Annotated[Optional[str], typer.Option("--connections", help="Connections file (default: connections.yaml beside the flow).", envvar="PORTL_CONNECTIONS")]
+Connections = Annotated[Optional[str], typer.Option("--connections", help="Connections file (default: connections.yaml beside the flow).", envvar="PORTL_CONNECTIONS", metavar="FILE")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.", envvar="PORTL_DEBUG")]
 EXIT_DEAD = 1
 
@@ -79,14 +76,15 @@ def drain(
 def list_calls(
     flow_file: FlowFile,
     dead: Annotated[bool, typer.Option("--dead", help="Show the dead-letter table instead.")] = False,
-    status: Annotated[Optional[str], typer.Option("--status", help="Only pending or only delivered calls.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most this many calls, oldest first.", min=1)] = 100,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON array of the calls, for programs.")] = False,
+    status: Annotated[Optional[str], typer.Option("--status", help="Only pending or only delivered calls.", metavar="pending|delivered")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most this many calls, oldest first.", min=1, metavar="N")] = 100,
+    format: Annotated[Format, typer.Option("--format", help="text for people, or json (one array of the calls) for programs.", case_sensitive=False)] = Format.text,
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.", hidden=True)] = False,
     connections: Connections = None,
     debug: Debug = False,
 ) -> None:
     """List the flow's calls in the outbox (pending and delivered) or, with --dead, the dead ones."""
-    _debug(debug)
+    configure(debug=debug, format=Format.json if json_out else format)
     if status not in (None, "pending", "delivered"):
         raise typer.BadParameter("expected pending or delivered (dead calls: --dead)", param_hint="--status")
     if dead and status:
@@ -99,8 +97,8 @@ def list_calls(
         outbox.close()
     more = len(calls) > limit
     calls = calls[:limit]
-    if json_out:
-        print(json.dumps([c.to_dict() for c in calls], indent=2, default=str))
+    if settings.json:
+        print_json([c.to_dict() for c in calls])
         return
     from portl.steps.calls.delivery import Deliverer
 
@@ -153,9 +151,7 @@ def retry(
 
 
 def _debug(on: bool) -> None:
-    from portl.cli import app
-
-    app._Context.debug = on
+    configure(debug=on)
 
 
 def _open(flow_file: str, connections: str | None) -> tuple[Any, Any]:

@@ -213,6 +213,14 @@ def render_run(console: Console, r: RunRecord) -> None:
         console.print(f"[bold red]error[/] {escape(r.error)}")
 
 
+def run_json(r: RunRecord) -> dict[str, Any]:
+    """A run of the ledger as ``portl runs --format json`` and ``runs show`` print it."""
+    return {"run_id": r.id, "job": r.job, "job_path": r.job_path, "status": r.status, "started_at": r.started_at,
+            "ended_at": r.ended_at, "duration_s": None if r.ended_at is None else round(r.ended_at - r.started_at, 3),
+            "counts": r.counts, "meta": r.meta, "error": r.error,
+            "checkpoints": {p: cp.get("checkpoint", cp) for p, cp in r.checkpoints.items()}}
+
+
 def _status(status: str) -> str:
     colour = {"succeeded": "green", "running": "yellow", "interrupted": "yellow"}.get(status, "red")
     return f"[{colour}]{status}[/]"

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
 
 class RunWatcher:
     """Listens to run events. Progress advances by bytes when the source knows its size in bytes
-    (files), by rows when it knows its row count, and counts rows otherwise."""
+    (files), by rows when it knows its row count, and counts rows otherwise. ``verbose`` prints a
+    line per committed batch."""
 
-    def __init__(self, console: Console, plan: Plan, *, json_events: bool, progress: bool):
+    def __init__(self, console: Console, plan: Plan, *, json_events: bool, progress: bool, verbose: bool = False):
         self.console = console
         self.json_events = json_events
+        self.verbose = verbose
         est = plan.estimate
         self.by_bytes = bool(est.bytes) and not est.exact
         self.total = est.bytes if self.by_bytes else est.rows
@@ -67,6 +69,11 @@ class RunWatcher:
                 rate = self._rows / elapsed if elapsed > 0 else 0.0
                 step = event.details.get("bytes", 0) if self.by_bytes else event.details.get("rows", 0)
                 self.bar.update(self.task, advance=step, rows=self._rows, rate=rate)
+            if self.verbose:
+                d = event.details
+                self.console.print(f"batch {event.batch} committed: {d.get('rows', 0):,} rows read, {d.get('inserted', 0):,} inserted, "
+                                   f"{d.get('updated', 0):,} updated, {d.get('skipped', 0):,} skipped, {d.get('rejected', 0):,} rejected "
+                                   f"({self._rows:,} so far)")
         elif event.level in ("warning", "error") and event.event != "run_finished":
             details = ", ".join(f"{k}={v}" for k, v in event.details.items() if k != "totals")
             self.console.print(f"[yellow]{event.event}[/] (batch {event.batch}): {escape(details)}")

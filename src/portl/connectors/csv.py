@@ -122,6 +122,15 @@ def open_sink(config: Config, base_dir: str) -> CsvSink:
     return CsvSink(config, base_dir)
 
 
+def sink_capabilities() -> Any:
+    """What a CSV or TSV destination can do, as ``portl connectors`` lists it."""
+    from portl.connectors.base import Capabilities, WriteMode
+    from portl.connectors.csv_sink import CsvSink
+
+    return Capabilities(modes=frozenset({WriteMode.APPEND, WriteMode.REPLACE}), transactional=True, resumable=True,
+                        bulk_method=CsvSink.bulk_method)
+
+
 @dataclass(frozen=True)
 class _Layout:
     """What the start of the file says: column names, where data starts, how long rows are."""

@@ -68,6 +68,14 @@ def open_sink(config: Config, base_dir: str) -> JsonlSink:
     return JsonlSink(config, base_dir)
 
 
+def sink_capabilities() -> Any:
+    """What a JSON lines destination can do, as ``portl connectors`` lists it."""
+    from portl.connectors.base import Capabilities, WriteMode
+
+    return Capabilities(modes=frozenset({WriteMode.APPEND, WriteMode.REPLACE}), transactional=True, resumable=True,
+                        bulk_method=JsonlSink.bulk_method)
+
+
 @dataclass(frozen=True)
 class _Block:
     """The raw bytes behind a chunk and the block line of each data row, for ``raw_rows``."""

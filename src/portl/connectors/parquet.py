@@ -57,6 +57,12 @@ def open_sink(config: Config, base_dir: str) -> ParquetSink:
     return ParquetSink(config, base_dir)
 
 
+def sink_capabilities() -> Capabilities:
+    """What a Parquet destination can do, as ``portl connectors`` lists it (append: into a new file only)."""
+    return Capabilities(modes=frozenset({WriteMode.REPLACE, WriteMode.APPEND}), transactional=True, resumable=False,
+                        bulk_method="pyarrow ParquetWriter (the codec of 'compression'), one row group per batch")
+
+
 class ParquetSource:
     """A Parquet file read row group by row group, in batches of about ``batch_rows``."""
 

@@ -1,7 +1,9 @@
 """The one registry of connectors, by the name a job uses (``type: sqlite``).
 
 A connector module defines ``Config`` (a pydantic model whose ``type`` field is a ``Literal`` of its
-names) and ``open_source(config, base_dir)`` and/or ``open_sink(config, base_dir)``. Built-in
+names) and ``open_source(config, base_dir)`` and/or ``open_sink(config, base_dir)``; one with a sink
+declares what it can do in ``sink_capabilities()`` (a :class:`~portl.connectors.base.Capabilities`,
+imported only when asked for: ``portl connectors`` lists them). Built-in
 modules are listed here; other packages add theirs through the ``portl.connectors`` entry point
 group (``name = "package.module"``). Modules are imported only when asked for, and a module must
 import its driver lazily inside the functions that need it. A built-in name is found without
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -82,3 +85,36 @@ def open_sink(config: Any, base_dir: str):
     if not hasattr(module, "open_sink"):
         raise ConfigError(f"connector {config.type!r} cannot be used as a destination")
     return module.open_sink(config, base_dir)
+
+
+@dataclass(frozen=True)
+class ConnectorType:
+    """One registered connector, as ``portl connectors`` shows it."""
+
+    names: tuple[str, ...]
+    """The type a job writes, then its other spellings."""
+    module: str
+    source: bool
+    destination: bool
+    whole_database: bool
+    """Its config takes ``tables:``, for whole-database copies."""
+    capabilities: Any
+    """The sink's declared :class:`~portl.connectors.base.Capabilities`, None without a sink."""
+
+
+def connector_types() -> list[ConnectorType]:
+    """Every registered connector, one entry per module, with the names that lead to it."""
+    names_of: dict[str, list[str]] = {}
+    for name, path in modules().items():
+        names_of.setdefault(path, []).append(name)
+    found = []
+    for path, names in names_of.items():
+        module = importlib.import_module(path)
+        sink = hasattr(module, "open_sink")
+        declared = getattr(module, "sink_capabilities", None)
+        found.append(ConnectorType(
+            names=tuple(names), module=path, source=hasattr(module, "open_source"), destination=sink,
+            whole_database="tables" in getattr(module.Config, "model_fields", {}),
+            capabilities=declared() if sink and declared is not None else None,
+        ))
+    return found

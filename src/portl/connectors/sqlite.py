@@ -607,3 +607,8 @@ class SqliteCatalog:
 
 def open_sink(config: Config, base_dir: str) -> SqliteSink:
     return SqliteSink(config, base_dir)
+
+
+def sink_capabilities() -> Capabilities:
+    """What a SQLite destination can do, as ``portl connectors`` lists it."""
+    return SqliteSink.capabilities

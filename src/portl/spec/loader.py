@@ -53,6 +53,8 @@ class JobText:
     path: str
     """As given: a file, a pipe (``/dev/stdin``, ``/dev/fd/63``), or ``-`` for standard input."""
     text: str
+    piped: bool = False
+    """Read from a pipe, a FIFO or standard input rather than a regular file: its folder means nothing."""
 
     @property
     def name(self) -> str:
@@ -65,8 +67,9 @@ class JobText:
 
     @property
     def base_dir(self) -> str:
-        """What relative paths inside the job are relative to: the file's folder, or the current directory."""
-        return os.getcwd() if self.path == STDIN else os.path.dirname(os.path.abspath(self.path))
+        """What relative paths inside the job are relative to: the file's folder, or for a pipe or
+        standard input the current directory."""
+        return os.getcwd() if self.piped else os.path.dirname(os.path.abspath(self.path))
 
     @property
     def stem(self) -> str:
@@ -78,7 +81,8 @@ def read_job_file(path: str | JobText) -> JobText:
     """The text of the job file at ``path`` (``-``: standard input), read once."""
     if isinstance(path, JobText):
         return path
-    return JobText(path, _read(path))
+    text = _read(path)
+    return JobText(path, text, piped=path == STDIN or not os.path.isfile(path))
 
 
 @dataclass(frozen=True)

@@ -28,3 +28,15 @@ def open_sink(config: Config, base_dir: str):
     from portl.connectors.mysql.sink import MysqlSink
 
     return MysqlSink(config, base_dir)
+
+
+def sink_capabilities():
+    """What a MySQL or MariaDB destination can do, as ``portl connectors`` lists it (a sink says
+    which of the two bulk methods the server allowed)."""
+    from portl.connectors.base import Capabilities, ConflictStrategy, WriteMode
+    from portl.connectors.mysql.sink import WRITERS
+
+    return Capabilities(modes=frozenset(WriteMode), upsert_strategies=frozenset(ConflictStrategy), transactional=True,
+                        resumable=True, concurrent_writers=WRITERS, alters_tables=True,
+                        bulk_method=f"LOAD DATA LOCAL INFILE of each batch where the server allows it, else multi-row "
+                                    f"INSERT with bound values; up to {WRITERS} batches at once")

@@ -54,3 +54,11 @@ def open_sink(config: Config, base_dir: str) -> Any:
     from portl.connectors.postgres.sink import PostgresSink
 
     return PostgresSink(config, base_dir)
+
+
+def sink_capabilities() -> Any:
+    """What a PostgreSQL destination can do, as ``portl connectors`` lists it."""
+    _driver()
+    from portl.connectors.postgres.sink import PostgresSink
+
+    return PostgresSink.capabilities
