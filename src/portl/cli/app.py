@@ -267,7 +267,7 @@ def schema(
 @runs_app.callback()
 def runs_list(
     ctx: typer.Context,
-    job: Annotated[Optional[str], typer.Option("--job", "-j", help="Only runs of this job.")] = None,
+    job: Annotated[Optional[str], typer.Option("--job", "-j", help="Only runs of this job.", metavar="NAME")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.", min=1, metavar="N")] = 20,
     format: OutputFormat = Format.text,
     state_dir: StateDir = ".portl",
@@ -370,7 +370,7 @@ def _run_app() -> int:
     settings = output.settings
     try:
         # Without standalone mode typer returns the exit code of typer.Exit instead of raising it.
-        code = app(standalone_mode=False)
+        code = app(prog_name="portl", standalone_mode=False)
     except PortlError as exc:
         if settings.debug:
             traceback.print_exc()

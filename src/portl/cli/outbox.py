@@ -36,7 +36,7 @@ def drain(
     backoff_ms: Annotated[int, typer.Option("--backoff-ms", help="Wait before a call's second delivery; doubles each time (capped at 5 min), with jitter.", min=0)] = 1000,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Keep going until no call is pending (waiting for retries), or deliver only the calls due now.")] = True,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Stop after handling this many calls.", min=1)] = None,
-    log_format: Annotated[str, typer.Option("--log-format", help="text (a line per call and a summary) or json (one event per line).")] = "text",
+    log_format: Annotated[Format, typer.Option("--log-format", help="text (a line per call and a summary) or json (one event per line).", case_sensitive=False)] = Format.text,
     connections: Connections = None,
     debug: Debug = False,
 ) -> None:
@@ -51,14 +51,12 @@ def drain(
     (see `portl outbox list FLOW.yaml --dead`), 2 an invalid flow file or option, 130 stopped
     with Ctrl-C (the call being sent stays pending).
     """
-    _debug(debug)
-    if log_format not in ("text", "json"):
-        raise typer.BadParameter("expected text or json", param_hint="--log-format")
+    configure(debug=debug, format=log_format)
     from portl.steps.outbox import DrainOptions
 
     loaded, outbox = _open(flow_file, connections)
     drain_id = datetime.now(timezone.utc).strftime("drain-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    show = _JsonEvents(drain_id) if log_format == "json" else _TextEvents(flow_file)
+    show = _JsonEvents(drain_id) if settings.json else _TextEvents(flow_file)
     try:
         options = DrainOptions(max_attempts=max_attempts, backoff_ms=backoff_ms, wait=wait, limit=limit)
         report = outbox.deliver(loaded.name, loaded.flow.connections, options, show)
@@ -131,7 +129,7 @@ def retry(
     debug: Debug = False,
 ) -> None:
     """Move dead calls back to the outbox as pending, with their attempts reset, for the next drain."""
-    _debug(debug)
+    configure(debug=debug)
     if bool(ids) == all_:
         raise typer.BadParameter("give the ids of dead calls, or --all (not both)", param_hint="ID")
     loaded, outbox = _open(flow_file, connections)
@@ -148,10 +146,6 @@ def retry(
 
 
 # --- shared pieces ---------------------------------------------------------------------------------
-
-
-def _debug(on: bool) -> None:
-    configure(debug=on)
 
 
 def _open(flow_file: str, connections: str | None) -> tuple[Any, Any]:
