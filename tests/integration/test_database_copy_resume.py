@@ -177,6 +177,8 @@ def stop_after(sink_class, count_of: str, n: int, monkeypatch) -> None:
     original = sink_class.execute_ddl
 
     def stopped(self, statements):
+        if not any(count_of in statement for statement in statements):
+            return original(self, statements)  # creating the tables, before the data
         done, seen = [], 0
         for statement in statements:
             done.append(statement)

@@ -372,7 +372,9 @@ class TableDef:
 
     ``schema`` holds the columns as Arrow fields (logical types via :mod:`portl.types`, with
     ``nullable`` set); ``identity`` names the column whose sequence / auto-increment counter must
-    be reset after the copy.
+    be reset after the copy. ``lengths`` are the declared lengths of text columns
+    (``VARCHAR(160)``); ``defaults`` and ``checks`` are expressions in the SQL of ``dialect``
+    (``sqlite``, ``postgres``, ``mysql``), which the destination translates or names as not copied.
     """
 
     name: str
@@ -399,6 +401,48 @@ class CatalogSink(Protocol):
 
     def table_sink(self, name: str) -> Sink: ...
 
-    def constraint_ddl(self, tables: list[TableDef]) -> list[str]: ...
+    def table_ddl(self, table: TableDef) -> list[str]:
+        """``CREATE TABLE`` for a copied table: its columns, declared lengths and defaults."""
+        ...
+
+    def drop_ddl(self, tables: list[TableDef]) -> list[str]:
+        """Dropping tables a copy makes again (``copy.if_exists: replace``)."""
+        ...
+
+    def constraint_ddl(self, tables: list[TableDef], absent: frozenset[str] = frozenset()) -> list[str]:
+        """What follows the data; ``absent`` names tables to treat as not there (dropped first)."""
+        ...
+
+    def view_ddl(self, views: list[ViewDef], tables: list[TableDef]) -> list[str]:
+        """``CREATE VIEW`` for each view whose query translates; the others go to ``notes``."""
+        ...
 
     def execute_ddl(self, statements: list[str]) -> None: ...
+@dataclass(frozen=True)
+class CheckDef:
+    """A CHECK constraint: its name (empty when the source gave none) and its expression, in the
+    source's SQL."""
+
+    name: str
+    expression: str
+
+
+    lengths: dict[str, int] = field(default_factory=dict, compare=False)
+    defaults: dict[str, str] = field(default_factory=dict, compare=False)
+    checks: tuple[CheckDef, ...] = ()
+    dialect: str = ""
+
+
+@dataclass(frozen=True)
+class ViewDef:
+    """A view: its name and its query, in the SQL of ``dialect``; ``schema`` is the source's schema
+    or database, which the query may name before a table (left out in the destination). An empty
+    ``query`` is a view Portl cannot read, ``why`` says why."""
+
+    name: str
+    query: str
+    dialect: str
+    schema: str = ""
+    why: str = ""
+    def views(self) -> list[ViewDef]: ...
+

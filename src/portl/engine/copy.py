@@ -1,9 +1,18 @@
 """Whole-database copies: ``source: {..., tables: "*"}`` into a database destination.
 
-As pgloader does: create the tables, copy them (``parallel.workers`` tables at a time), then add
-primary keys, indexes and foreign keys and reset identity counters. Each table is an ordinary
-:class:`~portl.engine.plan.Plan` run under its own name (``<job>.<table>``) in the ledger, so a
-killed copy resumes table by table; the keys and constraints come last, once every table is in.
+As pgloader does: create the tables (the destination writes the ``CREATE TABLE`` from the source's
+description: declared lengths, defaults), copy them (``parallel.workers`` tables at a time), then
+add NOT NULL, primary keys, CHECK constraints, indexes and foreign keys, reset identity counters,
+and create the views. Each table is an ordinary :class:`~portl.engine.plan.Plan` run under its own
+name (``<job>.<table>``) in the ledger, so a killed copy resumes table by table; the keys and
+constraints come last, once every table is in, which is also why tables referring to each other
+(circular foreign keys) copy like any others.
+
+One identifier policy (``copy.identifiers``) names tables and columns in every statement: the
+source's names exactly (``keep``, the default) or folded to lower case (``lower``). It is applied
+here, to the tables' descriptions, before the destination writes any statement. A table that
+exists in the destination with rows stops the copy before anything is written, unless
+``copy.if_exists`` says to skip it or to drop and copy it again.
 """
 
 from __future__ import annotations
@@ -15,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portl.connectors import registry
-from portl.connectors.base import Estimate, TableDef, WriteMode
+from portl.connectors.base import Estimate, TableDef, ViewDef, WriteMode
+from portl.engine.copy_names import IF_EXISTS_HINT, apply_policy, mapping_of
 from portl.engine.executor import LocalExecutor
 from portl.engine.plan import Plan, build_plan
 from portl.engine.run import Counts, RunOptions, RunReport, run
@@ -36,6 +46,14 @@ class DatabasePlan:
     plans: list[Plan]
     constraints: list[str]
     warnings: list[str] = field(default_factory=list)
+    before: list[str] = field(default_factory=list)
+    """Statements before any table is created: dropping the tables ``copy.if_exists: replace`` copies again."""
+    create: list[str] = field(default_factory=list)
+    """``CREATE TABLE`` (and schema) statements of the tables the destination lacks."""
+    views: list[str] = field(default_factory=list)
+    """``CREATE VIEW`` statements, run one by one after the constraints."""
+    occupied: dict[str, int] = field(default_factory=dict)
+    """Destination tables of the copy that hold rows already, with their row counts."""
 
     @property
     def name(self) -> str:
@@ -51,9 +69,12 @@ class DatabasePlan:
         return Estimate(rows=sum(r or 0 for r in rows), exact=all(p.estimate.exact for p in self.plans))
 
     def to_dict(self) -> dict[str, Any]:
+        options = self.job.job.copy_
         return {"job": self.name, "file": self.job.path, "kind": "database copy",
-                "tables": [p.to_dict() for p in self.plans], "constraints": self.constraints,
-                "workers": self.job.job.parallel.workers, "warnings": self.warnings, "errors": self.errors}
+                "identifiers": options.identifiers, "if_exists": options.if_exists, "before": self.before,
+                "create": self.create, "tables": [p.to_dict() for p in self.plans], "constraints": self.constraints,
+                "views": self.views, "workers": self.job.job.parallel.workers, "warnings": self.warnings,
+                "errors": self.errors}
 
     def close(self) -> None:
         for p in self.plans:
@@ -78,32 +99,79 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
             raise ConfigError(f"{part.description} cannot be the {role} of a whole-database copy")
     plans: list[Plan] = []
     try:
-        tables = catalog.tables()
-        if not tables:
+        described = catalog.tables()
+        if not described:
             raise ConfigError(f"{catalog.description}: no table matches tables: {job.source.tables!r}")
+        fold = job.copy_.identifiers == "lower"
+        tables = apply_policy(described, fold)
+        views: list[ViewDef] = [dataclasses.replace(v, name=v.name.lower() if fold else v.name)
+                                for v in (catalog.views() if hasattr(catalog, "views") else [])]
+        occupied, absent = _occupied(target, tables)
+        warnings: list[str] = []
+        if occupied and job.copy_.if_exists == "skip":
+            warnings += [f"table {name} is not copied: the destination has it with {rows:,} row(s) "
+                         "(copy.if_exists: skip)" for name, rows in occupied.items()]
+            kept = [(d, t) for d, t in zip(described, tables) if t.name not in occupied]
+            described, tables = [d for d, _ in kept], [t for _, t in kept]
+        elif occupied and job.copy_.if_exists == "fail":
+            warnings.append(_occupied_message(occupied, target.description) + " (unless the run resumes this copy)")
+        replacing = set(occupied) if job.copy_.if_exists == "replace" else set()
+        before = target.drop_ddl([t for t in tables if t.name in replacing]) if replacing else []
+        create = {t.name: target.table_ddl(t) for t in tables if t.name in absent | replacing}
         # One partition per table: the workers copy several tables at once instead.
         per_table = job.model_copy(update={"parallel": Parallel(workers=1)})
-        for table in tables:
-            sub = dataclasses.replace(loaded, job=per_table, name=f"{loaded.name}.{table.name}")
-            source = catalog.table_source(table.name)
+        for source_table, table in zip(described, tables):
+            sub_job = per_table.model_copy(update={"mapping": mapping_of(source_table, table)})
+            sub = dataclasses.replace(loaded, job=sub_job, name=f"{loaded.name}.{table.name}")
+            source = catalog.table_source(source_table.name)
             try:
                 sink = target.table_sink(table.name)
             except BaseException:
                 source.close()
                 raise
-            plans.append(build_plan(sub, source, sink, preview_rows))
-        constraints = target.constraint_ddl(tables)
+            table_plan = build_plan(sub, source, sink, preview_rows)
+            if table.name in create:  # the destination's own CREATE TABLE runs in place of the generic one
+                table_plan.target = dataclasses.replace(table_plan.target, ddl=create[table.name])
+            plans.append(table_plan)
+        constraints = target.constraint_ddl(tables, absent=frozenset(replacing))
+        view_statements = target.view_ddl(views, tables) if views else []
     except BaseException:
         for p in plans:
             p.close()
         for part in (catalog, target):
             part.close()
         raise
-    warnings = [f"table {p.name}: {w}" for p in plans for w in p.warnings]
-    # What the destination had to change in the keys and indexes, e.g. an index renamed because
-    # its name is taken in a namespace wider than the source's.
+    warnings += [f"table {p.name}: {w}" for p in plans for w in p.warnings]
+    # What the destination had to change or leave out: an index renamed because its name is taken
+    # in a namespace wider than the source's, a CHECK or default that does not translate, a view.
     warnings += list(getattr(target, "notes", None) or [])
-    return DatabasePlan(loaded, catalog, target, tables, plans, constraints, warnings)
+    creating = list(dict.fromkeys(s for statements in create.values() for s in statements))  # one CREATE SCHEMA
+    return DatabasePlan(loaded, catalog, target, tables, plans, constraints, warnings, before=before,
+                        create=creating, views=view_statements,
+                        occupied=occupied if job.copy_.if_exists == "fail" else {})
+
+
+def _occupied(target: Any, tables: list[TableDef]) -> tuple[dict[str, int], set[str]]:
+    """The copy's tables the destination has with rows (and how many), and those it lacks."""
+    occupied: dict[str, int] = {}
+    absent: set[str] = set()
+    for table in tables:
+        sink = target.table_sink(table.name)
+        try:
+            if sink.table_info() is None:
+                absent.add(table.name)
+            else:
+                rows = sink.count_rows() or 0
+                if rows:
+                    occupied[table.name] = rows
+        finally:
+            sink.close()
+    return occupied, absent
+
+
+def _occupied_message(occupied: dict[str, int], destination: str) -> str:
+    listed = ", ".join(f"{name} ({rows:,} rows)" for name, rows in occupied.items())
+    return f"{destination} has table(s) of this copy with rows already: {listed}; {IF_EXISTS_HINT}"
 
 
 def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
@@ -116,7 +184,10 @@ def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
             return RunReport(previous.id, plan.name, previous.status, Counts.from_json(previous.counts), 0.0, None,
                              resumed=True, already_finished=True,
                              warnings=[f"run {previous.id} already finished; nothing was changed"])
-        if options.resume and previous is not None:
+        resuming = options.resume and previous is not None
+        if plan.occupied and not resuming:
+            raise ConfigError(_occupied_message(plan.occupied, plan.target.description))
+        if resuming:
             ledger.reopen(previous.id)
             record = previous
         else:
@@ -139,24 +210,43 @@ def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
                 reports[table_plan.name] = report
 
         status, error = L.FAILED, None
+        view_warnings: list[str] = []
         try:
+            if plan.before and not resuming:
+                plan.target.execute_ddl(plan.before)
+            if plan.create:
+                plan.target.execute_ddl(plan.create)
             LocalExecutor(plan.job.job.parallel.workers).map(copy_table, plan.plans, threading.Event())
             if options.stop.is_set():
                 raise PortlError("stopped by the user; continue with --resume")
             options.events.emit("constraints", statements=len(plan.constraints))
             plan.target.execute_ddl(plan.constraints)
+            view_warnings = _create_views(plan)
             status = L.SUCCEEDED
         except BaseException as exc:
             error = str(exc) or type(exc).__name__
             raise
         finally:
             counts = Counts()
-            warnings = list(plan.warnings)
+            warnings = list(plan.warnings) + view_warnings
             for name, report in reports.items():
                 counts.add(report.counts)
                 warnings += [f"table {name}: {w}" for w in report.warnings if w not in plan.warnings]
             ledger.finish_run(record.id, status, counts.to_json(), error)
         return RunReport(record.id, plan.name, status, counts, time.monotonic() - started, None,
-                         resumed=options.resume, warnings=warnings)
+                         resumed=options.resume, warnings=warnings,
+                         earlier_rows=counts.read - sum(r.rows_moved for r in reports.values()))
     finally:
         ledger.close()
+
+
+def _create_views(plan: DatabasePlan) -> list[str]:
+    """Create the views one by one: one the destination refuses is reported, not fatal, since
+    every table is in by then."""
+    refused = []
+    for statement in plan.views:
+        try:
+            plan.target.execute_ddl([statement])
+        except PortlError as exc:
+            refused.append(f"a view is not copied: the destination refused it: {exc}")
+    return refused

@@ -266,6 +266,13 @@ class Rejects(Model):
     path: str | None = Field(None, description="Reject file (CSV), relative to the job file. Default: <job name>.rejects.csv beside the job file.")
 
 
+class DatabaseCopy(Model):
+    """How a whole-database copy (a source with ``tables``) names and treats what it creates."""
+
+    identifiers: Literal["keep", "lower"] = Field("keep", description="keep: tables and columns keep the source's names exactly (quoted); lower: names are folded to lower case.")
+    if_exists: Literal["fail", "skip", "replace"] = Field("fail", description="A destination table that already holds rows: fail (stop before writing), skip (leave it as it is) or replace (drop it and copy it again).")
+
+
 # --- the job ---------------------------------------------------------------------------------
 
 
@@ -285,6 +292,7 @@ class JobBase(Model):
     hooks: Hooks = Field(default_factory=Hooks)
     validation: Validation = Field(default_factory=Validation)
     rejects: Rejects = Field(default_factory=Rejects)
+    copy_: DatabaseCopy = Field(default_factory=DatabaseCopy, alias="copy", description="Whole-database copies: identifier policy and what to do about tables that exist.")
 
     @model_validator(mode="after")
     def _mode_and_conflict(self) -> JobBase:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from portl.connectors.base import ColumnInfo, ForeignKeyDef, IndexDef, TableDef, TableInfo
+from portl.connectors.base import CheckDef, ColumnInfo, ForeignKeyDef, IndexDef, TableDef, TableInfo, ViewDef
 from portl.connectors.mysql.client import execute
 from portl.connectors.mysql.columns import Column, column_of_schema
 
@@ -167,14 +167,67 @@ def identity_column(cur: Any, database: str, table: str) -> str | None:
 
 
 def table_def(cur: Any, database: str, table: str, mariadb: bool) -> TableDef:
-    """One table as a whole-database copy needs it: columns, keys, indexes, foreign keys, identity."""
+    """One table as a whole-database copy needs it: columns (with declared text lengths and
+    defaults), keys, indexes, foreign keys, CHECK constraints, identity."""
     cols = columns(cur, database, table, mariadb)
     keys = indexes(cur, database, table)
     primary = tuple(keys.pop("PRIMARY", (True, []))[1])
     fields = [c.field.with_nullable(c.nullable and c.name not in primary) for c in cols]
     index_defs = tuple(IndexDef(name, tuple(cols_), unique) for name, (unique, cols_) in keys.items())
+    lengths = {c.name: int(m.group(1)) for c in cols if c.logical.name == "text" and (m := _LENGTH.match(c.declared))}
+    json_columns = {c.name for c in cols if c.logical.name == "json"}
     return TableDef(table, pa.schema(fields), primary, index_defs, tuple(foreign_keys(cur, database, table)),
-                    identity_column(cur, database, table), table_rows(cur, database, table))
+                    identity_column(cur, database, table), table_rows(cur, database, table), lengths=lengths,
+                    defaults=_defaults(cur, database, table, mariadb),
+                    checks=tuple(_checks(cur, database, table, mariadb, json_columns)), dialect="mysql")
+
+
+_LENGTH = re.compile(r"^(?:var)?char\((\d+)\)", re.IGNORECASE)
+
+
+def _defaults(cur: Any, database: str, table: str, mariadb: bool) -> dict[str, str]:
+    """Each column's default as an SQL expression. MariaDB shows one as SQL already (``'abc'``,
+    ``current_timestamp()``, ``NULL``); MySQL shows a literal's bare text, and marks an expression
+    ``DEFAULT_GENERATED``."""
+    execute(cur, "SELECT COLUMN_NAME, COLUMN_DEFAULT, EXTRA, DATA_TYPE FROM information_schema.COLUMNS "
+                 "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_DEFAULT IS NOT NULL", (database, table))
+    out = {}
+    for name, default, extra, data_type in cur.fetchall():
+        text = str(default)
+        if not mariadb and "default_generated" not in (extra or "").lower() and not _NUMERIC_TYPE.match(str(data_type)):
+            text = "'" + text.replace("'", "''") + "'"
+        out[name] = text
+    return out
+
+
+_NUMERIC_TYPE = re.compile(r"^(tiny|small|medium|big)?int|decimal|numeric|float|double|bit", re.IGNORECASE)
+
+
+def _checks(cur: Any, database: str, table: str, mariadb: bool, json_columns: set[str]) -> list[CheckDef]:
+    """The table's CHECK constraints, less MariaDB's ``json_valid`` checks of JSON columns (which
+    only say the column is JSON)."""
+    same_table = " AND cc.TABLE_NAME = tc.TABLE_NAME" if mariadb else ""  # MariaDB names checks per table
+    execute(cur, "SELECT tc.CONSTRAINT_NAME, cc.CHECK_CLAUSE FROM information_schema.TABLE_CONSTRAINTS tc "
+                 "JOIN information_schema.CHECK_CONSTRAINTS cc ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA "
+                 f"AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME{same_table} "
+                 "WHERE tc.TABLE_SCHEMA = %s AND tc.TABLE_NAME = %s AND tc.CONSTRAINT_TYPE = 'CHECK' "
+                 "ORDER BY tc.CONSTRAINT_NAME", (database, table))
+    out = []
+    for name, clause in cur.fetchall():
+        match = _JSON_CHECK.match(str(clause).strip())
+        if match and match.group(1).replace("``", "`") in json_columns:
+            continue
+        out.append(CheckDef(name, str(clause)))
+    return out
+
+
+def views(cur: Any, database: str) -> list[ViewDef]:
+    """The views of a database with their queries as the server shows them."""
+    execute(cur, "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s "
+                 "ORDER BY TABLE_NAME", (database,))
+    return [ViewDef(name, str(query or ""), "mysql", database,
+                    "" if query else "the server does not show its query to this user")
+            for name, query in cur.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -195,6 +248,7 @@ class TableKeys:
     primary_key: tuple[str, ...] = ()
     indexes: frozenset[str] = frozenset()  # secondary index names, lower case
     foreign_keys: tuple[ForeignKeyDef, ...] = ()
+    checks: frozenset[str] = frozenset()  # CHECK constraint names, lower case
 
 
 def keys_of_tables(cur: Any, database: str) -> dict[str, TableKeys]:
@@ -217,6 +271,11 @@ def keys_of_tables(cur: Any, database: str) -> dict[str, TableKeys]:
             indexes.setdefault(table, set()).add(index.lower())
     execute(cur, _FOREIGN_KEYS.format(""), (database,))
     foreign = _foreign_keys_by_table(cur.fetchall(), database)
+    execute(cur, "SELECT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS "
+                 "WHERE TABLE_SCHEMA = %s AND CONSTRAINT_TYPE = 'CHECK'", (database,))
+    checks: dict[str, set[str]] = {}
+    for table, name in cur.fetchall():
+        checks.setdefault(table, set()).add(name.lower())
     return {table: TableKeys(cols, tuple(primary.get(table, ())), frozenset(indexes.get(table, ())),
-                             tuple(foreign.get(table, ())))
+                             tuple(foreign.get(table, ())), frozenset(checks.get(table, ())))
             for table, cols in columns.items()}

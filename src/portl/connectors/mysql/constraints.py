@@ -33,7 +33,9 @@ from typing import Any
 from portl.connectors.base import ForeignKeyDef, TableDef
 from portl.connectors.mysql.catalog import TableKeys
 from portl.connectors.mysql.client import errno_of
-from portl.connectors.mysql.dialect import KEY_TYPES, column_definition, index_columns, qualified, quote
+from portl.connectors.mysql.dialect import KEY_TYPES, index_columns, qualified, quote
+from portl.connectors.mysql.tables import column_sql, varchar_lengths
+from portl.connectors.sql import expressions
 from portl.types import LogicalType, logical_of
 
 _RULES = {"CASCADE", "SET NULL", "RESTRICT", "NO ACTION"}
@@ -56,12 +58,15 @@ def constraint_statements(database: str, tables: list[TableDef], present: Mappin
         if alter:
             statements.append(alter)
     for t in tables:
+        statements += check_statements(database, t, present.get(t.name, _NOTHING))[0]
+    for t in tables:
         there = present.get(t.name, _NOTHING)
         for index in t.indexes:
             if _short(index.name).lower() in there.indexes:
                 continue
             kind = "UNIQUE INDEX" if index.unique else "INDEX"
-            plain = {c: lt for c, lt in types[t.name].items() if c not in keyed.get(t.name, set())}
+            short = {c for c, n in varchar_lengths(t, keyed.get(t.name, set())).items() if n <= 255}  # indexed whole
+            plain = {c: lt for c, lt in types[t.name].items() if c not in keyed.get(t.name, set()) | short}
             statements.append(f"CREATE {kind} {quote(_short(index.name))} ON {qualified(database, t.name)} "
                               f"({index_columns(index.columns, plain, prefix=not index.unique)})")
         late = _late_identity(database, t, types[t.name], there)
@@ -91,7 +96,26 @@ def constraint_notes(database: str, tables: list[TableDef], present: Mapping[str
         if t.primary_key and there and there.primary_key and _lower(there.primary_key) != _lower(t.primary_key):
             notes.append(f"table {t.name} has a primary key ({', '.join(there.primary_key)}) already, not the "
                          f"source's ({', '.join(t.primary_key)}); it is kept")
-    return notes + foreign_key_names(database, tables, present)[1]
+    checks = [note for t in tables for note in check_statements(database, t, present.get(t.name, _NOTHING))[1]]
+    return notes + checks + foreign_key_names(database, tables, present)[1]
+
+
+def check_statements(database: str, t: TableDef, there: TableKeys) -> tuple[list[str], list[str]]:
+    """``ADD CONSTRAINT ... CHECK`` for each CHECK of ``t`` that translates and that the table has
+    not got already (by name), and a note for each that does not translate. An unnamed CHECK is
+    named ``<table>_chk_<n>``, as MySQL would name it."""
+    out, notes = [], []
+    for number, check in enumerate(t.checks, start=1):
+        name = check.name or f"{t.name}_chk_{number}"
+        if _short(name).lower() in there.checks:
+            continue
+        try:
+            expression = expressions.check_of(t, check.expression, "mysql", quote)
+        except expressions.Untranslatable as exc:
+            notes.append(f"CHECK ({check.expression}) of table {t.name} is not copied: {exc}")
+            continue
+        out.append(f"ALTER TABLE {qualified(database, t.name)} ADD CONSTRAINT {quote(_short(name))} CHECK ({expression})")
+    return out, notes
 
 
 def present_foreign_keys(database: str, tables: list[TableDef], present: Mapping[str, TableKeys]
@@ -187,6 +211,7 @@ def _table_alter(database: str, t: TableDef, types: dict[str, LogicalType], keye
     """ONE ``ALTER TABLE`` with what the table lacks: its primary key, and each column that must
     be NOT NULL, of a type MySQL can index, or AUTO_INCREMENT but is not yet."""
     changes = []
+    lengths = varchar_lengths(t, keyed)  # as the table was created: MODIFY keeps them, and the defaults
     if t.primary_key and not (there and there.primary_key):
         changes.append(f"ADD PRIMARY KEY ({', '.join(quote(c) for c in t.primary_key)})")
     for f in t.schema:
@@ -202,8 +227,8 @@ def _table_alter(database: str, t: TableDef, types: dict[str, LogicalType], keye
             continue  # already as the copy wants it
         if as_key or not_null or auto:
             keep_auto = column is not None and column.auto_increment  # MODIFY would drop it otherwise
-            changes.append("MODIFY " + column_definition(f.name, logical, nullable=not not_null, key=as_key,
-                                                          auto_increment=auto or keep_auto))
+            definition, _ = column_sql(t, f, lengths, key=as_key, nullable=not not_null, auto_increment=auto or keep_auto)
+            changes.append("MODIFY " + definition)
     return f"ALTER TABLE {qualified(database, t.name)} " + ", ".join(changes) if changes else None
 
 

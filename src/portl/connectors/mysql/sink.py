@@ -28,13 +28,14 @@ from typing import Any
 import pyarrow as pa
 
 from portl.connectors.base import (
-    Capabilities, Checkpoint, ConflictStrategy, TableDef, TableInfo, TargetPlan, WriteMode, WriteResult, WriteSpec,
+    Capabilities, Checkpoint, ConflictStrategy, TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
 )
 from portl.connectors.mysql import catalog
 from portl.connectors.mysql.client import LOCAL_INFILE_REFUSED, Pool, Server, close_quietly, errno_of, execute
 from portl.connectors.mysql.config import Config
 from portl.connectors.mysql.columns import finite_floats
-from portl.connectors.mysql.constraints import constraint_notes, constraint_statements, tolerated
+from portl.connectors.mysql import tables
+from portl.connectors.mysql.constraints import _key_columns, constraint_notes, constraint_statements, tolerated
 from portl.connectors.mysql.dialect import (
     DIALECT, KEY_TYPES, add_column, create_table, qualified, quote, shared_name,
 )
@@ -99,6 +100,8 @@ class MysqlSink:
         self._swap = False
         self._stage = side_name(self.table, "__portl_stage") if self.table else ""
         self._non_finite: set[str] = set()  # float columns whose NaN or infinities became NULL
+        self._copy_notes: dict[str, list[str]] = {"tables": [], "constraints": [], "views": []}  # a copy's, per step
+
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -454,13 +457,36 @@ class MysqlSink:
         return MysqlSink(self.config, self.base_dir, self.server, quote(name) if "." in name else name,
                          pool=self._connections())
 
-    def constraint_ddl(self, tables: list[TableDef]) -> list[str]:
-        """Keys, indexes, foreign keys and AUTO_INCREMENT, once the data of every table is in: what
-        the destination's catalog says is missing, each table, index and foreign key on its own,
-        so that a copy whose last step stopped partway adds the rest when it resumes."""
+    @property
+    def notes(self) -> list[str]:
+        """What a copy's statements rename or leave out, and why, for the plan's warnings."""
+        return [note for step in self._copy_notes.values() for note in step]
+
+    def table_ddl(self, table: TableDef) -> list[str]:
+        """``CREATE TABLE`` of a copied table, without keys (:mod:`.tables`)."""
+        statement, notes = tables.create_table(self.database, table, _key_columns([table]).get(table.name, set()))
+        self._copy_notes["tables"] += notes
+        return [statement]
+
+    def drop_ddl(self, dropped: list[TableDef]) -> list[str]:
+        """Dropping tables the copy makes again: foreign key checks off for that session, since
+        the copy adds its foreign keys again."""
+        names = ", ".join(qualified(self.database, t.name) for t in dropped)
+        return ["SET SESSION foreign_key_checks = 0", f"DROP TABLE IF EXISTS {names}", "SET SESSION foreign_key_checks = 1"]
+
+    def view_ddl(self, views: list[ViewDef], copied: list[TableDef]) -> list[str]:
+        statements, self._copy_notes["views"] = tables.create_views(self.database, views, copied)
+        return statements
+
+    def constraint_ddl(self, tables: list[TableDef], absent: frozenset[str] = frozenset()) -> list[str]:
+        """Keys, CHECKs, indexes, foreign keys and AUTO_INCREMENT, once the data of every table is
+        in: what the destination's catalog says is missing (tables in ``absent``, dropped first,
+        have nothing), each table, index and foreign key on its own, so that a copy whose last
+        step stopped partway adds the rest when it resumes."""
         with self._cursor(f"reading the tables of {self.description}") as cur:
-            present = catalog.keys_of_tables(cur, self.database)
-        self.notes = constraint_notes(self.database, tables, present)  # for the plan's warnings
+            present = {name: keys for name, keys in catalog.keys_of_tables(cur, self.database).items()
+                       if name not in absent}
+        self._copy_notes["constraints"] = constraint_notes(self.database, tables, present)
         return constraint_statements(self.database, tables, present)
 
     def execute_ddl(self, statements: list[str]) -> None:

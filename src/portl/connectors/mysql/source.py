@@ -28,7 +28,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from portl.connectors.base import Checkpoint, Chunk, Estimate, TableDef, Verbatim, VerbatimOffer, VerbatimRequest
+from portl.connectors.base import Checkpoint, Chunk, Estimate, TableDef, Verbatim, VerbatimOffer, VerbatimRequest, ViewDef
+
 from portl.connectors.mysql import csvrows
 from portl.connectors.mysql import catalog
 from portl.connectors.mysql.client import Server, ValueReader, abandon_stream, close_quietly, errno_of, execute
@@ -411,6 +412,16 @@ class MysqlCatalog:
             raise
         except Exception as exc:
             raise self.server.error(exc, f"listing the tables of {self.description}", during_run=False) from exc
+
+    def views(self) -> list[ViewDef]:
+        """The database's views (``tables: "*"``); none for a list of tables."""
+        if self.config.tables != "*":
+            return []
+        try:
+            with self._conn.cursor() as cur:
+                return catalog.views(cur, self.server.database)
+        except Exception as exc:
+            raise self.server.error(exc, f"listing the views of {self.description}", during_run=False) from exc
 
     def table_source(self, name: str) -> MysqlSource:
         config = self.config.model_copy(update={"tables": None, "table": DIALECT.quote(name) if "." in name else name})

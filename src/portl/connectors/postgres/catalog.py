@@ -3,12 +3,13 @@ columns, size, and what depends on a table. Every query reads ``pg_catalog`` wit
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import psycopg
 import pyarrow as pa
 
-from portl.connectors.base import ColumnInfo, ForeignKeyDef, IndexDef, TableDef, TableInfo
+from portl.connectors.base import CheckDef, ColumnInfo, ForeignKeyDef, IndexDef, TableDef, TableInfo, ViewDef
 from portl.connectors.postgres.typemap import PgColumn, column_of, quote_ident
 from portl.connectors.sql.dialect import split_qualified
 
@@ -157,8 +158,28 @@ def table_def(conn: psycopg.Connection, table: TableName, label: str, labels: di
         (oid, table.sql),
     ).fetchone()
     schema = pa.schema([c.field for c in cols])
-    return TableDef(label, schema, primary, tuple(indexes), tuple(fks), identity[0] if identity else None,
-                    estimated_rows(conn, oid)), notes
+    identity_name = identity[0] if identity else None
+    lengths = {c.name: int(m.group(1)) for c in cols
+               if c.field.type == pa.string() and (m := _LENGTH.match(c.declared))}
+    defaults = {name: text for name, text in conn.execute(
+        "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+        "ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = %s AND a.attgenerated = ''", (oid,))
+        if name != identity_name}
+    checks = tuple(CheckDef(name, definition) for name, definition in conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s AND contype = 'c' "
+        "ORDER BY conname", (oid,)))
+    return TableDef(label, schema, primary, tuple(indexes), tuple(fks), identity_name, estimated_rows(conn, oid),
+                    lengths=lengths, defaults=defaults, checks=checks, dialect="postgres"), notes
+
+
+_LENGTH = re.compile(r"^(?:character varying|character|varchar|char)\((\d+)\)$")
+
+
+def views(conn: psycopg.Connection, schema: str) -> list[ViewDef]:
+    """The views of a schema (not materialized views), with their queries as Postgres shows them."""
+    return [ViewDef(name, query or "", "postgres", schema) for name, query in conn.execute(
+        "SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind = 'v' ORDER BY c.relname", (schema,))]
 
 
 def list_tables(conn: psycopg.Connection, schema: str) -> list[TableName]:

@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import psycopg
 
-from portl.connectors.base import TableDef, TableInfo
+from portl.connectors.base import TableDef, TableInfo, ViewDef
 from portl.connectors.postgres import catalog
 from portl.connectors.postgres.catalog import TableName
 from portl.connectors.postgres.config import Config
 from portl.connectors.postgres.connection import Pool, translate
-from portl.connectors.postgres.index_names import Constraint, Names, Relation, choose_names
+from portl.connectors.postgres.index_names import Constraint, Names, Relation, choose_names, shortened
 from portl.connectors.postgres.replace import sequence_past_max
 from portl.connectors.postgres.sink import CONCURRENT_WRITERS, PostgresSink
 from portl.connectors.postgres.typemap import DIALECT, quote_ident
+from portl.connectors.sql import expressions
+from portl.connectors.sql.expressions import Untranslatable
+from portl.types import logical_of
 
 ACTIONS = {"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"}
+MAX_VARCHAR = 10485760  # the longest varchar(n) Postgres takes; a longer declared length becomes text
 _KINDS = {"r": "table", "p": "table", "i": "index", "I": "index", "S": "sequence", "v": "view",
           "m": "materialized view", "f": "foreign table", "c": "composite type"}
 
@@ -60,7 +64,12 @@ class PostgresCatalogSink:
         self.schema = config.schema_
         self.description = f"postgres {config.describe()}"
         self._pool = Pool(config, base_dir, keep=CONCURRENT_WRITERS)
-        self.notes: list[str] = []  # what constraint_ddl renamed, and why
+        # What the statements renamed or leave out, and why, for the plan: by the step that found it.
+        self._notes: dict[str, list[str]] = {"tables": [], "constraints": [], "views": []}
+
+    @property
+    def notes(self) -> list[str]:
+        return [n for step in self._notes.values() for n in step]
 
     def _name(self, copied: str) -> TableName:
         """A copied table's name in this schema (``sales.orders`` → ``<schema>.orders``)."""
@@ -69,18 +78,71 @@ class PostgresCatalogSink:
     def table_sink(self, name: str) -> PostgresSink:
         return PostgresSink(self.config, self.base_dir, table=self._name(name), pool=self._pool)
 
-    def constraint_ddl(self, tables: list[TableDef]) -> list[str]:
-        """NOT NULL, primary keys, indexes, foreign keys and identity columns of the copied tables,
-        skipping what the destination already has (so that a resumed copy can run them again).
+    def table_ddl(self, table: TableDef) -> list[str]:
+        """``CREATE TABLE`` under the copy's names: a declared text length becomes ``varchar(n)``,
+        a default that translates is kept (one that does not is named in :attr:`notes`). Keys,
+        NOT NULL and CHECKs come after the data (:meth:`constraint_ddl`)."""
+        name = self._name(table.name)
+        columns = []
+        for f in table.schema:
+            logical = logical_of(f)
+            length = table.lengths.get(f.name)
+            declared = (f"varchar({length})" if logical.name == "text" and length and length <= MAX_VARCHAR
+                        else DIALECT.column_type(logical))
+            try:
+                default = "" if f.name == table.identity else expressions.default_of(
+                    table, f.name, logical.name, "postgres", quote_ident)
+            except Untranslatable as exc:
+                self._notes["tables"].append(f"the default {table.defaults[f.name]} of column {f.name} of table "
+                                             f"{table.name} is not copied: {exc}")
+                default = ""
+            columns.append(f"{quote_ident(f.name)} {declared}" + (f" DEFAULT {default}" if default else ""))
+        session = self._pool.take()
+        try:
+            schema_there = catalog.schema_exists(session.conn, name.schema)
+        except psycopg.Error as exc:
+            raise translate(exc, f"reading the schemas of {self.description}") from exc
+        finally:
+            self._pool.give(session)
+        create = [f"CREATE TABLE IF NOT EXISTS {name.sql} (\n  " + ",\n  ".join(columns) + "\n)"]
+        return create if schema_there else [f"CREATE SCHEMA IF NOT EXISTS {quote_ident(name.schema)}"] + create
+
+    def drop_ddl(self, tables: list[TableDef]) -> list[str]:
+        """``DROP TABLE ... CASCADE``: foreign keys and views that depend on a table go with it
+        (the copy adds its own again)."""
+        return [f"DROP TABLE IF EXISTS {self._name(t.name).sql} CASCADE" for t in tables]
+
+    def view_ddl(self, views: list[ViewDef], tables: list[TableDef]) -> list[str]:
+        """``CREATE OR REPLACE VIEW`` for each view whose query translates to Postgres."""
+        names = expressions.view_names(tables, quote_ident, lambda table: self._name(table).sql,
+                                       views[0].schema if views else "")
+        out, self._notes["views"] = [], []
+        for view in views:
+            try:
+                if not view.query:
+                    raise Untranslatable(view.why or "Portl cannot read its query")
+                query = expressions.translate(view.query, view.dialect, "postgres", names)
+            except Untranslatable as exc:
+                self._notes["views"].append(f"view {view.name} is not copied: {exc}")
+                continue
+            out.append(f"CREATE OR REPLACE VIEW {self._name(view.name).sql} AS {query}")
+        return out
+
+    def constraint_ddl(self, tables: list[TableDef], absent: frozenset[str] = frozenset()) -> list[str]:
+        """NOT NULL, primary keys, CHECK constraints, indexes, foreign keys and identity columns of
+        the copied tables, skipping what the destination already has (so that a resumed copy can
+        run them again), tables named in ``absent`` counting as not there (they are dropped first).
         Index and constraint names are made unique in the schema (:mod:`.index_names`); what was
-        renamed, and why, is left in :attr:`notes`."""
+        renamed or left out, and why, is left in :attr:`notes`."""
         copied = {self._name(t.name) for t in tables}
-        not_null, keys, indexes, foreign, identity = [], [], [], [], []
+        not_null, keys, checks, indexes, foreign, identity = [], [], [], [], [], []
+        self._notes["constraints"] = []
         session = self._pool.take()
         conn = session.conn
         try:
-            infos = {self._name(t.name): catalog.table_info(conn, self._name(t.name)) for t in tables}
-            names = self._names(conn, tables, infos)
+            infos = {self._name(t.name): None if t.name in absent else catalog.table_info(conn, self._name(t.name))
+                     for t in tables}
+            names = self._names(conn, tables, infos, {self._name(t).name for t in absent})
             for t in tables:
                 name = self._name(t.name)
                 info = infos[name]
@@ -91,6 +153,7 @@ class PostgresCatalogSink:
                 if name.name in names.primary_keys:
                     keys.append(f"ALTER TABLE {name.sql} ADD CONSTRAINT {quote_ident(names.primary_keys[name.name])} "
                                 f"PRIMARY KEY ({DIALECT.column_list(t.primary_key)})")
+                checks += self._checks(conn, name, t, info is not None)
                 for index in t.indexes:
                     unique = "UNIQUE " if index.unique else ""
                     index_name = names.indexes[(name.name, index)]
@@ -113,12 +176,33 @@ class PostgresCatalogSink:
             raise translate(exc, f"reading the copied tables in {self.description}") from exc
         finally:
             self._pool.give(session)
-        self.notes = names.notes
-        return not_null + keys + indexes + foreign + identity
+        self._notes["constraints"] += names.notes
+        return not_null + keys + checks + indexes + foreign + identity
+
+    def _checks(self, conn: psycopg.Connection, name: TableName, t: TableDef, exists: bool) -> list[str]:
+        """``ADD CONSTRAINT ... CHECK`` for each CHECK of ``t`` that translates and that the table
+        has not got already (by name); the others are named in :attr:`notes`."""
+        present = {row[0] for row in conn.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'c' AND conrelid = %s::regclass",
+            (name.sql,))} if exists else set()
+        out = []
+        for number, check in enumerate(t.checks, start=1):
+            constraint = check.name or f"{name.name}_check{number}"
+            constraint = constraint if len(constraint.encode()) <= 63 else shortened(constraint)
+            if constraint in present:
+                continue
+            try:
+                expression = expressions.check_of(t, check.expression, "postgres", quote_ident)
+            except Untranslatable as exc:
+                self._notes["constraints"].append(f"CHECK ({check.expression}) of table {t.name} is not copied: {exc}")
+                continue
+            out.append(f"ALTER TABLE {name.sql} ADD CONSTRAINT {quote_ident(constraint)} CHECK ({expression})")
+        return out
 
     def _names(self, conn: psycopg.Connection, tables: list[TableDef],
-               infos: dict[TableName, TableInfo | None]) -> Names:
-        """Index and constraint names unique in the schema, given what it holds already."""
+               infos: dict[TableName, TableInfo | None], absent: set[str]) -> Names:
+        """Index and constraint names unique in the schema, given what it holds already (less
+        the indexes of ``absent`` tables, which are dropped first)."""
         by_name = {self._name(t.name).name: t for t in tables}
         adding_key = [n.name for n, info in infos.items()
                       if by_name[n.name].primary_key and not (info and info.primary_key)]
@@ -130,7 +214,8 @@ class PostgresCatalogSink:
                                            for name, kind, columns in conn.execute(_CONSTRAINTS, (oid,))]
         relations = [Relation(name, _KINDS.get(kind, "relation"), table, None if columns is None else tuple(columns),
                               bool(unique), bool(primary))
-                     for name, kind, table, columns, unique, primary in conn.execute(_RELATIONS, (self.schema,))]
+                     for name, kind, table, columns, unique, primary in conn.execute(_RELATIONS, (self.schema,))
+                     if table not in absent]
         return choose_names(self.schema, by_name, adding_key, relations, constraints)
 
     def _identity(self, conn: psycopg.Connection, name: TableName, t: TableDef, info) -> list[str]:

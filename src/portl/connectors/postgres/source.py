@@ -36,7 +36,8 @@ import pyarrow.csv as pacsv
 from psycopg import pq
 
 from portl.connectors.base import (
-    Checkpoint, Chunk, Estimate, TableDef, TextFormat, Verbatim, VerbatimOffer, VerbatimRequest,
+    Checkpoint, Chunk, Estimate, TableDef, TextFormat, Verbatim, VerbatimOffer, VerbatimRequest, ViewDef,
+
 )
 from portl.connectors.postgres import catalog, copybinary
 from portl.connectors.postgres.catalog import TableName
@@ -495,6 +496,13 @@ class PostgresCatalog:
             out.append(table_def)
             self.notes += [n for n in notes if n not in self.notes]
         return out
+
+    def views(self) -> list[ViewDef]:
+        """The views of the schema copied (``tables: "*"`` or ``"schema.*"``); none for a list of tables."""
+        if not isinstance(self.config.tables, str):
+            return []
+        schema = self.config.schema_ if self.config.tables == "*" else self.config.tables[:-2]
+        return catalog.views(self.conn, schema)
 
     def table_source(self, name: str) -> PostgresSource:
         table = TableName.parse(name, self.config.schema_)
