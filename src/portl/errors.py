@@ -13,6 +13,7 @@ meets them (``raise SourceError(...) from exc``), so the CLI never has to show a
     │   └── TerminalError           retrying will not help: missing file, bad credentials, bad SQL
     │       └── SourceError         the source cannot be read (missing, unreadable, wrongly encoded, empty)
     ├── DataError                   one value or row is unusable; the engine turns it into a reject
+    │   └── RowRefused              the destination refused a batch for the data of a row in it
     ├── ConflictError               a key conflict under the ``fail`` strategy; .keys lists every one
     ├── HookError                   a hook failed, returned garbage or timed out
     ├── CallError                   an HTTP or Lambda call of a flow failed (after its retries); .retryable
@@ -93,6 +94,33 @@ class DataError(PortlError):
         super().__init__(message)
         self.column = column
         self.value = value
+
+
+class RowRefused(DataError):
+    """The destination refused a batch because of the data of one of its rows: a value too long,
+    out of range or not of the column's type, a NULL in a NOT NULL column, a duplicate key, a
+    missing foreign key. Retrying the same rows will not help; the engine writes the batch's
+    other rows and rejects the refused ones (:mod:`portl.engine.isolate`).
+
+    ``row`` is the 0-based position, in the rows the write was given, of the row the server named,
+    or None when it named none (a constraint checked at the end of a statement). ``message`` is
+    the server's, without positions that refer to the batch rather than the source.
+    """
+
+    def __init__(self, message: str, *, row: int | None = None, column: str | None = None, value: Any = None,
+                 doing: str = ""):
+        super().__init__(message, column, value)
+        self.row = row
+        self.doing = doing
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{self.doing}: {text}" if self.doing else text
+
+    @property
+    def reason(self) -> str:
+        """The server's message alone, for a reject."""
+        return super().__str__()
 
 
 class ConflictError(PortlError):

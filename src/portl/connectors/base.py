@@ -141,6 +141,9 @@ class Capabilities:
     max_params: int | None = None
     verbatim: frozenset[str] = frozenset()
     """Text formats (:attr:`TextFormat.kind`) a batch can be loaded from as it is (``write_verbatim``)."""
+    savepoints: bool = False
+    """Part of a transaction can be undone (``savepoint``): when the destination refuses some rows
+    of a batch (:class:`~portl.errors.RowRefused`), the engine loads the others and rejects those."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,16 @@ class Sink(Protocol):
     def count_rows(self) -> int | None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SavepointSink(Protocol):
+    """A sink whose transactions can undo part of their work (``capabilities.savepoints``)."""
+
+    def savepoint(self, tx: Any) -> AbstractContextManager[None]:
+        """A savepoint in ``tx``: work inside that raises is undone back to it (``tx`` stays
+        usable), work that completes is kept."""
+        ...
 
 
 # --- verbatim blocks: source text loaded as it is ------------------------------------------------

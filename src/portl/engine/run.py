@@ -32,6 +32,7 @@ from portl.engine.conflicts import settle_duplicates
 from portl.engine.events import Events
 from portl.engine.executor import LocalExecutor
 from portl.engine.hooks import HookContext, HookRunner
+from portl.engine.isolate import isolate, refused_rejects
 from portl.engine.ledger_sync import LedgerSync
 from portl.engine.mapping import apply_mapping
 from portl.engine.pipeline import current_turn, write_in_order
@@ -41,7 +42,8 @@ from portl.engine.retry import call_with_retries, resumable_read
 from portl.engine.validation import check_row_count
 from portl.engine.verbatim import empty_like
 from portl.errors import (
-    ConflictError, Interrupted, RejectLimitExceeded, ResumeError, TerminalError, TransientError, ValidationFailed,
+    ConflictError, Interrupted, RejectLimitExceeded, ResumeError, RowRefused, TerminalError, TransientError,
+    ValidationFailed,
 )
 from portl.state import ledger as L
 
@@ -142,6 +144,8 @@ class Prepared:
     rows_read: int
     verbatim: Verbatim | None = None
     """The block's text, when it goes to the destination as it is (``data`` is then empty)."""
+    refused: list[Reject] = field(default_factory=list)
+    """Rows the destination refused at the last attempt to write the batch (``engine.isolate``)."""
 
     @property
     def rows_to_write(self) -> int:
@@ -473,6 +477,8 @@ class _Run:
         # Keep the chunk's positions and checkpoint, not its source data (or a connector's raw
         # block): the prefetched batches then hold only what is written.
         slim = replace(chunk, data=chunk.data.slice(0, 0))
+        if hasattr(chunk, "_portl_block"):  # but the source's text, for rows the destination may refuse
+            slim._portl_block = chunk._portl_block  # type: ignore[attr-defined]
         return Prepared(slim, data, index, rejects, skipped, folded, chunk.rows_read)
 
     def _warn_once(self, warning: str) -> None:
@@ -549,7 +555,7 @@ class _Run:
                     return attempt(prepared)
                 except ConflictError:
                     raise
-                except TerminalError as exc:
+                except (TerminalError, RowRefused) as exc:
                     # The destination refused the text (a value out of range, a NOT NULL column...):
                     # the block's Arrow batch says which rows, and loads the others.
                     self.events.emit("verbatim_refused", batch=batch_no, error=str(exc))
@@ -563,7 +569,7 @@ class _Run:
                 return attempt(prepared)
             except ConflictError:
                 raise
-            except (TransientError, TerminalError) as exc:
+            except (TransientError, TerminalError, RowRefused) as exc:  # refused: a sink that cannot isolate rows
                 if policy.strategy != "skip" or self.job_tx is not None:
                     raise
                 self._reject_batch(prepared, counts, exc, batch_no)
@@ -582,12 +588,30 @@ class _Run:
         spec, chunk = self.plan.spec, prepared.chunk
         manager = nullcontext(job_tx) if job_tx is not None else self.sink.transaction()
         active = manager.__enter__()
+        prepared.refused = []
         try:
             if prepared.verbatim is not None:
                 verbatim = self.plan.verbatim
                 result = self.sink.write_verbatim(prepared.verbatim, list(verbatim.columns), verbatim.format, spec, active)
+            elif not prepared.data.num_rows:
+                result = WriteResult()
             else:
-                result = self.sink.write(prepared.data, spec, active) if prepared.data.num_rows else WriteResult()
+                try:
+                    if job_tx is not None and self.sink.capabilities.savepoints:  # a refusal must not spoil the job's transaction
+                        with self.sink.savepoint(active):
+                            result = self.sink.write(prepared.data, spec, active)
+                    else:
+                        result = self.sink.write(prepared.data, spec, active)
+                except RowRefused as refused:
+                    if not self.sink.capabilities.savepoints:
+                        raise
+                    if job_tx is None:  # the batch's transaction is spoilt: the good rows go in a new one
+                        spoilt, manager = manager, nullcontext()
+                        spoilt.__exit__(type(refused), refused, refused.__traceback__)
+                        fresh = self.sink.transaction()
+                        active = fresh.__enter__()
+                        manager = fresh
+                    result = self._isolate(prepared, active, refused)
             turn = current_turn()
             if turn is not None:  # the checkpoint must not commit before the previous batch's
                 turn.wait()
@@ -598,7 +622,7 @@ class _Run:
         with self.commit_lock:
             before = self.rejects.size
             try:
-                offset = self.rejects.append(prepared.rejects)
+                offset = self.rejects.append(prepared.rejects + prepared.refused)
                 after = Counts()
                 after.add(counts)
                 after.add(delta)
@@ -638,7 +662,7 @@ class _Run:
                              skipped=conflicts - prepared.skipped.get(SKIP_CONFLICT, 0))
         delta = self._delta(prepared, result)
         with self.commit_lock:
-            self.rejects.append(prepared.rejects)  # the failed attempt took them back out
+            self.rejects.append(prepared.rejects + prepared.refused)  # the failed attempt took them back out
             with self.counts_lock:
                 counts.add(delta)
         self.ledger_sync.checkpoint(checkpoint.partition, checkpoint.to_json(), state, self.total().to_json())
@@ -650,7 +674,22 @@ class _Run:
             skipped[SKIP_CONFLICT] = skipped.get(SKIP_CONFLICT, 0) + result.skipped
         updated = result.updated + prepared.folded
         return Counts(read=prepared.rows_read, inserted=result.inserted, updated=updated, skipped=skipped,
-                      rejected=len(prepared.rejects), batches=1, bytes=prepared.chunk.size_bytes)
+                      rejected=len(prepared.rejects) + len(prepared.refused), batches=1, bytes=prepared.chunk.size_bytes)
+
+    def _isolate(self, prepared: Prepared, tx: Any, refused: RowRefused) -> WriteResult:
+        """The destination refused rows of the batch: write it again in parts, each in a savepoint
+        of ``tx``, so that the good rows load and each refused row becomes a reject."""
+        spec, data = self.plan.spec, prepared.data
+
+        def write(start: int, stop: int) -> WriteResult:
+            with self.sink.savepoint(tx):
+                return self.sink.write(data.slice(start, stop - start), spec, tx)
+
+        found = isolate(write, data.num_rows, refused)
+        prepared.refused = refused_rejects(found, data, prepared.source_index, prepared.chunk, self.source_name,
+                                           getattr(self.source, "raw_rows", None))
+        self.events.emit("rows_refused", rows=len(found.refused), writes=found.writes, error=str(refused))
+        return found.result
 
     def _reject_batch(self, prepared: Prepared, counts: Counts, exc: Exception, batch_no: int) -> None:
         """Retry strategy ``skip``: the batch could not be written, so its rows go to the reject file."""
@@ -658,12 +697,21 @@ class _Run:
         rows = prepared.data.to_pylist()
         message = f"batch {batch_no} could not be written: {exc}"
         positions = prepared.source_index.to_pylist()
+        texts = self._source_texts(chunk, positions)
         failed = [Reject(self.source_name, message, chunk.line_of(i), chunk.record_of(i), None, None,
-                         json.dumps(r, default=str, ensure_ascii=False)) for i, r in zip(positions, rows)]
+                         texts.get(i) or json.dumps(r, default=str, ensure_ascii=False)) for i, r in zip(positions, rows)]
         empty = replace(prepared, data=prepared.data.slice(0, 0), source_index=prepared.source_index.slice(0, 0),
                         rejects=prepared.rejects + failed, folded=0)
         self._commit(empty, counts, None)
         self.events.emit("batch_rejected", level="error", batch=batch_no, rows=len(failed), error=str(exc))
+
+    def _source_texts(self, chunk: Chunk, positions: list[int]) -> dict[int, str]:
+        """The source's own text of rows of a prepared chunk, when it has one."""
+        raw_rows = getattr(self.source, "raw_rows", None)
+        try:
+            return raw_rows(chunk, positions) if raw_rows is not None else {}
+        except Exception:  # the original text is a courtesy; the reject itself is recorded anyway
+            return {}
 
     def _commit_checkpoint(self, checkpoint: Checkpoint, counts: Counts) -> None:
         """Mark a partition finished, so a resume skips it."""

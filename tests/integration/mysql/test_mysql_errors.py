@@ -10,7 +10,7 @@ import pytest
 
 from portl.connectors.base import ConflictStrategy, WriteMode, WriteSpec
 from portl.connectors.mysql import Config, open_sink, open_source
-from portl.errors import SourceError, TerminalError, TransientError
+from portl.errors import RowRefused, SourceError, TerminalError, TransientError
 from tests.integration.mysql.support import append, write_batches
 from tests.services import MYSQL_HOST, MYSQL_PORT
 
@@ -73,22 +73,24 @@ def test_a_read_only_user_cannot_load_and_is_told_which_privilege_is_missing(mak
 
 
 @pytest.mark.parametrize("local_infile", [True, False], ids=["load-data", "insert"])
-def test_a_value_too_long_fails_the_batch_naming_column_row_and_value(sql, sink, local_infile):
+def test_a_value_too_long_is_a_refused_row_naming_its_row_and_column(sql, sink, local_infile):
     sql("CREATE TABLE t (id INT, code VARCHAR(5))")
     batch = pa.RecordBatch.from_pydict({"id": pa.array([1, 2, 3], pa.int32()), "code": ["ok", "toolong", "fine"]})
-    with pytest.raises(TerminalError) as caught:
+    with pytest.raises(RowRefused) as caught:
         append(sink("t", local_infile=local_infile), batch)
-    message = str(caught.value)
-    assert "row 2 of the batch, column code (value 'toolong')" in message
-    assert "Data t" in message  # "Data truncated" (LOAD DATA warning) or "Data too long" (INSERT error)
+    refused = caught.value
+    assert (refused.row, refused.column) == (1, "code")
+    assert refused.reason.startswith("Data t")  # "Data truncated" (LOAD DATA warning) or "Data too long" (INSERT error)
+    assert "at row" not in refused.reason  # a row of Portl's own statement means nothing to the user
     assert sql("SELECT COUNT(*) FROM t") == [(0,)]
 
 
-def test_an_incorrect_value_fails_the_batch_instead_of_loading_a_changed_one(sql, sink):
+def test_an_incorrect_value_is_refused_instead_of_loading_a_changed_one(sql, sink):
     sql("CREATE TABLE t (id INT, n INT)")
     batch = pa.RecordBatch.from_pydict({"id": pa.array([1, 2], pa.int32()), "n": ["7", "seven"]})
-    with pytest.raises(TerminalError, match=r"row 2 of the batch, column n \(value 'seven'\).*Incorrect integer value"):
+    with pytest.raises(RowRefused, match=r"Incorrect integer value: 'seven' for column .*n.* \(error 1366\)") as caught:
         append(sink("t"), batch)
+    assert (caught.value.row, caught.value.column) == (1, "n")
     assert sql("SELECT COUNT(*) FROM t") == [(0,)]
 
 

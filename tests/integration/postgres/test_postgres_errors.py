@@ -11,7 +11,7 @@ import pytest
 
 from portl.connectors.base import ConflictStrategy, WriteMode, WriteSpec
 from portl.connectors.postgres import Config, open_sink, open_source
-from portl.errors import ConnectorError, SourceError, TerminalError, TransientError
+from portl.errors import ConnectorError, RowRefused, SourceError, TerminalError, TransientError
 from tests.integration.postgres.helpers import write_batch
 
 APPEND = WriteSpec(WriteMode.APPEND)
@@ -88,25 +88,34 @@ def test_creating_a_table_without_the_create_privilege_names_the_schema(pg, pg_u
         sink.close()
 
 
-def test_a_value_copy_rejects_is_terminal_and_quotes_column_and_line(pg, sink):
+def test_a_value_copy_refuses_is_a_refused_row_naming_its_row_column_and_value(pg, sink):
     pg.execute("CREATE TABLE t (id int, name text, born date)")
     s = sink("t")
     schema = pa.schema([pa.field("id", pa.int32()), pa.field("name", pa.string()), pa.field("born", pa.string())])
     batch = pa.RecordBatch.from_pylist([{"id": 1, "name": "a", "born": "2024-01-01"},
                                         {"id": 2, "name": "b", "born": "yesterday-ish"}], schema=schema)
-    with pytest.raises(TerminalError) as caught:
+    with pytest.raises(RowRefused) as caught:
         write_batch(s, batch, APPEND)
-    assert str(caught.value).endswith(
-        'invalid input syntax for type date: "yesterday-ish"; at COPY t, line 2, column born: "yesterday-ish"')
+    refused = caught.value
+    assert (refused.row, refused.column, refused.value) == (1, "born", "yesterday-ish")
+    assert refused.reason == 'invalid input syntax for type date: "yesterday-ish"'  # no line of Portl's COPY
+    assert str(refused).startswith("writing to postgres ")
 
 
-def test_an_upsert_copy_error_names_the_target_not_the_staging_table(pg, sink):
-    pg.execute("CREATE TABLE t (id int PRIMARY KEY, name text, born date)")
+def test_an_upsert_refusal_names_the_target_not_the_staging_table(pg, sink):
+    pg.execute("CREATE TABLE t (id int PRIMARY KEY, name text NOT NULL DEFAULT 'x', born date)")
     s = sink("t")
     spec = WriteSpec(WriteMode.UPSERT, ("id",), ConflictStrategy.OVERWRITE)
     schema = pa.schema([pa.field("id", pa.int32()), pa.field("born", pa.string())])
-    with pytest.raises(TerminalError, match=r'at COPY t, line 1, column born: "soon"'):
+    with pytest.raises(RowRefused) as caught:
         write_batch(s, pa.RecordBatch.from_pylist([{"id": 1, "born": "soon"}], schema=schema), spec)
+    assert (caught.value.row, caught.value.column, caught.value.value) == (0, "born", "soon")
+    schema = pa.schema([pa.field("id", pa.int32()), pa.field("name", pa.string())])
+    with pytest.raises(RowRefused) as caught:  # NOT NULL is checked by the upsert statement: no row named
+        write_batch(s, pa.RecordBatch.from_pylist([{"id": 1, "name": None}], schema=schema), spec)
+    assert (caught.value.row, caught.value.column) == (None, "name")
+    assert 'of relation "t" violates not-null constraint' in caught.value.reason
+    assert "_portl_stage" not in str(caught.value)
 
 
 def test_a_deadlock_is_a_transient_error(pg, pg_url, sink):

@@ -7,7 +7,9 @@ escaped, NULL is ``\\N``, and the columns are joined with tabs and the rows with
 
 ``LOAD DATA LOCAL`` never fails on a bad value: the server cannot stop the client mid-file, so
 it stores a truncated or converted value and counts a warning instead. Any warning therefore
-fails the batch (its transaction is rolled back) with the column, the row and the value.
+fails the batch (its transaction is rolled back) with the column, the row and the value; a
+warning about a row's data (:mod:`portl.connectors.mysql.refusals`) lets the engine reject that
+row and load the others.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pyarrow.compute as pc
 
 from portl.connectors.mysql.client import column_and_row, errno_of, execute
 from portl.connectors.mysql.columns import hexed, value_bytes
+from portl.connectors.mysql.refusals import refusal
 from portl.connectors.mysql.dialect import quote
 from portl.connectors.sql.params import text_columns_for_db
 from portl.errors import TerminalError
@@ -143,6 +146,9 @@ def insert_batch(cur: Any, table_sql: str, batch: pa.RecordBatch, what: str, max
             inserted += execute(cur, head + ", ".join([one] * count), params)
         except Exception as exc:  # a strict server refuses a bad value with its column and row
             message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+            refused = refusal(errno_of(exc), message, what, offset)
+            if refused is not None:  # the rows' fault: the engine rejects them and loads the others
+                raise refused from exc
             column, row = column_and_row(message)
             if row is None:
                 raise
@@ -152,14 +158,18 @@ def insert_batch(cur: Any, table_sql: str, batch: pa.RecordBatch, what: str, max
     return inserted
 
 
-def warnings_error(cur: Any, batch: pa.RecordBatch, what: str, first_row: int) -> TerminalError:
-    """The warnings of the last statement as one error naming the column, row and value."""
+def warnings_error(cur: Any, batch: pa.RecordBatch, what: str, first_row: int) -> Exception:
+    """The warnings of the last statement as one error naming the column, row and value: a
+    :class:`~portl.errors.RowRefused` when the first warning is about a row's data."""
     total = cur.warning_count
     execute(cur, "SHOW WARNINGS LIMIT 5")
     shown = cur.fetchall()
     if not shown:
         return TerminalError(f"{what}: MySQL reported {total} warning(s) while loading the batch; it was rolled back")
     _level, code, message = shown[0]
+    refused = refusal(code, str(message), what, first_row)
+    if refused is not None:
+        return refused
     column, row = column_and_row(str(message))
     head = _describe(what, batch, column, None if row is None else first_row + row, str(message), code)
     more = f" ({total - 1} more warning{'s' if total > 2 else ''})" if total > 1 else ""

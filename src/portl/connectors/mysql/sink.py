@@ -16,6 +16,7 @@ InnoDB transaction, several batches at once.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import threading
 import time
@@ -40,6 +41,7 @@ from portl.connectors.mysql.dialect import (
     DIALECT, KEY_TYPES, add_column, create_table, qualified, quote, shared_name,
 )
 from portl.connectors.mysql.loading import insert_batch, load_batch, load_data_statement
+from portl.connectors.mysql.refusals import refusal
 from portl.connectors.sql import dialect as sql
 from portl.errors import ConflictError, PortlError, TerminalError
 from portl.types import logical_of
@@ -100,6 +102,7 @@ class MysqlSink:
         self._swap = False
         self._stage = side_name(self.table, "__portl_stage") if self.table else ""
         self._non_finite: set[str] = set()  # float columns whose NaN or infinities became NULL
+        self._savepoints = itertools.count(1)
         self._copy_notes: dict[str, list[str]] = {"tables": [], "constraints": [], "views": []}  # a copy's, per step
 
 
@@ -113,7 +116,7 @@ class MysqlSink:
             method = "multi-row INSERT with bound values, up to 4 batches at once"
         return Capabilities(modes=frozenset(WriteMode), upsert_strategies=frozenset(ConflictStrategy),
                             transactional=True, resumable=True, concurrent_writers=WRITERS, alters_tables=True,
-                            bulk_method=method)
+                            bulk_method=method, savepoints=True)
 
     def _connections(self) -> Pool:
         with self._pool_lock:
@@ -343,6 +346,34 @@ class MysqlSink:
                     return self._upsert(cur, batch, spec)
             except PortlError:
                 raise
+            except pymysql.MySQLError as exc:
+                what = f"writing to {self.description}"
+                message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+                refused = refusal(errno_of(exc), message, what)
+                if refused is not None:  # the rows' fault: the engine rejects them and loads the others
+                    raise refused from exc
+                raise self.server.error(exc, what) from exc
+
+    @contextmanager
+    def savepoint(self, tx: Tx) -> Iterator[None]:
+        """A savepoint in the batch's transaction; an error inside rolls back to it (a LOAD DATA
+        that stored changed values and warned is undone too)."""
+        name = f"portl_{next(self._savepoints)}"
+        self._statement(tx, f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._statement(tx, f"ROLLBACK TO SAVEPOINT {name}")
+            raise
+        self._statement(tx, f"RELEASE SAVEPOINT {name}")
+
+    def _statement(self, tx: Tx, statement: str) -> None:
+        import pymysql
+
+        with tx.lock:
+            try:
+                with tx.conn.cursor() as cur:
+                    execute(cur, statement)
             except pymysql.MySQLError as exc:
                 raise self.server.error(exc, f"writing to {self.description}") from exc
 

@@ -30,7 +30,7 @@ from portl.connectors.base import (
     Capabilities, Checkpoint, ConflictStrategy, TableInfo, TargetPlan, TextFormat, Verbatim, WriteMode, WriteResult,
     WriteSpec,
 )
-from portl.connectors.postgres import catalog, copybinary, copytext, replace, textcopy
+from portl.connectors.postgres import catalog, copybinary, copytext, refusals, replace, textcopy
 from portl.connectors.postgres.catalog import TableName
 from portl.connectors.postgres.config import Config
 from portl.connectors.postgres.connection import Pool, Session, translate
@@ -58,6 +58,7 @@ class PostgresSink:
         bulk_method="COPY FROM STDIN (FORMAT binary, or csv for other column types), one transaction per batch, "
                     "up to 4 at once",
         verbatim=frozenset({"csv", "pgbinary"}),
+        savepoints=True,
     )
 
     def __init__(self, config: Config, base_dir: str, *, table: TableName | None = None, pool: Pool | None = None):
@@ -200,6 +201,16 @@ class PostgresSink:
         finally:
             self._pool.give(session)
 
+    @contextmanager
+    def savepoint(self, tx: Session) -> Iterator[None]:
+        """A savepoint in the batch's transaction; an error inside rolls back to it."""
+        with tx.lock:
+            try:
+                with tx.conn.transaction():
+                    yield
+            except psycopg.Error as exc:
+                raise translate(exc, f"writing to {self.description}") from exc
+
     def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: Session) -> WriteResult:
         return self._write(batch.num_rows, batch.schema.names, spec, tx, lambda cur, table: self._copy(cur, table, batch))
 
@@ -262,6 +273,10 @@ class PostgresSink:
                     return WriteResult(inserted=cur.rowcount)
                 inserted, updated = cur.execute(self._upsert_sql(stage, columns, spec)).fetchone()
             except psycopg.Error as exc:
+                refused = refusals.refusal(exc, f"writing to {self.description}",
+                                           stage=_unquoted(stage) if stage else None, table=self.table.name)
+                if refused is not None:  # the rows' fault: the engine rejects them and loads the others
+                    raise refused from exc
                 privilege = "INSERT" if stage is None else "SELECT, INSERT, UPDATE"
                 error = translate(exc, f"writing to {self.description}", table=str(self._target), privilege=privilege,
                                   on=str(self._target), user=tx.conn.info.user)
