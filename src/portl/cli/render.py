@@ -109,19 +109,19 @@ def render_database_plan(console: Console, plan: Any) -> None:
                   f"{plan.job.job.parallel.workers} table(s) at a time")
     overview = Table("table", "rows", "columns", "primary key", "indexes", "foreign keys", box=None, pad_edge=False)
     for t in plan.tables:
+        overview.add_row(escape(t.name), "?" if t.rows is None else f"{t.rows:,}", str(len(t.schema)),
+                         escape(", ".join(t.primary_key) or "—"), str(len(t.indexes)), str(len(t.foreign_keys)))
     copy = plan.job.job.copy_
     names = "the source's, exactly (quoted)" if copy.identifiers == "keep" else "folded to lower case"
     console.print(f"[bold]Names[/]: {names} (copy.identifiers: {copy.identifiers}); tables with rows already: "
                   f"{copy.if_exists} (copy.if_exists)")
-        overview.add_row(escape(t.name), "?" if t.rows is None else f"{t.rows:,}", str(len(t.schema)),
-                         escape(", ".join(t.primary_key) or "—"), str(len(t.indexes)), str(len(t.foreign_keys)))
     console.print(overview)
-    for table_plan in plan.plans:
-        console.print(f"\n[bold]{escape(table_plan.name)}[/]: {escape(table_plan.source.description)} -> {escape(table_plan.sink.description)}")
     if plan.before:
         console.print("\n[bold]Before the copy[/]: tables copied again (copy.if_exists: replace)")
         for statement in plan.before:
             console.print(_code(console, statement + ";", "sql", word_wrap=True))
+    for table_plan in plan.plans:
+        console.print(f"\n[bold]{escape(table_plan.name)}[/]: {escape(table_plan.source.description)} -> {escape(table_plan.sink.description)}")
         for statement in table_plan.target.ddl:
             console.print(_code(console, statement + ";", "sql", word_wrap=True))
         for statement in table_plan.target.per_batch[:1]:
@@ -130,13 +130,14 @@ def render_database_plan(console: Console, plan: Any) -> None:
         console.print("\n[bold]After the data[/]: keys, CHECK constraints, indexes, foreign keys, identity counters")
         for statement in plan.constraints:
             console.print(_code(console, statement + ";", "sql", word_wrap=True))
-    for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if plan.views:
         console.print("\n[bold]Views[/], one by one")
         for statement in plan.views:
             console.print(_code(console, statement + ";", "sql", word_wrap=True))
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     for error in plan.errors:
+
         console.print(f"[red]error:[/] {escape(error)}")
 
 

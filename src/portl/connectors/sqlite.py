@@ -19,11 +19,13 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from portl.connectors.base import (
-    Capabilities, Checkpoint, Chunk, ColumnInfo, ConflictStrategy, Estimate, ForeignKeyDef, IndexDef, Reject,
-    TableDef, TableInfo, TargetPlan, WriteMode, WriteResult, WriteSpec,
+    Capabilities, CheckDef, Checkpoint, Chunk, ColumnInfo, ConflictStrategy, Estimate, ForeignKeyDef, IndexDef, Reject,
+    TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
 )
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.sql import dialect as sql
+from portl.connectors.sql import expressions
+
 from portl.connectors.sql.params import multi_row_params, row_slices, text_columns_for_db
 from portl.errors import ConflictError, SourceError, TerminalError, TransientError
 from portl.types import LogicalType, arrow_field, logical_of
@@ -542,6 +544,39 @@ def _has_unique(info: TableInfo, key: tuple[str, ...]) -> bool:
     return set(info.primary_key) == wanted or any(set(u) == wanted for u in info.unique_keys)
 
 
+_LENGTH = re.compile(r"CHAR\s*\(\s*(\d+)\s*\)", re.IGNORECASE)
+# CREATE VIEW name [(columns)] AS query: group 1 is a column list (not copied), group 2 the query.
+_VIEW = re.compile(r"\s*CREATE\s+(?:TEMP\w*\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+                   r"(?:\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|[\w.]+)\s*(\([^)]*\))?\s*AS\s+(.*)$",
+                   re.IGNORECASE | re.DOTALL)
+
+
+def checks_of(created: str) -> list[CheckDef]:
+    """The CHECK constraints of a ``CREATE TABLE`` statement (SQLite keeps no catalog of them),
+    column constraints and table constraints alike, with their names when given."""
+    try:
+        every = expressions.tokens(created)
+    except expressions.Untranslatable:
+        return []
+    at = [j for j, t in enumerate(every) if t[0] != "space"]  # positions of the tokens below in every
+    toks = [every[j] for j in at]
+    out = []
+    for i, (kind, tok) in enumerate(toks):
+        if kind != "word" or tok.upper() != "CHECK" or i + 1 >= len(toks) or toks[i + 1][1] != "(":
+            continue
+        depth, end = 0, i + 1
+        for end in range(i + 1, len(toks)):
+            depth += {"(": 1, ")": -1}.get(toks[end][1], 0)
+            if depth == 0:
+                break
+        name = ""
+        if i >= 2 and toks[i - 2][1].upper() == "CONSTRAINT":
+            kind_, raw = toks[i - 1]
+            name = expressions.unquoted(raw) if kind_ == "quoted" else raw
+        out.append(CheckDef(name, "".join(t for _, t in every[at[i + 2]:at[end]]).strip()))
+    return out
+
+
 def open_source(config: Config, base_dir: str) -> SqliteSource | SqliteCatalog:
     return SqliteCatalog(config, base_dir) if config.tables else SqliteSource(config, base_dir)
 
@@ -596,7 +631,21 @@ class SqliteCatalog:
             if column is not None and column.declared.upper() == "INTEGER":
                 identity = column.name  # an INTEGER PRIMARY KEY is the rowid: it numbers new rows
         (rows,) = self.conn.execute(f"SELECT count(*) FROM {DIALECT.table(table)}").fetchone()
-        return TableDef(table, pa.schema(fields), tuple(info.primary_key), tuple(indexes), tuple(foreign), identity, rows)
+        lengths = {c.name: int(m.group(1)) for c in info.columns
+                   if logical_of(_field(c)).name == "text" and (m := _LENGTH.search(c.declared))}
+        defaults = {name: default for _cid, name, _declared, _notnull, default, _pk, hidden
+                    in self.conn.execute(f"PRAGMA table_xinfo({q(table)})").fetchall() if default is not None and not hidden}
+        (created,) = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+        return TableDef(table, pa.schema(fields), tuple(info.primary_key), tuple(indexes), tuple(foreign), identity, rows,
+                        lengths=lengths, defaults=defaults, checks=tuple(checks_of(created or "")), dialect="sqlite")
+
+    def views(self) -> list[ViewDef]:
+        """Every view, its query as written in its ``CREATE VIEW``."""
+        out = []
+        for name, created in self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name"):
+            match = _VIEW.match(created or "")
+            out.append(ViewDef(name, match.group(2) if match and not match.group(1) else "", "sqlite"))
+        return out
 
     def table_source(self, name: str) -> SqliteSource:
         return SqliteSource(self.config.model_copy(update={"tables": None, "table": name}), self.base_dir)
