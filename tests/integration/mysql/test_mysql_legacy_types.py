@@ -108,7 +108,7 @@ def copy_job(tmp_path, mysql_url: str, destination: str, source: str = "table: l
         the_plan.close()
 
 
-def test_on_update_kept_its_hand_off_the_rows_set_up(legacy, sql):
+def test_the_rows_keep_the_timestamps_they_were_given_despite_on_update(legacy, sql):
     assert sql("SELECT CAST(changed AS CHAR) FROM legacy ORDER BY id") == [
         ("1970-01-01 00:00:01",), ("2024-03-01 08:30:00",), ("2038-01-19 03:14:07",)]
 
