@@ -105,8 +105,7 @@ class MysqlSink:
         self._savepoints = itertools.count(1)
         self._copy_notes: dict[str, list[str]] = {"tables": [], "constraints": [], "views": []}  # a copy's, per step
 
-    # --- plumbing
- --------------------------------------------------------------------------
+    # --- plumbing --------------------------------------------------------------------------
 
     @property
     def capabilities(self) -> Capabilities:
