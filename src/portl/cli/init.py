@@ -113,8 +113,8 @@ Run = _switch("--run/--no-run", "Run the job once it is saved (default: no).", S
 Connections = Annotated[Optional[str], typer.Option(
     "--connections", metavar="FILE", envvar="PORTL_CONNECTIONS", rich_help_panel=SAVING,
     help="Connections file to offer named connections from (default: connections.yaml here).")]
-StateDir = Annotated[str, typer.Option("--state-dir", metavar="DIR", envvar="PORTL_STATE_DIR", rich_help_panel=SAVING,
-                                       help="Folder of the run ledger, for --run.")]
+StateDir = Annotated[Optional[str], typer.Option("--state-dir", metavar="DIR", envvar="PORTL_STATE_DIR", rich_help_panel=SAVING,
+                                                 help="Folder of the run ledger, for --run (default: .portl beside the job file).")]
 Debug = Annotated[bool, typer.Option("--debug", envvar="PORTL_DEBUG", rich_help_panel=SAVING,
                                      help="Show tracebacks of errors.")]
 
@@ -175,7 +175,7 @@ def init_command(
     name: Name = None,
     run: Run = None,
     connections: Connections = None,
-    state_dir: StateDir = ".portl",
+    state_dir: StateDir = None,
     debug: Debug = False,
 ) -> None:
     """Write a job file by answering questions, or from flags and an answers file.

@@ -13,7 +13,7 @@ Arrow path would give, and falls back to the Arrow path for a block the destinat
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -60,6 +60,19 @@ class Checkpoint:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
         return cls(data["partition"], dict(data["position"]), int(data.get("rows", 0)), bool(data.get("done", False)))
+
+
+RunCheckpoints = dict[str, tuple[Checkpoint, dict[str, Any]]]
+"""A run's committed checkpoints in a destination: partition -> (checkpoint, state)."""
+
+
+def group_checkpoints(rows: Iterable[tuple[str, dict[str, Any], dict[str, Any]]]) -> dict[str, RunCheckpoints]:
+    """``(run_id, checkpoint, state)`` rows, as a sink reads them, grouped by run."""
+    runs: dict[str, RunCheckpoints] = {}
+    for run_id, checkpoint, state in rows:
+        cp = Checkpoint.from_json(checkpoint)
+        runs.setdefault(run_id, {})[cp.partition] = (cp, state)
+    return runs
 
 
 @dataclass(frozen=True)
@@ -241,6 +254,16 @@ class Sink(Protocol):
 
     def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]: ...
 
+    def job_checkpoints(self, job: str) -> dict[str, RunCheckpoints]:
+        """The committed checkpoints of every run of ``job`` (the ``job`` entry of their state)
+        this destination holds, by run id: how the engine finds an unfinished run whatever ledger
+        it has. A file destination answers with the run its sidecar describes, whatever the job."""
+        ...
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop the checkpoints of a run that will never be continued (a new run replaced it)."""
+        ...
+
     def finish(self, run_id: str) -> None: ...
 
     def count_rows(self) -> int | None: ...
@@ -380,6 +403,15 @@ class ForeignKeyDef:
 
 
 @dataclass(frozen=True)
+class CheckDef:
+    """A CHECK constraint: its name (empty when the source gave none) and its expression, in the
+    source's SQL."""
+
+    name: str
+    expression: str
+
+
+@dataclass(frozen=True)
 class TableDef:
     """What a whole-database copy needs to know of one source table.
 
@@ -397,6 +429,23 @@ class TableDef:
     foreign_keys: tuple[ForeignKeyDef, ...] = ()
     identity: str | None = None
     rows: int | None = None
+    lengths: dict[str, int] = field(default_factory=dict, compare=False)
+    defaults: dict[str, str] = field(default_factory=dict, compare=False)
+    checks: tuple[CheckDef, ...] = ()
+    dialect: str = ""
+
+
+@dataclass(frozen=True)
+class ViewDef:
+    """A view: its name and its query, in the SQL of ``dialect``; ``schema`` is the source's schema
+    or database, which the query may name before a table (left out in the destination). An empty
+    ``query`` is a view Portl cannot read, ``why`` says why."""
+
+    name: str
+    query: str
+    dialect: str
+    schema: str = ""
+    why: str = ""
 
 
 class Catalog(Protocol):
@@ -406,6 +455,8 @@ class Catalog(Protocol):
     def tables(self) -> list[TableDef]: ...
 
     def table_source(self, name: str) -> Source: ...
+
+    def views(self) -> list[ViewDef]: ...
 
 
 class CatalogSink(Protocol):
@@ -431,31 +482,3 @@ class CatalogSink(Protocol):
         ...
 
     def execute_ddl(self, statements: list[str]) -> None: ...
-@dataclass(frozen=True)
-class CheckDef:
-    """A CHECK constraint: its name (empty when the source gave none) and its expression, in the
-    source's SQL."""
-
-    name: str
-    expression: str
-
-
-    lengths: dict[str, int] = field(default_factory=dict, compare=False)
-    defaults: dict[str, str] = field(default_factory=dict, compare=False)
-    checks: tuple[CheckDef, ...] = ()
-    dialect: str = ""
-
-
-@dataclass(frozen=True)
-class ViewDef:
-    """A view: its name and its query, in the SQL of ``dialect``; ``schema`` is the source's schema
-    or database, which the query may name before a table (left out in the destination). An empty
-    ``query`` is a view Portl cannot read, ``why`` says why."""
-
-    name: str
-    query: str
-    dialect: str
-    schema: str = ""
-    why: str = ""
-    def views(self) -> list[ViewDef]: ...
-

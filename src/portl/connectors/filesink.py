@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from portl.connectors.base import (
     Capabilities,
     Checkpoint,
+    RunCheckpoints,
     TableInfo,
     TargetPlan,
     WriteMode,
@@ -193,6 +194,16 @@ class ByteFileSink:
             pid: (Checkpoint.from_json(entry["checkpoint"]), dict(entry.get("state") or {}))
             for pid, entry in side.get("partitions", {}).items()
         }
+
+    def job_checkpoints(self, job: str) -> dict[str, RunCheckpoints]:
+        """The run the sidecar describes, whichever job it was: the file has one writer at a time."""
+        side = self._side if self._side is not None else self._read_sidecar()
+        if side is None or side.get("run_id") is None:
+            return {}
+        return {side["run_id"]: self.load_checkpoints(side["run_id"])}
+
+    def forget_run(self, run_id: str) -> None:
+        """Nothing to do: a fresh run's :meth:`prepare` discards what an earlier one left."""
 
     def finish(self, run_id: str) -> None:
         if self._fd is None:

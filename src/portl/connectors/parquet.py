@@ -266,6 +266,12 @@ class ParquetSink:
     def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
         return {}
 
+    def job_checkpoints(self, job: str) -> dict[str, dict[str, tuple[Checkpoint, dict[str, Any]]]]:
+        return {}  # nothing is kept: every run writes the whole file anew
+
+    def forget_run(self, run_id: str) -> None:
+        """Nothing is kept to forget."""
+
     def finish(self, run_id: str) -> None:
         if self._writer is None:
             return

@@ -19,15 +19,15 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from portl.connectors.base import (
-    Capabilities, CheckDef, Checkpoint, Chunk, ColumnInfo, ConflictStrategy, Estimate, ForeignKeyDef, IndexDef, Reject,
+    Capabilities, CheckDef, Checkpoint, Chunk, group_checkpoints, ColumnInfo, ConflictStrategy, Estimate, ForeignKeyDef, IndexDef, Reject,
     TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
 )
+from portl.connectors.closest import table_hint
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.sql import dialect as sql
 from portl.connectors.sql import expressions
-
 from portl.connectors.sql.params import multi_row_params, row_slices, text_columns_for_db
-from portl.errors import ConflictError, SourceError, TerminalError, TransientError
+from portl.errors import ConflictError, RowRefused, SourceError, TerminalError, TransientError
 from portl.types import LogicalType, arrow_field, logical_of
 
 
@@ -40,6 +40,7 @@ class Config(ConnectorConfig):
     table: str | None = Field(None, description="Table to read or write.")
     query: str | None = Field(None, description="SELECT to read instead of a table (sources only).")
     tables: str | list[str] | None = Field(None, description="Whole-database copy (sources only): \"*\" for every table, or a list of names.")
+    foreign_keys: bool = Field(False, description="Destinations: enforce the tables' foreign keys (PRAGMA foreign_keys = ON); a row whose reference is missing is rejected.")
 
     @model_validator(mode="after")
     def _table_or_query(self) -> "Config":
@@ -55,6 +56,7 @@ class Config(ConnectorConfig):
 # --- shared ----------------------------------------------------------------------------------
 
 CHECKPOINT_TABLE = "_portl_checkpoints"
+_CONSTRAINED = re.compile(r"^(?:NOT NULL|UNIQUE) constraint failed: [^.,]+\.([^.,]+)$")  # one column named
 MAX_PARAMS = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
 REAL_DIGITS = 15  # significant decimal digits an 8-byte REAL holds exactly
 
@@ -121,6 +123,12 @@ def translate(exc: sqlite3.Error, doing: str) -> Exception:
     return TerminalError(f"{doing}: {text}")
 
 
+def _table_names(conn: sqlite3.Connection) -> list[str]:
+    """The tables and views of the main database, SQLite's and Portl's own left out."""
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name").fetchall()
+    return [name for (name,) in rows if not name.startswith(("sqlite_", "_portl_"))]
+
+
 def _table_info(conn: sqlite3.Connection, table: str) -> TableInfo | None:
     q = DIALECT.quote
     parts = sql.split_qualified(table)
@@ -163,7 +171,8 @@ class SqliteSource:
         if config.table:
             info = _table_info(self.conn, config.table)
             if info is None:
-                raise SourceError(f"table {config.table!r} not found in SQLite database {self.path}")
+                raise SourceError(f"table {config.table!r} not found in SQLite database {self.path}"
+                                  + table_hint(config.table, _table_names(self.conn), "the database"))
             self._schema = pa.schema([_field(c) for c in info.columns])
             self._use_rowid = self._has_rowid(config.table)
 
@@ -329,6 +338,7 @@ class SqliteSink:
         alters_tables=True,
         bulk_method="multi-row INSERT via executemany, one transaction per batch",
         max_params=MAX_PARAMS,
+        savepoints=True,
     )
 
     def __init__(self, config: Config, base_dir: str):
@@ -345,6 +355,7 @@ class SqliteSink:
         self._stage = f"_portl_stage_{re.sub(r'[^A-Za-z0-9_]', '_', self.table)}"
         self._stage_ready = False
         self._nan_columns: set[str] = set()
+        self._savepoints = 0
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -352,6 +363,8 @@ class SqliteSink:
         planning a load into a new database leaves no file behind."""
         if self._conn is None:
             self._conn = _connect(self.path, create=True)
+            if self.config.foreign_keys:
+                self._conn.execute("PRAGMA foreign_keys = ON")
         return self._conn
 
     # introspection and planning
@@ -360,6 +373,12 @@ class SqliteSink:
         if self._conn is None and not os.path.exists(self.path):
             return None
         return _table_info(self.conn, self.table)
+
+    def table_names(self) -> list[str]:
+        """The database's tables and views, for a did-you-mean when the table is missing."""
+        if self._conn is None and not os.path.exists(self.path):
+            return []
+        return _table_names(self.conn)
 
     def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
         d, info = DIALECT, self.table_info()
@@ -439,8 +458,9 @@ class SqliteSink:
     def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: sqlite3.Connection) -> WriteResult:
         d = DIALECT
         rows = batch.num_rows
+        truncating = self._truncate_pending
         try:
-            if self._truncate_pending:
+            if truncating:
                 tx.execute(f"DELETE FROM {d.table(self.table)}")
                 self._truncate_pending = False
             if spec.mode != WriteMode.UPSERT:
@@ -456,13 +476,32 @@ class SqliteSink:
             else:
                 (existing,) = tx.execute(sql.count_existing(d, self._stage, self.table, spec.key)).fetchone()
             tx.execute(sql.upsert_from_stage(d, self._stage, self.table, batch.schema.names, spec.key, spec.strategy))
-        except sqlite3.IntegrityError as exc:
-            raise TerminalError(f"writing to {self.description} failed: {exc}") from exc
+        except sqlite3.IntegrityError as exc:  # the rows' fault: the engine rejects them and loads the others
+            self._truncate_pending = truncating  # rolled back with the rows: the next write empties the table
+            column = _CONSTRAINED.search(str(exc))
+            raise RowRefused(str(exc), column=column.group(1) if column else None,
+                             doing=f"writing to {self.description} failed") from exc
         except sqlite3.Error as exc:
             raise translate(exc, f"writing to {self.description} failed") from exc
         if spec.strategy == ConflictStrategy.SKIP:
             return WriteResult(inserted=rows - existing, skipped=existing)
         return WriteResult(inserted=rows - existing, updated=existing)
+
+    @contextmanager
+    def savepoint(self, tx: sqlite3.Connection) -> Iterator[None]:
+        """A savepoint in the batch's transaction; an error inside rolls back to it."""
+        self._savepoints += 1
+        name = f"portl_{self._savepoints}"
+        try:
+            tx.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                tx.execute(f"ROLLBACK TO {name}")
+                raise
+            tx.execute(f"RELEASE {name}")
+        except sqlite3.Error as exc:
+            raise translate(exc, f"writing to {self.description} failed") from exc
 
     def _insert(self, tx: sqlite3.Connection, table: str, batch: pa.RecordBatch) -> None:
         """Bulk insert: multi-row VALUES statements (fewer statement executions than one row per
@@ -503,6 +542,23 @@ class SqliteSink:
             cp = Checkpoint.from_json(json.loads(checkpoint))
             out[cp.partition] = (cp, json.loads(state))
         return out
+
+    def job_checkpoints(self, job: str) -> dict[str, dict[str, tuple[Checkpoint, dict[str, Any]]]]:
+        """Every run of ``job`` whose checkpoints this database holds, by run id."""
+        if self._conn is None and not os.path.exists(self.path):
+            return {}
+        try:
+            rows = self.conn.execute(f"SELECT run_id, checkpoint, state FROM {CHECKPOINT_TABLE} "
+                                     "WHERE json_extract(state, '$.job') = ?", (job,)).fetchall()
+        except sqlite3.OperationalError:
+            return {}  # no checkpoint table yet: nothing was ever committed here
+        return group_checkpoints((run_id, json.loads(cp), json.loads(state)) for run_id, cp, state in rows)
+
+    def forget_run(self, run_id: str) -> None:
+        try:
+            self.conn.execute(f"DELETE FROM {CHECKPOINT_TABLE} WHERE run_id = ?", (run_id,))
+        except sqlite3.OperationalError:
+            pass  # no checkpoint table: nothing to forget
 
     def finish(self, run_id: str) -> None:
         if self._stage_ready:

@@ -177,7 +177,7 @@ def _occupied_message(occupied: dict[str, int], destination: str) -> str:
 def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
     """Copy every table, then apply keys, indexes, foreign keys and identity resets."""
     started = time.monotonic()
-    ledger = L.Ledger(options.state_dir)
+    ledger = L.Ledger(L.state_dir_for(plan.job.base_dir, options.state_dir))
     try:
         previous = ledger.latest(plan.name, plan.job.path)
         if options.resume and previous is not None and not previous.unfinished:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import queue
 import sys
 import threading
@@ -27,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from portl.connectors.base import Checkpoint, Chunk, Reject, Verbatim, WriteMode, WriteResult
+from portl.connectors.base import Checkpoint, Chunk, ConflictStrategy, Reject, Verbatim, WriteMode, WriteResult
 from portl.engine.conflicts import settle_duplicates
 from portl.engine.events import Events
 from portl.engine.executor import LocalExecutor
@@ -39,8 +40,10 @@ from portl.engine.pipeline import current_turn, write_in_order
 from portl.engine.plan import Plan
 from portl.engine.rejects import RejectFile
 from portl.engine.retry import call_with_retries, resumable_read
+from portl.engine.unfinished import FINISHED, Unfinished, job_key, unfinished_runs
 from portl.engine.validation import check_row_count
 from portl.engine.verbatim import empty_like
+from portl.plural import counted
 from portl.errors import (
     ConflictError, Interrupted, RejectLimitExceeded, ResumeError, RowRefused, TerminalError, TransientError,
     ValidationFailed,
@@ -96,9 +99,11 @@ class Counts:
 
 @dataclass
 class RunOptions:
-    """How to run: ledger location, resume/restart, events, and the stop signal (Ctrl-C)."""
+    """How to run: ledger location, resume/restart, events, and the stop signal (Ctrl-C).
 
-    state_dir: str = ".portl"
+    ``state_dir`` None: the ledger follows the job (:func:`portl.state.ledger.state_dir_for`)."""
+
+    state_dir: str | None = None
     resume: bool = False
     restart: bool = False
     events: Events = field(default_factory=Events)
@@ -119,10 +124,18 @@ class RunReport:
     already_finished: bool = False
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    earlier_rows: int = 0
+    """Source rows the resumed run had committed before this process started (in ``counts``)."""
+
+    @property
+    def rows_moved(self) -> int:
+        """Source rows this process read: a resumed run's counts include what earlier attempts did."""
+        return 0 if self.already_finished else self.counts.read - self.earlier_rows
 
     @property
     def rows_per_s(self) -> float:
-        return self.counts.read / self.duration_s if self.duration_s > 0 else 0.0
+        """This process's rows over the time it took, not a resumed run's total over its last attempt."""
+        return self.rows_moved / self.duration_s if self.duration_s > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "job": self.job, "status": self.status, "counts": self.counts.to_json(),
@@ -146,6 +159,8 @@ class Prepared:
     """The block's text, when it goes to the destination as it is (``data`` is then empty)."""
     refused: list[Reject] = field(default_factory=list)
     """Rows the destination refused at the last attempt to write the batch (``engine.isolate``)."""
+    hint: RowRefused | None = None
+    """The refusal of the block's text, its row counted in ``data``: where to start looking."""
 
     @property
     def rows_to_write(self) -> int:
@@ -163,12 +178,17 @@ def run(plan: Plan, options: RunOptions | None = None) -> RunReport:
         return run_database(plan, options)
     if plan.errors:
         raise ValidationFailed("the plan has errors, nothing was written:\n" + "\n".join(f"  - {e}" for e in plan.errors))
-    ledger = L.Ledger(options.state_dir)
+    state_dir = L.state_dir_for(plan.job.base_dir, options.state_dir)
+    # A --resume with no ledger there yet opens one only if the destination has a run to continue:
+    # a failed --resume leaves no stray ledger behind.
+    ledger = None if options.resume and not L.ledger_exists(state_dir) else L.Ledger(state_dir)
+    the_run = _Run(plan, options, ledger, state_dir)
     try:
         with _COLLECTIONS.fewer():
-            return _Run(plan, options, ledger).execute()
+            return the_run.execute()
     finally:
-        ledger.close()
+        if the_run.ledger is not None:
+            the_run.ledger.close()
 
 
 class _Collections:
@@ -207,9 +227,14 @@ _COLLECTIONS = _Collections()
 
 
 class _Run:
-    def __init__(self, plan: Plan, options: RunOptions, ledger: L.Ledger):
-        self.plan, self.options, self.ledger = plan, options, ledger
+    def __init__(self, plan: Plan, options: RunOptions, ledger: L.Ledger | None, state_dir: str):
+        self.plan, self.options, self.ledger, self.state_dir = plan, options, ledger, state_dir
         self.job = plan.job.job
+        self.job_key = job_key(plan.name, plan.job.job.destination)
+        # Written into every checkpoint's state: the destination can then tell this job's
+        # unfinished runs from finished ones whatever ledger a later run finds (engine.unfinished).
+        self.state_extra: dict[str, Any] = {"job": self.job_key}
+        self.superseded: list[str] = []
         self.events = options.events
         self.sink, self.source = plan.sink, plan.source
         # Rejects name their source the way the source's own parser rejects do: its short name.
@@ -240,6 +265,7 @@ class _Run:
     def execute(self) -> RunReport:
         started = time.monotonic()
         record, starts, resumed, committed = self._open_run()
+        earlier = self.total().read  # what the run being resumed had committed; not this process's work
         if record is None:
             return self._already_finished()
         self.run_id = record.id
@@ -252,6 +278,8 @@ class _Run:
             self.events.emit("run_started", resumed=resumed, partitions=len(starts), target=self.sink.description)
             self.hooks.run_event("before_job", {"job": self.plan.name, "run_id": self.run_id, "resumed": resumed})
             self.sink.prepare(self.plan.mapping.schema, self.plan.spec, resuming=committed)
+            for run_id in self.superseded:  # never to be continued: this run loads their rows again
+                self.sink.forget_run(run_id)
             self._load(starts)
             self.ledger_sync.close()
             for part in (self.source, self.sink):  # values changed on the way: zero dates, NaN...
@@ -260,9 +288,12 @@ class _Run:
             if self.options.stop.is_set():
                 raise Interrupted(self._interrupted_message())
             self._finish_checks()
+            self._warn_of_rejects()
+            self._mark_finished()
             self.sink.finish(self.run_id)
             summary = RunReport(self.run_id, self.plan.name, L.SUCCEEDED, self.total(), time.monotonic() - started,
-                                self.rejects.path if self.total().rejected else None, resumed, warnings=self.warnings)
+                                self.rejects.path if self.total().rejected else None, resumed, warnings=self.warnings,
+                                earlier_rows=earlier)
             self.hooks.run_event("after_job", summary.to_json())
             status = L.SUCCEEDED
         except Interrupted as exc:
@@ -288,7 +319,8 @@ class _Run:
             counts = self.total()
             self.ledger.finish_run(self.run_id, status, counts.to_json(), error)
             report = RunReport(self.run_id, self.plan.name, status, counts, time.monotonic() - started,
-                               self.rejects.path if counts.rejected else None, resumed, warnings=self.warnings, error=error)
+                               self.rejects.path if counts.rejected else None, resumed, warnings=self.warnings, error=error,
+                               earlier_rows=earlier)
             if failure is not None:
                 failure.report = report  # the CLI shows the counts reached before the failure
             self.events.emit("run_finished", level="info" if status == L.SUCCEEDED else "error", status=status,
@@ -297,45 +329,121 @@ class _Run:
 
     def _open_run(self) -> tuple[L.RunRecord | None, list[Checkpoint], bool, bool]:
         """Start a fresh run or reopen the one being resumed. Returns the run, the partition starts,
-        whether this is a resume, and whether the destination holds committed batches of it."""
+        whether this is a resume, and whether the destination holds committed batches of it.
+
+        The destination's checkpoints decide whether the job has an unfinished run
+        (:mod:`portl.engine.unfinished`); the ledger adds what it knows of it."""
         plan, job = self.plan, self.job
-        previous = self.ledger.latest(plan.name, plan.job.path)
+        previous = self.ledger.latest(plan.name, plan.job.path) if self.ledger is not None else None
+        ledger_run = previous.id if previous is not None and previous.unfinished else None
+        if ledger_run is not None and self._finished_elsewhere(ledger_run):
+            previous, ledger_run = self.ledger.latest(plan.name, plan.job.path), None
+        pending = unfinished_runs(self.sink, self.job_key, ledger_run)
         if self.options.resume and not self.options.restart:
-            if previous is None:
-                raise ResumeError(f"nothing to resume: job {plan.name!r} has no recorded run in {self.ledger.path}")
-            if not previous.unfinished:
+            if pending:
+                return self._reopen(pending[-1], previous)
+            if ledger_run is not None and self.ledger.get(ledger_run).checkpoints:
+                # The ledger saw batches commit, the destination holds none of them: a run recorded
+                # elsewhere finished it or replaced it. Starting it over would load them again.
+                raise ResumeError(
+                    f"run {ledger_run} committed batches, but {self.sink.description} holds no checkpoint of it: "
+                    "it was finished or replaced by a run recorded in another ledger. Nothing was changed; "
+                    "to load the source again, run the job without --resume")
+            if ledger_run is not None:  # nothing was committed: it starts again under its own id
+                return self._reopen(Unfinished(ledger_run, {}), previous)
+            if previous is not None:
                 self.previous = previous
                 return None, [], True, False
-            committed = self.sink.load_checkpoints(previous.id) if self.sink.capabilities.resumable else {}
-            if previous.job_hash != plan.job_hash:
-                self.warnings.append(f"the job file changed since run {previous.id} started; resuming with the new version")
-            self.ledger.reopen(previous.id)
-            for partition, (cp, state) in committed.items():
-                self.partition_counts[partition] = Counts.from_json(state.get("counts", {}))
-            starts = [Checkpoint.from_json(p) for p in previous.meta.get("partitions", [])] or self.source.partitions(1)
-            starts = [committed[s.partition][0] if s.partition in committed else s for s in starts]
-            offset = max((state.get("rejects_offset", 0) for _, state in committed.values()), default=0)
-            self.rejects.truncate(offset)
-            self.rows_before = previous.meta.get("rows_before")
-            self.events.run_id = previous.id
-            self.events.emit("resuming", run_id=previous.id, committed_rows=sum(c.read for c in self.partition_counts.values()))
-            return previous, starts, True, bool(committed)
-        if previous is not None and previous.unfinished:
-            committed = self.sink.load_checkpoints(previous.id) if self.sink.capabilities.resumable else {}
-            if committed and plan.spec.mode == WriteMode.APPEND and not self.options.restart:
-                rows = sum(Counts.from_json(s.get("counts", {})).read for _, s in committed.values())
+            where = self.ledger.path if self.ledger is not None else os.path.join(self.state_dir, L.STATE_FILE)
+            raise ResumeError(f"nothing to resume: job {plan.name!r} has no unfinished run in {self.sink.description} "
+                              f"and no recorded run in {where}")
+        if pending:
+            last = pending[-1]
+            if plan.spec.mode == WriteMode.APPEND and not self.options.restart:
                 raise ResumeError(
-                    f"run {previous.id} of job {plan.name!r} stopped after committing {rows:,} source rows; appending "
-                    "again would load them twice. Continue it with --resume, or start over with --restart"
+                    f"run {last.run_id} of job {plan.name!r} stopped after committing {last.rows:,} source "
+                    f"{_rows(last.rows)} into {self.sink.description}; appending again would load them twice. "
+                    f"Continue it with: portl run {plan.job.path} --resume (or start over with --restart, "
+                    "which loads those rows again)"
                 )
-            self.warnings.append(f"the previous run {previous.id} did not finish; this is a new run")
+            self.warnings.append(self._new_run_note(last))
+            self.superseded = [p.run_id for p in pending]
+        elif ledger_run is not None:
+            self.warnings.append(f"the previous run {ledger_run} did not finish (it committed nothing); this is a new run")
         starts = self.source.partitions(job.parallel.workers)
         self.rows_before = self.sink.count_rows() if job.validation.row_count else None
+        self.state_extra.update(partitions=len(starts), rows_before=self.rows_before)
         meta = {"partitions": [s.to_json() for s in starts], "rows_before": self.rows_before,
                 "rejects_file": self.rejects.path, "destination": self.sink.description, "mode": plan.spec.mode.value}
+        if self.ledger is None:
+            self.ledger = L.Ledger(self.state_dir)
         record = self.ledger.start_run(plan.name, plan.job.path, plan.job_hash, meta)
         self.rejects.start_fresh()
         return record, starts, False, False
+
+    def _finished_elsewhere(self, run_id: str) -> bool:
+        """Whether the destination says the ledger's unfinished run finished after all (continued
+        with another ledger); the ledger then records it as it ended."""
+        if not self.sink.capabilities.resumable:
+            return False
+        marker = self.sink.load_checkpoints(run_id).get(FINISHED)
+        if marker is None:
+            return False
+        self.ledger.finish_run(run_id, L.SUCCEEDED, marker[1].get("counts", {}), None)
+        return True
+
+    def _reopen(self, pending: Unfinished, previous: L.RunRecord | None) -> tuple[L.RunRecord, list[Checkpoint], bool, bool]:
+        """Continue ``pending``: the ledger's record of it, or one made from the destination's
+        checkpoints when this ledger never saw it (a run started from elsewhere)."""
+        plan, committed = self.plan, pending.committed
+        if self.ledger is None:
+            self.ledger = L.Ledger(self.state_dir)
+        record = previous if previous is not None and previous.id == pending.run_id else self.ledger.get(pending.run_id)
+        if record is None:
+            starts = pending.starts(self.source.partitions(pending.partitions))
+            meta = {"partitions": [s.to_json() for s in starts], "rows_before": pending.rows_before,
+                    "rejects_file": self.rejects.path, "destination": self.sink.description,
+                    "mode": plan.spec.mode.value, "adopted_from_destination": True}
+            record = self.ledger.start_run(plan.name, plan.job.path, plan.job_hash, meta, run_id=pending.run_id)
+            self.warnings.append(f"run {pending.run_id} is not in the ledger {self.ledger.path}; it is continued from "
+                                 f"the checkpoints committed in {self.sink.description}")
+        else:
+            if record.job_hash != plan.job_hash:
+                self.warnings.append(f"the job file changed since run {record.id} started; resuming with the new version")
+            self.ledger.reopen(record.id)
+            starts = [Checkpoint.from_json(p) for p in record.meta.get("partitions", [])] or self.source.partitions(1)
+            starts = pending.starts(starts)
+        for partition, (cp, state) in committed.items():
+            self.partition_counts[partition] = Counts.from_json(state.get("counts", {}))
+        offset = max((state.get("rejects_offset", 0) for _, state in committed.values()), default=0)
+        self.rejects.truncate(offset)
+        self.rows_before = record.meta.get("rows_before")
+        self.state_extra.update(partitions=len(starts), rows_before=self.rows_before)
+        self.events.run_id = record.id
+        self.events.emit("resuming", run_id=record.id, committed_rows=sum(c.read for c in self.partition_counts.values()))
+        return record, starts, True, bool(committed)
+
+    def _new_run_note(self, last: Unfinished) -> str:
+        """What a new run does about an unfinished one it does not continue (upsert, replace, --restart)."""
+        spec = self.plan.spec
+        stopped = f"run {last.run_id} stopped after committing {last.rows:,} source {_rows(last.rows)}"
+        if spec.mode == WriteMode.UPSERT:
+            return (f"{stopped}; this new run loads every source row again: keys already loaded are "
+                    f"{'left as they are' if spec.strategy == ConflictStrategy.SKIP else 'updated'} "
+                    f"(strategy {spec.strategy.value}), none is duplicated. It can no longer be continued with --resume")
+        if spec.mode == WriteMode.REPLACE:
+            return f"{stopped}; this new run replaces the destination's rows, so its rows are not kept twice"
+        return (f"{stopped}; --restart loads every source row again, and the rows it committed stay in "
+                f"{self.sink.description}: delete them first unless you want them twice")
+
+    def _mark_finished(self) -> None:
+        """Commit the checkpoint that tells the destination this run finished (engine.unfinished)."""
+        if not self.sink.capabilities.resumable:
+            return
+        with self.sink.transaction() as tx:
+            self.sink.save_checkpoint(tx, self.run_id, Checkpoint(FINISHED, {}, self.total().read, done=True),
+                                      {**self.state_extra, "counts": self.total().to_json(),
+                                       "rejects_offset": self.rejects.size})
 
     def _already_finished(self) -> RunReport:
         prev = self.previous
@@ -376,6 +484,19 @@ class _Run:
             if problem:
                 raise ValidationFailed(problem)
 
+    def _warn_of_rejects(self) -> None:
+        """A run that loaded little of its source says so, even when no reject limit stopped it."""
+        counts = self.total()
+        if counts.rejected == 0 or self.job.validation.max_rejects is not None:
+            return
+        if counts.rejected == counts.read:
+            self._warn_once(f"every source row was rejected ({counts.rejected:,}): nothing was loaded. "
+                            f"The reasons are in {self.rejects.path}")
+        elif counts.rejected * 2 > counts.read:
+            self._warn_once(f"{counts.rejected:,} of {counts.read:,} source rows were rejected "
+                            f"({100 * counts.rejected / counts.read:.0f}%); the reasons are in {self.rejects.path}. "
+                            "Set validation.max_rejects to stop such a run instead")
+
     def total(self) -> Counts:
         out = Counts()
         with self.counts_lock:
@@ -385,7 +506,8 @@ class _Run:
 
     def _interrupted_message(self) -> str:
         counts = self.total()
-        return (f"stopped by the user after {counts.batches} committed batches ({counts.read:,} source rows). "
+        return (f"stopped by the user after {counted(counts.batches, 'committed batch')} "
+                f"({counted(counts.read, 'source row')}). "
                 f"Nothing is half-written; continue with: portl run {self.plan.job.path} --resume")
 
     # --- one partition --------------------------------------------------------------------
@@ -518,7 +640,7 @@ class _Run:
         if limit is not None and total.rejected > limit:
             self.abort.set()
             raise RejectLimitExceeded(
-                f"{total.rejected:,} rows rejected, more than validation.max_rejects ({limit:,}); the run stopped after "
+                f"{counted(total.rejected, 'row')} rejected, more than validation.max_rejects ({limit:,}); the run stopped after "
                 f"batch {batch_no}. See {self.rejects.path}"
             )
 
@@ -559,7 +681,9 @@ class _Run:
                     # The destination refused the text (a value out of range, a NOT NULL column...):
                     # the block's Arrow batch says which rows, and loads the others.
                     self.events.emit("verbatim_refused", batch=batch_no, error=str(exc))
-                    prepared = self._parsed(prepared)
+                    parsed = self._parsed(prepared)
+                    parsed.hint = _hint(prepared, parsed, exc)
+                    prepared = parsed
                 except TransientError as exc:
                     if policy.strategy != "skip" or self.job_tx is not None:
                         raise
@@ -595,6 +719,8 @@ class _Run:
                 result = self.sink.write_verbatim(prepared.verbatim, list(verbatim.columns), verbatim.format, spec, active)
             elif not prepared.data.num_rows:
                 result = WriteResult()
+            elif prepared.hint is not None and job_tx is None and self.sink.capabilities.savepoints:
+                result = self._isolate(prepared, active, prepared.hint, hint=True)  # the text's write named a row
             else:
                 try:
                     if job_tx is not None and self.sink.capabilities.savepoints:  # a refusal must not spoil the job's transaction
@@ -626,7 +752,7 @@ class _Run:
                 after = Counts()
                 after.add(counts)
                 after.add(delta)
-                state = {"counts": after.to_json(), "rejects_offset": offset}
+                state = {**self.state_extra, "counts": after.to_json(), "rejects_offset": offset}
                 self.sink.save_checkpoint(active, self.run_id, chunk.checkpoint, state)
             except BaseException:
                 self.rejects.truncate(before)
@@ -676,7 +802,7 @@ class _Run:
         return Counts(read=prepared.rows_read, inserted=result.inserted, updated=updated, skipped=skipped,
                       rejected=len(prepared.rejects) + len(prepared.refused), batches=1, bytes=prepared.chunk.size_bytes)
 
-    def _isolate(self, prepared: Prepared, tx: Any, refused: RowRefused) -> WriteResult:
+    def _isolate(self, prepared: Prepared, tx: Any, refused: RowRefused, hint: bool = False) -> WriteResult:
         """The destination refused rows of the batch: write it again in parts, each in a savepoint
         of ``tx``, so that the good rows load and each refused row becomes a reject."""
         spec, data = self.plan.spec, prepared.data
@@ -685,7 +811,7 @@ class _Run:
             with self.sink.savepoint(tx):
                 return self.sink.write(data.slice(start, stop - start), spec, tx)
 
-        found = isolate(write, data.num_rows, refused)
+        found = isolate(write, data.num_rows, refused, hint=hint)
         prepared.refused = refused_rejects(found, data, prepared.source_index, prepared.chunk, self.source_name,
                                            getattr(self.source, "raw_rows", None))
         self.events.emit("rows_refused", rows=len(found.refused), writes=found.writes, error=str(refused))
@@ -718,9 +844,27 @@ class _Run:
         with self.write_lock or nullcontext():
             context = nullcontext(self.job_tx) if self.job_tx is not None else self.sink.transaction()
             with self.commit_lock, context as tx:
-                state = {"counts": counts.to_json(), "rejects_offset": self.rejects.size}
+                state = {**self.state_extra, "counts": counts.to_json(), "rejects_offset": self.rejects.size}
                 self.sink.save_checkpoint(tx, self.run_id, checkpoint, state)
             self.ledger_sync.checkpoint(checkpoint.partition, checkpoint.to_json(), state, None)
+
+
+def _hint(block: Prepared, parsed: Prepared, refused: Exception) -> RowRefused | None:
+    """The refusal of a verbatim block, its row turned into a row of the block's parsed batch
+    (found by its record number), or None when it names no row found there."""
+    if not isinstance(refused, RowRefused) or refused.row is None or block.chunk.first_record is None:
+        return None
+    first = parsed.chunk.first_record
+    if first is None:
+        return None
+    at = pc.index(parsed.source_index, block.chunk.first_record + refused.row - first).as_py()
+    if at < 0:
+        return None
+    return RowRefused(refused.reason, row=at, column=refused.column, value=refused.value, doing=refused.doing)
+
+
+def _rows(n: int) -> str:
+    return "row" if n == 1 else "rows"
 
 
 def _prefetch(items: Iterator[Prepared], abort: threading.Event, depth: int = 1) -> Iterator[Prepared]:

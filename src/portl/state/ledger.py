@@ -1,15 +1,22 @@
 """The run ledger: every run, its status and counts, and a copy of its latest checkpoints.
 
-The ledger lives in ``.portl/state.db`` (SQLite) under the state folder. It is the user's record
-of what ran; the authoritative checkpoint of a batch is the one committed in the destination's own
-transaction, so a crash between the two leaves the destination right and the ledger one batch
-behind, never the other way round.
+The ledger is ``state.db`` (SQLite) in the state folder, which follows the job, not the shell
+(:func:`state_dir_for`): ``.portl/`` beside the job file, unless ``--state-dir``,
+``PORTL_STATE_DIR`` or ``PORTL_HOME`` say otherwise. It is the user's record of what ran; the
+authoritative checkpoint of a batch is the one committed in the destination's own transaction, so a
+crash between the two leaves the destination right and the ledger one batch behind, never the other
+way round.
+
+A run records the process that runs it (host, pid and the process's start time). A run still
+``running`` whose process is gone was killed (``kill -9``, a power cut): :meth:`Ledger.settle_stale`
+marks it ``interrupted``, with the counts its last committed checkpoints recorded.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -47,6 +54,56 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED, REJECT_LIMIT = "running", "succeeded", "failed", "interrupted", "reject_limit"
 FINISHED = {SUCCEEDED}
 
+STATE_FILE = "state.db"
+KILLED = "the process running it ended without recording an outcome (killed, or the machine stopped); committed batches are kept, continue with --resume"
+
+
+def state_dir_for(job_dir: str | None, explicit: str | None = None) -> str:
+    """The ledger's folder for a job in ``job_dir``: ``explicit`` (``--state-dir`` or
+    ``PORTL_STATE_DIR``) first, then ``$PORTL_HOME``, then ``.portl`` beside the job file. A job
+    read from standard input (no folder) uses ``.portl`` in the current folder."""
+    if explicit:
+        return explicit
+    home = os.environ.get("PORTL_HOME")
+    if home:
+        return home
+    return os.path.join(job_dir, ".portl") if job_dir else ".portl"
+
+
+def ledger_exists(state_dir: str) -> bool:
+    return os.path.exists(os.path.join(state_dir, STATE_FILE))
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot), to tell it from a later process
+    given the same pid; None where /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def this_process() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "pid_started": _process_start(pid)}
+
+
+def process_alive(owner: dict[str, Any]) -> bool | None:
+    """Whether the process that ``owner`` (:func:`this_process`) describes still runs; None when
+    that cannot be known from here (another host, or no pid recorded)."""
+    pid = owner.get("pid")
+    if not pid or owner.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process holds the pid: it is alive, but is it ours?
+    started = owner.get("pid_started")
+    return started is None or _process_start(pid) == started
+
 
 @dataclass
 class RunRecord:
@@ -74,7 +131,7 @@ class Ledger:
 
     def __init__(self, state_dir: str):
         self.state_dir = state_dir
-        self.path = os.path.join(state_dir, "state.db")
+        self.path = os.path.join(state_dir, STATE_FILE)
         try:
             os.makedirs(state_dir, exist_ok=True)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -83,9 +140,11 @@ class Ledger:
             raise PortlError(f"cannot open the run ledger {self.path}: {exc}; set --state-dir or PORTL_STATE_DIR to a writable folder") from exc
         self._lock = threading.Lock()
 
-    def start_run(self, job: str, job_path: str, job_hash: str, meta: dict[str, Any]) -> RunRecord:
-        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    def start_run(self, job: str, job_path: str, job_hash: str, meta: dict[str, Any], run_id: str | None = None) -> RunRecord:
+        """Record a new run (``run_id``: one adopted from a destination's checkpoints)."""
+        run_id = run_id or time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
         now = time.time()
+        meta = {**meta, "process": this_process()}
         with self._lock:
             self._conn.execute(
                 "INSERT INTO runs (id, job, job_path, job_hash, status, started_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -95,7 +154,41 @@ class Ledger:
 
     def reopen(self, run_id: str) -> None:
         with self._lock:
-            self._conn.execute("UPDATE runs SET status = ?, ended_at = NULL, error = NULL WHERE id = ?", (RUNNING, run_id))
+            row = self._conn.execute("SELECT meta FROM runs WHERE id = ?", (run_id,)).fetchone()
+            meta = {**(json.loads(row[0]) if row else {}), "process": this_process()}
+            self._conn.execute("UPDATE runs SET status = ?, ended_at = NULL, error = NULL, meta = ? WHERE id = ?",
+                               (RUNNING, json.dumps(meta), run_id))
+
+    def settle_stale(self) -> list[str]:
+        """Mark ``interrupted`` every run recorded as running whose process is gone, with the
+        counts of its last recorded checkpoints. Returns their ids."""
+        settled = []
+        with self._lock:
+            rows = self._conn.execute("SELECT id, meta, counts FROM runs WHERE status = ?", (RUNNING,)).fetchall()
+            for run_id, meta, counts in rows:
+                owner = json.loads(meta).get("process") or {}
+                if process_alive(owner) is not False:
+                    continue
+                committed = self._committed_counts(run_id) or json.loads(counts)
+                self._conn.execute(
+                    "UPDATE runs SET status = ?, ended_at = ?, counts = ?, error = ? WHERE id = ? AND status = ?",
+                    (INTERRUPTED, time.time(), json.dumps(committed), KILLED, run_id, RUNNING))
+                settled.append(run_id)
+        return settled
+
+    def _committed_counts(self, run_id: str) -> dict[str, Any] | None:
+        """The run's counts as its partitions' last recorded checkpoints add them up."""
+        states = [json.loads(s) for (s,) in self._conn.execute("SELECT state FROM checkpoints WHERE run_id = ?", (run_id,))]
+        totals: dict[str, Any] = {}
+        for state in states:
+            for name, value in (state.get("counts") or {}).items():
+                if isinstance(value, dict):
+                    merged = totals.setdefault(name, {})
+                    for reason, n in value.items():
+                        merged[reason] = merged.get(reason, 0) + n
+                else:
+                    totals[name] = totals.get(name, 0) + value
+        return totals or None
 
     def record_progress(self, run_id: str, checkpoints: dict[str, tuple[dict[str, Any], dict[str, Any]]],
                         counts: dict[str, Any] | None = None) -> None:

@@ -19,10 +19,11 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portl.errors import Interrupted, PortlError, StepError
+from portl.plural import counted, plural
 from portl.spec.flow import LoadedFlow
 from portl.spec.flow_models import OutboxEnqueueStep, StepBase, iter_steps
 from portl.steps.context import Scope
@@ -58,9 +59,10 @@ class FlowReport:
 
 @dataclass
 class FlowOptions:
-    """How to run a flow: the ledger's folder, the events, the stop signal (Ctrl-C)."""
+    """How to run a flow: the ledger's folder (None: beside the flow file, see
+    :func:`portl.state.ledger.state_dir_for`), the events, the stop signal (Ctrl-C)."""
 
-    state_dir: str = ".portl"
+    state_dir: str | None = None
     events: FlowEvents = field(default_factory=FlowEvents)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -166,6 +168,7 @@ def run_flow(loaded: LoadedFlow, options: FlowOptions | None = None) -> FlowRepo
     check_flow(loaded)
     events = options.events
     walker = Walker(loaded, events, runtime=None)
+    options = replace(options, state_dir=L.state_dir_for(loaded.base_dir, options.state_dir))
     ledger = L.Ledger(options.state_dir)
     job_hash = hashlib.sha256(loaded.text.encode()).hexdigest()[:16]
     database = loaded.database
@@ -210,7 +213,8 @@ def run_flow(loaded: LoadedFlow, options: FlowOptions | None = None) -> FlowRepo
                 undone += f", except what the migrate steps {', '.join(runtime.migrated)} committed on their own"
             events.emit("rolled_back", "error" if status == L.FAILED else "warning", database=runtime.session.where, kept=undone)
             if runtime.enqueued_committed:
-                warnings.append(f"{runtime.enqueued_committed} calls of committed items wait in the outbox: "
+                warnings.append(f"{counted(runtime.enqueued_committed, 'call')} of committed items "
+                                f"{plural(runtime.enqueued_committed, 'is')} waiting in the outbox: "
                                 f"portl outbox drain {loaded.path}")
         counts = dict(walker.counts, enqueued=runtime.enqueued_committed, attempts=sum(runtime.attempts.values()))
         counts["read"] = counts["items"]
@@ -273,6 +277,6 @@ def _deliver(loaded: LoadedFlow, runtime: Runtime, events: FlowEvents) -> list[s
     events.emit("outbox_drained", delivered=report.delivered, pending=report.pending, dead=len(report.dead))
     warnings = []
     if report.pending or report.dead:
-        warnings.append(f"outbox: {report.delivered} calls delivered, {report.pending} still pending, {len(report.dead)} "
+        warnings.append(f"outbox: {counted(report.delivered, 'call')} delivered, {report.pending} still pending, {len(report.dead)} "
                         f"moved to the dead-letter table; see portl outbox list {loaded.path}")
     return warnings

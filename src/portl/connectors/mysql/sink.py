@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from portl.connectors.base import (
     Capabilities, Checkpoint, ConflictStrategy, TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
+    group_checkpoints,
 )
 from portl.connectors.mysql import catalog
 from portl.connectors.mysql.client import LOCAL_INFILE_REFUSED, Pool, Server, close_quietly, errno_of, execute
@@ -102,8 +103,8 @@ class MysqlSink:
         self._swap = False
         self._stage = side_name(self.table, "__portl_stage") if self.table else ""
         self._non_finite: set[str] = set()  # float columns whose NaN or infinities became NULL
-        self._savepoints = itertools.count(1)
         self._copy_notes: dict[str, list[str]] = {"tables": [], "constraints": [], "views": []}  # a copy's, per step
+        self._savepoints = itertools.count(1)
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -150,6 +151,11 @@ class MysqlSink:
         self._require_table()
         with self._cursor(f"reading the table definition of {self.description}") as cur:
             return catalog.table_info(cur, self.database, self.table, self._facts.mariadb, shown_as=self.table_name)
+
+    def table_names(self) -> list[str]:
+        """The database's tables, for a did-you-mean when the table is missing."""
+        with self._cursor(f"listing the tables of {self.description}") as cur:
+            return catalog.table_names(cur, self.database)
 
     def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
         self._require_table()
@@ -446,6 +452,31 @@ class MysqlSink:
                 cp = Checkpoint.from_json(json.loads(checkpoint))
                 out[cp.partition] = (cp, json.loads(state))
         return out
+
+    def job_checkpoints(self, job: str) -> dict[str, dict[str, tuple[Checkpoint, dict[str, Any]]]]:
+        """Every run of ``job`` whose checkpoints this database holds, by run id."""
+        import pymysql
+
+        with self._connections().connection() as conn, conn.cursor() as cur:
+            try:
+                execute(cur, f"SELECT run_id, checkpoint, state FROM {self._sql(CHECKPOINT_TABLE)} "
+                             "WHERE JSON_UNQUOTE(JSON_EXTRACT(state, '$.job')) = %s", (job,))
+            except pymysql.MySQLError as exc:
+                if errno_of(exc) == 1146:
+                    return {}  # no checkpoint table: nothing was ever committed here
+                raise self.server.error(exc, f"reading checkpoints from {self.description}") from exc
+            rows = cur.fetchall()
+        return group_checkpoints((run_id, json.loads(cp), json.loads(state)) for run_id, cp, state in rows)
+
+    def forget_run(self, run_id: str) -> None:
+        import pymysql
+
+        with self._connections().connection() as conn, conn.cursor() as cur:
+            try:
+                execute(cur, f"DELETE FROM {self._sql(CHECKPOINT_TABLE)} WHERE run_id = %s", (run_id,))
+            except pymysql.MySQLError as exc:
+                if errno_of(exc) != 1146:
+                    raise self.server.error(exc, f"removing the checkpoints of run {run_id} from {self.description}") from exc
 
     # --- the end -----------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from portl.connectors.base import (
     Capabilities, Checkpoint, ConflictStrategy, TableInfo, TargetPlan, TextFormat, Verbatim, WriteMode, WriteResult,
-    WriteSpec,
+    WriteSpec, group_checkpoints,
 )
 from portl.connectors.postgres import catalog, copybinary, copytext, refusals, replace, textcopy
 from portl.connectors.postgres.catalog import TableName
@@ -37,6 +37,7 @@ from portl.connectors.postgres.connection import Pool, Session, translate
 from portl.connectors.postgres.typemap import CREATED_TYPNAMES, DIALECT, quote_ident
 from portl.connectors.sql import dialect as sql
 from portl.errors import ConflictError, TerminalError
+from portl.plural import counted
 from portl.types import LogicalType, logical_of
 
 CONCURRENT_WRITERS = 4
@@ -96,6 +97,14 @@ class PostgresSink:
                 return catalog.table_info(conn, self.table)
             except psycopg.Error as exc:
                 raise translate(exc, f"describing {self.description}") from exc
+
+    def table_names(self) -> list[str]:
+        """The tables and views there are, for a did-you-mean when the table is missing."""
+        with self._conn() as conn:
+            try:
+                return catalog.relation_names(conn, self.table.schema)
+            except psycopg.Error as exc:
+                raise translate(exc, f"listing the tables of {self.description}") from exc
 
     def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
         with self._conn() as conn:
@@ -247,7 +256,7 @@ class PostgresSink:
                 if binary:
                     copy.write(copybinary.TRAILER)
             if cur.rowcount != block.rows:  # the row accounting rests on it: never trust a count blindly
-                raise TerminalError(f"writing to {self.description}: COPY loaded {cur.rowcount} rows of a block "
+                raise TerminalError(f"writing to {self.description}: COPY loaded {counted(cur.rowcount, 'row')} of a block "
                                     f"of {block.rows}")
 
         return self._write(block.rows, columns, spec, tx, load)
@@ -360,6 +369,27 @@ class PostgresSink:
             cp = Checkpoint.from_json(checkpoint)
             out[cp.partition] = (cp, state)
         return out
+
+    def job_checkpoints(self, job: str) -> dict[str, dict[str, tuple[Checkpoint, dict[str, Any]]]]:
+        """Every run of ``job`` whose checkpoints this schema holds, by run id."""
+        with self._conn() as conn:
+            try:
+                if catalog.table_oid(conn, self.checkpoints) is None:
+                    return {}
+                rows = conn.execute(f"SELECT run_id, partition, checkpoint, state FROM {self.checkpoints.sql} "
+                                    "WHERE state ->> 'job' = %s", (job,)).fetchall()
+            except psycopg.Error as exc:
+                raise translate(exc, f"reading checkpoints from {self.checkpoints}") from exc
+        return group_checkpoints((run_id, checkpoint, state) for run_id, partition, checkpoint, state in rows
+                                 if partition != SWAPPED)
+
+    def forget_run(self, run_id: str) -> None:
+        with self._conn() as conn:
+            try:
+                if catalog.table_oid(conn, self.checkpoints) is not None:
+                    conn.execute(f"DELETE FROM {self.checkpoints.sql} WHERE run_id = %s", (run_id,))
+            except psycopg.Error as exc:
+                raise translate(exc, f"removing the checkpoints of run {run_id} from {self.checkpoints}") from exc
 
     def finish(self, run_id: str) -> None:
         if not self._replacing or self._swapped:
