@@ -14,6 +14,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from portl.errors import ConfigError, PortlError
+from portl.plural import counted
 from portl.steps.events import StepEvent
 
 
@@ -117,7 +118,8 @@ def _render_entry(console: Console, entry: Any) -> None:
         return
     console.print(head)
     if entry.kind == "read":
-        console.print(f"{pad}  reads {escape(shown.get('file', ''))}: {shown.get('rows', '?')} rows, columns "
+        rows = shown.get("rows")
+        console.print(f"{pad}  reads {escape(shown.get('file', ''))}: {'? rows' if rows is None else counted(rows, 'row')}, columns "
                       f"{escape(', '.join(shown.get('columns', [])))}" + (f", {shown['rejects']} rejected" if shown.get("rejects") else ""))
     elif entry.kind == "sql":
         for statement in shown.get("sql", []):
@@ -207,11 +209,14 @@ def render_report(console: Console, report: Any, json_out: bool = False) -> None
         print(json.dumps({"event": "report", **report.to_json()}, default=str), flush=True)
         return
     colour = "green" if report.status == "succeeded" else "red"
-    console.print(f"[bold {colour}]{report.status}[/] flow {escape(report.job)} run {report.run_id} in {report.duration_s:,.1f} s")
+    from portl.cli.render import status_words
+
+    console.print(f"[bold {colour}]{status_words(report.status)}[/] flow {escape(report.job)} run {report.run_id} in "
+                  f"{report.duration_s:,.1f} s")
     c = report.counts
     undone = " (rolled back)" if report.rolled_back else ""
     console.print(f"items {c.get('items', 0):,}   rows inserted {c.get('inserted', 0):,}, updated {c.get('updated', 0):,}{undone}   "
-                  f"statements {c.get('statements', 0):,}   calls {c.get('calls', 0):,} ({c.get('attempts', 0):,} attempts)   "
+                  f"statements {c.get('statements', 0):,}   calls {c.get('calls', 0):,} ({counted(c.get('attempts', 0), 'attempt')})   "
                   f"queued in the outbox {c.get('enqueued', 0):,}")
     table = Table("step", "type", "runs", "skipped", "attempts", "seconds", box=None, pad_edge=False)
     for step in report.steps:

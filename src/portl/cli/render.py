@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from portl.engine.plan import Plan
+from portl.engine.plan import Plan, preview_text
+from portl.plural import counted, plural
 from portl.types import logical_of
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def render_plan(console: Console, plan: Any) -> None:
     est = plan.estimate
     size = []
     if est.rows is not None:
-        size.append(f"{est.rows:,} rows" + ("" if est.exact else " (estimated)"))
+        size.append(counted(est.rows, "row") + ("" if est.exact else " (estimated)"))
     if est.bytes:
         size.append(f"{est.bytes / 1e6:,.1f} MB")
     console.print(f"[bold]Source[/]: {escape(plan.source.description)}" + (f" — {', '.join(size)}" if size else ""))
@@ -77,7 +78,8 @@ def render_plan(console: Console, plan: Any) -> None:
                 console.print(f"  {event}: {escape(line)}")
 
     if plan.preview:
-        console.print(f"\n[bold]Preview[/]: the first {len(plan.preview)} rows as they would be written")
+        first = "the first row" if len(plan.preview) == 1 else f"the first {len(plan.preview)} rows"
+        console.print(f"\n[bold]Preview[/]: {first} as {plural(len(plan.preview), 'it')} would be written")
         # One line per destination column and one column per row, so that wide tables still fit.
         good = [r for r in plan.preview if r.values is not None]
         preview = Table(box=None, pad_edge=False)
@@ -94,7 +96,7 @@ def render_plan(console: Console, plan: Any) -> None:
 
     console.print(f"\n[bold]Rejected rows go to[/]: {escape(plan.reject_path)}")
     console.print(f"[bold]Workers[/]: {plan.job.job.parallel.workers}   [bold]Retry[/]: {plan.job.job.retry.strategy} "
-                  f"({plan.job.job.retry.attempts} attempts)")
+                  f"({counted(plan.job.job.retry.attempts, 'attempt')})")
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     for error in plan.errors:
@@ -103,7 +105,7 @@ def render_plan(console: Console, plan: Any) -> None:
 
 def render_database_plan(console: Console, plan: Any) -> None:
     """A whole-database copy: each table's copy, then the keys and constraints added after."""
-    console.rule(f"[bold]Plan for job {escape(plan.name)}: copy {len(plan.plans)} tables[/]")
+    console.rule(f"[bold]Plan for job {escape(plan.name)}: copy {counted(len(plan.plans), 'table')}[/]")
     console.print(f"[dim]{escape(plan.job.path)} — nothing has been written[/]")
     console.print(f"[bold]From[/] {escape(plan.catalog.description)}  [bold]to[/] {escape(plan.target.description)}; "
                   f"{plan.job.job.parallel.workers} table(s) at a time")
@@ -151,14 +153,11 @@ def _code(console: Console, code: str, lexer: str, word_wrap: bool = False) -> S
 
 
 def _where(row: Any) -> str:
-    return f"row {row.record}" + (f" (line {row.line})" if row.line else "") if row.record else "row"
+    return row.where()
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    text = str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return preview_text(value)
 
 
 def render_report(console: Console | None, report: RunReport, json_out: bool = False) -> None:
@@ -172,7 +171,7 @@ def render_report(console: Console | None, report: RunReport, json_out: bool = F
     if report.already_finished:
         console.print(f"run {report.run_id} of job {escape(report.job)} already finished; nothing to resume, nothing changed.")
     colour = "green" if report.status == "succeeded" else "red"
-    console.print(f"[bold {colour}]{report.status}[/] job {escape(report.job)} run {report.run_id}"
+    console.print(f"[bold {colour}]{status_words(report.status)}[/] job {escape(report.job)} run {report.run_id}"
                   + ("" if report.already_finished else f" in {report.duration_s:,.1f} s ({report.rows_per_s:,.0f} rows/s)"))
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_row("read", f"{c.read:>12,}")
@@ -234,9 +233,18 @@ def run_json(r: RunRecord) -> dict[str, Any]:
             "checkpoints": {p: cp.get("checkpoint", cp) for p, cp in r.checkpoints.items()}}
 
 
+STATUS_WORDS = {"reject_limit": "stopped: too many rejects"}
+"""How a run's status reads for people; ``--format json`` keeps the status itself."""
+
+
+def status_words(status: str) -> str:
+    """``reject_limit`` reads ``stopped: too many rejects``; other statuses read as they are."""
+    return STATUS_WORDS.get(status, status)
+
+
 def _status(status: str) -> str:
     colour = {"succeeded": "green", "running": "yellow", "interrupted": "yellow"}.get(status, "red")
-    return f"[{colour}]{status}[/]"
+    return f"[{colour}]{status_words(status)}[/]"
 
 
 def _when(ts: float | None) -> str:

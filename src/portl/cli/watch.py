@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from portl.engine.events import Event
 from portl.engine.plan import Plan
+from portl.plural import counted
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -78,4 +79,5 @@ class RunWatcher:
             details = ", ".join(f"{k}={v}" for k, v in event.details.items() if k != "totals")
             self.console.print(f"[yellow]{event.event}[/] (batch {event.batch}): {escape(details)}")
         elif event.event == "resuming":
-            self.console.print(f"resuming run {event.details['run_id']}: {event.details['committed_rows']:,} source rows already committed")
+            rows = counted(event.details["committed_rows"], "source row")
+            self.console.print(f"resuming run {event.details['run_id']}: {rows} already committed")

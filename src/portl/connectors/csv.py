@@ -49,6 +49,7 @@ from portl.connectors.blocks import (
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.csv_verbatim import CHECKABLE, BlockCheck
 from portl.errors import SourceError, TerminalError
+from portl.plural import counted
 
 if TYPE_CHECKING:
     from portl.connectors.csv_sink import CsvSink
@@ -370,8 +371,8 @@ class CsvSource:
                 self._check_header(names, line)
                 if cfg.columns is not None and len(cfg.columns) != len(names):
                     raise SourceError(
-                        f"{self.name}: `columns:` lists {len(cfg.columns)} names but the header on line "
-                        f"{line} has {len(names)} fields"
+                        f"{self.name}: `columns:` lists {counted(len(cfg.columns), 'name')} but the header on line "
+                        f"{line} has {counted(len(names), 'field')}"
                     )
                 pos, line = pos + len(header), line + header.count(b"\n")
                 names = list(cfg.columns or names)

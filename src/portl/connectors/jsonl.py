@@ -11,6 +11,7 @@ after the sample are not read (the source says so in ``notes``).
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -146,6 +147,7 @@ class JsonlSource:
                 block, final = got
                 newlines = block.count(b"\n")
                 table, rejects, lines = self._parse_block(block, line, self._schema, newlines)
+                rejects = [dataclasses.replace(r, record=record + r.record - 1) if r.record else r for r in rejects]
                 data = _single_batch(table, self._schema)  # type: ignore[arg-type]
                 data = self._nested_as_text(data, block, line, lines)
                 consumed = data.num_rows + len(rejects)
@@ -239,7 +241,7 @@ class JsonlSource:
         if table.num_rows == 0:
             first = rejects[0]
             raise SourceError(
-                f"{self.name}: no line of the first {len(rejects)} holds a JSON object, so there is no "
+                f"{self.name}: {'the first line holds no' if len(rejects) == 1 else f'no line of the first {len(rejects)} holds a'} JSON object, so there is no "
                 f"schema to read; line {first.line}: {first.error}"
             )
         self._schema = _readable_schema(table.schema)
@@ -273,17 +275,19 @@ class JsonlSource:
         good: list[bytes] = []
         lines: list[int] = []
         rejects: list[Reject] = []
+        ordinals: dict[int, int] = {}  # line -> record number within the block (blank lines hold none)
         for i, raw in enumerate(data.split(b"\n")):
             if not raw.strip():
                 continue
+            ordinals[line + i] = len(ordinals) + 1
             try:
                 value = json.loads(raw)
             except ValueError as exc:
                 detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-                rejects.append(self._reject(line + i, f"not valid JSON: {detail}", raw))
+                rejects.append(self._reject(line + i, f"not valid JSON: {detail}", raw, ordinals[line + i]))
                 continue
             if not isinstance(value, dict):
-                rejects.append(self._reject(line + i, f"not a JSON object but {_json_kind(value)}", raw))
+                rejects.append(self._reject(line + i, f"not a JSON object but {_json_kind(value)}", raw, ordinals[line + i]))
                 continue
             good.append(raw)
             lines.append(line + i)
@@ -310,8 +314,7 @@ class JsonlSource:
                     kept.append(raw)
                     kept_lines.append(where)
                 else:
-                    error = f"does not fit the types read from the first rows: {problem}"
-                    rejects.append(self._reject(where, error, raw))
+                    rejects.append(_type_change(self._reject(where, "", raw, ordinals[where]), problem, raw))
             good, lines = kept, kept_lines
             if good:
                 try:
@@ -359,8 +362,31 @@ class JsonlSource:
         if text not in self.notes:
             self.notes.append(text)
 
-    def _reject(self, line: int, error: str, raw: bytes) -> Reject:
-        return Reject(source=self.name, error=error, line=line, original=self._file.text(record_text(raw)))
+    def _reject(self, line: int, error: str, raw: bytes, record: int | None = None) -> Reject:
+        """``record``: the row's number within its block; ``read`` makes it the file's."""
+        return Reject(source=self.name, error=error, line=line, record=record, original=self._file.text(record_text(raw)))
+
+
+_CHANGED = re.compile(r"Column\(/([^)]*)\) changed from (\w+) to (\w+)")
+
+
+def _type_change(reject: Reject, problem: str, raw: bytes) -> Reject:
+    """A line whose field has another JSON type than in the first rows, with that field and its
+    value; Arrow's own words (``Column(/id) changed from number to string in row 0``) count rows
+    of a one-line parse, which would mislead."""
+    found = _CHANGED.search(problem)
+    if found is None:
+        return dataclasses.replace(reject, error=f"does not fit the types read from the first rows: {problem}")
+    path, before, after = found.groups()
+    column = path.split("/")[0]
+    value = json.loads(raw).get(column)
+    where = f"field {path.replace('/', '.')}"
+    error = f"{where} is {_article(after)} here, but {_article(before)} in the first rows, which set the types"
+    return dataclasses.replace(reject, error=error, column=column, value=value)
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
 
 
 def _start(partition: str, offset: int, end: int | None, line: int, record: int) -> Checkpoint:

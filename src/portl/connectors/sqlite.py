@@ -23,6 +23,7 @@ from portl.connectors.base import (
     TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
 )
 from portl.connectors.closest import table_hint
+from portl.connectors.closest import table_hint
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.sql import dialect as sql
 from portl.connectors.sql import expressions
@@ -121,6 +122,12 @@ def translate(exc: sqlite3.Error, doing: str) -> Exception:
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return TransientError(f"{doing}: {text}")
     return TerminalError(f"{doing}: {text}")
+
+
+def _table_names(conn: sqlite3.Connection) -> list[str]:
+    """The tables and views of the main database, SQLite's and Portl's own left out."""
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name").fetchall()
+    return [name for (name,) in rows if not name.startswith(("sqlite_", "_portl_"))]
 
 
 def _table_names(conn: sqlite3.Connection) -> list[str]:

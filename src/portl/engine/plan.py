@@ -17,6 +17,8 @@ import pyarrow as pa
 
 from portl.connectors import registry
 from portl.connectors.base import Estimate, Sink, Source, TableInfo, TargetPlan, WriteMode, WriteSpec
+from portl.connectors.closest import table_hint
+from portl.connectors.sql.dialect import split_qualified
 from portl.engine.hooks import describe as describe_hooks
 from portl.engine.mapping import MappedBatch, MappingPlan, apply_mapping, resolve_mapping
 from portl.engine.validation import check_schema
@@ -38,6 +40,24 @@ class PreviewRow:
     values: dict[str, Any] | None
     error: str | None = None
     column: str | None = None
+
+    def where(self) -> str:
+        """``row 3 (line 4)``; ``line 4`` when the source numbers lines but not records."""
+        line = f"line {self.line}" if self.line else ""
+        if self.record:
+            return f"row {self.record}" + (f" ({line})" if line else "")
+        return line or "row"
+
+
+def preview_text(value: Any, width: int = 40) -> str:
+    """A preview value as text: a NULL reads ``NULL``, text that would read the same (``NULL``,
+    ``null``, an empty or blank string) is shown quoted, and long text is cut to ``width``."""
+    if value is None:
+        return "NULL"
+    text = str(value)
+    if isinstance(value, str) and (text.strip().upper() in ("", "NULL", "NONE") or text != text.strip()):
+        text = repr(text)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @dataclass
@@ -178,7 +198,7 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
     if destination is None and caps.alters_tables and not job.mapping.create_missing_columns:
         raise ConfigError(
             f"destination table of {sink.description} does not exist and mapping.create_missing_columns is false; "
-            "create the table first, or set create_missing_columns: true to let Portl create it"
+            "create the table first, or set create_missing_columns: true to let Portl create it" + _table_hint(job, sink)
         )
     mapping = resolve_mapping(job.mapping, schema, destination)
     key = tuple(job.conflict.key) if job.conflict else ()
@@ -213,6 +233,15 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
         result.preview, seen = _preview(source, mapping, preview_rows)
         result.warnings += [w for w in seen if w not in result.warnings]
     return result
+
+
+def _table_hint(job: Any, sink: Sink) -> str:
+    """A did-you-mean for a destination table that does not exist, from the sink's tables."""
+    table, names = getattr(job.destination, "table", None), getattr(sink, "table_names", None)
+    if not table or names is None:
+        return ""
+    hint = table_hint(split_qualified(table)[-1], names(), "the database")
+    return f" ({hint.removeprefix('; ')})"
 
 
 def _unmapped_keys(loaded: LoadedJob, key: tuple[str, ...], mapped: list[str]) -> list[str]:

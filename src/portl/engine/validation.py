@@ -6,6 +6,7 @@ import pyarrow as pa
 
 from portl.connectors.base import ColumnInfo, TableInfo, WriteMode, WriteSpec
 from portl.engine.mapping import MappingPlan
+from portl.plural import counted
 from portl.types import LogicalType, logical_of
 
 # Conversions a database performs without losing anything: mapped type -> destination type.
@@ -61,6 +62,6 @@ def check_row_count(mode: WriteMode, before: int | None, after: int | None, inse
     expected = inserted if mode == WriteMode.REPLACE else before + inserted
     if after != expected:
         base = "" if mode == WriteMode.REPLACE else f"{before:,} before + "
-        return (f"row count check failed: the destination holds {after:,} rows, expected {base}{inserted:,} inserted = "
+        return (f"row count check failed: the destination holds {counted(after, 'row')}, expected {base}{inserted:,} inserted = "
                 f"{expected:,}; another writer may have changed the table during the run")
     return None

@@ -392,7 +392,8 @@ def _all_rejected(preview: list[Any]) -> list[str]:
         return []
     first = preview[0]
     where = f"row {first.record}" if first.record else "the first row"
-    return [f"every one of the {len(preview)} rows previewed would be rejected ({where}, column "
+    every = "the one row previewed" if len(preview) == 1 else f"every one of the {len(preview)} rows previewed"
+    return [f"{every} would be rejected ({where}, column "
             f"{first.column or '?'}: {first.error or 'rejected'}); check the columns' types, formats and transforms"]
 
 

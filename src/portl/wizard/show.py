@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
+from portl.engine.plan import preview_text
+from portl.plural import counted, plural
 from portl.wizard.compose import ColumnSetting
 from portl.wizard.discover import DestinationFacts, SourceFacts, TableEntry
 from portl.wizard.samples import Suggestion, transform_text
@@ -48,10 +50,10 @@ def source(console: Console, facts: SourceFacts) -> None:
     estimate = facts.estimate
     size = ""
     if estimate.rows is not None:
-        size = f", {'' if estimate.exact else 'about '}{estimate.rows:,} rows"
+        size = f", {'' if estimate.exact else 'about '}{counted(estimate.rows, 'row')}"
     elif estimate.bytes:
         size = f", {estimate.bytes / 1e6:,.1f} MB"
-    console.print(f"Found [bold]{escape(facts.description)}[/]: {len(facts.columns)} columns{size}.")
+    console.print(f"Found [bold]{escape(facts.description)}[/]: {counted(len(facts.columns), 'column')}{size}.")
     rows = facts.rows(SHOWN_ROWS)
     sample = Table("column", "type", *[f"row {i}" for i in range(1, len(rows) + 1)], box=None, pad_edge=False)
     for column in facts.columns:
@@ -68,7 +70,7 @@ def destination(console: Console, facts: DestinationFacts) -> None:
     if facts.table is None:
         console.print(f"{escape(facts.description)}: does not exist yet; the first run creates it.")
         return
-    rows = "" if facts.rows is None else f", {facts.rows:,} rows"
+    rows = "" if facts.rows is None else f", {counted(facts.rows, 'row')}"
     console.print(f"{escape(facts.description)}: exists{rows}.")
     columns = ", ".join(f"{c.name} ({c.declared or c.type})" for c in facts.table.columns)
     console.print(f"columns: {escape(columns)}")
@@ -102,19 +104,19 @@ def dry_run(console: Console, plan: Any, destination_rows: int | None) -> None:
     """The preview of mapped rows, the schema check's findings and the row counts."""
     if plan.preview:
         good = [r for r in plan.preview if r.values is not None]
-        console.print(f"The first {len(plan.preview)} rows as they would be written:")
+        first = "The first row" if len(plan.preview) == 1 else f"The first {len(plan.preview)} rows"
+        console.print(f"{first} as {plural(len(plan.preview), 'it')} would be written:")
         preview = Table(box=None, pad_edge=False)
         preview.add_column("column", no_wrap=True)
         for r in good:
-            preview.add_column(f"row {r.record}" if r.record else "row")
+            preview.add_column(r.where())
         for c in plan.mapping.columns:
-            preview.add_row(escape(c.name), *[escape(_cell(r.values.get(c.name))) for r in good])
+            preview.add_row(escape(c.name), *[escape(preview_text(r.values.get(c.name), _CELL)) for r in good])
         if good:
             console.print(preview)
         for r in plan.preview:
             if r.values is None:
-                where = f"row {r.record}" + (f" (line {r.line})" if r.line else "")
-                why = escape(f"{where}, column {r.column or '?'}: {r.error or ''}")
+                why = escape(f"{r.where()}, column {r.column or '?'}: {r.error or ''}")
                 console.print(f"  [red]would be rejected[/]: {why}")
     if plan.job.job.validation.schema_:
         verdict = "[red]problems[/]" if plan.errors else "[green]ok[/]"
@@ -151,7 +153,4 @@ def yaml_text(console: Console, text: str) -> None:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    text = str(value)
-    return text if len(text) <= _CELL else text[: _CELL - 3] + "..."
+    return preview_text(value, _CELL)

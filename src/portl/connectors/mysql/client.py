@@ -123,7 +123,8 @@ class Server:
     def error(self, exc: BaseException, doing: str, *, during_run: bool = True, table: str | None = None) -> ConnectorError:
         """A driver exception as a Portl error whose message says what to do; never the password."""
         code = errno_of(exc)
-        text = self._scrub(str(exc.args[1]) if len(getattr(exc, "args", ())) > 1 else str(exc))
+        # The server's sentence becomes a clause of ours: its own full stop would double ours.
+        text = self._scrub(str(exc.args[1]) if len(getattr(exc, "args", ())) > 1 else str(exc)).strip().removesuffix(".")
         where = f"MySQL {self.role} {self.location}/{self.database}"
         terminal = SourceError if self.role == "source" else TerminalError
         if code in (2002, 2003, 2005) and not during_run:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from portl.connectors.base import Checkpoint, Chunk, Estimate, TableDef, Verbatim, VerbatimOffer, VerbatimRequest, ViewDef
 
+from portl.connectors.closest import table_hint
 from portl.connectors.mysql import csvrows
 from portl.connectors.mysql import catalog
 from portl.connectors.mysql.client import Server, ValueReader, abandon_stream, close_quietly, errno_of, execute
@@ -71,7 +72,8 @@ class MysqlSource:
                     self.columns = catalog.columns(cur, self.database, self.table, facts.mariadb)
                     if not self.columns:
                         raise SourceError(f"table {config.table!r} not found in MySQL database {self.database} on "
-                                          f"{self.server.location}")
+                                          f"{self.server.location}"
+                                          + table_hint(self.table, catalog.table_names(cur, self.database), "it"))
                     primary = catalog.indexes(cur, self.database, self.table).get("PRIMARY", (True, []))[1]
                     self.order_by = primary
                     kinds = {c.name: c.kind for c in self.columns}

@@ -23,6 +23,7 @@ from portl.types import logical_of
 ROW_BYTES = 65535 - 535  # InnoDB's row limit, less room for the other columns' own bytes
 KEY_CHARACTERS = 768  # 3072 index bytes / 4 bytes a character
 _PARENTHESISED = {"text", "json", "bytes"}
+_NOW = {"CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP()", "NOW()"}
 
 
 def varchar_lengths(table: TableDef, keyed: set[str]) -> dict[str, int]:
@@ -56,6 +57,8 @@ def column_sql(table: TableDef, f: pa.Field, lengths: dict[str, int], key: bool 
                             f"is not copied: {exc}")
     if default and logical.name in _PARENTHESISED and not (key and logical.name in KEY_TYPES):
         default = f"({default})"
+    elif default.upper().replace(" ", "") in _NOW and logical.name in ("timestamp", "timestamptz"):
+        default = "CURRENT_TIMESTAMP(6)"  # DATETIME(6) wants the current time to its own precision
     return definition + (f" DEFAULT {default}" if default else ""), None
 
 

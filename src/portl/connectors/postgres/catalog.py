@@ -50,6 +50,17 @@ def schema_exists(conn: psycopg.Connection, schema: str) -> bool:
     return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is not None
 
 
+def relation_names(conn: psycopg.Connection, schema: str) -> list[str]:
+    """Tables and views, for a did-you-mean: those of ``schema`` by their name, those of the other
+    schemas (not the system's, not Portl's own tables) as ``schema.name``."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg\\_%' AND NOT c.relispartition AND c.relname NOT LIKE '\\_portl\\_%'"
+    ).fetchall()
+    return [name if space == schema else f"{space}.{name}" for space, name in rows]
+
+
 _COLUMNS = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod),
        coalesce(b.typname, t.typname), coalesce(b.typtype, t.typtype),
@@ -165,7 +176,7 @@ def table_def(conn: psycopg.Connection, table: TableName, label: str, labels: di
         "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
         "ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = %s AND a.attgenerated = ''", (oid,))
         if name != identity_name}
-    checks = tuple(CheckDef(name, definition) for name, definition in conn.execute(
+    checks = tuple(CheckDef(name, _check_expression(definition)) for name, definition in conn.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s AND contype = 'c' "
         "ORDER BY conname", (oid,)))
     return TableDef(label, schema, primary, tuple(indexes), tuple(fks), identity_name, estimated_rows(conn, oid),
@@ -173,6 +184,13 @@ def table_def(conn: psycopg.Connection, table: TableName, label: str, labels: di
 
 
 _LENGTH = re.compile(r"^(?:character varying|character|varchar|char)\((\d+)\)$")
+_CHECK = re.compile(r"^CHECK\s*\((.*)\)(?:\s+NOT VALID)?$", re.DOTALL)
+
+
+def _check_expression(definition: str) -> str:
+    """``CHECK ((qty > 0)) NOT VALID`` (as ``pg_get_constraintdef`` writes it) → ``(qty > 0)``."""
+    match = _CHECK.match(definition.strip())
+    return match.group(1).strip() if match else definition
 
 
 def views(conn: psycopg.Connection, schema: str) -> list[ViewDef]:

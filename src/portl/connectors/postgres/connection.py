@@ -120,7 +120,9 @@ def _server_message(exc: psycopg.Error) -> str:
         parts.append(diag.message_detail)
     if diag.context and diag.context.startswith("COPY"):
         parts.append(f"at {diag.context.splitlines()[0]}")
-    return mask_url("; ".join(parts))
+    # The server ends its detail with a full stop ("Key (id)=(1) already exists."): the parts are
+    # clauses of one sentence here, and more text may follow after a semicolon.
+    return mask_url("; ".join(part.strip().removesuffix(".") for part in parts))
 
 
 @dataclass(eq=False)

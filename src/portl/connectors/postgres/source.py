@@ -39,6 +39,7 @@ from portl.connectors.base import (
     Checkpoint, Chunk, Estimate, TableDef, TextFormat, Verbatim, VerbatimOffer, VerbatimRequest, ViewDef,
 
 )
+from portl.connectors.closest import table_hint
 from portl.connectors.postgres import catalog, copybinary
 from portl.connectors.postgres.catalog import TableName
 from portl.connectors.postgres.config import Config
@@ -77,7 +78,9 @@ class PostgresSource:
                 self.oid = catalog.table_oid(self.conn, self.table)
                 if self.oid is None:
                     raise SourceError(f"table {self.table} does not exist in PostgreSQL database "
-                                      f"{config.database_name()} at {config.location()}")
+                                      f"{config.database_name()} at {config.location()}"
+                                      + table_hint(self.table.name, catalog.relation_names(self.conn, self.table.schema),
+                                                   "the database"))
                 self.columns = catalog.columns(self.conn, self.oid)
                 self.key = catalog.single_integer_key(self.conn, self.oid)
                 self.order = catalog.primary_key(self.conn, self.oid)

@@ -50,8 +50,7 @@ FUNCTIONS: dict[str, dict[str, dict[str, str]]] = {
               "character_length": {"postgres": "char_length", "mysql": "char_length"},
               "length": {"postgres": "octet_length", "mysql": "length"},
               "ifnull": {"postgres": "coalesce", "mysql": "ifnull"},
-              "now": {"postgres": "now", "mysql": "now"},
-              "current_timestamp": {"postgres": "now", "mysql": "current_timestamp"}},
+              "curdate": {"postgres": "current_date", "mysql": "curdate"}},
 }
 
 # PostgreSQL writes casts into the expressions it shows (``'a'::text``); into another database,
@@ -61,9 +60,13 @@ _CAST_WORDS = frozenset("""
     timestamp without with time zone date boolean bool double precision real
 """.split())
 
-# SQLite's spelling of "now", which is standard SQL's CURRENT_TIMESTAMP / CURRENT_DATE.
-_SQLITE_NOW = [(re.compile(r"\bdatetime\s*\(\s*'now'\s*\)", re.IGNORECASE), "CURRENT_TIMESTAMP"),
-               (re.compile(r"\bdate\s*\(\s*'now'\s*\)", re.IGNORECASE), "CURRENT_DATE")]
+# Spellings of "now" that are standard SQL's CURRENT_TIMESTAMP / CURRENT_DATE, by source: SQLite's
+# datetime('now'), MySQL's current_timestamp(6) and now(6) (with a precision no other database takes).
+_NOW = {
+    "sqlite": [(re.compile(r"\bdatetime\s*\(\s*'now'\s*\)", re.IGNORECASE), "CURRENT_TIMESTAMP"),
+               (re.compile(r"\bdate\s*\(\s*'now'\s*\)", re.IGNORECASE), "CURRENT_DATE")],
+    "mysql": [(re.compile(r"\b(?:current_timestamp|now)\s*\(\s*\d*\s*\)", re.IGNORECASE), "CURRENT_TIMESTAMP")],
+}
 
 
 class Untranslatable(Exception):
@@ -108,11 +111,11 @@ def unquoted(token: str) -> str:
 
 def translate(text: str, source: str, target: str, names: Names) -> str:
     """``text`` (SQL of ``source``) as SQL of ``target``; raises :class:`Untranslatable`."""
-    if source == "sqlite":
-        for pattern, standard in _SQLITE_NOW:
-            text = pattern.sub(standard, text)
+    for pattern, standard in _NOW.get(source, []):
+        text = pattern.sub(standard, text)
     toks = [t for t in tokens(text.strip().rstrip(";")) if t[0] != "space"]
     out: list[str] = []
+    calls: set[int] = set()
     i = 0
     while i < len(toks):
         kind, tok = toks[i]
@@ -125,10 +128,11 @@ def translate(text: str, source: str, target: str, names: Names) -> str:
             if following == "." and name.lower() in names.dropped_qualifiers:
                 i += 2
                 continue
-            if kind == "word" and following == "(":
-                out.append(_function(name, source, target))
-            elif kind == "word" and tok.upper() in KEYWORDS:
+            if kind == "word" and tok.upper() in KEYWORDS:
                 out.append(tok.upper())
+            elif kind == "word" and following == "(":
+                out.append(_function(name, source, target))
+                calls.add(len(out))  # the "(" that follows opens its arguments: no space before it
             else:
                 out.append(_name(name, kind, names, out))
         elif tok == "||" and source != target and "mysql" in (source, target):
@@ -138,7 +142,7 @@ def translate(text: str, source: str, target: str, names: Names) -> str:
         else:
             out.append(tok)
         i += 1
-    return _joined(out)
+    return _joined(out, calls)
 
 
 def _cast(toks: list[tuple[str, str]], i: int, source: str, target: str, out: list[str]) -> int:
@@ -185,12 +189,13 @@ def _name(name: str, kind: str, names: Names, out: list[str]) -> str:
     raise Untranslatable(f"it refers to {name}, which is not a column of the table")
 
 
-def _joined(out: list[str]) -> str:
-    """Tokens with spaces between them, except around dots and inside parentheses."""
+def _joined(out: list[str], calls: set[int]) -> str:
+    """Tokens with spaces between them, except around dots, inside parentheses and after a
+    function's name (``calls`` holds the positions of the parentheses that follow one)."""
     text = ""
-    for tok in out:
-        call = tok == "(" and bool(re.search(r"[A-Za-z_0-9]$", text))
-        if text and not (text.endswith(("(", ".")) or tok in (")", ",", ".") or tok.startswith("::") or call):
+    for position, tok in enumerate(out):
+        if text and not (text.endswith(("(", ".")) or tok in (")", ",", ".") or tok.startswith("::")
+                         or position in calls):
             text += " "
         text += tok
     return text
