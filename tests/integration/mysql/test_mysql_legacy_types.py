@@ -192,3 +192,40 @@ def test_legacy_types_arrive_in_sqlite_value_for_value(tmp_path, legacy, mysql_u
                **{c: None if r[c] is None else str(r[c]) for c in DATES},
                **{c: None if r[c] is None else r[c].strftime("%Y-%m-%d %H:%M:%S.%f") for c in TIMES}} for r in legacy]
     assert stored == wanted
+
+
+@pytest.fixture
+def impossible_dates(sql):
+    """Days their month does not have, which MySQL before 5.0.2 (and ALLOW_INVALID_DATES) stored."""
+    sql("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+    sql("CREATE TABLE old (id int unsigned NOT NULL PRIMARY KEY, due date NULL, booked datetime NULL)")
+    sql("INSERT INTO old VALUES (1, '2024-02-30', '2023-02-29 10:00:00'), (2, '2024-04-31', '2024-02-29 23:59:59'), "
+        "(3, '2024-02-29', '0000-00-00 00:00:00'), (4, NULL, '2024-06-31 08:00:00')")
+
+
+IMPOSSIBLE_READ = [{"id": 1, "due": None, "booked": None},
+                   {"id": 2, "due": None, "booked": dt.datetime(2024, 2, 29, 23, 59, 59)},
+                   {"id": 3, "due": dt.date(2024, 2, 29), "booked": None},
+                   {"id": 4, "due": None, "booked": None}]
+IMPOSSIBLE_WARNINGS = ["2 impossible dates (such as 2024-02-30) became NULL in column due",
+                       "2 impossible dates (such as 2024-02-30) became NULL in column booked",
+                       "1 zero date (such as 0000-00-00) became NULL in column booked"]
+
+
+@pytest.mark.parametrize("how", ["table", "query"])
+def test_impossible_dates_become_null_and_are_counted_like_zero_dates(impossible_dates, source, how):
+    s = source(table="old") if how == "table" else source(query="SELECT * FROM old ORDER BY id")
+    assert read_all(s) == IMPOSSIBLE_READ
+    assert sorted(s.warnings()) == sorted(IMPOSSIBLE_WARNINGS)
+    assert any("impossible ones (2024-02-30) are read as NULL" in note for note in s.notes)
+
+
+def test_impossible_dates_arrive_in_postgres_as_null_with_the_run_reporting_them(tmp_path, impossible_dates, mysql_url,
+                                                                                 pg_url):
+    report, verbatim = copy_job(tmp_path, mysql_url, f"{{type: postgres, url: '{pg_url}', table: old}}",
+                                source="table: old")
+    assert verbatim and (report.counts.read, report.counts.inserted, report.counts.rejected) == (4, 4, 0)
+    assert sorted(w for w in report.warnings if " date" in w) == sorted(IMPOSSIBLE_WARNINGS)
+    with psycopg.connect(pg_url) as pg:
+        rows = pg.execute("SELECT id, due, booked FROM old ORDER BY id").fetchall()
+    assert [dict(zip(("id", "due", "booked"), r)) for r in rows] == IMPOSSIBLE_READ

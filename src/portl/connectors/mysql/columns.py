@@ -25,8 +25,9 @@ bit(n)                              bigint (bit(64): decimal(20,0)), the bits as
 geometry types                      text (WKT)
 ==================================  ==============================================================
 
-MySQL's "zero" dates (``0000-00-00``, ``2024-00-00``, ``0000-00-00 00:00:00``) are not dates;
-they are read as NULL and counted, so the run report can say how many became NULL.
+MySQL's "zero" dates (``0000-00-00``, ``2024-00-00``, ``0000-00-00 00:00:00``) are not dates,
+nor are the impossible ones (``2024-02-30``) that MySQL before 5.0.2, or the ``ALLOW_INVALID_DATES``
+mode, let in; both are read as NULL and counted, so the run report can say how many became NULL.
 """
 
 from __future__ import annotations
@@ -152,32 +153,51 @@ def column_of_result(name: str, type_code: int, length: int, decimals: int, flag
 # --- text to Arrow ---------------------------------------------------------------------------
 
 
-def to_arrow(column: Column, text: pa.Array) -> tuple[pa.Array, int]:
+def to_arrow(column: Column, text: pa.Array) -> tuple[pa.Array, dict[str, int]]:
     """The Arrow array of one column from its values as text (``bytes`` columns: as binary, or
-    as hex text when ``column.kind`` is read packed). Returns the array and how many zero dates
-    became NULL."""
+    as hex text when ``column.kind`` is read packed). Returns the array and how many values
+    became NULL because they are no dates, by reason (``"zero"``, ``"impossible"``)."""
     kind = column.kind
     target = column.field.type
     if kind in ("text", "geometry"):
-        return _as_string(text), 0
+        return _as_string(text), {}
     if kind == "bytes":
-        return (text if pa.types.is_binary(text.type) else unhex(_as_string(text))), 0
+        return (text if pa.types.is_binary(text.type) else unhex(_as_string(text))), {}
     text = _as_string(text)
     if kind in ("int32", "int64", "float", "decimal"):
-        return pc.cast(text, target), 0
+        return pc.cast(text, target), {}
     if kind in ("uint64", "bit"):
-        return pc.cast(text, target), 0
+        return pc.cast(text, target), {}
     if kind == "bool":
-        return pc.not_equal(pc.cast(text, pa.int16()), 0), 0
+        return pc.not_equal(pc.cast(text, pa.int16()), 0), {}
     if kind in ("date", "timestamp"):
-        zero = pc.match_substring_regex(text, _ZERO_DATE)
-        zeros = pc.sum(pc.cast(zero, pa.int64())).as_py() or 0
-        if zeros:
-            text = pc.if_else(zero, pa.scalar(None, pa.string()), text)
-        if kind == "date":
-            return pc.cast(text, pa.date32()), zeros
-        return pc.cast(text, pa.timestamp("us")), zeros
+        return _dates(text, pa.date32() if kind == "date" else pa.timestamp("us"))
     raise ValueError(f"unknown column kind {kind!r}")
+
+
+def _dates(text: pa.Array, target: pa.DataType) -> tuple[pa.Array, dict[str, int]]:
+    """Dates or timestamps from MySQL's text, zero and impossible dates as NULL."""
+    nulled = {}
+    zero = pc.match_substring_regex(text, _ZERO_DATE)
+    nulled["zero"] = _count(zero)
+    if nulled["zero"]:
+        text = pc.if_else(zero, pa.scalar(None, pa.string()), text)
+    try:
+        return pc.cast(text, target), nulled
+    except pa.ArrowInvalid:
+        # Rare, so checked only now: a day its month does not have. Parsing rolls it over into
+        # the next month (2024-02-30 becomes 2024-03-01), so it does not print back the same.
+        day = pc.utf8_slice_codeunits(text, 0, 10)
+        printed = pc.strftime(pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True), format="%Y-%m-%d")
+        impossible = pc.and_(text.is_valid(), pc.fill_null(pc.not_equal(printed, day), True))
+        nulled["impossible"] = _count(impossible)
+        if not nulled["impossible"]:
+            raise
+        return pc.cast(pc.if_else(impossible, pa.scalar(None, pa.string()), text), target), nulled
+
+
+def _count(mask: pa.Array) -> int:
+    return pc.sum(pc.cast(mask, pa.int64())).as_py() or 0
 
 
 def _as_string(values: pa.Array) -> pa.Array:

@@ -44,6 +44,7 @@ NULL_MARK = b"\xfd"
 ALL_ROWS = 18446744073709551615  # MySQL has no OFFSET without LIMIT; this is its documented idiom
 _UTF8 = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
 _KEYSET_KINDS = {"int32", "int64", "uint64"}
+_NO_DATE_EXAMPLES = {"zero": "0000-00-00", "impossible": "2024-02-30"}
 
 
 class MysqlSource:
@@ -56,7 +57,8 @@ class MysqlSource:
         self.server = server or Server(config, base_dir, "source")
         self.description = f"mysql {config.describe()}"
         self.name = config.describe()
-        self._zero_dates: dict[str, dict[str, int]] = {}
+        # per partition, how many values became NULL because they are no dates, by (column, reason)
+        self._zero_dates: dict[str, dict[tuple[str, str], int]] = {}
         self._lock = threading.Lock()
         self._last: dict[str, Checkpoint] = {}  # per partition, the checkpoint of the last chunk read
         self.key: str | None = None
@@ -89,8 +91,8 @@ class MysqlSource:
             close_quietly(conn)
         self.notes = [c.note for c in self.columns if c.note]
         if any(c.kind in ("date", "timestamp") for c in self.columns):
-            self.notes.append("zero dates (0000-00-00, 2024-05-00, 0000-00-00 00:00:00, any date in the year 0) are "
-                              "read as NULL; the run report counts them per column")
+            self.notes.append("zero dates (0000-00-00, 2024-05-00, 0000-00-00 00:00:00, any date in the year 0) and "
+                              "impossible ones (2024-02-30) are read as NULL; the run report counts them per column")
         if config.table and not self.order_by:
             self.notes.append(f"table {config.table} has no primary key: it is read in storage order in one "
                               "partition, and a resumed run skips the rows already loaded by position")
@@ -190,7 +192,7 @@ class MysqlSource:
             # again after a dropped connection) adds to its counts; any other read replaces them
             # (the plan's preview read the first rows already).
             going_on = start is self._last.get(start.partition)
-            counts: dict[str, int] = self._zero_dates.get(start.partition, {}) if going_on else {}
+            counts: dict[tuple[str, str], int] = self._zero_dates.get(start.partition, {}) if going_on else {}
             self._zero_dates[start.partition] = counts
         conn = self.server.connect(stream=True, during_run=True)
         try:
@@ -209,7 +211,7 @@ class MysqlSource:
     def _table_sql(self) -> str:
         return qualified(self.database, self.table)
 
-    def _read_table(self, conn: Any, batch_rows: int, start: Checkpoint, counts: dict[str, int],
+    def _read_table(self, conn: Any, batch_rows: int, start: Checkpoint, counts: dict[tuple[str, str], int],
                     verbatim: bool = False) -> Iterator[Chunk]:
         q = DIALECT.quote
         pos = dict(start.position)
@@ -262,7 +264,8 @@ class MysqlSource:
                      Checkpoint(partition, dict(pos), rows_done + len(rows)), first_record=rows_done + 1,
                      size_bytes=len(data), verbatim=Verbatim(data, len(rows)))
 
-    def _read_query(self, conn: Any, batch_rows: int, start: Checkpoint, counts: dict[str, int]) -> Iterator[Chunk]:
+    def _read_query(self, conn: Any, batch_rows: int, start: Checkpoint,
+                    counts: dict[tuple[str, str], int]) -> Iterator[Chunk]:
         pos = dict(start.position)
         rows_done = start.rows
         with _stream(conn, self._query_text()) as cur:
@@ -285,29 +288,31 @@ class MysqlSource:
                 yield Chunk(batch, Checkpoint(start.partition, dict(pos), rows_done), first_record=first,
                             size_bytes=batch.nbytes)
 
-    def _batch(self, texts: list[pa.Array], counts: dict[str, int]) -> pa.RecordBatch:
+    def _batch(self, texts: list[pa.Array], counts: dict[tuple[str, str], int]) -> pa.RecordBatch:
         arrays = []
         for column, text in zip(self.columns, texts):
             try:
-                array, zeros = to_arrow(column, text)
+                array, nulled = to_arrow(column, text)
             except (pa.ArrowInvalid, ValueError) as exc:
                 raise SourceError(f"{self.description}: column {column.name} ({column.declared}) holds a value Portl "
                                   f"cannot read as {column.logical}: {exc}") from exc
-            if zeros:
-                with self._lock:
-                    counts[column.name] = counts.get(column.name, 0) + zeros
+            for reason, n in nulled.items():
+                if n:
+                    with self._lock:
+                        counts[column.name, reason] = counts.get((column.name, reason), 0) + n
             arrays.append(array)
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema())
 
     def warnings(self) -> list[str]:
-        """What the reads changed on the way, for the run report: zero dates that became NULL."""
-        totals: dict[str, int] = {}
+        """What the reads changed on the way, for the run report: zero and impossible dates that
+        became NULL."""
+        totals: dict[tuple[str, str], int] = {}
         with self._lock:
             for counts in self._zero_dates.values():
-                for column, n in counts.items():
-                    totals[column] = totals.get(column, 0) + n
-        return [f"{n:,} zero date{'s' if n != 1 else ''} (such as 0000-00-00) became NULL in column {column}"
-                for column, n in totals.items()]
+                for key, n in counts.items():
+                    totals[key] = totals.get(key, 0) + n
+        return [f"{n:,} {reason} date{'s' if n != 1 else ''} (such as {_NO_DATE_EXAMPLES[reason]}) became NULL in "
+                f"column {column}" for (column, reason), n in totals.items()]
 
     def close(self) -> None:
         """Nothing stays open between calls: each read has its own connection."""
