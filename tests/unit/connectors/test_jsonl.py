@@ -79,8 +79,16 @@ def test_value_that_does_not_fit_the_inferred_type_is_rejected(tmp_path):
     chunks = read_all(open_jsonl(tmp_path, '{"a": 1}\n{"a": "one"}\n{"a": 3}\n'))
     assert rows_of(chunks) == [{"a": 1}, {"a": 3}]
     (reject,) = [r for c in chunks for r in c.rejects]
-    assert reject.line == 2
-    assert reject.error.startswith("does not fit the types read from the first rows")
+    assert (reject.line, reject.record, reject.column, reject.value) == (2, 2, "a", "one")
+    assert reject.error == "field a is a string here, but a number in the first rows, which set the types"
+
+
+def test_a_type_change_in_a_later_batch_is_rejected_with_its_record_in_the_file(tmp_path):
+    text = "".join(f'{{"a": {i}}}\n' for i in range(1, 6)) + '\n{"a": [6]}\n{"a": 7}\n'
+    chunks = read_all(open_jsonl(tmp_path, text), batch_rows=3)
+    (reject,) = [r for c in chunks for r in c.rejects]
+    assert (reject.line, reject.record, reject.column, reject.value) == (7, 6, "a", [6])
+    assert reject.error == "field a is an array here, but a number in the first rows, which set the types"
 
 
 def test_field_first_seen_after_the_sample_is_noted(tmp_path):
