@@ -110,7 +110,9 @@ def test_plan_of_an_invalid_job_prints_its_problems_as_json_on_stdout(portl, wri
     result = portl("plan", "job.yaml", "--format", "json")
 
     assert result.code == 2, result.log
-    error = json.loads(result.stdout)["error"]
+    document = json.loads(result.stdout)
+    assert document["event"] == "error"
+    error = document["error"]
     assert (error["type"], error["exit_code"], error["message"]) == ("ConfigError", 2, "1 problem found")
     assert error["problems"] == [{"file": "job.yaml", "line": 2, "column": 41,
                                   "message": "unknown key 'tabel' in destination; did you mean 'table'?"}]
@@ -173,7 +175,7 @@ jobs:
     assert as_json.code == 1, as_json.log
     assert [(j["name"], j["status"]) for j in summary[0]["jobs"]] == [("first", "succeeded"), ("broken", "failed")]
     assert summary[0]["not_run"] == ["third"]
-    assert "nowhere.csv" in as_json.events[-1]["error"]["message"]
+    assert as_json.events[-1]["event"] == "error" and "nowhere.csv" in as_json.events[-1]["error"]["message"]
 
 
 def test_run_all_says_which_jobs_ran_when_all_succeed(portl, write):
@@ -215,3 +217,14 @@ def test_connectors_lists_every_registered_type_with_its_capabilities(portl):
     assert by_type["csv"]["sink"]["modes"] == ["append", "replace"] and by_type["csv"]["whole_database"] is False
     assert by_type["sqlite"]["whole_database"] is True
     assert any(line.startswith("mysql, mariadb ") for line in text.stdout.splitlines())
+
+
+def test_a_usage_error_is_json_too_when_json_was_asked_for(portl, write):
+    write("job.yaml", JOB)
+
+    result = portl("plan", "job.yaml", "--format", "json", "--colour")
+
+    assert result.code == 2, result.log
+    error = json.loads(result.stdout)["error"]
+    assert (error["type"], error["exit_code"], error["message"]) == ("NoSuchOption", 2, "No such option: --colour")
+    assert "No such option: --colour" in result.stderr

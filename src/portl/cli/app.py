@@ -368,6 +368,7 @@ def _run_app() -> int:
     """Run the command; an error becomes a sentence on stderr (and, with --format json, a JSON
     document on stdout). Returns the exit code."""
     settings = output.settings
+    settings.json = output.asks_for_json(sys.argv[1:])
     try:
         # Without standalone mode typer returns the exit code of typer.Exit instead of raising it.
         code = app(prog_name="portl", standalone_mode=False)

@@ -52,6 +52,14 @@ def configure(*, debug: bool = False, format: Format | str = Format.text, quiet:
     err.quiet = settings.quiet
 
 
+def asks_for_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON, read before it is parsed: a usage error (an unknown
+    option, a bad value) is then reported as JSON too."""
+    pairs = zip(args, args[1:])
+    return any(a in ("--format=json", "--log-format=json") for a in args) or any(
+        a in ("--format", "--log-format") and b == "json" for a, b in pairs)
+
+
 def print_json(data: Any, *, lines: bool = False) -> None:
     """``data`` as JSON on stdout: indented, or on one line (``lines``: one of a stream of JSON lines)."""
     text = json.dumps(data, default=str, ensure_ascii=False, indent=None if lines else 2)
@@ -60,7 +68,8 @@ def print_json(data: Any, *, lines: bool = False) -> None:
 
 
 def error_document(exc: BaseException, exit_code: int) -> dict[str, Any]:
-    """An error as ``--format json`` prints it: ``{"error": {type, message, exit_code, problems, report}}``."""
+    """An error as ``--format json`` prints it: ``{"event": "error", "error": {type, message, exit_code,
+    problems, report}}`` (an event, so that it also ends the JSON lines of ``run --log-format json``)."""
     problems = getattr(exc, "problems", None) or []
     message = str(exc).split("\n", 1)[0].rstrip(":") if problems else str(exc)
     error: dict[str, Any] = {
@@ -72,7 +81,7 @@ def error_document(exc: BaseException, exit_code: int) -> dict[str, Any]:
     report = getattr(exc, "report", None)
     if report is not None and hasattr(report, "to_json"):
         error["report"] = report.to_json()
-    return {"error": error}
+    return {"event": "error", "error": error}
 
 
 def show_error(exc: BaseException, exit_code: int, *, label: str = "error") -> None:
