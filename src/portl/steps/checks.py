@@ -31,8 +31,11 @@ ITEM_NAMES = frozenset({"idx", "item_key"})
 
 
 def check_flow(loaded: LoadedFlow) -> None:
-    """Raise :class:`ConfigError` listing every template problem of the flow."""
-    problems = template_problems(loaded)
+    """Raise :class:`ConfigError` listing every template problem of the flow, and every optional
+    package it needs that cannot be imported."""
+    from portl.steps.requirements import missing_packages
+
+    problems = template_problems(loaded) + missing_packages(loaded)
     if problems:
         raise ConfigError(problems=problems)
 
