@@ -83,3 +83,11 @@ def test_view_queries_name_the_copied_tables_and_drop_the_source_schema():
     query = "select `shop`.`Orders`.`Id` AS `id`, o.total AS big from `shop`.`Orders` o where o.total > 100"
     assert translate(query, "mysql", "postgres", names) == (
         'SELECT "copy"."Orders"."Id" AS "Id", "o"."Total" AS "big" FROM "copy"."Orders" "o" WHERE "o"."Total" > 100')
+
+
+def test_between_two_postgres_databases_an_expression_keeps_its_operators_and_words():
+    names = Names(pg, columns={"code": "code"})
+    assert translate("(code ~ '^[A-Z]+$'::text) AND code IS DISTINCT FROM 'x'", "postgres", "postgres", names) == \
+        "(\"code\" ~ '^[A-Z]+$'::text) AND \"code\" IS DISTINCT FROM 'x'"
+    with pytest.raises(Untranslatable, match="it uses '~'"):
+        translate("code ~ 'x'", "postgres", "mysql", Names(my, columns={"code": "code"}))

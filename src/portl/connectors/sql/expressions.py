@@ -25,6 +25,7 @@ _TOKEN = re.compile(r"""
   | (?P<cast>::)
   | (?P<word>[A-Za-z_][A-Za-z_0-9$]*)
   | (?P<operator><>|!=|<=|>=|\|\||[-+*/%<>=(),.;])
+  | (?P<special>!?~\*?|[&|^#@!?]+)
 """, re.VERBOSE)
 
 KEYWORDS = frozenset("""
@@ -134,7 +135,10 @@ def translate(text: str, source: str, target: str, names: Names) -> str:
                 out.append(_function(name, source, target))
                 calls.add(len(out))  # the "(" that follows opens its arguments: no space before it
             else:
-                out.append(_name(name, kind, names, out))
+                out.append(tok if kind == "word" and source == target and name.lower() not in names.columns
+                           and name.lower() not in names.tables else _name(name, kind, names, out))
+        elif kind == "special" and source != target:
+            raise Untranslatable(f"it uses {tok!r}, which Portl does not translate")
         elif tok == "||" and source != target and "mysql" in (source, target):
             raise Untranslatable("it uses ||, which is OR in MySQL and concatenation elsewhere")
         elif kind == "string" and source == "mysql" and "\\" in tok:
