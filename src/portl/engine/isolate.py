@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from portl.connectors.base import Chunk, Reject, WriteResult
+from portl.connectors.base import Chunk, Reject, Verbatim, WriteResult
 from portl.errors import RowRefused
 
 REFUSED = "refused by the destination"
@@ -44,14 +44,17 @@ class Isolated:
     writes: int = 0
 
 
-def isolate(write: Callable[[int, int], WriteResult], rows: int, first: RowRefused) -> Isolated:
+def isolate(write: Callable[[int, int], WriteResult], rows: int, first: RowRefused, *, hint: bool = False) -> Isolated:
     """Write rows ``0..rows`` of a batch whose whole write was refused with ``first``.
 
     ``write(start, stop)`` writes rows ``start..stop`` (stop excluded) and returns their counts,
     or raises :class:`RowRefused` having undone its own work (a savepoint), with ``row`` relative
     to ``start`` when the server named one. Any other error stops the isolation and is raised.
+    With ``hint``, ``first`` came from another write of the same rows (the source's text, before
+    it was parsed): the batch is split at the row it names, but that row is written too.
     """
     out = Isolated()
+    doubted = first if hint else None
     # A stack of parts still to write, the next one on top; a part comes with the refusal it is
     # already known for (the whole batch's, first), else None: it has not been tried yet.
     todo: list[tuple[int, int, RowRefused | None]] = [(0, rows, first)]
@@ -73,7 +76,8 @@ def isolate(write: Callable[[int, int], WriteResult], rows: int, first: RowRefus
         if named is not None and 0 <= named < stop - start:
             bad = start + named
             middle = (bad + 1 + stop) // 2
-            parts = [(start, bad, None), (bad, bad + 1, refused), (bad + 1, middle, None), (middle, stop, None)]
+            named_refused = None if refused is doubted else refused
+            parts = [(start, bad, None), (bad, bad + 1, named_refused), (bad + 1, middle, None), (middle, stop, None)]
         else:
             middle = (start + stop) // 2
             parts = [(start, middle, None), (middle, stop, None)]
@@ -112,4 +116,36 @@ def refused_rejects(found: Isolated, data: pa.RecordBatch, source_index: pa.Arra
             original = json.dumps(row, default=str, ensure_ascii=False)
         rejects.append(Reject(source, f"{REFUSED}: {refused.reason}", chunk.line_of(position),
                               chunk.record_of(position), column, value, original))
+    return rejects
+
+
+def record_starts(block: Verbatim) -> list[int] | None:
+    """Where each record of a CSV text block starts, and its end: ``starts[i]:starts[i + 1]``
+    are the bytes of record ``i``. Only for a block of one record per line (no line break inside
+    a value), the only kind cut here without parsing; else None."""
+    data, rows = block.data, block.rows
+    if not rows:
+        return None
+    lines = data.count(b"\n")
+    if lines not in (rows, rows - 1) or (lines == rows - 1 and data.endswith(b"\n")):
+        return None
+    starts, at = [0], 0
+    find = data.find
+    for _ in range(lines):
+        at = find(b"\n", at) + 1
+        starts.append(at)
+    if lines == rows - 1:
+        starts.append(len(data))
+    return starts
+
+
+def text_rejects(found: Isolated, chunk: Chunk, block: Verbatim, starts: list[int], source: str) -> list[Reject]:
+    """One reject per refused record of a text block: its line and record (one record per line),
+    the column and value the server named, its reason, and the record's own text."""
+    rejects = []
+    for i, refused in found.refused:
+        text = block.data[starts[i]:starts[i + 1]].decode("utf-8", "replace").rstrip("\r\n")
+        line = None if chunk.first_line is None else chunk.first_line + i
+        rejects.append(Reject(source, f"{REFUSED}: {refused.reason}", line, chunk.record_of(i), refused.column,
+                              refused.value, text))
     return rejects

@@ -33,7 +33,7 @@ from portl.engine.conflicts import settle_duplicates
 from portl.engine.events import Events
 from portl.engine.executor import LocalExecutor
 from portl.engine.hooks import HookContext, HookRunner
-from portl.engine.isolate import isolate, refused_rejects
+from portl.engine.isolate import isolate, record_starts, refused_rejects, text_rejects
 from portl.engine.ledger_sync import LedgerSync
 from portl.engine.mapping import apply_mapping
 from portl.engine.pipeline import current_turn, write_in_order
@@ -681,6 +681,10 @@ class _Run:
                     # The destination refused the text (a value out of range, a NOT NULL column...):
                     # the block's Arrow batch says which rows, and loads the others.
                     self.events.emit("verbatim_refused", batch=batch_no, error=str(exc))
+                    if isinstance(exc, RowRefused) and self.sink.capabilities.savepoints and \
+                            record_starts(prepared.verbatim) is not None:
+                        prepared.hint = exc  # its records are its lines: cut the text itself
+                        return attempt(prepared)
                     parsed = self._parsed(prepared)
                     parsed.hint = _hint(prepared, parsed, exc)
                     prepared = parsed
@@ -714,7 +718,9 @@ class _Run:
         active = manager.__enter__()
         prepared.refused = []
         try:
-            if prepared.verbatim is not None:
+            if prepared.verbatim is not None and prepared.hint is not None:
+                result = self._isolate_text(prepared, active, prepared.hint)
+            elif prepared.verbatim is not None:
                 verbatim = self.plan.verbatim
                 result = self.sink.write_verbatim(prepared.verbatim, list(verbatim.columns), verbatim.format, spec, active)
             elif not prepared.data.num_rows:
@@ -830,6 +836,22 @@ class _Run:
                         rejects=prepared.rejects + failed, folded=0)
         self._commit(empty, counts, None)
         self.events.emit("batch_rejected", level="error", batch=batch_no, rows=len(failed), error=str(exc))
+
+    def _isolate_text(self, prepared: Prepared, tx: Any, refused: RowRefused) -> WriteResult:
+        """The destination refused rows of a verbatim block whose records are its lines: load the
+        block's text again in parts (``engine.isolate``), without parsing it."""
+        block, verbatim, spec = prepared.verbatim, self.plan.verbatim, self.plan.spec
+        starts = record_starts(block)
+
+        def write(start: int, stop: int) -> WriteResult:
+            part = Verbatim(block.data[starts[start]:starts[stop]], stop - start, block.state)
+            with self.sink.savepoint(tx):
+                return self.sink.write_verbatim(part, list(verbatim.columns), verbatim.format, spec, tx)
+
+        found = isolate(write, block.rows, refused)
+        prepared.refused = text_rejects(found, prepared.chunk, block, starts, self.source_name)
+        self.events.emit("rows_refused", rows=len(found.refused), writes=found.writes, error=str(refused))
+        return found.result
 
     def _source_texts(self, chunk: Chunk, positions: list[int]) -> dict[int, str]:
         """The source's own text of rows of a prepared chunk, when it has one."""

@@ -3,6 +3,7 @@ path would have written it; a block the server refuses is loaded row by row inst
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import decimal
 import json
@@ -55,7 +56,7 @@ def test_csv_into_typed_columns_goes_verbatim_and_loads_every_value(tmp_path, pg
     assert rows_of(pg, "SELECT count(*), sum(id) FROM people") == [(500, 125250)]
 
 
-def test_a_block_the_server_refuses_is_loaded_row_by_row_and_the_bad_row_is_rejected_with_its_line(tmp_path, pg, pg_url):
+def test_a_block_the_server_refuses_is_loaded_in_parts_and_the_bad_rows_are_rejected_with_their_lines(tmp_path, pg, pg_url):
     pg.execute(PEOPLE)
     # Both values pass the text checks; the server refuses them (numeric(10,2) overflow, NOT NULL).
     text = "id,name,amount,born\n1,ann,1.00,\n2,bob,1234567890,\n3,cy,,\n4,dan,4.00,\n"
@@ -66,12 +67,15 @@ def test_a_block_the_server_refuses_is_loaded_row_by_row_and_the_bad_row_is_reje
     assert verbatim is not None
     assert (report.counts.read, report.counts.inserted, report.counts.rejected) == (4, 2, 2)
     assert rows_of(pg, "SELECT id FROM people ORDER BY id") == [(1,), (4,)]
-    rejects = (tmp_path / "load.rejects.csv").read_text()
-    assert "1234567890" in rejects and "does not fit decimal(10,2)" in rejects
-    assert "required value is missing" in rejects
-    lines = [line for line in rejects.splitlines()[1:]]
-    assert [line.split(",")[1] for line in lines] == ["3", "4"]  # the file lines of ids 2 and 3
-    assert any(e.event == "verbatim_refused" for e in seen), [e.event for e in seen]
+    # The block's records are its lines: its text is cut and loaded again in parts, unparsed, and
+    # each refused row keeps the server's reason.
+    with open(tmp_path / "load.rejects.csv", newline="") as handle:
+        rejects = list(csv.DictReader(handle))
+    assert [(r["line"], r["record"], r["column"], r["value"], r["original"]) for r in rejects] == [
+        ("3", "2", "amount", "1234567890", "2,bob,1234567890,"), ("4", "3", "amount", "", "3,cy,,")]
+    assert rejects[0]["error"].startswith("refused by the destination: numeric field overflow")
+    assert 'null value in column "amount" of relation "people" violates not-null constraint' in rejects[1]["error"]
+    assert [e.event for e in seen if e.event in ("verbatim_refused", "rows_refused")] == ["verbatim_refused", "rows_refused"]
 
 
 def test_values_only_postgres_would_take_are_rejected_as_the_arrow_path_rejects_them(tmp_path, pg, pg_url):

@@ -23,7 +23,7 @@ DATA_CLASSES = ("22", "23")
 # Text COPY: ``COPY t, line 3, column name: "toolong"`` (or ``: null input``); binary COPY:
 # ``COPY t, line 3, column name``; a row-level constraint: ``COPY t, line 3: "3,ab,"`` or ``COPY t, line 3``.
 _COPY_CONTEXT = re.compile(r'^COPY .+?, line (\d+)(?:, column (.+?)(?:: (?:"(.*)"|null input))?)?(?::.*)?$', re.DOTALL)
-_KEY_DETAIL = re.compile(r"^Key \((.+?)\)=")
+_KEY_DETAIL = re.compile(r"^Key \((.+?)\)=\((.*)\)")
 
 
 def refusal(exc: psycopg.Error, doing: str, *, stage: str | None = None, table: str = "") -> RowRefused | None:
@@ -48,5 +48,5 @@ def refusal(exc: psycopg.Error, doing: str, *, stage: str | None = None, table: 
     if column is None and diag.message_detail:
         key = _KEY_DETAIL.match(diag.message_detail)
         if key and "," not in key.group(1):
-            column = key.group(1).strip('"')
+            column, value = key.group(1).strip('"'), key.group(2)
     return RowRefused(mask_url(message), row=row, column=column, value=value, doing=doing)
