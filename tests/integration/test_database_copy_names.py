@@ -41,6 +41,21 @@ def plan_and_run(job: str, tmp_path):
     return described, report
 
 
+def plan_text(job: str) -> str:
+    """The plan as ``portl plan`` prints it."""
+    from rich.console import Console
+
+    from portl.cli.render import render_plan
+
+    console = Console(record=True, width=200, color_system=None)
+    the_plan = portl.plan(portl.load_job(job))
+    try:
+        render_plan(console, the_plan)
+    finally:
+        the_plan.close()
+    return console.export_text()
+
+
 def columns_of(target: Db, table: str) -> list[tuple[str, str, int | None, str]]:
     """(name, data type, character length, nullable) of each column, in order."""
     schema = "current_schema()" if target.kind == "postgres" else "database()"
@@ -107,6 +122,7 @@ def test_identifiers_lower_folds_every_name_in_every_statement(tmp_path, pg_url)
 
     assert report.status == "succeeded" and report.counts.inserted == 5
     assert described["identifiers"] == "lower"
+    assert "Names: folded to lower case (copy.identifiers: lower)" in plan_text(job)
     statements = described["constraints"] + [s for t in described["tables"] for s in t["ddl"]]
     assert statements and not any(name in s for s in statements for name in ("Sensor", "Label", "Reading"))
     target = Db("postgres", pg_url)
@@ -166,7 +182,8 @@ def test_a_second_run_stops_before_writing_and_says_what_to_set(tmp_path, reques
     finally:
         the_plan.close()
     message = str(caught.value)
-    assert "Reading (3 rows), Sensor (2 rows)" in message
+    assert "has 2 tables of this copy with rows already: Reading (3 rows), Sensor (2 rows); a copy creates its tables" \
+        in message
     assert "copy.if_exists: replace" in message and "copy.if_exists: skip" in message
     target = Db(kind, url)
     try:
@@ -209,7 +226,7 @@ def test_if_exists_skip_leaves_filled_tables_and_copies_the_others(tmp_path, req
     try:
         assert report.status == "succeeded" and report.counts.inserted == 3
         assert [t["job"] for t in described["tables"]] == ["again.Reading"]
-        assert "table Sensor is not copied: the destination has it with 2 row(s) (copy.if_exists: skip)" in report.warnings
+        assert "table Sensor is not copied: the destination has it with 2 rows (copy.if_exists: skip)" in report.warnings
         assert target.scalar(f"SELECT count(*) FROM {q}Sensor{q}") == 2
         assert target.scalar(f"SELECT count(*) FROM {q}Reading{q}") == 3
         assert target.constraint_count("FOREIGN KEY") == 1

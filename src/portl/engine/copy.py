@@ -30,6 +30,7 @@ from portl.engine.executor import LocalExecutor
 from portl.engine.plan import Plan, build_plan
 from portl.engine.run import Counts, RunOptions, RunReport, run
 from portl.errors import ConfigError, PortlError
+from portl.plural import counted
 from portl.spec.loader import LoadedJob
 from portl.spec.models import Parallel
 from portl.state import ledger as L
@@ -109,7 +110,7 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
         occupied, absent = _occupied(target, tables)
         warnings: list[str] = []
         if occupied and job.copy_.if_exists == "skip":
-            warnings += [f"table {name} is not copied: the destination has it with {rows:,} row(s) "
+            warnings += [f"table {name} is not copied: the destination has it with {counted(rows, 'row')} "
                          "(copy.if_exists: skip)" for name, rows in occupied.items()]
             kept = [(d, t) for d, t in zip(described, tables) if t.name not in occupied]
             described, tables = [d for d, _ in kept], [t for _, t in kept]
@@ -170,8 +171,9 @@ def _occupied(target: Any, tables: list[TableDef]) -> tuple[dict[str, int], set[
 
 
 def _occupied_message(occupied: dict[str, int], destination: str) -> str:
-    listed = ", ".join(f"{name} ({rows:,} rows)" for name, rows in occupied.items())
-    return f"{destination} has table(s) of this copy with rows already: {listed}; {IF_EXISTS_HINT}"
+    listed = ", ".join(f"{name} ({counted(rows, 'row')})" for name, rows in occupied.items())
+    return (f"{destination} has {counted(len(occupied), 'table')} of this copy with rows already: {listed}; "
+            f"{IF_EXISTS_HINT}")
 
 
 def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:

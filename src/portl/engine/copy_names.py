@@ -19,8 +19,8 @@ import dataclasses
 from portl.connectors.base import CheckDef, ForeignKeyDef, IndexDef, TableDef
 from portl.spec.models import ColumnSpec, Mapping
 
-IF_EXISTS_HINT = ("set copy.if_exists: replace to drop them and copy them again, or copy.if_exists: skip to leave "
-                  "them as they are and copy the other tables")
+IF_EXISTS_HINT = ("a copy creates its tables: set copy.if_exists: replace to drop them and copy them again, or "
+                  "copy.if_exists: skip to leave them as they are and copy the other tables")
 
 
 def apply_policy(tables: list[TableDef], fold: bool) -> list[TableDef]:
