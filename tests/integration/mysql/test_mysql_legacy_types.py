@@ -229,3 +229,19 @@ def test_impossible_dates_arrive_in_postgres_as_null_with_the_run_reporting_them
     with psycopg.connect(pg_url) as pg:
         rows = pg.execute("SELECT id, due, booked FROM old ORDER BY id").fetchall()
     assert [dict(zip(("id", "due", "booked"), r)) for r in rows] == IMPOSSIBLE_READ
+
+
+def test_a_two_digit_year_column_reads_as_its_four_digit_year(sql, source, tmp_path, mysql_url, pg_url):
+    sql("CREATE TABLE season (id int unsigned NOT NULL PRIMARY KEY, short year(2) NULL, full_ year(4) NULL)")
+    assert sql("SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+               "AND COLUMN_NAME = 'short'") == [("year(2)",)]
+    sql("INSERT INTO season VALUES (1, 1970, 1970), (2, 1999, 1999), (3, 2000, 2000), (4, 2069, 2069), (5, NULL, NULL)")
+    expected = [{"id": i, "short": y, "full_": y} for i, y in enumerate([1970, 1999, 2000, 2069, None], 1)]
+    assert read_all(source(table="season")) == expected
+    assert read_all(source(query="SELECT * FROM season ORDER BY id")) == expected
+    report, verbatim = copy_job(tmp_path, mysql_url, f"{{type: postgres, url: '{pg_url}', table: season}}",
+                                source="table: season")
+    assert verbatim and report.counts.inserted == 5
+    with psycopg.connect(pg_url) as pg:
+        assert pg.execute("SELECT id, short, full_ FROM season ORDER BY id").fetchall() == [
+            tuple(r.values()) for r in expected]

@@ -20,7 +20,7 @@ json (MariaDB: longtext with a      json
 json_valid check)
 uuid (MariaDB)                      uuid
 binary, varbinary, *blob            bytes
-year                                int
+year                                int; ``year(2)`` (MariaDB) as its four-digit year (70 is 1970, 69 is 2069)
 bit(n)                              bigint (bit(64): decimal(20,0)), the bits as a number
 geometry types                      text (WKT)
 ==================================  ==============================================================
@@ -53,7 +53,8 @@ class Column:
     """One column of a MySQL table or result, and how its text becomes an Arrow array.
 
     ``kind`` names the conversion: ``int32``, ``int64``, ``uint64`` (to decimal(20,0)),
-    ``decimal``, ``float``, ``bool``, ``date``, ``timestamp``, ``text``, ``bytes``, ``bit``.
+    ``decimal``, ``float``, ``bool``, ``date``, ``timestamp``, ``text``, ``bytes``, ``bit``,
+    ``year2`` (a two-digit ``year(2)``: the server shows 1970 as 70).
     """
 
     name: str
@@ -86,6 +87,8 @@ def column_of_schema(name: str, data_type: str, column_type: str, precision: int
         return make("bool", "bool")
     if t == "int" and unsigned:
         return make("bigint", "int64")
+    if t == "year" and full.startswith("year(2)"):
+        return make("int", "year2")
     if t in _INT32:
         return make("int", "int32")
     if t == "bigint":
@@ -142,6 +145,8 @@ def column_of_result(name: str, type_code: int, length: int, decimals: int, flag
         precision = max(1, decimals, length - (1 if decimals else 0) - (0 if unsigned else 1))
     if data_type == "bit":
         precision = length
+    if data_type == "year" and length == 2:
+        column_type = "year(2)"
     if unsigned:
         column_type += " unsigned"
     column = column_of_schema(name, data_type, column_type, precision, decimals)
@@ -170,6 +175,8 @@ def to_arrow(column: Column, text: pa.Array) -> tuple[pa.Array, dict[str, int]]:
         return pc.cast(text, target), {}
     if kind == "bool":
         return pc.not_equal(pc.cast(text, pa.int16()), 0), {}
+    if kind == "year2":
+        return _four_digit_years(pc.cast(text, pa.int32())), {}
     if kind in ("date", "timestamp"):
         return _dates(text, pa.date32() if kind == "date" else pa.timestamp("us"))
     raise ValueError(f"unknown column kind {kind!r}")
@@ -194,6 +201,16 @@ def _dates(text: pa.Array, target: pa.DataType) -> tuple[pa.Array, dict[str, int
         if not nulled["impossible"]:
             raise
         return pc.cast(pc.if_else(impossible, pa.scalar(None, pa.string()), text), target), nulled
+
+
+def _four_digit_years(years: pa.Array) -> pa.Array:
+    """A ``year(2)`` column's years in full. A table is read with ``YEAR(column)``, which gives
+    them so; a query's result shows them as 0-99: 70-99 are 1970-1999 and 00-69 are 2000-2069."""
+    short = pc.less(years, 100)
+    if not pc.any(short).as_py():
+        return years
+    century = pc.if_else(pc.less(years, 70), 2000, 1900)
+    return pc.if_else(short, pc.add(years, century), years)
 
 
 def _count(mask: pa.Array) -> int:

@@ -40,6 +40,8 @@ def _field(column: Column) -> str:
         value = f"CONCAT(CHAR(92), 'x', HEX({name}))"  # CHAR(92) is a backslash whatever the sql_mode
     elif column.kind == "bit":
         value = f"({name} + 0)"
+    elif column.kind == "year2":
+        value = f"YEAR({name})"  # the year in full: a year(2) shows 1970 as 70
     elif column.kind in ("text", "geometry"):
         text = f"ST_AsText({name})" if column.kind == "geometry" else name
         if column.kind == "text" and (column.charset or "").lower() not in _UTF8:

@@ -345,6 +345,8 @@ def _packed_field(column: Column) -> str:
         value = f"HEX({name})"
     elif column.kind == "bit":
         value = f"({name} + 0)"
+    elif column.kind == "year2":
+        value = f"YEAR({name})"  # the year in full: a year(2) shows 1970 as 70
     elif column.kind == "geometry":
         value = f"ST_AsText({name})"
     elif column.kind == "text" and (column.charset or "").lower() not in _UTF8:
