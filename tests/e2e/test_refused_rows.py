@@ -122,14 +122,14 @@ def csv_lines(rows: int, bad: dict[int, tuple[str, str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def job(write, destination: str, body: str = "") -> Path:
+def job(write, destination: str, body: str = "", validation: str = "{schema: false}") -> Path:
     # The date column is loaded as text (the schema check off, which would ask for type date), so that the
     # destination parses it and is the one to refuse a bad date.
     return write("load.yaml", f"""
         name: load
         source: {{type: csv, path: in.csv}}
         destination: {destination}
-        validation: {{schema: false}}
+        validation: {validation}
         mapping: {{columns: {{id: {{type: int}}, name: {{}}, n: {{type: int}}, d: {{type: text}}, pid: {{type: int}}, nn: {{}}}}}}
         {body}
     """)
@@ -197,3 +197,106 @@ def test_a_resumed_load_with_refused_rows_loads_each_good_row_once_and_rejects_e
     assert query("SELECT count(*), count(DISTINCT id), sum(id) FROM t") == [(496, 496, 500 * 501 // 2 - 800)]
     rejects = read_rejects(Path(resumed.report["rejects_file"]))
     assert [r["record"] for r in rejects] == ["10", "120", "250", "420"]
+
+
+def test_an_upsert_rejects_the_refused_rows_and_updates_and_inserts_the_others(portl, write, target):
+    dialect, destination, query = target
+    query("INSERT INTO t (id, name, n, d, pid, nn) VALUES (1, 'old', 1, '2024-01-01', 1, 'x'), "
+          "(2, 'old', 1, '2024-01-01', 1, 'x')")
+    # Row 2 (an update) would store a NULL in nn, row 4 (an insert) a missing parent: the upsert
+    # statement refuses them, without naming a row.
+    write("in.csv", csv_lines(5, {2: ("nn", ""), 4: ("pid", "9")}))
+    body = "mode: upsert\n        conflict: {key: [id], strategy: overwrite}"
+    result = portl("run", str(job(write, destination, body)), "--format", "json")
+    assert result.code == 0, result.log
+    counts = result.report["counts"]
+    assert (counts["read"], counts["inserted"], counts["updated"], counts["rejected"]) == (5, 2, 1, 2), counts
+    assert_balanced(counts)
+    assert query("SELECT id, name FROM t ORDER BY id") == [(1, "ab"), (2, "old"), (3, "ab"), (5, "ab")]
+    rejects = read_rejects(Path(result.report["rejects_file"]))
+    assert [(r["line"], r["column"]) for r in rejects] == [("3", "nn"), ("5", CASES["foreign_key"].named[dialect])]
+
+
+def test_with_one_transaction_for_the_job_the_refused_row_is_rolled_back_alone(portl, write, target):
+    dialect, destination, query = target
+    write("in.csv", csv_lines(300, {120: ("nn", ""), 250: ("id", "7")}))
+    result = portl("run", str(job(write, destination, "batch: {size: 100}\n        transaction: job")), "--format", "json")
+    assert result.code == 0, result.log
+    counts = result.report["counts"]
+    assert (counts["read"], counts["inserted"], counts["rejected"]) == (300, 298, 2), counts
+    assert query("SELECT count(*), sum(id) FROM t") == [(298, 300 * 301 // 2 - 370)]
+    assert [r["record"] for r in read_rejects(Path(result.report["rejects_file"]))] == ["120", "250"]
+
+
+def test_refused_rows_count_against_max_rejects(portl, write, target):
+    dialect, destination, query = target
+    write("in.csv", csv_lines(300, {10: ("nn", ""), 20: ("nn", ""), 30: ("nn", "")}))
+    path = job(write, destination, "batch: {size: 100}", validation="{schema: false, max_rejects: 2}")
+    result = portl("run", str(path), "--format", "json")
+    assert result.code == 3, result.log
+    assert "3 rows rejected, more than validation.max_rejects (2)" in result.output, result.log
+
+
+def test_a_run_whose_every_row_is_refused_says_so(portl, write, target):
+    dialect, destination, query = target
+    write("in.csv", csv_lines(4, {i: ("nn", "") for i in range(1, 5)}))
+    result = portl("run", str(job(write, destination)), "--format", "json")
+    assert result.code == 0, result.log
+    report = result.report
+    assert (report["status"], report["counts"]["inserted"], report["counts"]["rejected"]) == ("succeeded", 0, 4)
+    assert any(w.startswith("every source row was rejected (4): nothing was loaded") for w in report["warnings"]), report
+    assert query("SELECT count(*) FROM t") == [(0,)]
+
+
+def test_mysql_without_load_data_rejects_the_refused_rows_of_its_inserts(portl, write, mysql_url, sql_mysql):
+    for statement in DDL["mysql"]:
+        sql_mysql(statement)
+    write("in.csv", csv_lines(50, {7: ("name", "toolong"), 30: ("id", "1")}))
+    destination = f'{{type: mysql, url: "{mysql_url}", table: t, local_infile: false}}'
+    result = portl("run", str(job(write, destination)), "--format", "json")
+    assert result.code == 0, result.log
+    assert (result.report["counts"]["inserted"], result.report["counts"]["rejected"]) == (48, 2)
+    rejects = read_rejects(Path(result.report["rejects_file"]))
+    assert [(r["line"], r["column"], r["value"]) for r in rejects] == [("8", "name", "toolong"), ("31", "", "")]
+    assert "Data too long for column 'name' (error 1406)" in rejects[0]["error"]
+    assert "Duplicate entry '1' for key 'PRIMARY' (error 1062)" in rejects[1]["error"]
+
+
+def test_postgres_rows_copied_in_binary_that_the_destination_refuses_are_rejected(portl, write, pg_url):
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE src (id bigint PRIMARY KEY, name varchar(10)); CREATE TABLE dst (id bigint PRIMARY KEY, "
+                     "name varchar(3)); INSERT INTO src SELECT g, CASE WHEN g IN (77, 1500) THEN 'toolong' ELSE 'ab' END "
+                     "FROM generate_series(1, 2000) g")
+    path = write("copy.yaml", f"""
+        name: copy
+        source: {{type: postgres, url: "{pg_url}", table: src}}
+        destination: {{type: postgres, url: "{pg_url}", table: dst}}
+        batch: {{size: 500}}
+    """)
+    result = portl("run", str(path), "--format", "json", "--log-format", "json")
+    assert result.code == 0, result.log
+    assert any(e.get("event") == "verbatim_refused" for e in result.events), "the binary rows went as they are"
+    assert (result.report["counts"]["inserted"], result.report["counts"]["rejected"]) == (1998, 2)
+    rejects = read_rejects(Path(result.report["rejects_file"]))
+    assert [(r["record"], r["column"], r["value"]) for r in rejects] == [("77", "name", "toolong"), ("1500", "name", "toolong")]
+    assert all(r["original"].startswith('{"id": ') for r in rejects)  # a table has no text: the row as JSON
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*), sum(id) FROM dst").fetchone() == (1998, 2000 * 2001 // 2 - 1577)
+
+
+@pytest.fixture
+def sql_mysql(mysql_url):
+    import pymysql
+
+    conn = pymysql.connect(host=mysql_url.split("@")[1].split(":")[0], port=int(mysql_url.rsplit(":", 1)[1].split("/")[0]),
+                           user="root", password="", database=mysql_url.rsplit("/", 1)[1], autocommit=True)
+
+    def run(statement):
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return list(cur.fetchall())
+
+    yield run
+    conn.close()
