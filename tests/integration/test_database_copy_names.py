@@ -232,3 +232,32 @@ def test_if_exists_skip_leaves_filled_tables_and_copies_the_others(tmp_path, req
         assert target.constraint_count("FOREIGN KEY") == 1
     finally:
         target.close()
+
+
+def test_a_resumed_copy_finishes_a_table_it_had_begun_even_with_if_exists_skip(tmp_path, pg_url, crash_hook):
+    write_sqlite(tmp_path / "src.db", SENSORS)
+    job = job_file(tmp_path, f"{{type: postgres, url: '{pg_url}'}}",
+                   "copy: {if_exists: skip}\nbatch: {size: 1}\n" + crash_hook.yaml)
+    crash_hook.arm()  # Reading, copied first, stops after two of its three rows
+    the_plan = portl.plan(portl.load_job(job))
+    try:
+        with pytest.raises(Exception, match="simulated crash"):
+            portl.run(the_plan, portl.RunOptions(state_dir=str(tmp_path / "state")))
+    finally:
+        the_plan.close()
+    crash_hook.disarm()
+
+    the_plan = portl.plan(portl.load_job(job))
+    try:
+        assert any(w.startswith("table Reading is not copied") for w in the_plan.warnings)  # as a new run would
+        report = portl.run(the_plan, portl.RunOptions(state_dir=str(tmp_path / "state"), resume=True))
+    finally:
+        the_plan.close()
+    assert report.status == "succeeded"
+    target = Db("postgres", pg_url)
+    try:
+        assert target.all('SELECT "ReadingId" FROM "Reading" ORDER BY 1') == [(10,), (11,), (12,)]
+        assert target.scalar('SELECT count(*) FROM "Sensor"') == 2
+        assert target.constraint_count("PRIMARY KEY") == 2 and target.constraint_count("FOREIGN KEY") == 1
+    finally:
+        target.close()

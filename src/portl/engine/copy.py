@@ -54,6 +54,9 @@ class DatabasePlan:
     views: list[str] = field(default_factory=list)
     """``CREATE VIEW`` statements, run one by one after the constraints."""
     occupied: dict[str, int] = field(default_factory=dict)
+    held: list[tuple[TableDef, Plan]] = field(default_factory=list)
+    """Tables ``copy.if_exists: skip`` leaves out, with their plans: the run this one resumes may have
+    been copying them (they had no rows then)."""
     """Destination tables of the copy that hold rows already, with their row counts."""
 
     @property
@@ -78,7 +81,7 @@ class DatabasePlan:
                 "errors": self.errors}
 
     def close(self) -> None:
-        for p in self.plans:
+        for p in self.plans + [p for _, p in self.held]:
             p.close()
         for part in (self.catalog, self.target):
             close = getattr(part, "close", None)
@@ -99,6 +102,7 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
         if not hasattr(part, needs):
             raise ConfigError(f"{part.description} cannot be the {role} of a whole-database copy")
     plans: list[Plan] = []
+    held: list[tuple[TableDef, Plan]] = []  # tables copy.if_exists: skip leaves out, should a resumed run need them
     try:
         described = catalog.tables()
         if not described:
@@ -109,11 +113,10 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
                                 for v in (catalog.views() if hasattr(catalog, "views") else [])]
         occupied, absent = _occupied(target, tables)
         warnings: list[str] = []
-        if occupied and job.copy_.if_exists == "skip":
+        skipping = set(occupied) if job.copy_.if_exists == "skip" else set()
+        if skipping:
             warnings += [f"table {name} is not copied: the destination has it with {counted(rows, 'row')} "
                          "(copy.if_exists: skip)" for name, rows in occupied.items()]
-            kept = [(d, t) for d, t in zip(described, tables) if t.name not in occupied]
-            described, tables = [d for d, _ in kept], [t for _, t in kept]
         elif occupied and job.copy_.if_exists == "fail":
             warnings.append(_occupied_message(occupied, target.description) + " (unless the run resumes this copy)")
         replacing = set(occupied) if job.copy_.if_exists == "replace" else set()
@@ -133,11 +136,15 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
             table_plan = build_plan(sub, source, sink, preview_rows)
             if table.name in create:  # the destination's own CREATE TABLE runs in place of the generic one
                 table_plan.target = dataclasses.replace(table_plan.target, ddl=create[table.name])
-            plans.append(table_plan)
-        constraints = target.constraint_ddl(tables, absent=frozenset(replacing))
+            if table.name in skipping:
+                held.append((table, table_plan))
+            else:
+                plans.append(table_plan)
+        copied = [t for t in tables if t.name not in skipping]
+        constraints = target.constraint_ddl(copied, absent=frozenset(replacing))
         view_statements = target.view_ddl(views, tables) if views else []
     except BaseException:
-        for p in plans:
+        for p in plans + [p for _, p in held]:
             p.close()
         for part in (catalog, target):
             part.close()
@@ -147,7 +154,7 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
     # in a namespace wider than the source's, a CHECK or default that does not translate, a view.
     warnings += list(getattr(target, "notes", None) or [])
     creating = list(dict.fromkeys(s for statements in create.values() for s in statements))  # one CREATE SCHEMA
-    return DatabasePlan(loaded, catalog, target, tables, plans, constraints, warnings, before=before,
+    return DatabasePlan(loaded, catalog, target, copied, plans, constraints, warnings, before=before, held=held,
                         create=creating, views=view_statements,
                         occupied=occupied if job.copy_.if_exists == "fail" else {})
 
@@ -189,17 +196,20 @@ def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
         resuming = options.resume and previous is not None
         if plan.occupied and not resuming:
             raise ConfigError(_occupied_message(plan.occupied, plan.target.description))
+        plans, constraints = list(plan.plans), plan.constraints
         if resuming:
             ledger.reopen(previous.id)
             record = previous
+            plans, constraints = _resumed(plan, set(previous.meta.get("tables") or []))
         else:
-            record = ledger.start_run(plan.name, plan.job.path, plan.plans[0].job_hash,
+            any_plan = (plan.plans or [p for _, p in plan.held])[0]
+            record = ledger.start_run(plan.name, plan.job.path, any_plan.job_hash,
                                       {"tables": [t.name for t in plan.tables], "destination": plan.target.description})
         options.events.run_id = record.id
-        options.events.emit("copy_started", tables=len(plan.plans))
+        options.events.emit("copy_started", tables=len(plans))
         reports: dict[str, RunReport] = {}
         lock = threading.Lock()
-        tables_seen = {p.name: ledger.latest(p.name, plan.job.path) is not None for p in plan.plans}
+        tables_seen = {p.name: ledger.latest(p.name, plan.job.path) is not None for p in plans}
 
         def copy_table(table_plan: Plan, abort: threading.Event) -> None:
             if abort.is_set() or options.stop.is_set():
@@ -218,11 +228,11 @@ def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
                 plan.target.execute_ddl(plan.before)
             if plan.create:
                 plan.target.execute_ddl(plan.create)
-            LocalExecutor(plan.job.job.parallel.workers).map(copy_table, plan.plans, threading.Event())
+            LocalExecutor(plan.job.job.parallel.workers).map(copy_table, plans, threading.Event())
             if options.stop.is_set():
                 raise PortlError("stopped by the user; continue with --resume")
-            options.events.emit("constraints", statements=len(plan.constraints))
-            plan.target.execute_ddl(plan.constraints)
+            options.events.emit("constraints", statements=len(constraints))
+            plan.target.execute_ddl(constraints)
             view_warnings = _create_views(plan)
             status = L.SUCCEEDED
         except BaseException as exc:
@@ -240,6 +250,19 @@ def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
                          earlier_rows=counts.read - sum(r.rows_moved for r in reports.values()))
     finally:
         ledger.close()
+
+
+def _resumed(plan: DatabasePlan, first: set[str]) -> tuple[list[Plan], list[str]]:
+    """The tables a resumed copy goes on with, and the statements after the data. The run being
+    resumed decided which tables to copy: one ``copy.if_exists: skip`` would leave out now, because
+    that run had begun filling it, is copied on. The constraint statements are worked out again
+    from the destination as it is when tables were dropped first or the tables differ (the plan
+    described them as for the start of a copy)."""
+    extra = [(t, p) for t, p in plan.held if t.name in first]
+    plans = plan.plans + [p for _, p in extra]
+    if not extra and not plan.before:
+        return plans, plan.constraints
+    return plans, plan.target.constraint_ddl(plan.tables + [t for t, _ in extra])
 
 
 def _create_views(plan: DatabasePlan) -> list[str]:
