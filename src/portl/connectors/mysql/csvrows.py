@@ -3,15 +3,17 @@
 The server writes each row as one CSV line (one binary value per row, so the driver decodes
 nothing): text is always quoted with ``"`` (a quote inside doubled), so an empty string is ``""``
 and stays apart from NULL, which is an empty unquoted field; numbers, dates and times are written as
-the server writes them, bytes as ``\\x``-prefixed hex (Postgres ``bytea`` text), bits as numbers.
-These are the very texts the packed read turns into Arrow values (both come from the same
-``CONCAT`` conversions), so a destination reading them gets what the Arrow path would send, or
-refuses the row (a zero date, a ``tinyint(1)`` of 2): that block is then parsed with
-:func:`texts_of` and loaded the ordinary way.
+the server writes them, bytes as ``\\x``-prefixed hex (Postgres ``bytea`` text), bits as numbers,
+booleans (``tinyint(1)``) as 1 or 0. These are the very texts the packed read turns into Arrow
+values (both come from the same ``CONCAT`` conversions), so a destination reading them gets what
+the Arrow path would send. Except for dates that are no dates (``0000-00-00``, ``2024-02-30``),
+which the Arrow path reads as NULL and counts: a block that holds one (:func:`canonical`) is
+parsed with :func:`texts_of` and goes the ordinary way.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 
 import pyarrow as pa
@@ -27,6 +29,12 @@ FORMAT = TextFormat("csv", ",", '"', "")
 # a bare value, which holds no comma.
 _FIELD = re.compile(rb'"[^"]*(?:""[^"]*)*"|[^,]*')
 _UTF8 = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
+# A bare field (text is quoted) that is a date, or starts a timestamp, and is no date: zero
+# (0000-.., 2024-00-.., 2024-05-00) or a day its month never has. The same characters inside a
+# quoted text match too; that block then goes the Arrow way, which is only slower.
+_NO_DATE = re.compile(rb"(?<![^,\n])(?:0000-\d\d-\d\d|\d{4}-00-\d\d|\d{4}-\d\d-00|\d{4}-(?:02-3[01]|0[469]-31|11-31))"
+                      rb"(?=[, \n]|$)")
+_LEAP_DAY = re.compile(rb"(?<![^,\n])(\d{4})-02-29(?=[, \n]|$)")
 
 
 def csv_row(columns: list[Column]) -> str:
@@ -40,6 +48,8 @@ def _field(column: Column) -> str:
         value = f"CONCAT(CHAR(92), 'x', HEX({name}))"  # CHAR(92) is a backslash whatever the sql_mode
     elif column.kind == "bit":
         value = f"({name} + 0)"
+    elif column.kind == "bool":
+        value = f"({name} <> 0)"  # what the Arrow path reads: any value but 0 is true
     elif column.kind == "year2":
         value = f"YEAR({name})"  # the year in full: a year(2) shows 1970 as 70
     elif column.kind in ("text", "geometry"):
@@ -51,6 +61,14 @@ def _field(column: Column) -> str:
         value = name
     # CONCAT_WS leaves NULL arguments out, which would shift the fields that follow.
     return f"IFNULL({value}, '')"
+
+
+def canonical(data: bytes) -> bool:
+    """Whether each date of a block of lines is a date: no zero date, no 2024-02-30, no
+    February 29 outside a leap year."""
+    if _NO_DATE.search(data):
+        return False
+    return all(calendar.isleap(int(m.group(1))) for m in _LEAP_DAY.finditer(data))
 
 
 def block(lines: list[bytes]) -> bytes:

@@ -260,9 +260,13 @@ class MysqlSource:
         if key_index is not None:
             pos["after"] = int(csvrows.field_of(rows[-1], key_index))
         pos["offset"] = pos.get("offset", 0) + len(rows)
-        return Chunk(pa.RecordBatch.from_pylist([], schema=self.schema()),
-                     Checkpoint(partition, dict(pos), rows_done + len(rows)), first_record=rows_done + 1,
-                     size_bytes=len(data), verbatim=Verbatim(data, len(rows)))
+        chunk = Chunk(pa.RecordBatch.from_pylist([], schema=self.schema()),
+                      Checkpoint(partition, dict(pos), rows_done + len(rows)), first_record=rows_done + 1,
+                      size_bytes=len(data), verbatim=Verbatim(data, len(rows)))
+        if any(c.kind in ("date", "timestamp") for c in self.columns) and not csvrows.canonical(data):
+            # Dates that are no dates: the Arrow path makes them NULL and counts them.
+            return self.parse_verbatim(chunk)
+        return chunk
 
     def _read_query(self, conn: Any, batch_rows: int, start: Checkpoint,
                     counts: dict[tuple[str, str], int]) -> Iterator[Chunk]:
