@@ -51,7 +51,7 @@ def constraint_statements(database: str, tables: list[TableDef], present: Mappin
     :func:`~portl.connectors.mysql.catalog.keys_of_tables` reads it) says is there already."""
     present = present or {}
     types = {t.name: {f.name: logical_of(f) for f in t.schema} for t in tables}
-    keyed = _key_columns(tables)
+    keyed = key_columns(tables)
     statements: list[str] = []
     for t in tables:
         alter = _table_alter(database, t, types[t.name], keyed.get(t.name, set()), present.get(t.name))
@@ -190,7 +190,7 @@ def _lower(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n.lower() for n in names)
 
 
-def _key_columns(tables: list[TableDef]) -> dict[str, set[str]]:
+def key_columns(tables: list[TableDef]) -> dict[str, set[str]]:
     """Per table, the columns MySQL must index whole: primary key, unique indexes, both ends of
     foreign keys."""
     keyed: dict[str, set[str]] = {}

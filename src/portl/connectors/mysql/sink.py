@@ -37,7 +37,7 @@ from portl.connectors.mysql.client import LOCAL_INFILE_REFUSED, Pool, Server, cl
 from portl.connectors.mysql.config import Config
 from portl.connectors.mysql.columns import finite_floats
 from portl.connectors.mysql import tables
-from portl.connectors.mysql.constraints import _key_columns, constraint_notes, constraint_statements, tolerated
+from portl.connectors.mysql.constraints import constraint_notes, constraint_statements, key_columns, tolerated
 from portl.connectors.mysql.dialect import (
     DIALECT, KEY_TYPES, add_column, create_table, qualified, quote, shared_name,
 )
@@ -525,7 +525,7 @@ class MysqlSink:
 
     def table_ddl(self, table: TableDef) -> list[str]:
         """``CREATE TABLE`` of a copied table, without keys (:mod:`.tables`)."""
-        statement, notes = tables.create_table(self.database, table, _key_columns([table]).get(table.name, set()))
+        statement, notes = tables.create_table(self.database, table, key_columns([table]).get(table.name, set()))
         self._copy_notes["tables"] += notes
         return [statement]
 
