@@ -7,6 +7,7 @@ introduced silently.
 
 from __future__ import annotations
 
+import csv
 import textwrap
 
 import pytest
@@ -39,6 +40,9 @@ GAPS = {
     ("parquet", "upsert"): "a Parquet file has no keys to update in place",
     ("parquet", "append"): "a Parquet file cannot be appended to once written",
     ("parquet", "resume"): "a Parquet file is rewritten from the start on resume (still exactly once)",
+    ("csv", "refuse"): "a CSV file has no constraints: it refuses no row",
+    ("jsonl", "refuse"): "a JSON lines file has no constraints: it refuses no row",
+    ("parquet", "refuse"): "a Parquet file has no constraints: it refuses no row",
 }
 
 def write_source(tmp_path, rows):
@@ -91,6 +95,7 @@ def test_declared_gaps_match_the_capabilities(tmp_path, sink):
     caps = capabilities(tmp_path, sink)
     assert supports(sink, "upsert") == (WriteMode.UPSERT in caps.modes and set(caps.upsert_strategies) == set(ConflictStrategy))
     assert supports(sink, "resume") == caps.resumable
+    assert supports(sink, "refuse") == caps.savepoints
 
 
 @pytest.mark.parametrize("sink", SINKS)
@@ -104,6 +109,24 @@ def test_append_then_append_keeps_both_loads(tmp_path, sink):
     write_source(tmp_path, [(3, "cy", "lima")])
     assert load(path, state=state).counts.inserted == 1
     assert [r["id"] for r in destination_rows(tmp_path, sink)] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("sink", SINKS)
+def test_a_row_the_destination_refuses_is_rejected_alone_and_the_others_load(tmp_path, sink):
+    if not supports(sink, "refuse"):
+        pytest.skip(GAPS[(sink, "refuse")])
+    state = tmp_path / "state"
+    columns = "mapping: {columns: {id: {type: int}, name: {}, city: {}}}\n"
+    write_source(tmp_path, [(1, "ann", "oslo"), (2, "bob", "rome")])
+    load(job(tmp_path, sink, "conflict: {key: [id]}\n" + columns), state=state)  # creates the table with its key
+    write_source(tmp_path, [(3, "cy", "lima"), (2, "bo", "nice"), (4, "di", "baku")])
+    report = load(job(tmp_path, sink, "mode: append\n" + columns), state=state)
+    assert (report.counts.read, report.counts.inserted, report.counts.rejected) == (3, 2, 1)
+    assert [r["id"] for r in destination_rows(tmp_path, sink)] == ["1", "2", "3", "4"]
+    with open(tmp_path / "people.rejects.csv", newline="") as handle:
+        (reject,) = list(csv.DictReader(handle))
+    assert (reject["line"], reject["record"], reject["original"]) == ("3", "2", "2,bo,nice")
+    assert reject["error"].startswith("refused by the destination: ")
 
 
 @pytest.mark.parametrize("sink", SINKS)
