@@ -3,7 +3,8 @@
 A CSV file gives every column as text. Before asking how to map it, the wizard looks at a sample
 of each text column and suggests what a careful person would write by hand: ``type: date`` with
 the strptime formats that parse every sampled value, ``transform: money`` for ``$1,234.50``,
-``percent`` for ``12.5%``, ``bigint`` for whole numbers, ``trim`` for padded text. Every test runs
+``percent`` for ``12.5%`` (with the decimal its fractions need), ``bigint`` for whole numbers and
+``decimal(p,s)`` for decimal ones (sized from the sample), ``trim`` for padded text. Every test runs
 the engine's own conversion (:func:`portl.engine.coerce.coerce`, the transforms) over the sample,
 so a suggestion is exactly what a run would accept.
 """
@@ -72,7 +73,7 @@ class ColumnSample:
 def suggest(column: ColumnSample) -> Suggestion | None:
     """The conversion the sample of a text column calls for, or None (leave it as it is).
 
-    Numbers and booleans must fit every sampled value. Dates, timestamps, money and percentages
+    Booleans must fit every sampled value. Numbers, dates, timestamps, money and percentages
     need :data:`MOSTLY` of them: an export with a stray ``N/A`` still holds dates, and the values
     that do not convert are named in the reason (a run rejects those rows, it does not fail).
     """
@@ -83,12 +84,9 @@ def suggest(column: ColumnSample) -> Suggestion | None:
         return None
     if not failures(values, LogicalType("bool")) and not all(_WHOLE.match(v) for v in values):
         return Suggestion(type="bool", reason="yes/no values")
-    if all(_WHOLE.match(v) for v in values):
-        if any(_LEADING_ZERO.match(v) for v in values):
-            return None  # codes such as 007 or 02134 lose their zeros as numbers
-        return Suggestion(type="bigint", reason="whole numbers")
-    if all(_DECIMAL.match(v) or _WHOLE.match(v) for v in values):
-        return Suggestion(type=_decimal_type(values), reason="decimal numbers")
+    numbers = _numbers(values, every=True)
+    if numbers is not None:
+        return numbers
     formats, left = detect_formats(values, DATE_FORMATS, LogicalType("date"))
     if formats and _mostly(values, left):
         # ISO dates need no format: it is what a date column reads without one.
@@ -104,12 +102,17 @@ def suggest(column: ColumnSample) -> Suggestion | None:
         return Suggestion(type="timestamp", reason=_reason("ISO timestamps", iso))
     percent = [v for v in values if not _PERCENT.match(v)]
     if _mostly(values, percent) and len(percent) < len(values):
-        return Suggestion(transforms=("percent",), reason=_reason("percentages", percent))
+        # The transform writes fractions (7.5% is 0.075): the decimal is sized for those.
+        fractions = [_as_fraction(v) for v in values if _PERCENT.match(v)]
+        return Suggestion(type=_decimal_type(fractions), transforms=("percent",), reason=_reason("percentages", percent))
     if any(_MONEY_HINT.search(v.strip()) for v in values):
         money = _money_failures(values)
         if _mostly(values, money):
             return Suggestion(type=f"decimal(18,{_money_scale(values)})", transforms=("money",),
                               reason=_reason("amounts of money", money))
+    numbers = _numbers(values, every=False)  # after money and the rest: "$1,234.50" beside "980.00" is money
+    if numbers is not None:
+        return numbers
     if any(v != v.strip() for v in values):
         return Suggestion(transforms=("trim",), reason="spaces around values")
     return None
@@ -207,6 +210,31 @@ def _money_scale(values: Sequence[str]) -> int:
         if digits.isdigit():
             scale = max(scale, min(len(digits), 10))
     return scale
+
+
+def _numbers(values: Sequence[str], every: bool) -> Suggestion | None:
+    """``bigint`` for whole numbers, ``decimal(p,s)`` when some have decimals: for every value, or
+    (not ``every``) for :data:`MOSTLY` of them, the others named in the reason (an ``abc`` in an
+    id column is one row rejected, not a column loaded as text). Codes with leading zeros stay text."""
+    numeric = [v for v in values if _WHOLE.match(v) or _DECIMAL.match(v)]
+    rejected = [v for v in values if not (_WHOLE.match(v) or _DECIMAL.match(v))]
+    if not numeric or (rejected if every else not _mostly(values, rejected)):
+        return None
+    if any(_LEADING_ZERO.match(v) and not _DECIMAL.match(v) for v in numeric):
+        return None  # codes such as 007 or 02134 lose their zeros as numbers
+    if all(_WHOLE.match(v) for v in numeric):
+        return Suggestion(type="bigint", reason=_reason("whole numbers", rejected))
+    return Suggestion(type=_decimal_type(numeric), reason=_reason("decimal numbers", rejected))
+
+
+def _as_fraction(percent: str) -> str:
+    """``7.5 %`` as the decimal text the percent transform makes of it: ``0.075``."""
+    number = percent.strip().rstrip("%").strip()
+    sign = "-" if number.startswith("-") else ""
+    digits = number.lstrip("+-")
+    whole, _, decimals = digits.partition(".")
+    whole = whole.rjust(3, "0")
+    return f"{sign}{whole[:-2]}.{whole[-2:]}{decimals}"
 
 
 def _decimal_type(values: Sequence[str]) -> str:

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
 from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
 from portl.engine.plan import preview_text
+from portl.engine.transforms import output_type
+from portl.spec.models import Transform
+from portl.types import LogicalType, logical_of
 from portl.plural import counted, plural
 from portl.wizard.compose import ColumnSetting
 from portl.wizard.discover import DestinationFacts, SourceFacts, TableEntry
@@ -92,7 +96,7 @@ def mapping(console: Console, columns: Sequence[ColumnSetting], unmapped: Sequen
     """Source column → transforms → destination column, type."""
     listing = Table("source", "transform", "destination", "type", box=None, pad_edge=False)
     for c in columns:
-        kind = (c.type or "as the source") + (f" ({' or '.join(c.formats)})" if c.formats and c.type else "")
+        kind = (c.type + (f" ({' or '.join(c.formats)})" if c.formats else "")) if c.type else _produced(c.transforms)
         listing.add_row(escape(c.source), escape(", ".join(transform_text(t) for t in c.transforms) or "—"),
                         escape(c.dest), escape(kind))
     console.print(listing)
@@ -150,6 +154,18 @@ def row_counts(plan: Any, destination_rows: int | None) -> str:
 
 def yaml_text(console: Console, text: str) -> None:
     console.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default", word_wrap=True))
+
+
+def _produced(steps: Sequence[Any]) -> str:
+    """The type a column without a ``type`` gets: the last transform's that decides one (``percent``
+    writes decimals, ``trim`` text), else the source column's."""
+    kind = None
+    for step in steps:
+        name = step if isinstance(step, str) else next(k for k in step if k != "sep")
+        produced = output_type(Transform.model_construct(name=name), pa.null(), LogicalType("text"))
+        if not pa.types.is_null(produced):
+            kind = f"{logical_of(pa.field(name, produced))} (what {name} writes)"
+    return kind or "as the source"
 
 
 def _cell(value: Any) -> str:
