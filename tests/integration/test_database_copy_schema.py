@@ -185,3 +185,23 @@ def test_tables_referring_to_each_other_copy_and_a_view_that_translates_is_creat
         assert list(target.all("SELECT id, name FROM research ORDER BY id")) == [(10, "Ada"), (12, "Linus")]
     finally:
         target.close()
+
+
+def test_what_a_postgres_source_cannot_describe_is_named_in_the_plan_and_the_copy_goes_on(tmp_path, request):
+    source = source_of("postgres", request, tmp_path, """
+        CREATE TABLE tickets (id serial PRIMARY KEY, seat serial, name text NOT NULL DEFAULT 'guest');
+        CREATE INDEX tickets_lower_name ON tickets (lower(name));
+        INSERT INTO tickets (name) VALUES ('Ada'), ('Grace')
+    """)
+    url = second_pg_database(request)
+    _, warnings, report = copy(tmp_path, source, f"{{type: postgres, url: '{url}'}}")
+
+    assert report.status == "succeeded" and report.counts.inserted == 2
+    assert "index tickets_lower_name of public.tickets uses expressions or a WHERE clause; it is not copied" in warnings
+    assert ("the default nextval('tickets_seat_seq'::regclass) of column seat of table tickets is not copied: it draws "
+            "from a sequence of the source") in warnings
+    target = Db("postgres", url)
+    try:
+        assert target.scalar("INSERT INTO tickets (seat) VALUES (7) RETURNING id::text || ':' || name") == "3:guest"
+    finally:
+        target.close()

@@ -152,6 +152,7 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
     warnings += [f"table {p.name}: {w}" for p in plans for w in p.warnings]
     # What the destination had to change or leave out: an index renamed because its name is taken
     # in a namespace wider than the source's, a CHECK or default that does not translate, a view.
+    warnings += list(getattr(catalog, "notes", None) or [])  # what the source cannot describe (an index on expressions)
     warnings += list(getattr(target, "notes", None) or [])
     creating = list(dict.fromkeys(s for statements in create.values() for s in statements))  # one CREATE SCHEMA
     return DatabasePlan(loaded, catalog, target, copied, plans, constraints, warnings, before=before, held=held,

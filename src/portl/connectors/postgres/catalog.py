@@ -172,10 +172,16 @@ def table_def(conn: psycopg.Connection, table: TableName, label: str, labels: di
     identity_name = identity[0] if identity else None
     lengths = {c.name: int(m.group(1)) for c in cols
                if c.field.type == pa.string() and (m := _LENGTH.match(c.declared))}
-    defaults = {name: text for name, text in conn.execute(
-        "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
-        "ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = %s AND a.attgenerated = ''", (oid,))
-        if name != identity_name}
+    defaults = {}
+    for name, text in conn.execute(
+            "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+            "ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = %s AND a.attgenerated = ''", (oid,)):
+        if text.startswith("nextval("):  # a sequence of the source; the identity column gets its own counter
+            if name != identity_name:
+                notes.append(f"the default {text} of column {name} of table {label} is not copied: it draws "
+                             "from a sequence of the source")
+        elif name != identity_name:
+            defaults[name] = text
     checks = tuple(CheckDef(name, _check_expression(definition)) for name, definition in conn.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s AND contype = 'c' "
         "ORDER BY conname", (oid,)))
