@@ -108,7 +108,7 @@ def render_database_plan(console: Console, plan: Any) -> None:
     console.rule(f"[bold]Plan for job {escape(plan.name)}: copy {counted(len(plan.plans), 'table')}[/]")
     console.print(f"[dim]{escape(plan.job.path)} — nothing has been written[/]")
     console.print(f"[bold]From[/] {escape(plan.catalog.description)}  [bold]to[/] {escape(plan.target.description)}; "
-                  f"{plan.job.job.parallel.workers} table(s) at a time")
+                  f"{counted(plan.job.job.parallel.workers, 'table')} at a time")
     overview = Table("table", "rows", "columns", "primary key", "indexes", "foreign keys", box=None, pad_edge=False)
     for t in plan.tables:
         overview.add_row(escape(t.name), "?" if t.rows is None else f"{t.rows:,}", str(len(t.schema)),

@@ -28,6 +28,7 @@ from portl.connectors.mysql.refusals import refusal
 from portl.connectors.mysql.dialect import quote
 from portl.connectors.sql.params import text_columns_for_db
 from portl.errors import TerminalError
+from portl.plural import counted
 
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\x00", "\\0"))
 MAX_ROWS_PER_INSERT = 5_000
@@ -165,7 +166,7 @@ def warnings_error(cur: Any, batch: pa.RecordBatch, what: str, first_row: int) -
     execute(cur, "SHOW WARNINGS LIMIT 5")
     shown = cur.fetchall()
     if not shown:
-        return TerminalError(f"{what}: MySQL reported {total} warning(s) while loading the batch; it was rolled back")
+        return TerminalError(f"{what}: MySQL reported {counted(total, 'warning')} while loading the batch; it was rolled back")
     _level, code, message = shown[0]
     refused = refusal(code, str(message), what, first_row)
     if refused is not None:
