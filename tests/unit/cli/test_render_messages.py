@@ -101,3 +101,18 @@ def test_a_json_lines_row_whose_type_changed_is_shown_with_its_row_and_line(writ
         the_plan.close()
     assert ("would be rejected: row 4 (line 4), column id: field id is a string here, but a number in the first "
             "rows, which set the types") in text
+
+
+def test_a_run_stopped_after_one_batch_says_one_committed_batch(write, tmp_path):
+    write("in.csv", "id\n" + "".join(f"{i}\n" for i in range(1, 7)))
+    path = write("job.yaml", "source: {type: csv, path: in.csv}\ndestination: {type: sqlite, path: out.db, table: t}\n"
+                             "batch: {size: 2}\n")
+    options = portl.RunOptions(state_dir=str(tmp_path / "state"))
+    options.events.subscribe(lambda event: options.stop.set() if event.event == "batch_committed" else None)
+    the_plan = portl.plan(portl.load_job(str(path)))
+    try:
+        with pytest.raises(portl.Interrupted) as info:
+            portl.run(the_plan, options)
+    finally:
+        the_plan.close()
+    assert str(info.value).startswith("stopped by the user after 1 committed batch (2 source rows). ")
