@@ -109,14 +109,15 @@ def render_database_plan(console: Console, plan: Any) -> None:
     console.print(f"[dim]{escape(plan.job.path)} — nothing has been written[/]")
     console.print(f"[bold]From[/] {escape(plan.catalog.description)}  [bold]to[/] {escape(plan.target.description)}; "
                   f"{counted(plan.job.job.parallel.workers, 'table')} at a time")
+    copy = plan.job.job.copy_
+    names = "the source's, exactly, quoted" if copy.identifiers == "keep" else "folded to lower case"
+    existing = {"fail": "the run stops", "skip": "left as they are", "replace": "dropped and copied again"}
+    console.print(f"[bold]Names[/]: {names} (copy.identifiers: {copy.identifiers}). [bold]Tables with rows "
+                  f"already[/]: {existing[copy.if_exists]} (copy.if_exists: {copy.if_exists})")
     overview = Table("table", "rows", "columns", "primary key", "indexes", "foreign keys", box=None, pad_edge=False)
     for t in plan.tables:
         overview.add_row(escape(t.name), "?" if t.rows is None else f"{t.rows:,}", str(len(t.schema)),
                          escape(", ".join(t.primary_key) or "—"), str(len(t.indexes)), str(len(t.foreign_keys)))
-    copy = plan.job.job.copy_
-    names = "the source's, exactly (quoted)" if copy.identifiers == "keep" else "folded to lower case"
-    console.print(f"[bold]Names[/]: {names} (copy.identifiers: {copy.identifiers}); tables with rows already: "
-                  f"{copy.if_exists} (copy.if_exists)")
     console.print(overview)
     if plan.before:
         console.print("\n[bold]Before the copy[/]: tables copied again (copy.if_exists: replace)")
@@ -139,7 +140,6 @@ def render_database_plan(console: Console, plan: Any) -> None:
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     for error in plan.errors:
-
         console.print(f"[red]error:[/] {escape(error)}")
 
 
