@@ -228,13 +228,19 @@ def test_with_one_transaction_for_the_job_the_refused_row_is_rolled_back_alone(p
     assert [r["record"] for r in read_rejects(Path(result.report["rejects_file"]))] == ["120", "250"]
 
 
-def test_refused_rows_count_against_max_rejects(portl, write, target):
+def test_refused_rows_count_against_max_rejects_and_a_batch_past_it_is_not_sorted_out(portl, write, target):
     dialect, destination, query = target
-    write("in.csv", csv_lines(300, {10: ("nn", ""), 20: ("nn", ""), 30: ("nn", "")}))
-    path = job(write, destination, "batch: {size: 100}", validation="{schema: false, max_rejects: 2}")
+    # Batches of about 100 rows: row 10 is refused in the first (within the limit of 1); rows 150
+    # and 160 in the second, which passes it: that batch rolls back and the run stops.
+    write("in.csv", csv_lines(300, {10: ("nn", ""), 150: ("nn", ""), 160: ("nn", "")}))
+    path = job(write, destination, "batch: {size: 100}", validation="{schema: false, max_rejects: 1}")
     result = portl("run", str(path), "--format", "json")
     assert result.code == 3, result.log
-    assert "3 rows rejected, more than validation.max_rejects (2)" in result.output, result.log
+    assert "more rows rejected than validation.max_rejects (1)" in result.output, result.log
+    assert "the batch was rolled back and the run stopped" in result.output, result.log
+    ((loaded,),) = query("SELECT count(*) FROM t")
+    assert 50 < loaded < 149
+    assert [r["record"] for r in read_rejects(Path(path).parent / "load.rejects.csv")] == ["10"]
 
 
 def test_a_run_whose_every_row_is_refused_says_so(portl, write, target):

@@ -42,16 +42,21 @@ class Isolated:
     result: WriteResult = field(default_factory=WriteResult)
     refused: list[tuple[int, RowRefused]] = field(default_factory=list)
     writes: int = 0
+    stopped: bool = False
+    """More rows were refused than the limit allowed: the isolation stopped partway."""
 
 
-def isolate(write: Callable[[int, int], WriteResult], rows: int, first: RowRefused, *, hint: bool = False) -> Isolated:
+def isolate(write: Callable[[int, int], WriteResult], rows: int, first: RowRefused, *, hint: bool = False,
+            limit: int | None = None) -> Isolated:
     """Write rows ``0..rows`` of a batch whose whole write was refused with ``first``.
 
     ``write(start, stop)`` writes rows ``start..stop`` (stop excluded) and returns their counts,
     or raises :class:`RowRefused` having undone its own work (a savepoint), with ``row`` relative
     to ``start`` when the server named one. Any other error stops the isolation and is raised.
     With ``hint``, ``first`` came from another write of the same rows (the source's text, before
-    it was parsed): the batch is split at the row it names, but that row is written too.
+    it was parsed): the batch is split at the row it names, but that row is written too. With
+    ``limit``, the isolation stops (``stopped``) as soon as more rows than that are refused: a run
+    about to exceed its reject limit need not sort out the rest of a batch of bad rows.
     """
     out = Isolated()
     doubted = first if hint else None
@@ -71,6 +76,9 @@ def isolate(write: Callable[[int, int], WriteResult], rows: int, first: RowRefus
                 continue
         if stop - start == 1:
             out.refused.append((start, refused))
+            if limit is not None and len(out.refused) > limit:
+                out.stopped = True
+                return out
             continue
         named = refused.row
         if named is not None and 0 <= named < stop - start:

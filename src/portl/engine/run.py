@@ -817,7 +817,8 @@ class _Run:
             with self.sink.savepoint(tx):
                 return self.sink.write(data.slice(start, stop - start), spec, tx)
 
-        found = isolate(write, data.num_rows, refused, hint=hint)
+        found = isolate(write, data.num_rows, refused, hint=hint, limit=self._refusals_allowed(prepared))
+        self._stop_if_too_many(found)
         prepared.refused = refused_rejects(found, data, prepared.source_index, prepared.chunk, self.source_name,
                                            getattr(self.source, "raw_rows", None))
         self.events.emit("rows_refused", rows=len(found.refused), writes=found.writes, error=str(refused))
@@ -837,6 +838,19 @@ class _Run:
         self._commit(empty, counts, None)
         self.events.emit("batch_rejected", level="error", batch=batch_no, rows=len(failed), error=str(exc))
 
+    def _refusals_allowed(self, prepared: Prepared) -> int | None:
+        """How many rows of this batch the destination may refuse before the reject limit is passed."""
+        limit = self.job.validation.max_rejects
+        return None if limit is None else max(0, limit - self.total().rejected - len(prepared.rejects))
+
+    def _stop_if_too_many(self, found: Any) -> None:
+        if found.stopped:  # the batch rolls back: its rejects are not listed, the run stops here
+            limit = self.job.validation.max_rejects
+            raise RejectLimitExceeded(
+                f"more rows rejected than validation.max_rejects ({limit:,}): the destination refused rows of a batch "
+                f"past that limit ({found.refused[-1][1].reason}); the batch was rolled back and the run stopped. "
+                f"Rows rejected before it are in {self.rejects.path}")
+
     def _isolate_text(self, prepared: Prepared, tx: Any, refused: RowRefused) -> WriteResult:
         """The destination refused rows of a verbatim block whose records are its lines: load the
         block's text again in parts (``engine.isolate``), without parsing it."""
@@ -848,7 +862,8 @@ class _Run:
             with self.sink.savepoint(tx):
                 return self.sink.write_verbatim(part, list(verbatim.columns), verbatim.format, spec, tx)
 
-        found = isolate(write, block.rows, refused)
+        found = isolate(write, block.rows, refused, limit=self._refusals_allowed(prepared))
+        self._stop_if_too_many(found)
         prepared.refused = text_rejects(found, prepared.chunk, block, starts, self.source_name)
         self.events.emit("rows_refused", rows=len(found.refused), writes=found.writes, error=str(refused))
         return found.result

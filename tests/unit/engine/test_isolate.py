@@ -100,3 +100,17 @@ def test_a_named_row_outside_the_part_is_not_trusted():
     table = Table({7}, names_row=False)
     found = isolate(table.write, 10, RowRefused("bad", row=25))
     assert [r for r, _ in found.refused] == [7]
+
+
+def test_past_the_limit_the_isolation_stops_without_writing_the_rest():
+    table = Table(set(range(0, 1000, 2)), names_row=True)
+    found = isolate(table.write, 1000, table.first(1000), limit=3)
+    assert found.stopped
+    assert [r for r, _ in found.refused] == [0, 2, 4, 6]
+    assert found.writes < 10
+
+
+def test_within_the_limit_the_isolation_finishes():
+    table = Table({5, 50}, names_row=False)
+    found = isolate(table.write, 100, table.first(100), limit=2)
+    assert not found.stopped and [r for r, _ in found.refused] == [5, 50]
