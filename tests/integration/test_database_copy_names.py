@@ -261,3 +261,20 @@ def test_a_resumed_copy_finishes_a_table_it_had_begun_even_with_if_exists_skip(t
         assert target.constraint_count("PRIMARY KEY") == 2 and target.constraint_count("FOREIGN KEY") == 1
     finally:
         target.close()
+
+
+def test_mode_replace_copies_the_whole_database_again_keys_and_all(tmp_path, pg_url):
+    write_sqlite(tmp_path / "src.db", SENSORS)
+    job = job_file(tmp_path, f"{{type: postgres, url: '{pg_url}'}}", "mode: replace\n")
+    first, _ = plan_and_run(job, tmp_path)
+    again, report = plan_and_run(job, tmp_path)
+
+    assert first["if_exists"] == again["if_exists"] == "replace" and first["before"] == []
+    assert again["before"] == ['DROP TABLE IF EXISTS "public"."Reading" CASCADE', 'DROP TABLE IF EXISTS "public"."Sensor" CASCADE']
+    assert report.status == "succeeded" and report.counts.inserted == 5
+    target = Db("postgres", pg_url)
+    try:
+        assert target.scalar('SELECT count(*) FROM "Reading"') == 3 and target.scalar('SELECT count(*) FROM "Sensor"') == 2
+        assert target.constraint_count("PRIMARY KEY") == 2 and target.constraint_count("FOREIGN KEY") == 1
+    finally:
+        target.close()

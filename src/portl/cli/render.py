@@ -113,7 +113,7 @@ def render_database_plan(console: Console, plan: Any) -> None:
     names = "the source's, exactly, quoted" if copy.identifiers == "keep" else "folded to lower case"
     existing = {"fail": "the run stops", "skip": "left as they are", "replace": "dropped and copied again"}
     console.print(f"[bold]Names[/]: {names} (copy.identifiers: {copy.identifiers}). [bold]Tables with rows "
-                  f"already[/]: {existing[copy.if_exists]} (copy.if_exists: {copy.if_exists})")
+                  f"already[/]: {existing[plan.if_exists]} (copy.if_exists: {plan.if_exists})")
     overview = Table("table", "rows", "columns", "primary key", "indexes", "foreign keys", box=None, pad_edge=False)
     for t in plan.tables:
         overview.add_row(escape(t.name), "?" if t.rows is None else f"{t.rows:,}", str(len(t.schema)),

@@ -64,6 +64,11 @@ class DatabasePlan:
         return self.job.name
 
     @property
+    def if_exists(self) -> str:
+        """What happens to destination tables that hold rows: ``fail``, ``skip`` or ``replace``."""
+        return if_exists_of(self.job.job)
+
+    @property
     def errors(self) -> list[str]:
         return [f"table {p.name}: {e}" for p in self.plans for e in p.errors]
 
@@ -73,9 +78,9 @@ class DatabasePlan:
         return Estimate(rows=sum(r or 0 for r in rows), exact=all(p.estimate.exact for p in self.plans))
 
     def to_dict(self) -> dict[str, Any]:
-        options = self.job.job.copy_
         return {"job": self.name, "file": self.job.path, "kind": "database copy",
-                "identifiers": options.identifiers, "if_exists": options.if_exists, "before": self.before,
+                "identifiers": self.job.job.copy_.identifiers, "if_exists": self.if_exists,
+                "before": self.before,
                 "create": self.create, "tables": [p.to_dict() for p in self.plans], "constraints": self.constraints,
                 "views": self.views, "workers": self.job.job.parallel.workers, "warnings": self.warnings,
                 "errors": self.errors}
@@ -113,17 +118,19 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
                                 for v in (catalog.views() if hasattr(catalog, "views") else [])]
         occupied, absent = _occupied(target, tables)
         warnings: list[str] = []
-        skipping = set(occupied) if job.copy_.if_exists == "skip" else set()
+        if_exists = if_exists_of(job)
+        skipping = set(occupied) if if_exists == "skip" else set()
         if skipping:
             warnings += [f"table {name} is not copied: the destination has it with {counted(rows, 'row')} "
                          "(copy.if_exists: skip)" for name, rows in occupied.items()]
-        elif occupied and job.copy_.if_exists == "fail":
+        elif occupied and if_exists == "fail":
             warnings.append(_occupied_message(occupied, target.description) + " (unless the run resumes this copy)")
-        replacing = set(occupied) if job.copy_.if_exists == "replace" else set()
+        replacing = set(occupied) if if_exists == "replace" else set()
         before = target.drop_ddl([t for t in tables if t.name in replacing]) if replacing else []
         create = {t.name: target.table_ddl(t) for t in tables if t.name in absent | replacing}
-        # One partition per table: the workers copy several tables at once instead.
-        per_table = job.model_copy(update={"parallel": Parallel(workers=1)})
+        # One partition per table: the workers copy several tables at once instead. Each table is
+        # new, emptied or left out, so its rows are appended (mode replace is if_exists: replace).
+        per_table = job.model_copy(update={"parallel": Parallel(workers=1), "mode": WriteMode.APPEND})
         for source_table, table in zip(described, tables):
             sub_job = per_table.model_copy(update={"mapping": mapping_of(source_table, table)})
             sub = dataclasses.replace(loaded, job=sub_job, name=f"{loaded.name}.{table.name}")
@@ -157,7 +164,16 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
     creating = list(dict.fromkeys(s for statements in create.values() for s in statements))  # one CREATE SCHEMA
     return DatabasePlan(loaded, catalog, target, copied, plans, constraints, warnings, before=before, held=held,
                         create=creating, views=view_statements,
-                        occupied=occupied if job.copy_.if_exists == "fail" else {})
+                        occupied=occupied if if_exists == "fail" else {})
+
+
+def if_exists_of(job: Any) -> str:
+    """``copy.if_exists``; ``mode: replace`` makes its default ``replace`` (tables are dropped and
+    copied again, keys and all, where replacing each table's rows in place would trip over the
+    foreign keys between them)."""
+    if job.write_mode == WriteMode.REPLACE and "if_exists" not in job.copy_.model_fields_set:
+        return "replace"
+    return job.copy_.if_exists
 
 
 def _occupied(target: Any, tables: list[TableDef]) -> tuple[dict[str, int], set[str]]:
