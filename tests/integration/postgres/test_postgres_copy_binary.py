@@ -12,7 +12,7 @@ import pytest
 
 from portl.connectors.base import WriteMode, WriteSpec
 from portl.connectors.postgres import copybinary, copytext
-from portl.errors import TerminalError
+from portl.errors import RowRefused
 from tests.integration.postgres.helpers import rows_of, write_batch
 
 APPEND = WriteSpec(WriteMode.APPEND)
@@ -207,8 +207,9 @@ def test_an_integer_too_big_for_its_column_is_refused_by_the_server_with_its_mes
     schema = pa.schema([pa.field("id", pa.int64())])
     s = sink("t")
     s.prepare(schema, APPEND, resuming=False)
-    with pytest.raises(TerminalError, match="out of range for type integer"):
+    with pytest.raises(RowRefused, match="out of range for type integer") as caught:
         write_batch(s, pa.RecordBatch.from_pylist([{"id": 1}, {"id": 2**40}], schema=schema), APPEND)
+    assert (caught.value.row, caught.value.column) == (1, "id")  # the binary COPY's line 2
     assert rows_of(pg, "SELECT count(*) FROM t") == [(0,)]
 
 
