@@ -205,3 +205,24 @@ def test_what_a_postgres_source_cannot_describe_is_named_in_the_plan_and_the_cop
         assert target.scalar("INSERT INTO tickets (seat) VALUES (7) RETURNING id::text || ':' || name") == "3:guest"
     finally:
         target.close()
+
+
+def test_a_view_reading_another_is_created_after_it_in_the_destination_schema(tmp_path, pg_url):
+    write_sqlite(tmp_path / "src.db", """
+        CREATE TABLE items (id INTEGER PRIMARY KEY, price REAL);
+        INSERT INTO items VALUES (1, 5.0), (2, 50.0), (3, 500.0);
+        CREATE VIEW a_dear AS SELECT id FROM b_priced WHERE price > 10;
+        CREATE VIEW b_priced AS SELECT id, price FROM items WHERE price IS NOT NULL;
+        CREATE VIEW c_listed (item, cost) AS SELECT id, price FROM items
+    """)
+    _, warnings, report = copy(tmp_path, "{type: sqlite, path: src.db, tables: '*'}",
+                               f"{{type: postgres, url: '{pg_url}', schema: shop}}")
+
+    assert report.status == "succeeded"
+    assert "view c_listed is not copied: it names its columns in a list (item, cost), which Portl does not copy" in warnings
+    assert not [w for w in report.warnings if "refused" in w]
+    target = Db("postgres", pg_url)
+    try:
+        assert target.all("SELECT id FROM shop.a_dear ORDER BY id") == [(2,), (3,)]
+    finally:
+        target.close()

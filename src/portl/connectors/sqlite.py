@@ -707,7 +707,11 @@ class SqliteCatalog:
         out = []
         for name, created in self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name"):
             match = _VIEW.match(created or "")
-            out.append(ViewDef(name, match.group(2) if match and not match.group(1) else "", "sqlite"))
+            if match and match.group(1):
+                out.append(ViewDef(name, "", "sqlite", why=f"it names its columns in a list {match.group(1)}, "
+                                                          "which Portl does not copy"))
+            else:
+                out.append(ViewDef(name, match.group(2) if match else "", "sqlite"))
         return out
 
     def table_source(self, name: str) -> SqliteSource:

@@ -283,12 +283,18 @@ def _resumed(plan: DatabasePlan, first: set[str]) -> tuple[list[Plan], list[str]
 
 
 def _create_views(plan: DatabasePlan) -> list[str]:
-    """Create the views one by one: one the destination refuses is reported, not fatal, since
-    every table is in by then."""
-    refused = []
-    for statement in plan.views:
-        try:
-            plan.target.execute_ddl([statement])
-        except PortlError as exc:
-            refused.append(f"a view is not copied: the destination refused it: {exc}")
-    return refused
+    """Create the views one by one, again while one more succeeds (a view may read another that
+    comes after it by name). One the destination refuses is reported, not fatal: every table is
+    in by then."""
+    pending, refused, progress = list(plan.views), {}, True
+    while pending and progress:
+        progress, refused = False, {}
+        for statement in list(pending):
+            try:
+                plan.target.execute_ddl([statement])
+            except PortlError as exc:
+                refused[statement] = str(exc)
+            else:
+                pending.remove(statement)
+                progress = True
+    return [f"a view is not copied: the destination refused it: {refused[s]}" for s in pending]

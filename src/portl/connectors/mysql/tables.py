@@ -77,7 +77,7 @@ def create_table(database: str, table: TableDef, keyed: set[str]) -> tuple[str, 
 def create_views(database: str, views: list[ViewDef], tables: list[TableDef]) -> tuple[list[str], list[str]]:
     """``CREATE OR REPLACE VIEW`` for each view whose query translates, and a note for each other."""
     names = expressions.view_names(tables, quote, lambda name: qualified(database, name),
-                                   views[0].schema if views else "")
+                                   views[0].schema if views else "", views)
     out, notes = [], []
     for view in views:
         try:

@@ -115,7 +115,7 @@ class PostgresCatalogSink:
     def view_ddl(self, views: list[ViewDef], tables: list[TableDef]) -> list[str]:
         """``CREATE OR REPLACE VIEW`` for each view whose query translates to Postgres."""
         names = expressions.view_names(tables, quote_ident, lambda table: self._name(table).sql,
-                                       views[0].schema if views else "")
+                                       views[0].schema if views else "", views)
         out, self._notes["views"] = [], []
         for view in views:
             try:

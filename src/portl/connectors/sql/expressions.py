@@ -253,9 +253,9 @@ def check_of(table: Any, expression: str, target: str, quote: Callable[[str], st
 
 
 def view_names(tables: list[Any], quote: Callable[[str], str], table_sql: Callable[[str], str],
-               qualifier: str) -> Names:
-    """The names a view's query may use: every copied table (written by ``table_sql``) and column;
-    ``qualifier`` (the source's schema or database) is left out before a dot."""
+               qualifier: str, views: list[Any] = ()) -> Names:
+    """The names a view's query may use: every copied table and view (written by ``table_sql``)
+    and column; ``qualifier`` (the source's schema or database) is left out before a dot."""
     return Names(quote, columns={f.name.lower(): f.name for t in tables for f in t.schema},
-                 tables={t.name.lower(): table_sql(t.name) for t in tables},
+                 tables={r.name.lower(): table_sql(r.name) for r in [*tables, *views]},
                  dropped_qualifiers=frozenset({qualifier.lower()} if qualifier else ()), free_names=True)
