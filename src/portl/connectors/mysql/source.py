@@ -263,7 +263,7 @@ class MysqlSource:
         chunk = Chunk(pa.RecordBatch.from_pylist([], schema=self.schema()),
                       Checkpoint(partition, dict(pos), rows_done + len(rows)), first_record=rows_done + 1,
                       size_bytes=len(data), verbatim=Verbatim(data, len(rows)))
-        if any(c.kind in ("date", "timestamp") for c in self.columns) and not csvrows.canonical(data):
+        if not csvrows.canonical(data):
             # Dates that are no dates: the Arrow path makes them NULL and counts them.
             return self.parse_verbatim(chunk)
         return chunk
