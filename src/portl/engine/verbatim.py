@@ -12,8 +12,8 @@ value is in canonical form (:class:`~portl.connectors.base.VerbatimOffer`), wher
 destination reads what Portl would; a block that fails a check is read the ordinary way. The
 destination says which of its column types read canonical text as Portl does
 (``verbatim_problems``). When the destination still refuses a block (a value out of range, a
-NOT NULL column), the engine parses that block and loads it the ordinary way, so bad rows are
-rejected one by one with their line.
+NOT NULL column), the engine loads it again in parts, as text when its records are its lines and
+else parsed the ordinary way, and rejects each refused row with its line (:mod:`portl.engine.isolate`).
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ class VerbatimPlan:
         nulls = f"; and for NULLs in {', '.join(sorted(self.request.required))}" if self.request.required else ""
         text = "binary COPY rows go" if self.format.kind == "pgbinary" else f"{self.format.kind} text goes"
         return (f"the source's {text} to the destination as it is{what}{nulls}, loaded in "
-                "place of the per-batch statements below. A block that fails a check, or that the destination "
-                "refuses, is parsed and loaded by those statements instead, row by row")
+                "place of the per-batch statements below. A block that fails a check is parsed and loaded by those "
+                "statements instead; one the destination refuses is loaded again in parts, its refused rows rejected")
 
 
 def verbatim_plan(source: Source, sink: Sink, mapping: MappingPlan, spec: WriteSpec, destination: TableInfo | None,

@@ -1,5 +1,5 @@
 """The verbatim path into PostgreSQL: source text goes to COPY as it is, and comes out as the Arrow
-path would have written it; a block the server refuses is loaded row by row instead."""
+path would have written it; a block the server refuses is loaded again in parts, its refused rows rejected."""
 
 from __future__ import annotations
 
