@@ -91,3 +91,9 @@ def test_between_two_postgres_databases_an_expression_keeps_its_operators_and_wo
         "(\"code\" ~ '^[A-Z]+$'::text) AND \"code\" IS DISTINCT FROM 'x'"
     with pytest.raises(Untranslatable, match="it uses '~'"):
         translate("code ~ 'x'", "postgres", "mysql", Names(my, columns={"code": "code"}))
+
+
+def test_a_cast_to_a_type_of_the_source_is_not_copied_even_into_postgres():
+    stock = TableDef("Stock", pa.schema([("Mood", pa.string())]), defaults={"Mood": "'happy'::mood"}, dialect="postgres")
+    with pytest.raises(Untranslatable, match="it casts to mood, a type Portl does not create"):
+        default_of(stock, "Mood", "text", "postgres", pg)

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from portl.connectors.base import CheckDef, ColumnInfo, ForeignKeyDef, IndexDef, TableDef, TableInfo, ViewDef
-from portl.connectors.mysql.client import execute
+from portl.connectors.mysql.client import errno_of, execute
 from portl.connectors.mysql.columns import Column, column_of_schema
 
 _NAME_PART = re.compile(r'`((?:[^`]|``)*)`|"((?:[^"]|"")*)"|([^.`"]+)')
@@ -207,11 +207,16 @@ def _checks(cur: Any, database: str, table: str, mariadb: bool, json_columns: se
     """The table's CHECK constraints, less MariaDB's ``json_valid`` checks of JSON columns (which
     only say the column is JSON)."""
     same_table = " AND cc.TABLE_NAME = tc.TABLE_NAME" if mariadb else ""  # MariaDB names checks per table
-    execute(cur, "SELECT tc.CONSTRAINT_NAME, cc.CHECK_CLAUSE FROM information_schema.TABLE_CONSTRAINTS tc "
-                 "JOIN information_schema.CHECK_CONSTRAINTS cc ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA "
-                 f"AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME{same_table} "
-                 "WHERE tc.TABLE_SCHEMA = %s AND tc.TABLE_NAME = %s AND tc.CONSTRAINT_TYPE = 'CHECK' "
-                 "ORDER BY tc.CONSTRAINT_NAME", (database, table))
+    try:
+        execute(cur, "SELECT tc.CONSTRAINT_NAME, cc.CHECK_CLAUSE FROM information_schema.TABLE_CONSTRAINTS tc "
+                     "JOIN information_schema.CHECK_CONSTRAINTS cc ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA "
+                     f"AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME{same_table} "
+                     "WHERE tc.TABLE_SCHEMA = %s AND tc.TABLE_NAME = %s AND tc.CONSTRAINT_TYPE = 'CHECK' "
+                     "ORDER BY tc.CONSTRAINT_NAME", (database, table))
+    except Exception as exc:
+        if errno_of(exc) == 1109:  # unknown table: MySQL before 8.0.16 keeps no CHECK constraints
+            return []
+        raise
     out = []
     for name, clause in cur.fetchall():
         match = _JSON_CHECK.match(str(clause).strip())
