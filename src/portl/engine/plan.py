@@ -27,7 +27,7 @@ from portl.errors import ConfigError
 from portl.secrets import MASK, is_sensitive_name, mask_url
 from portl.spec.loader import LoadedJob
 from portl.spec.models import HOOK_EVENTS
-from portl.spec.rejects import reject_path
+from portl.spec.rejects import default_path_warning, reject_path
 from portl.types import logical_of
 
 
@@ -229,6 +229,8 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
         )
     if job.transaction == "job" and not caps.transactional:
         result.warnings.append(f"{sink.description} has no transactions: 'transaction: job' writes a temporary file renamed at the end")
+    if (unwritable := default_path_warning(job, loaded.name, loaded.base_dir)) is not None:
+        result.warnings.append(unwritable)
     if preview_rows > 0:
         result.preview, seen = _preview(source, mapping, preview_rows)
         result.warnings += [w for w in seen if w not in result.warnings]

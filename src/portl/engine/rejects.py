@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from portl.connectors.base import Reject
+from portl.errors import PortlError
 
 HEADER = ["source", "line", "record", "column", "value", "error", "original"]
 
@@ -63,12 +64,17 @@ class RejectFile:
             for r in rejects:
                 writer.writerow([r.source, _blank(r.line), _blank(r.record), _blank(r.column), _text(r.value), r.error, _blank(r.original)])
             folder = os.path.dirname(self.path)
-            if folder:
-                os.makedirs(folder, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8", newline="") as handle:
-                handle.write(buffer.getvalue())
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                if folder:
+                    os.makedirs(folder, exist_ok=True)
+                with open(self.path, "a", encoding="utf-8", newline="") as handle:
+                    handle.write(buffer.getvalue())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:  # the disk filled, or the folder changed since the job was checked
+                raise PortlError(f"cannot write the reject file {self.path}: {exc.strerror or exc}; the batch was not "
+                                 "committed. Free the space or fix the folder (or set rejects.path), then continue "
+                                 "with --resume") from exc
             self._size = os.path.getsize(self.path)
             self.count += len(rejects)
             return self._size

@@ -31,6 +31,17 @@ def reject_path_problem(job: JobBase, base_dir: str) -> str | None:
     return f"rejects.path: the reject file {path} cannot be created: {why}" if why else None
 
 
+def default_path_warning(job: JobBase, name: str, base_dir: str) -> str | None:
+    """Why the default reject file (no ``rejects.path``) cannot be written, as a warning: a run
+    with no rejected row never needs it."""
+    if job.rejects.path:
+        return None
+    path = reject_path(job, name, base_dir)
+    why = _unwritable(path)
+    return (f"rejected rows would go to {path}, which cannot be created: {why}; set rejects.path to a file in a "
+            "folder you can write") if why else None
+
+
 def _unwritable(path: str) -> str | None:
     if os.path.isdir(path):
         return "it is a folder; give a file name, e.g. rejects.csv inside it"

@@ -95,3 +95,29 @@ def test_a_rejects_path_in_a_read_only_folder_is_a_problem(write, problems_of, t
 def test_a_rejects_path_in_new_folders_is_fine(write):
     path = write("job.yaml", HEAD + "rejects:\n  path: out/rejects/bad.csv\n")
     assert load_job(str(path)).job.rejects.path == "out/rejects/bad.csv"
+
+
+def test_a_default_reject_file_that_cannot_be_created_is_a_plan_warning(write, tmp_path):
+    write("in.csv", "id\n1\n")
+    (tmp_path / "j.rejects.csv").mkdir()
+    the_plan = portl.plan(load_job(str(write("job.yaml", HEAD))))
+    try:
+        assert (f"rejected rows would go to {tmp_path}/j.rejects.csv, which cannot be created: it is a folder; give a "
+                "file name, e.g. rejects.csv inside it; set rejects.path to a file in a folder you can write") in the_plan.warnings
+        assert the_plan.errors == []
+    finally:
+        the_plan.close()
+
+
+def test_a_reject_file_that_cannot_be_written_during_a_run_is_a_sentence(tmp_path):
+    from portl.connectors.base import Reject
+    from portl.engine.rejects import RejectFile
+    from portl.errors import PortlError
+
+    (tmp_path / "full").write_text("")
+    rejects = RejectFile(str(tmp_path / "full" / "rejects.csv"))
+    with pytest.raises(PortlError) as info:
+        rejects.append([Reject("in.csv", "not a number", line=3)])
+    assert str(info.value).startswith(f"cannot write the reject file {tmp_path}/full/rejects.csv: ")
+    assert str(info.value).endswith("the batch was not committed. Free the space or fix the folder (or set "
+                                    "rejects.path), then continue with --resume")
