@@ -106,3 +106,11 @@ def test_batch_size_of_a_mysql_table(tmp_path, mysql_url):
     report, loaded = _run(tmp_path, f'{{type: mysql, url: "{mysql_url}", table: src}}', 3)
     assert (report.counts.read, report.counts.batches) == (10, 4)
     assert loaded == ROWS
+
+
+def test_batch_size_across_parquet_row_groups(tmp_path):
+    table = pa.table({"id": [i for i, _ in ROWS], "name": [n for _, n in ROWS]})
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=4)
+    report, loaded = _run(tmp_path, "{type: parquet, path: in.parquet}", 3)
+    assert (report.counts.read, report.counts.batches) == (10, 4)
+    assert loaded == ROWS
