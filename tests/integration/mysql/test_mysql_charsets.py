@@ -147,3 +147,19 @@ def test_a_table_whose_columns_each_have_another_charset_reads_every_one(tmp_pat
     with psycopg.connect(pg_url) as pg:
         got = pg.execute(f"SELECT {', '.join(row)} FROM t ORDER BY id").fetchall()
     assert [dict(zip(row, r)) for r in got] == [row, empty]
+
+
+@pytest.mark.parametrize("charset", ["latin1", "utf8mb3", "utf8mb4"])
+def test_enum_set_and_char_labels_outside_ascii_read_exactly(tmp_path, sql, source, mysql_url, pg_url, charset):
+    sql(f"CREATE TABLE t (id INT PRIMARY KEY, colour ENUM('rød','grøn','blå') NOT NULL, "
+        f"marks SET('é','ß','ñ') NOT NULL, code CHAR(6) NOT NULL, padded BINARY(4) NOT NULL) DEFAULT CHARSET={charset}")
+    sql("INSERT INTO t VALUES (1, 'rød', 'é,ñ', 'Åb  ', 'ab'), (2, 'blå', '', '', '')")
+    # CHAR drops its trailing spaces when read; BINARY keeps the zero bytes that fill it.
+    rows = [{"id": 1, "colour": "rød", "marks": "é,ñ", "code": "Åb", "padded": b"ab\x00\x00"},
+            {"id": 2, "colour": "blå", "marks": "", "code": "", "padded": b"\x00" * 4}]
+    assert read_all(source(table="t")) == rows
+    report, verbatim = copy_job(tmp_path, mysql_url, f"{{type: postgres, url: '{pg_url}', table: t}}")
+    assert verbatim and report.counts.inserted == 2
+    with psycopg.connect(pg_url) as pg:
+        got = pg.execute("SELECT id, colour, marks, code, padded FROM t ORDER BY id").fetchall()
+    assert [dict(zip(rows[0], r)) for r in got] == rows
