@@ -278,3 +278,24 @@ def test_mode_replace_copies_the_whole_database_again_keys_and_all(tmp_path, pg_
         assert target.constraint_count("PRIMARY KEY") == 2 and target.constraint_count("FOREIGN KEY") == 1
     finally:
         target.close()
+
+
+def test_a_new_run_over_an_unfinished_copy_also_points_to_resume(tmp_path, pg_url, crash_hook):
+    write_sqlite(tmp_path / "src.db", SENSORS)
+    job = job_file(tmp_path, f"{{type: postgres, url: '{pg_url}'}}", "batch: {size: 1}\n" + crash_hook.yaml)
+    crash_hook.arm()
+    the_plan = portl.plan(portl.load_job(job))
+    try:
+        with pytest.raises(Exception, match="simulated crash"):
+            portl.run(the_plan, portl.RunOptions(state_dir=str(tmp_path / "state")))
+    finally:
+        the_plan.close()
+    crash_hook.disarm()
+
+    the_plan = portl.plan(portl.load_job(job))
+    try:
+        with pytest.raises(ConfigError, match=r"Reading \(2 rows\).*or continue the unfinished run \S+ with portl "
+                                              r"run --resume$"):
+            portl.run(the_plan, portl.RunOptions(state_dir=str(tmp_path / "state")))
+    finally:
+        the_plan.close()

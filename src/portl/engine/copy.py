@@ -212,7 +212,9 @@ def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
                              warnings=[f"run {previous.id} already finished; nothing was changed"])
         resuming = options.resume and previous is not None
         if plan.occupied and not resuming:
-            raise ConfigError(_occupied_message(plan.occupied, plan.target.description))
+            unfinished = (f"; or continue the unfinished run {previous.id} with portl run --resume"
+                          if previous is not None and previous.unfinished else "")
+            raise ConfigError(_occupied_message(plan.occupied, plan.target.description) + unfinished)
         plans, constraints = list(plan.plans), plan.constraints
         if resuming:
             ledger.reopen(previous.id)
