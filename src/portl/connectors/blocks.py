@@ -245,24 +245,27 @@ class NewlineCutter:
             pos = buf.find(b"\n", pos + 1)
         return ends
 
-    def after_records(self, buf: bytes, count: int) -> int:
-        """Position just after the ``count``-th record of ``buf`` when more follows, else -1."""
-        return _after_newlines(buf, count)
+    def after_records(self, buf: bytes, count: int, newlines: int) -> int:
+        """Position just after the ``count``-th record of ``buf`` (which holds ``newlines``) when
+        more follows, else -1."""
+        return _after_newlines(buf, count, newlines)
 
 
-def _after_newlines(buf: bytes, count: int) -> int:
-    """Position just after the ``count``-th newline of ``buf`` when bytes follow it, else -1.
-    A bisection over ``bytes.count`` (in C): no Python loop over the block's lines."""
-    if buf.count(b"\n") < count:
+def _after_newlines(buf: bytes, count: int, total: int) -> int:
+    """Position just after the ``count``-th of the ``total`` newlines of ``buf`` when bytes follow
+    it, else -1. Walks from whichever end is nearer: a block is cut by a few rows (a large batch)
+    or holds only a few (a small one), so this takes few steps either way."""
+    if total < count:
         return -1
-    low, high = 0, len(buf)  # the smallest end holding ``count`` newlines is in (low, high]
-    while high - low > 1:
-        middle = (low + high) // 2
-        if buf.count(b"\n", 0, middle) >= count:
-            high = middle
-        else:
-            low = middle
-    return high if high < len(buf) else -1
+    if count <= total - count:
+        pos = -1
+        for _ in range(count):
+            pos = buf.find(b"\n", pos + 1)
+    else:  # the count-th newline is the (total - count + 1)-th from the end
+        pos = len(buf)
+        for _ in range(total - count + 1):
+            pos = buf.rfind(b"\n", 0, pos)
+    return pos + 1 if pos + 1 < len(buf) else -1
 
 
 NEWLINE, PARITY, EXACT = "newline", "parity", "exact"
@@ -319,12 +322,13 @@ class RecordCutter:
             return self.last_boundary(buf)
         return -1
 
-    def after_records(self, buf: bytes, count: int) -> int:
-        """Position just after the ``count``-th record of ``buf`` when more follows, else -1: by
-        newlines in newline mode (a wrong cut is caught as any other), else by records."""
+    def after_records(self, buf: bytes, count: int, newlines: int) -> int:
+        """Position just after the ``count``-th record of ``buf`` (which holds ``newlines``) when
+        more follows, else -1: by newlines in newline mode (a wrong cut is caught as any other),
+        else by records."""
         if self.trivial or self.mode == NEWLINE:
-            return _after_newlines(buf, count)
-        if buf.count(b"\n") < count:
+            return _after_newlines(buf, count, newlines)
+        if newlines < count:
             return -1
         ends = self.record_ends(buf)
         return ends[count - 1] if len(ends) >= count and ends[count - 1] < len(buf) else -1
@@ -412,19 +416,20 @@ class BlockReader:
         self._carry = b""
         self._eof = end is not None and offset >= end
 
-    def next_block(self, size: int, records: int | None = None) -> tuple[bytes, bool] | None:
-        """The next block of about ``size`` bytes and whether it is the last one, or None.
-        ``records``: the block holds at most that many records (``batch.size`` as written, even
-        when a small batch's bytes would hold more)."""
+    def next_block(self, size: int, records: int) -> tuple[bytes, bool, int] | None:
+        """The next block of about ``size`` bytes, whether it is the last one and the newlines it
+        holds; or None at the end. The block holds at most ``records`` records (``batch.size`` as
+        written, even when a small batch's bytes would hold more)."""
         got = self._next_block(size)
-        if got is None or records is None:
-            return got
+        if got is None:
+            return None
         block, final = got
-        cut = self.cutter.after_records(block, records)
+        newlines = block.count(b"\n")
+        cut = self.cutter.after_records(block, records, newlines) if newlines >= records else -1
         if cut <= 0:
-            return got
+            return block, final, newlines
         self.unread(block[cut:])
-        return block[:cut], False
+        return block[:cut], False, newlines - block.count(b"\n", cut)  # the tail is the shorter part to count
 
     def _next_block(self, size: int) -> tuple[bytes, bool] | None:
         buf, want = self._carry, max(size, 1)

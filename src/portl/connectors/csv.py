@@ -277,8 +277,7 @@ class CsvSource:
                 got = reader.next_block(max(256, int(batch_rows * bytes_per_row)), batch_rows)
                 if got is None:
                     return
-                block, final = got
-                newlines = block.count(b"\n")
+                block, final, newlines = got
                 if check is not None:
                     verbatim = self._verbatim_chunk(block, newlines, final, check, start.partition, offset, end, line,
                                                     record, rows)

@@ -144,8 +144,7 @@ class JsonlSource:
                 got = reader.next_block(max(256, int(batch_rows * bytes_per_row)), batch_rows)
                 if got is None:
                     return
-                block, final = got
-                newlines = block.count(b"\n")
+                block, final, newlines = got
                 table, rejects, lines = self._parse_block(block, line, self._schema, newlines)
                 rejects = [dataclasses.replace(r, record=record + r.record - 1) if r.record else r for r in rejects]
                 data = _single_batch(table, self._schema)  # type: ignore[arg-type]
