@@ -718,32 +718,18 @@ class _Run:
         active = manager.__enter__()
         prepared.refused = []
         try:
-            if prepared.verbatim is not None and prepared.hint is not None:
-                result = self._isolate_text(prepared, active, prepared.hint)
-            elif prepared.verbatim is not None:
-                verbatim = self.plan.verbatim
-                result = self.sink.write_verbatim(prepared.verbatim, list(verbatim.columns), verbatim.format, spec, active)
-            elif not prepared.data.num_rows:
-                result = WriteResult()
-            elif prepared.hint is not None and job_tx is None and self.sink.capabilities.savepoints:
-                result = self._isolate(prepared, active, prepared.hint, hint=True)  # the text's write named a row
-            else:
-                try:
-                    if job_tx is not None and self.sink.capabilities.savepoints:  # a refusal must not spoil the job's transaction
-                        with self.sink.savepoint(active):
-                            result = self.sink.write(prepared.data, spec, active)
-                    else:
-                        result = self.sink.write(prepared.data, spec, active)
-                except RowRefused as refused:
-                    if not self.sink.capabilities.savepoints:
-                        raise
-                    if job_tx is None:  # the batch's transaction is spoilt: the good rows go in a new one
-                        spoilt, manager = manager, nullcontext()
-                        spoilt.__exit__(type(refused), refused, refused.__traceback__)
-                        fresh = self.sink.transaction()
-                        active = fresh.__enter__()
-                        manager = fresh
-                    result = self._isolate(prepared, active, refused)
+            try:
+                result = self._write_batch(prepared, active, job_tx is not None)
+            except RowRefused as refused:
+                if prepared.verbatim is not None or not self.sink.capabilities.savepoints:
+                    raise  # a verbatim block is cut in _write_with_policy, where its rows can be parsed
+                if job_tx is None:  # the batch's transaction is spoilt: the good rows go in a new one
+                    spoilt, manager = manager, nullcontext()
+                    spoilt.__exit__(type(refused), refused, refused.__traceback__)
+                    fresh = self.sink.transaction()
+                    active = fresh.__enter__()
+                    manager = fresh
+                result = self._isolate(prepared, active, refused)
             turn = current_turn()
             if turn is not None:  # the checkpoint must not commit before the previous batch's
                 turn.wait()
@@ -774,6 +760,25 @@ class _Run:
                 counts.add(delta)
         self.ledger_sync.checkpoint(chunk.checkpoint.partition, chunk.checkpoint.to_json(), state, self.total().to_json())
         return delta
+
+    def _write_batch(self, prepared: Prepared, tx: Any, in_job: bool) -> WriteResult:
+        """Write the batch's rows (or its verbatim block) in ``tx``. A batch whose text the
+        destination refused before is written in parts straight away (``engine.isolate``); in the
+        job's one transaction a batch is written in a savepoint, which a refusal rolls back."""
+        spec, savepoints = self.plan.spec, self.sink.capabilities.savepoints
+        if prepared.verbatim is not None:
+            if prepared.hint is not None:
+                return self._isolate_text(prepared, tx, prepared.hint)
+            verbatim = self.plan.verbatim
+            return self.sink.write_verbatim(prepared.verbatim, list(verbatim.columns), verbatim.format, spec, tx)
+        if not prepared.data.num_rows:
+            return WriteResult()
+        if prepared.hint is not None and not in_job and savepoints:
+            return self._isolate(prepared, tx, prepared.hint, hint=True)
+        if in_job and savepoints:
+            with self.sink.savepoint(tx):
+                return self.sink.write(prepared.data, spec, tx)
+        return self.sink.write(prepared.data, spec, tx)
 
     def _landed(self, prepared: Prepared, counts: Counts) -> Counts | None:
         """Before writing a batch again: when the destination holds its checkpoint already, the
