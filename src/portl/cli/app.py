@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
 import sys
-import threading
 import traceback
 from typing import Annotated, Optional
 
@@ -17,6 +15,7 @@ from portl.cli import output
 from portl.cli.init import init_command
 from portl.cli.outbox import outbox_app
 from portl.cli.output import Format, configure, err, out, print_json
+from portl.cli.signals import StopOnSignals
 from portl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PortlError
 
 app = typer.Typer(
@@ -34,7 +33,7 @@ app.command("init")(init_command)
 JobFile = Annotated[str, typer.Argument(help="The job file (YAML), or - to read it from standard input.", metavar="JOB_FILE")]
 JobName = Annotated[Optional[str], typer.Option("--job", "-j", help="Which job, when the file holds several.", metavar="NAME")]
 Connections = Annotated[Optional[str], typer.Option("--connections", help="Connections file (default: connections.yaml beside the job).", envvar="PORTL_CONNECTIONS", metavar="FILE")]
-StateDir = Annotated[str, typer.Option("--state-dir", help="Folder of the run ledger.", envvar="PORTL_STATE_DIR", metavar="DIR")]
+StateDir = Annotated[Optional[str], typer.Option("--state-dir", help="Folder of the run ledger (default: .portl beside the job file, or $PORTL_HOME).", envvar="PORTL_STATE_DIR", metavar="DIR")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.", envvar="PORTL_DEBUG")]
 OutputFormat = Annotated[Format, typer.Option("--format", help="text for people, or json for programs (errors too).", case_sensitive=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
@@ -77,7 +76,7 @@ def run(
     log_format: Annotated[Format, typer.Option("--log-format", help="json: also every event, one JSON line each, before the summary (implies --format json).", case_sensitive=False)] = Format.text,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar (on a terminal).")] = True,
     connections: Connections = None,
-    state_dir: StateDir = ".portl",
+    state_dir: StateDir = None,
     rows: Rows = None,
     log_level: LogLevel = "info",
     quiet: Quiet = False,
@@ -114,7 +113,7 @@ def run(
         elif output.settings.verbose:
             log_level = "debug"
         flows.run(err, source, connections, state_dir=state_dir, json_events=events, json_report=output.settings.json,
-                  log_level=log_level, stopper=_stop_on_ctrl_c)
+                  log_level=log_level, stopper=StopOnSignals)
         return
     if resume and restart:
         raise typer.BadParameter("--resume and --restart exclude each other", param_hint="--restart")
@@ -138,7 +137,7 @@ def run(
 
 
 def _run_job(source, job, *, dry_run: bool, resume: bool, restart: bool, json_events: bool, progress: bool,
-             connections: str | None, state_dir: str, rows: int):
+             connections: str | None, state_dir: str | None, rows: int):
     """Plan one job, then print the plan (dry-run) or run it; returns the report (None for a dry-run)."""
     from portl.cli.render import render_plan, render_report
     from portl.cli.watch import RunWatcher
@@ -160,7 +159,8 @@ def _run_job(source, job, *, dry_run: bool, resume: bool, restart: bool, json_ev
         watcher = RunWatcher(err, the_plan, json_events=json_events, verbose=settings.verbose,
                              progress=progress and err.is_terminal and not settings.quiet and not settings.json)
         options.events.subscribe(watcher)
-        with _stop_on_ctrl_c(options.stop, err):
+        again = "-" if loaded.path == "<stdin>" else loaded.path  # a job read from standard input is read so again
+        with StopOnSignals(options.stop, err, halt=options.halt, resume_hint=f"portl run {again} --resume"):
             with watcher:
                 try:
                     report = execute(the_plan, options)
@@ -270,7 +270,7 @@ def runs_list(
     job: Annotated[Optional[str], typer.Option("--job", "-j", help="Only runs of this job.", metavar="NAME")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.", min=1, metavar="N")] = 20,
     format: OutputFormat = Format.text,
-    state_dir: StateDir = ".portl",
+    state_dir: StateDir = None,
 ) -> None:
     """List recent runs: id, job, status, counts, duration."""
     if ctx.invoked_subcommand is not None:
@@ -301,7 +301,7 @@ def runs_show(
     configure(format=format)
     from portl.cli.render import render_run, run_json
 
-    ledger = _open_ledger(state_dir or ctx.obj or ".portl")
+    ledger = _open_ledger(state_dir or ctx.obj)
     try:
         record = ledger.get(run_id)
         if record is None:
@@ -314,38 +314,18 @@ def runs_show(
         ledger.close()
 
 
-def _open_ledger(state_dir: str):
-    from portl.state.ledger import Ledger
+def _open_ledger(state_dir: str | None):
+    """The ledger ``portl runs`` reads: ``--state-dir``, else ``$PORTL_HOME``, else ``.portl`` here
+    (the folder of the jobs run from here). Runs that were killed are marked interrupted first."""
+    from portl.state.ledger import Ledger, ledger_exists, state_dir_for
 
-    if not os.path.exists(os.path.join(state_dir, "state.db")):
-        raise PortlError(f"no run ledger in {state_dir}/ yet: no job has run from here (or pass --state-dir)")
-    return Ledger(state_dir)
-
-
-class _stop_on_ctrl_c:
-    """First Ctrl-C: finish the current batch, then stop (resumable). Second: stop at once."""
-
-    def __init__(self, stop: threading.Event, console: Console, unit: str = "batch"):
-        self.stop, self.console, self.unit = stop, console, unit
-
-    def __enter__(self):
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        self.previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.stop.is_set():
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        self.stop.set()
-        self.console.print(f"[yellow]stopping after the current {self.unit}... (Ctrl-C again to abort it, rolling it back)[/]")
-
-    def __exit__(self, *exc):
-        if hasattr(self, "previous"):
-            signal.signal(signal.SIGINT, self.previous)
-        return False
+    state_dir = state_dir_for(os.curdir, state_dir)
+    if not ledger_exists(state_dir):
+        raise PortlError(f"no run ledger in {state_dir}{os.sep}: a job's ledger is kept in .portl beside its job file; "
+                         "run this from the job's folder, or pass --state-dir FOLDER/.portl")
+    ledger = Ledger(state_dir)
+    ledger.settle_stale()
+    return ledger
 
 
 def main() -> None:

@@ -61,7 +61,7 @@ def run(err: Console, flow_file: Any, connections: str | None, *, state_dir: str
     events = FlowEvents(level=log_level)
     events.subscribe(FlowWatcher(err, json_events))
     options = FlowOptions(state_dir=state_dir, events=events)
-    with stopper(options.stop, err, unit="item"):
+    with stopper(options.stop, err, unit="item", aborted="what was not committed was rolled back"):
         try:
             report = run_flow(loaded, options)
         except PortlError as exc:

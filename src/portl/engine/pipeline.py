@@ -51,6 +51,12 @@ class _Order:
     def failed(self) -> bool:
         return self._failed_at is not None
 
+    def abandon(self) -> None:
+        """Every batch not yet committed rolls back (the caller was interrupted)."""
+        with self._cond:
+            self._failed_at = -1
+            self._cond.notify_all()
+
     def finish(self, number: int, ok: bool) -> None:
         with self._cond:
             if ok:
@@ -117,6 +123,10 @@ def write_in_order(items: Iterator[T], write: Callable[[T], None], depth: int, s
                     slots.release()
                     raise
                 last = item
+        except BaseException:
+            # Interrupted here (a second Ctrl-C): the writes under way roll back rather than commit.
+            order.abandon()
+            raise
         finally:
             # The writes under way finish (or roll back after a failure) before anything is raised.
             failure: BaseException | None = None

@@ -36,7 +36,7 @@ from portl.engine.hooks import HookContext, HookRunner
 from portl.engine.isolate import isolate, record_starts, refused_rejects, text_rejects
 from portl.engine.ledger_sync import LedgerSync
 from portl.engine.mapping import apply_mapping
-from portl.engine.pipeline import current_turn, write_in_order
+from portl.engine.pipeline import Abandoned, current_turn, write_in_order
 from portl.engine.plan import Plan
 from portl.engine.rejects import RejectFile
 from portl.engine.retry import call_with_retries, resumable_read
@@ -108,6 +108,8 @@ class RunOptions:
     restart: bool = False
     events: Events = field(default_factory=Events)
     stop: threading.Event = field(default_factory=threading.Event)
+    halt: threading.Event = field(default_factory=threading.Event)
+    """Set to abort at once (a second Ctrl-C): batches being written roll back instead of committing."""
 
 
 @dataclass
@@ -733,6 +735,8 @@ class _Run:
             turn = current_turn()
             if turn is not None:  # the checkpoint must not commit before the previous batch's
                 turn.wait()
+            if self.options.halt.is_set():  # aborted while this batch was written: it rolls back
+                raise Abandoned()
         except BaseException:
             if not manager.__exit__(*sys.exc_info()):
                 raise

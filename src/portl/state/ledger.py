@@ -55,7 +55,9 @@ RUNNING, SUCCEEDED, FAILED, INTERRUPTED, REJECT_LIMIT = "running", "succeeded", 
 FINISHED = {SUCCEEDED}
 
 STATE_FILE = "state.db"
-KILLED = "the process running it ended without recording an outcome (killed, or the machine stopped); committed batches are kept, continue with --resume"
+KILLED = ("the process running it ended without recording an outcome (killed, or the machine stopped). Its counts are "
+          "those of its last checkpoint recorded here, at most a batch behind the destination's own; the committed "
+          "batches are kept: continue with --resume")
 
 
 def state_dir_for(job_dir: str | None, explicit: str | None = None) -> str:
@@ -170,9 +172,12 @@ class Ledger:
                 if process_alive(owner) is not False:
                     continue
                 committed = self._committed_counts(run_id) or json.loads(counts)
+                # It ended some time after its last recorded commit: that is the end shown.
+                last = self._conn.execute("SELECT max(updated_at) FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()[0]
                 self._conn.execute(
-                    "UPDATE runs SET status = ?, ended_at = ?, counts = ?, error = ? WHERE id = ? AND status = ?",
-                    (INTERRUPTED, time.time(), json.dumps(committed), KILLED, run_id, RUNNING))
+                    "UPDATE runs SET status = ?, ended_at = coalesce(?, started_at), counts = ?, error = ? "
+                    "WHERE id = ? AND status = ?",
+                    (INTERRUPTED, last, json.dumps(committed), KILLED, run_id, RUNNING))
                 settled.append(run_id)
         return settled
 
