@@ -116,3 +116,13 @@ def test_a_run_stopped_after_one_batch_says_one_committed_batch(write, tmp_path)
     finally:
         the_plan.close()
     assert str(info.value).startswith("stopped by the user after 1 committed batch (2 source rows). ")
+
+
+def test_the_ledger_listing_says_too_many_rejects_in_words():
+    from portl.cli.render import render_runs
+    from portl.state.ledger import RunRecord
+
+    record = RunRecord("r1", "people", "job.yaml", "h", "reject_limit", 1.0, 3.0, {"read": 10, "rejected": 6})
+    out = io.StringIO()
+    render_runs(Console(file=out, width=200, highlight=False, color_system=None), [record], "state")
+    assert "stopped: too many rejects" in out.getvalue() and "reject_limit" not in out.getvalue()
