@@ -56,7 +56,7 @@ CASES = {
                      {"postgres": "nn", "mysql": "nn", "sqlite": "nn"}),
     "unique_under_append": Case("id", "1", {"postgres": "duplicate key value violates unique constraint",
                                             "mysql": "Duplicate entry '1'", "sqlite": "UNIQUE constraint failed: t.id"},
-                                {"postgres": "id", "mysql": "", "sqlite": "id"}),
+                                {"postgres": "id", "mysql": "id", "sqlite": "id"}),
     "foreign_key": Case("pid", "9", {"postgres": "violates foreign key constraint", "mysql": "a foreign key constraint fails",
                                      "sqlite": "FOREIGN KEY constraint failed"},
                         {"postgres": "pid", "mysql": "pid", "sqlite": ""}),
@@ -263,7 +263,7 @@ def test_mysql_without_load_data_rejects_the_refused_rows_of_its_inserts(portl, 
     assert result.code == 0, result.log
     assert (result.report["counts"]["inserted"], result.report["counts"]["rejected"]) == (48, 2)
     rejects = read_rejects(Path(result.report["rejects_file"]))
-    assert [(r["line"], r["column"], r["value"]) for r in rejects] == [("8", "name", "toolong"), ("31", "", "")]
+    assert [(r["line"], r["column"], r["value"]) for r in rejects] == [("8", "name", "toolong"), ("31", "id", "1")]
     assert "Data too long for column 'name' (error 1406)" in rejects[0]["error"]
     assert "Duplicate entry '1' for key 'PRIMARY' (error 1062)" in rejects[1]["error"]
 

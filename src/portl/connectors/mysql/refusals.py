@@ -32,6 +32,7 @@ REFUSED = {
 _AT_ROW = re.compile(r"\s+at row (\d+)")
 _COLUMN = re.compile(r"column (?:[`'][^`']*[`']\.)*[`']([^`']+)[`']", re.IGNORECASE)
 _FOREIGN_KEY = re.compile(r"FOREIGN KEY \(`([^`]+)`\)")
+_DUPLICATE = re.compile(r"^Duplicate entry '(.*)' for key '(?:[^']*\.)?([^'.]+)'$", re.DOTALL)
 
 
 def refusal(code: int | str | None, message: str, doing: str, first_row: int = 0) -> RowRefused | None:
@@ -45,6 +46,19 @@ def refusal(code: int | str | None, message: str, doing: str, first_row: int = 0
         return None
     at = _AT_ROW.search(message)
     row = first_row + int(at.group(1)) - 1 if at else None
-    column = _COLUMN.search(message) or _FOREIGN_KEY.search(message)
+    found = _COLUMN.search(message) or _FOREIGN_KEY.search(message)
+    column, value = (found.group(1) if found else None), None
+    duplicate = _DUPLICATE.match(message)
+    if duplicate:
+        value = duplicate.group(1)
     text = _AT_ROW.sub("", message).strip()
-    return RowRefused(f"{text} (error {code})", row=row, column=column.group(1) if column else None, doing=doing)
+    return RowRefused(f"{text} (error {code})", row=row, column=column, value=value, doing=doing)
+
+
+def name_primary_key(refused: RowRefused, primary_key: tuple[str, ...]) -> RowRefused:
+    """A duplicate of the ``PRIMARY`` key names the key, not its column: name the column of a
+    one-column primary key."""
+    duplicate = _DUPLICATE.match(refused.reason.rsplit(" (error ", 1)[0])
+    if refused.column is None and duplicate and duplicate.group(2) == "PRIMARY" and len(primary_key) == 1:
+        refused.column = primary_key[0]
+    return refused

@@ -42,9 +42,9 @@ from portl.connectors.mysql.dialect import (
     DIALECT, KEY_TYPES, add_column, create_table, qualified, quote, shared_name,
 )
 from portl.connectors.mysql.loading import insert_batch, load_batch, load_data_statement
-from portl.connectors.mysql.refusals import refusal
+from portl.connectors.mysql.refusals import name_primary_key, refusal
 from portl.connectors.sql import dialect as sql
-from portl.errors import ConflictError, PortlError, TerminalError
+from portl.errors import ConflictError, PortlError, RowRefused, TerminalError
 from portl.types import logical_of
 
 CHECKPOINT_TABLE = "_portl_checkpoints"
@@ -105,6 +105,7 @@ class MysqlSink:
         self._non_finite: set[str] = set()  # float columns whose NaN or infinities became NULL
         self._copy_notes: dict[str, list[str]] = {"tables": [], "constraints": [], "views": []}  # a copy's, per step
         self._savepoints = itertools.count(1)
+        self._primary_key: tuple[str, ...] = ()
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -301,6 +302,8 @@ class MysqlSink:
             for statement in statements:
                 execute(cur, statement)
         self._mode = spec.mode
+        # A duplicate-key refusal names the key, not its columns: a one-column primary key is named.
+        self._primary_key = tuple(info.primary_key) if info is not None else tuple(spec.key)
         self._swap = spec.mode == WriteMode.REPLACE and not swapped
         self._target = new if self._swap else self.table
 
@@ -349,6 +352,8 @@ class MysqlSink:
                         self._load(cur, self._target, batch)
                         return WriteResult(inserted=rows)
                     return self._upsert(cur, batch, spec)
+            except RowRefused as refused:
+                raise name_primary_key(refused, self._primary_key)
             except PortlError:
                 raise
             except pymysql.MySQLError as exc:
@@ -356,7 +361,7 @@ class MysqlSink:
                 message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
                 refused = refusal(errno_of(exc), message, what)
                 if refused is not None:  # the rows' fault: the engine rejects them and loads the others
-                    raise refused from exc
+                    raise name_primary_key(refused, self._primary_key) from exc
                 raise self.server.error(exc, what) from exc
 
     @contextmanager
