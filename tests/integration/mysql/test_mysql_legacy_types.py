@@ -83,7 +83,8 @@ def read_back(row: dict) -> dict:
 
 
 EXPECTED = [read_back(r) for r in ROWS]
-WARNINGS = [f"{n} zero date{'s' if n > 1 else ''} (such as 0000-00-00) became NULL in column {c}" for c, n in ZERO.items()]
+WARNINGS = [f"{n} zero date{'s' if n > 1 else ''} (such as 0000-00-00) became NULL in column {c}"
+            for c, n in ZERO.items()]
 
 
 @pytest.fixture
