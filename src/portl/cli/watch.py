@@ -75,9 +75,13 @@ class RunWatcher:
                 self.console.print(f"batch {event.batch} committed: {d.get('rows', 0):,} rows read, {d.get('inserted', 0):,} inserted, "
                                    f"{d.get('updated', 0):,} updated, {d.get('skipped', 0):,} skipped, {d.get('rejected', 0):,} rejected "
                                    f"({self._rows:,} so far)")
+        elif event.event == "warning":
+            if self.verbose:  # the summary lists every warning at the end
+                self.console.print(f"[yellow]warning:[/] {escape(str(event.details.get('message', '')))}")
         elif event.level in ("warning", "error") and event.event != "run_finished":
             details = ", ".join(f"{k}={v}" for k, v in event.details.items() if k != "totals")
-            self.console.print(f"[yellow]{event.event}[/] (batch {event.batch}): {escape(details)}")
+            where = f" (batch {event.batch})" if event.batch is not None else ""
+            self.console.print(f"[yellow]{event.event}[/]{where}: {escape(details)}")
         elif event.event == "resuming":
             rows = counted(event.details["committed_rows"], "source row")
             self.console.print(f"resuming run {event.details['run_id']}: {rows} already committed")

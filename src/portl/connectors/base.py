@@ -154,6 +154,10 @@ class Capabilities:
     max_params: int | None = None
     verbatim: frozenset[str] = frozenset()
     """Text formats (:attr:`TextFormat.kind`) a batch can be loaded from as it is (``write_verbatim``)."""
+    mode_to_reuse: bool = False
+    """A destination that already holds data is written only when the job says how (``mode:``):
+    a file, which a default append would double on every re-run. Such a sink has
+    ``existing_data() -> str | None``, what it holds ("out.csv, 1,234 bytes") or None."""
     savepoints: bool = False
     """Part of a transaction can be undone (``savepoint``): when the destination refuses some rows
     of a batch (:class:`~portl.errors.RowRefused`), the engine loads the others and rejects those."""

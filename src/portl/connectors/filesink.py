@@ -77,6 +77,7 @@ class ByteFileSink:
             resumable=True,
             concurrent_writers=1,
             bulk_method=self.bulk_method,
+            mode_to_reuse=True,
         )
         self._fd: int | None = None
         self._data_path: str | None = None
@@ -103,6 +104,13 @@ class ByteFileSink:
 
     def count_rows(self) -> int | None:
         return None
+
+    def existing_data(self) -> str | None:
+        """The file, when it holds data no unfinished run of ours is writing (no sidecar)."""
+        if os.path.exists(self.sidecar_path) or not os.path.isfile(self.path):
+            return None
+        size = os.path.getsize(self.path)
+        return f"{self.name} ({size:,} bytes)" if size else None
 
     # -- the Sink seam -------------------------------------------------------------------------
 

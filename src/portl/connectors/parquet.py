@@ -211,12 +211,18 @@ class ParquetSink:
             resumable=False,
             concurrent_writers=1,
             bulk_method=f"pyarrow ParquetWriter ({config.compression}), one row group per batch",
+            mode_to_reuse=True,
         )
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
 
     def table_info(self) -> TableInfo | None:
         return None
+
+    def existing_data(self) -> str | None:
+        if not os.path.isfile(self.path):
+            return None
+        return f"{self.name} ({os.path.getsize(self.path):,} bytes)"
 
     def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
         self._check_mode(spec)

@@ -123,8 +123,9 @@ def write_in_order(items: Iterator[T], write: Callable[[T], None], depth: int, s
                     slots.release()
                     raise
                 last = item
-        except BaseException:
-            # Interrupted here (a second Ctrl-C): the writes under way roll back rather than commit.
+        except KeyboardInterrupt:
+            # Aborted here (a second Ctrl-C): the writes under way roll back rather than commit. A
+            # write's own failure is not this: the batches before it still commit.
             order.abandon()
             raise
         finally:

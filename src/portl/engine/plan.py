@@ -154,6 +154,22 @@ class Plan:
                 pass
 
 
+def _say_how_to_reuse(loaded: LoadedJob, sink: Sink) -> None:
+    """A file destination that already holds data, and a job that does not say whether to add to
+    it or write it anew: appending by default would double it on every re-run, replacing would
+    lose what was there. Neither is done without being asked."""
+    existing = sink.existing_data()  # type: ignore[attr-defined]
+    if existing is None:
+        return
+    ways = ["mode: replace to write it anew"]
+    if WriteMode.APPEND in sink.capabilities.modes:
+        ways.append("mode: append to add the rows to it")
+    else:
+        ways[0] += f" ({sink.description} cannot be appended to)"
+    raise ConfigError(loaded.located(("destination",), f"{existing} already exists and the job does not say what to do "
+                                     f"with it: set {', or '.join(ways)}"))
+
+
 def is_database_copy(loaded: LoadedJob) -> bool:
     """True for a job whose source names several tables (``tables:``)."""
     return bool(getattr(loaded.job.source, "tables", None))
@@ -187,6 +203,8 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
     job = loaded.job
     mode = job.write_mode
     caps = sink.capabilities
+    if job.mode is None and caps.mode_to_reuse:
+        _say_how_to_reuse(loaded, sink)
     if mode not in caps.modes:
         raise ConfigError(f"{sink.description} cannot {mode.value}; it supports: {', '.join(sorted(m.value for m in caps.modes))}")
     if mode == WriteMode.UPSERT and job.conflict.strategy not in caps.upsert_strategies:

@@ -102,3 +102,16 @@ def test_an_error_of_the_items_themselves_is_raised_after_the_writes_under_way_c
     with pytest.raises(ValueError, match="the source broke"):
         write_in_order(items(), writer, 2, threading.BoundedSemaphore(4), lambda: False)
     assert writer.committed == [0]
+
+
+def test_an_abort_while_batches_are_in_flight_rolls_them_back_instead_of_committing():
+    writer = Writer(delays={0: 0.2, 1: 0.2})
+
+    def items():
+        yield 0
+        yield 1
+        raise KeyboardInterrupt  # a second Ctrl-C, while 0 and 1 are still being written
+
+    with pytest.raises(KeyboardInterrupt):
+        write_in_order(items(), writer, 2, threading.BoundedSemaphore(4), lambda: False)
+    assert writer.committed == [] and sorted(writer.rolled_back) == [0, 1]
