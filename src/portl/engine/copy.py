@@ -241,7 +241,7 @@ def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
                 reports[table_plan.name] = report
 
         status, error = L.FAILED, None
-        view_warnings: list[str] = []
+        late_warnings: list[str] = []  # what the statements after the data left out
         try:
             if plan.before and not resuming:
                 plan.target.execute_ddl(plan.before)
@@ -251,15 +251,15 @@ def run_database(plan: DatabasePlan, options: RunOptions) -> RunReport:
             if options.stop.is_set():
                 raise PortlError("stopped by the user; continue with --resume")
             options.events.emit("constraints", statements=len(constraints))
-            plan.target.execute_ddl(constraints)
-            view_warnings = _create_views(plan)
+            late_warnings = list(plan.target.execute_ddl(constraints) or [])  # e.g. a column left nullable
+            late_warnings += _create_views(plan)
             status = L.SUCCEEDED
         except BaseException as exc:
             error = str(exc) or type(exc).__name__
             raise
         finally:
             counts = Counts()
-            warnings = list(plan.warnings) + view_warnings
+            warnings = list(plan.warnings) + late_warnings
             for name, report in reports.items():
                 counts.add(report.counts)
                 warnings += [f"table {name}: {w}" for w in report.warnings if w not in plan.warnings]

@@ -231,6 +231,8 @@ def default_of(table: Any, column: str, logical: str, target: str, quote: Callab
         if bare.lower() not in _BOOLEANS:
             raise Untranslatable(f"{bare} is not a boolean")
         return _BOOLEANS[bare.lower()]
+    if logical in ("date", "timestamp", "timestamptz") and bare.strip("'").startswith("0000-00-00"):
+        raise Untranslatable(f"{bare} is MySQL's zero date, which is not a date")
     if logical in _NUMERIC:
         number = bare[1:-1] if bare.startswith("'") and bare.endswith("'") else bare
         if not _NUMBER.match(number):
