@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from portl.connectors.base import CheckDef, ForeignKeyDef, IndexDef, TableDef
+from portl.errors import ConfigError
 from portl.spec.models import ColumnSpec, Mapping
 
 IF_EXISTS_HINT = ("a copy creates its tables: set copy.if_exists: replace to drop them and copy them again, or "
@@ -24,10 +25,24 @@ IF_EXISTS_HINT = ("a copy creates its tables: set copy.if_exists: replace to dro
 
 
 def apply_policy(tables: list[TableDef], fold: bool) -> list[TableDef]:
-    """``tables`` under the destination's names: unchanged, or every name in lower case."""
+    """``tables`` under the destination's names: unchanged, or every name in lower case. Raises
+    :class:`~portl.errors.ConfigError` when folding gives two tables, or two columns of a
+    table, one name."""
     if not fold:
         return tables
+    clashes = _clashes([t.name for t in tables], "tables")
+    clashes += [c for t in tables for c in _clashes(t.schema.names, f"columns of table {t.name}")]
+    if clashes:
+        raise ConfigError(f"copy.identifiers: lower would give {'; '.join(clashes)} one name; "
+                          "set copy.identifiers: keep to keep the source's names as they are")
     return [_folded(t) for t in tables]
+
+
+def _clashes(names: list[str], what: str) -> list[str]:
+    by_folded: dict[str, list[str]] = {}
+    for name in names:
+        by_folded.setdefault(name.lower(), []).append(name)
+    return [f"{what} {' and '.join(same)}" for same in by_folded.values() if len(same) > 1]
 
 
 def _folded(t: TableDef) -> TableDef:
