@@ -86,9 +86,10 @@ def run(
     """Run a job (read, map, write batch by batch) or a flow (its steps in order, in one transaction).
 
     Exit codes: 0 success, 1 failure, 2 invalid job or options, 3 more rejected rows than
-    validation.max_rejects, 130 stopped with Ctrl-C (resumable with --resume). A flow: 1 a step
-    failed (its transaction rolled back), 2 also when --dry-run finds errors, 130 rolled back.
-    With --all, the exit code of the first job that failed.
+    validation.max_rejects, 130 stopped with Ctrl-C and 143 with SIGTERM (resumable with
+    --resume; a second signal rolls back the batch in flight). A flow: 1 a step failed (its
+    transaction rolled back), 2 also when --dry-run finds errors, 130 rolled back. With --all, the
+    exit code of the first job that failed. The run ledger is kept in .portl beside the job file.
     """
     events = log_format is Format.json
     configure(debug=debug, format=Format.json if events else format, quiet=quiet, verbose=verbose)
