@@ -306,3 +306,18 @@ def sql_mysql(mysql_url):
 
     yield run
     conn.close()
+
+
+def test_a_run_whose_every_row_is_refused_says_so_even_within_its_reject_limit(portl, write, tmp_path):
+    write("in.csv", csv_lines(3, {i: ("nn", "") for i in range(1, 4)}))
+    db = sqlite3.connect(tmp_path / "out.db")
+    try:
+        for statement in DDL["sqlite"]:
+            db.execute(statement)
+        db.commit()
+    finally:
+        db.close()
+    path = job(write, "{type: sqlite, path: out.db, table: t}", validation="{schema: false, max_rejects: 10}")
+    result = portl("run", str(path), "--format", "json")
+    assert result.code == 0, result.log
+    assert any(w.startswith("every source row was rejected (3): nothing was loaded") for w in result.report["warnings"])

@@ -489,12 +489,12 @@ class _Run:
     def _warn_of_rejects(self) -> None:
         """A run that loaded little of its source says so, even when no reject limit stopped it."""
         counts = self.total()
-        if counts.rejected == 0 or self.job.validation.max_rejects is not None:
+        if counts.rejected == 0:
             return
-        if counts.rejected == counts.read:
+        if counts.rejected == counts.read:  # said even within a reject limit: nothing at all was loaded
             self._warn_once(f"every source row was rejected ({counts.rejected:,}): nothing was loaded. "
                             f"The reasons are in {self.rejects.path}")
-        elif counts.rejected * 2 > counts.read:
+        elif counts.rejected * 2 > counts.read and self.job.validation.max_rejects is None:
             self._warn_once(f"{counts.rejected:,} of {counts.read:,} source rows were rejected "
                             f"({100 * counts.rejected / counts.read:.0f}%); the reasons are in {self.rejects.path}. "
                             "Set validation.max_rejects to stop such a run instead")
