@@ -404,6 +404,9 @@ class ForeignKeyDef:
     ref_columns: tuple[str, ...]
     on_delete: str = "NO ACTION"
     on_update: str = "NO ACTION"
+    deferrable: str = field(default="", compare=False)
+    """``DEFERRABLE`` or ``DEFERRABLE INITIALLY DEFERRED`` (Postgres), checked at commit rather
+    than row by row: how an application fills tables that refer to each other."""
 
 
 @dataclass(frozen=True)

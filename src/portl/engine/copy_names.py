@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from portl.connectors.base import CheckDef, ForeignKeyDef, IndexDef, TableDef
+from portl.connectors.base import CheckDef, IndexDef, TableDef
 from portl.errors import ConfigError
 from portl.spec.models import ColumnSpec, Mapping
 
@@ -58,8 +58,9 @@ def _folded(t: TableDef) -> TableDef:
         schema=schema,
         primary_key=names(t.primary_key),
         indexes=tuple(IndexDef(i.name.lower(), names(i.columns), i.unique) for i in t.indexes),
-        foreign_keys=tuple(ForeignKeyDef(fk.name.lower(), names(fk.columns), fk.ref_table.lower(), names(fk.ref_columns),
-                                         fk.on_delete, fk.on_update) for fk in t.foreign_keys),
+        foreign_keys=tuple(dataclasses.replace(fk, name=fk.name.lower(), columns=names(fk.columns),
+                                               ref_table=fk.ref_table.lower(), ref_columns=names(fk.ref_columns))
+                           for fk in t.foreign_keys),
         identity=t.identity.lower() if t.identity else None,
         lengths={k.lower(): v for k, v in t.lengths.items()},
         defaults={k.lower(): v for k, v in t.defaults.items()},

@@ -12,7 +12,7 @@ from portl.errors import ConfigError
 READING = TableDef(
     "Reading", pa.schema([("ReadingId", pa.int64()), ("SensorId", pa.int64()), ("Label", pa.string())]),
     primary_key=("ReadingId",), indexes=(IndexDef("IX_Reading_SensorId", ("SensorId",)),),
-    foreign_keys=(ForeignKeyDef("FK_Reading_Sensor", ("SensorId",), "Sensor", ("SensorId",)),),
+    foreign_keys=(ForeignKeyDef("FK_Reading_Sensor", ("SensorId",), "Sensor", ("SensorId",), deferrable="DEFERRABLE"),),
     identity="ReadingId", lengths={"Label": 160}, defaults={"Label": "'n/a'"}, checks=(CheckDef("CK_Label", "Label <> ''"),),
     dialect="sqlite")
 
@@ -27,6 +27,7 @@ def test_lower_folds_table_column_key_index_and_foreign_key_names():
     assert folded.primary_key == ("readingid",) and folded.identity == "readingid"
     assert folded.indexes == (IndexDef("ix_reading_sensorid", ("sensorid",)),)
     assert folded.foreign_keys == (ForeignKeyDef("fk_reading_sensor", ("sensorid",), "sensor", ("sensorid",)),)
+    assert folded.foreign_keys[0].deferrable == "DEFERRABLE"
     assert folded.lengths == {"label": 160} and folded.defaults == {"label": "'n/a'"}
     assert folded.checks == (CheckDef("ck_label", "Label <> ''"),)  # expressions find columns case-blind
 

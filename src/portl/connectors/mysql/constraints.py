@@ -97,6 +97,8 @@ def constraint_notes(database: str, tables: list[TableDef], present: Mapping[str
             notes.append(f"table {t.name} has a primary key ({', '.join(there.primary_key)}) already, not the "
                          f"source's ({', '.join(t.primary_key)}); it is kept")
     checks = [note for t in tables for note in check_statements(database, t, present.get(t.name, _NOTHING))[1]]
+    checks += [f"foreign key {fk.name} of table {t.name} is {fk.deferrable} in the source; MySQL checks foreign keys "
+               "row by row" for t in tables for fk in t.foreign_keys if fk.deferrable]
     return notes + checks + foreign_key_names(database, tables, present)[1]
 
 

@@ -147,14 +147,14 @@ def table_def(conn: psycopg.Connection, table: TableName, label: str, labels: di
         else:
             indexes.append(IndexDef(name, tuple(keys), bool(unique)))
     fks = []
-    for name, keys, ref_schema, ref_name, ref_keys, on_delete, on_update in conn.execute(
+    for name, keys, ref_schema, ref_name, ref_keys, on_delete, on_update, deferrable, deferred in conn.execute(
         "SELECT con.conname, "
         "array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a "
         "      ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o), "
         "rn.nspname, rc.relname, "
         "array(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a "
         "      ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o), "
-        "con.confdeltype, con.confupdtype "
+        "con.confdeltype, con.confupdtype, con.condeferrable, con.condeferred "
         "FROM pg_constraint con JOIN pg_class rc ON rc.oid = con.confrelid "
         "JOIN pg_namespace rn ON rn.oid = rc.relnamespace "
         "WHERE con.contype = 'f' AND con.conrelid = %s ORDER BY con.conname",
@@ -162,7 +162,8 @@ def table_def(conn: psycopg.Connection, table: TableName, label: str, labels: di
     ):
         ref = TableName(ref_schema, ref_name)
         fks.append(ForeignKeyDef(name, tuple(keys), labels.get(ref, str(ref)), tuple(ref_keys),
-                                 ACTIONS.get(on_delete, "NO ACTION"), ACTIONS.get(on_update, "NO ACTION")))
+                                 ACTIONS.get(on_delete, "NO ACTION"), ACTIONS.get(on_update, "NO ACTION"),
+                                 ("DEFERRABLE INITIALLY DEFERRED" if deferred else "DEFERRABLE") if deferrable else ""))
     identity = conn.execute(
         "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped "
         "AND (a.attidentity <> '' OR pg_get_serial_sequence(%s, a.attname) IS NOT NULL) ORDER BY a.attnum LIMIT 1",

@@ -174,7 +174,7 @@ class PostgresCatalogSink:
                         f"ALTER TABLE {name.sql} ADD CONSTRAINT {quote_ident(names.foreign_keys[(name.name, fk)])} "
                         f"FOREIGN KEY ({DIALECT.column_list(fk.columns)}) REFERENCES {ref.sql} "
                         f"({DIALECT.column_list(fk.ref_columns)}) ON DELETE {_action(fk.on_delete)} "
-                        f"ON UPDATE {_action(fk.on_update)}"
+                        f"ON UPDATE {_action(fk.on_update)}" + (f" {fk.deferrable}" if fk.deferrable else "")
                     )
                 if t.identity:
                     identity += self._identity(conn, name, t, info)
