@@ -69,13 +69,19 @@ def test_mode_append_adds_to_the_file_when_asked(portl, write, source, tmp_path,
     assert rows_in(tmp_path / FILES[kind]) == 6
 
 
-def test_a_run_that_rejected_more_than_half_its_rows_ends_with_a_warning_saying_how_many_and_where(portl, write):
-    write("amounts.csv", "id,amount\n1,10\n2,x\n3,y\n4,z\n5,5\n")
-    write("job.yaml", """
-        source: {type: csv, path: amounts.csv}
-        destination: {type: sqlite, path: out.db, table: amounts}
-        mapping: {auto: true, columns: {amount: {type: int}}}
+def amounts_job(write, rows: str, validation: str = "") -> None:
+    """A job loading ``id,amount`` rows whose amounts must be integers: other text is rejected."""
+    write("amounts.csv", "id,amount\n" + rows)
+    write("job.yaml", f"""
+        source: {{type: csv, path: amounts.csv}}
+        destination: {{type: sqlite, path: out.db, table: amounts}}
+        mapping: {{auto: true, columns: {{amount: {{type: int}}}}}}
+        {validation}
     """)
+
+
+def test_a_run_that_rejected_more_than_half_its_rows_ends_with_a_warning_saying_how_many_and_where(portl, write):
+    amounts_job(write, "1,10\n2,x\n3,y\n4,z\n5,5\n")
 
     result = portl("run", "job.yaml")
 
@@ -88,12 +94,7 @@ def test_a_run_that_rejected_more_than_half_its_rows_ends_with_a_warning_saying_
 
 
 def test_a_run_that_rejected_every_row_says_nothing_was_loaded(portl, write):
-    write("amounts.csv", "id,amount\n1,x\n2,y\n")
-    write("job.yaml", """
-        source: {type: csv, path: amounts.csv}
-        destination: {type: sqlite, path: out.db, table: amounts}
-        mapping: {auto: true, columns: {amount: {type: int}}}
-    """)
+    amounts_job(write, "1,x\n2,y\n")
 
     result = portl("run", "job.yaml")
 
@@ -102,13 +103,7 @@ def test_a_run_that_rejected_every_row_says_nothing_was_loaded(portl, write):
 
 
 def test_no_warning_when_max_rejects_is_set(portl, write):
-    write("amounts.csv", "id,amount\n1,x\n2,y\n3,3\n")
-    write("job.yaml", """
-        source: {type: csv, path: amounts.csv}
-        destination: {type: sqlite, path: out.db, table: amounts}
-        mapping: {auto: true, columns: {amount: {type: int}}}
-        validation: {max_rejects: 5}
-    """)
+    amounts_job(write, "1,x\n2,y\n3,3\n", "validation: {max_rejects: 5}")
 
     result = portl("run", "job.yaml")
 
