@@ -681,15 +681,16 @@ class _Run:
                     raise
                 except (TerminalError, RowRefused) as exc:
                     # The destination refused the text (a value out of range, a NOT NULL column...):
-                    # the block's Arrow batch says which rows, and loads the others.
+                    # the block is written again in parts, as text when its records are its lines,
+                    # else as its Arrow batch, and the refused rows rejected (engine.isolate).
                     self.events.emit("verbatim_refused", batch=batch_no, error=str(exc))
                     if isinstance(exc, RowRefused) and self.sink.capabilities.savepoints and \
                             record_starts(prepared.verbatim) is not None:
-                        prepared.hint = exc  # its records are its lines: cut the text itself
-                        return attempt(prepared)
-                    parsed = self._parsed(prepared)
-                    parsed.hint = _hint(prepared, parsed, exc)
-                    prepared = parsed
+                        prepared.hint = exc
+                    else:
+                        parsed = self._parsed(prepared)
+                        parsed.hint = _hint(prepared, parsed, exc)
+                        prepared = parsed
                 except TransientError as exc:
                     if policy.strategy != "skip" or self.job_tx is not None:
                         raise
@@ -702,7 +703,8 @@ class _Run:
             except (TransientError, TerminalError, RowRefused) as exc:  # refused: a sink that cannot isolate rows
                 if policy.strategy != "skip" or self.job_tx is not None:
                     raise
-                self._reject_batch(prepared, counts, exc, batch_no)
+                self._reject_batch(self._parsed(prepared) if prepared.verbatim is not None else prepared, counts, exc,
+                                   batch_no)
                 return None
 
     def _parsed(self, prepared: Prepared) -> Prepared:
