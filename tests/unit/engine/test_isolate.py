@@ -114,3 +114,13 @@ def test_within_the_limit_the_isolation_finishes():
     table = Table({5, 50}, names_row=False)
     found = isolate(table.write, 100, table.first(100), limit=2)
     assert not found.stopped and [r for r, _ in found.refused] == [5, 50]
+
+
+def test_a_text_block_of_one_record_per_line_is_cut_at_its_lines():
+    from portl.connectors.base import Verbatim
+    from portl.engine.isolate import record_starts
+
+    assert record_starts(Verbatim(b"1,a\n2,b\n3,c\n", 3)) == [0, 4, 8, 12]
+    assert record_starts(Verbatim(b"1,a\n2,b\n3,c", 3)) == [0, 4, 8, 11]  # the source's last line, unended
+    assert record_starts(Verbatim(b'1,"a\nb"\n2,c\n', 2)) is None  # a line break inside a value
+    assert record_starts(Verbatim(b"", 0)) is None
