@@ -69,7 +69,7 @@ def constraint_statements(database: str, tables: list[TableDef], present: Mappin
             plain = {c: lt for c, lt in types[t.name].items() if c not in keyed.get(t.name, set()) | short}
             statements.append(f"CREATE {kind} {quote(_short(index.name))} ON {qualified(database, t.name)} "
                               f"({index_columns(index.columns, plain, prefix=not index.unique)})")
-        late = _late_identity(database, t, types[t.name], there)
+        late = _late_identity(database, t, there)
         if late:
             statements.append(late)
     names, _ = foreign_key_names(database, tables, present)
@@ -242,7 +242,7 @@ def _identity_in_key(t: TableDef) -> str | None:
     return None
 
 
-def _late_identity(database: str, t: TableDef, types: dict[str, LogicalType], there: TableKeys) -> str | None:
+def _late_identity(database: str, t: TableDef, there: TableKeys) -> str | None:
     """AUTO_INCREMENT for an identity column led by a secondary index rather than the primary key."""
     if not t.identity or _identity_in_key(t) or not _is_integer(t, t.identity):
         return None
@@ -251,7 +251,7 @@ def _late_identity(database: str, t: TableDef, types: dict[str, LogicalType], th
     column = there.columns.get(t.identity.lower())
     if column is not None and column.auto_increment:
         return None
-    definition = column_definition(t.identity, types[t.identity], nullable=False, auto_increment=True)
+    definition, _ = column_sql(t, t.schema.field(t.identity), {}, nullable=False, auto_increment=True)
     return f"ALTER TABLE {qualified(database, t.name)} MODIFY {definition}"
 
 
