@@ -505,6 +505,7 @@ class SqliteSink:
                 yield
             except BaseException:
                 tx.execute(f"ROLLBACK TO {name}")
+                tx.execute(f"RELEASE {name}")  # off the stack: a batch of bad rows sets thousands
                 raise
             tx.execute(f"RELEASE {name}")
         except sqlite3.Error as exc:

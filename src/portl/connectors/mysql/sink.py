@@ -374,6 +374,7 @@ class MysqlSink:
             yield
         except BaseException:
             self._statement(tx, f"ROLLBACK TO SAVEPOINT {name}")
+            self._statement(tx, f"RELEASE SAVEPOINT {name}")  # off the stack: a batch of bad rows sets thousands
             raise
         self._statement(tx, f"RELEASE SAVEPOINT {name}")
 
