@@ -375,3 +375,22 @@ def test_error_text_with_square_brackets_is_printed_as_written(portl):
 
     assert_clean_failure(result, 2)
     assert "job file jobs[v1].yaml does not exist" in result.stderr, result.log
+
+
+def test_a_whole_database_copy_into_a_destination_that_cannot_take_one_says_which_can(portl, write, tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "src.db") as conn:
+        conn.execute("CREATE TABLE a (id INTEGER PRIMARY KEY, x TEXT)")
+    write("job.yaml", """
+        source: {type: sqlite, path: src.db, tables: "*"}
+        destination: {type: sqlite, path: dst.db}
+    """)
+
+    result = portl("plan", "job.yaml")
+
+    assert result.code == 2, result.log
+    said = " ".join(result.stderr.split())
+    assert "job.yaml:2:14: a sqlite destination cannot receive a whole-database copy" in said, result.log
+    assert "copy into mysql or postgres, or copy each table with its own job" in said, result.log
+    assert not (tmp_path / "dst.db").exists()

@@ -154,6 +154,9 @@ class Capabilities:
     max_params: int | None = None
     verbatim: frozenset[str] = frozenset()
     """Text formats (:attr:`TextFormat.kind`) a batch can be loaded from as it is (``write_verbatim``)."""
+    whole_databases: bool = False
+    """Can receive a whole-database copy (``tables:`` on the source): a sink per table, then keys,
+    indexes and foreign keys (:class:`CatalogSink`)."""
     mode_to_reuse: bool = False
     """A destination that already holds data is written only when the job says how (``mode:``):
     a file, which a default append would double on every re-run. Such a sink has

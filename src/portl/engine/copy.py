@@ -94,6 +94,21 @@ class DatabasePlan:
                 close()
 
 
+def _copy_targets() -> str:
+    """The destination types a whole-database copy can go to, from their declared capabilities."""
+    able: dict[str, str] = {}  # module -> its first name
+    for name, module in registry.modules().items():
+        if module in able:
+            continue
+        declared = getattr(registry.module_for(name), "sink_capabilities", None)
+        try:
+            if declared is not None and declared().whole_databases:
+                able[module] = name
+        except PortlError:  # its driver is not installed
+            continue
+    return " or ".join(able.values()) or "a database"
+
+
 def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
     """Describe every table of the source and plan its copy; writes nothing."""
     job = loaded.job
@@ -101,6 +116,11 @@ def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:
         raise ConfigError("a whole-database copy takes mode append or replace; 'conflict' applies to one table")
     if job.mapping.columns:
         raise ConfigError("a whole-database copy maps columns by name; 'mapping.columns' applies to one table")
+    declared = getattr(registry.module_for(job.destination.type), "sink_capabilities", None)
+    if declared is not None and not declared().whole_databases:
+        raise ConfigError(loaded.located(("destination",), (
+            f"a {job.destination.type} destination cannot receive a whole-database copy (tables: on the source); "
+            f"copy into {_copy_targets()}, or copy each table with its own job (source table:, destination table:)")))
     catalog = registry.open_source(job.source, loaded.base_dir)
     target = registry.open_sink(job.destination, loaded.base_dir)
     for part, needs, role in ((catalog, "table_source", "source"), (target, "table_sink", "destination")):
