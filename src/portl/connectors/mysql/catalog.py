@@ -158,6 +158,29 @@ def triggers(cur: Any, database: str, table: str) -> list[str]:
     return [name for (name,) in cur.fetchall()]
 
 
+def not_copied(cur: Any, database: str, tables: list[str]) -> list[str]:
+    """What a whole-database copy of ``tables`` leaves out, one note each: a column's ``ON UPDATE``
+    clause (the copied rows keep their values; the destination does not change them on update)
+    and the tables' triggers."""
+    if not tables:
+        return []
+    marks = ", ".join(["%s"] * len(tables))
+    execute(cur, "SELECT TABLE_NAME, COLUMN_NAME, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                 f"AND TABLE_NAME IN ({marks}) AND EXTRA LIKE %s ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (database, *tables, "%on update%"))
+    notes = [f"the {_ON_UPDATE.search(extra).group(0)} clause of column {column} of table {table} is not copied: "
+             "the copied values are kept, but the destination does not change them when a row is updated "
+             "(a trigger there can)" for table, column, extra in cur.fetchall() if _ON_UPDATE.search(extra or "")]
+    execute(cur, "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = %s "
+                 f"AND EVENT_OBJECT_TABLE IN ({marks}) ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME", (database, *tables))
+    notes += [f"trigger {name} of table {table} is not copied: triggers are code, written again by hand in the "
+              "destination's own language" for table, name in cur.fetchall()]
+    return notes
+
+
+_ON_UPDATE = re.compile(r"on update \S+", re.IGNORECASE)
+
+
 def identity_column(cur: Any, database: str, table: str) -> str | None:
     """The AUTO_INCREMENT column of a table, if it has one."""
     execute(cur, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "

@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from portl.connectors.base import Checkpoint, Chunk, Estimate, TableDef, Verbatim, VerbatimOffer, VerbatimRequest, ViewDef
-
 from portl.connectors.closest import table_hint
 from portl.connectors.mysql import csvrows
 from portl.connectors.mysql import catalog
@@ -407,6 +406,8 @@ class MysqlCatalog:
         self.description = f"mysql {self.server.location}/{self.server.database} ({which})"
         self.name = config.describe()
         self._conn = self.server.connect()
+        self.notes: list[str] = []
+        """What the copy leaves out that the tables declare: ON UPDATE clauses, triggers."""
 
     def tables(self) -> list[TableDef]:
         facts = self.server.facts(self._conn)
@@ -420,6 +421,7 @@ class MysqlCatalog:
                         raise SourceError(f"table(s) {', '.join(missing)} not found in MySQL database "
                                           f"{self.server.database} on {self.server.location}")
                     names = [n for n in names if n in wanted]
+                self.notes = catalog.not_copied(cur, self.server.database, names)
                 return [catalog.table_def(cur, self.server.database, n, facts.mariadb) for n in names]
         except SourceError:
             raise
