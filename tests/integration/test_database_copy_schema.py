@@ -233,3 +233,33 @@ def test_a_view_reading_another_is_created_after_it_in_the_destination_schema(tm
         assert target.all("SELECT id FROM shop.a_dear ORDER BY id") == [(2,), (3,)]
     finally:
         target.close()
+
+
+# --- what a copy leaves out: triggers -------------------------------------------------------------
+
+TRIGGERS = {
+    "sqlite": """
+        CREATE TABLE item (id INTEGER PRIMARY KEY, n INTEGER);
+        CREATE TABLE log (id INTEGER PRIMARY KEY, n INTEGER);
+        CREATE TRIGGER item_log AFTER INSERT ON item BEGIN INSERT INTO log (n) VALUES (NEW.n); END;
+        INSERT INTO item (id, n) VALUES (1, 1);
+    """,
+    "postgres": """
+        CREATE TABLE item (id integer PRIMARY KEY, n integer);
+        CREATE TRIGGER item_log BEFORE UPDATE ON item FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
+        INSERT INTO item (id, n) VALUES (1, 1)
+    """,
+}
+
+
+@pytest.mark.parametrize("source_kind", sorted(TRIGGERS))
+def test_a_trigger_is_named_as_not_copied_in_the_plan_and_the_report(tmp_path, request, source_kind):
+    source = source_of(source_kind, request, tmp_path, TRIGGERS[source_kind])
+    target_kind = "mysql" if source_kind == "postgres" else "postgres"
+    destination, _ = destination_of(target_kind, request)
+
+    _, warnings, report = copy(tmp_path, source, destination)
+
+    note = "trigger item_log of table item is not copied"
+    assert any(note in w for w in warnings), warnings
+    assert report.status == "succeeded" and any(note in w for w in report.warnings), report.warnings

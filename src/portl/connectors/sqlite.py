@@ -23,7 +23,6 @@ from portl.connectors.base import (
     TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
 )
 from portl.connectors.closest import table_hint
-from portl.connectors.closest import table_hint
 from portl.connectors.config import ConnectorConfig, resolve_path
 from portl.connectors.sql import dialect as sql
 from portl.connectors.sql import expressions
@@ -122,12 +121,6 @@ def translate(exc: sqlite3.Error, doing: str) -> Exception:
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return TransientError(f"{doing}: {text}")
     return TerminalError(f"{doing}: {text}")
-
-
-def _table_names(conn: sqlite3.Connection) -> list[str]:
-    """The tables and views of the main database, SQLite's and Portl's own left out."""
-    rows = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name").fetchall()
-    return [name for (name,) in rows if not name.startswith(("sqlite_", "_portl_"))]
 
 
 def _table_names(conn: sqlite3.Connection) -> list[str]:
@@ -654,6 +647,8 @@ class SqliteCatalog:
         self.conn = _connect(self.path, create=False)
         self.description = f"sqlite {self.path} ({'all tables' if config.tables == '*' else config.tables})"
         self.name = config.path
+        self.notes: list[str] = []
+        """What the copy leaves out that the tables declare: triggers."""
 
     def tables(self) -> list[TableDef]:
         names = [r[0] for r in self.conn.execute(
@@ -666,6 +661,10 @@ class SqliteCatalog:
             if missing:
                 raise SourceError(f"table(s) {', '.join(missing)} not found in SQLite database {self.path}")
             names = [n for n in names if n in wanted]
+        self.notes = [f"trigger {name} of table {table} is not copied: triggers are code, written again by hand in "
+                      "the destination's own language"
+                      for name, table in self.conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = "
+                                                           "'trigger' ORDER BY tbl_name, name") if table in names]
         return [self._describe(n) for n in names]
 
     def _describe(self, table: str) -> TableDef:

@@ -37,7 +37,6 @@ from psycopg import pq
 
 from portl.connectors.base import (
     Checkpoint, Chunk, Estimate, TableDef, TextFormat, Verbatim, VerbatimOffer, VerbatimRequest, ViewDef,
-
 )
 from portl.connectors.closest import table_hint
 from portl.connectors.postgres import catalog, copybinary
@@ -498,6 +497,11 @@ class PostgresCatalog:
             table_def, notes = catalog.table_def(self.conn, table, label, self._names)
             out.append(table_def)
             self.notes += [n for n in notes if n not in self.notes]
+        for table, label in self._names.items():
+            for (name,) in self.conn.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT "
+                                             "tgisinternal ORDER BY tgname", (table.sql,)):
+                self.notes.append(f"trigger {name} of table {label} is not copied: triggers are code, written again "
+                                  "by hand in the destination's own language")
         return out
 
     def views(self) -> list[ViewDef]:
