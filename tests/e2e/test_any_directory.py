@@ -177,8 +177,10 @@ def test_an_interrupted_append_is_refused_from_any_folder_and_resumed_from_anoth
     # The first ledger still thinks its run unfinished; the destination knows better.
     finished = portl(jobs, "run", "job.yaml", "--resume")
     said = " ".join(finished.stderr.split())
-    if kind in ("csv", "jsonl"):  # a file keeps no checkpoint once its run has finished
-        assert finished.code == 2 and "holds no checkpoint of it" in said, finished.log
+    if kind in ("csv", "jsonl"):
+        # A file keeps no checkpoint once its run has finished: it is a file that holds data, which
+        # a job without mode: does not touch.
+        assert finished.code == 2 and "already exists and the job does not say what to do with it" in said, finished.log
     else:
         assert finished.code == 0 and "already finished" in said, finished.log
     assert sorted(where.ids()) == list(range(1, ROWS + 1))

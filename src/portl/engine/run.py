@@ -344,14 +344,14 @@ class _Run:
         if self.options.resume and not self.options.restart:
             if pending:
                 return self._reopen(pending[-1], previous)
-            if ledger_run is not None and self.ledger.get(ledger_run).checkpoints:
+            if ledger_run is not None and self.sink.capabilities.resumable and self.ledger.get(ledger_run).checkpoints:
                 # The ledger saw batches commit, the destination holds none of them: a run recorded
                 # elsewhere finished it or replaced it. Starting it over would load them again.
                 raise ResumeError(
                     f"run {ledger_run} committed batches, but {self.sink.description} holds no checkpoint of it: "
                     "it was finished or replaced by a run recorded in another ledger. Nothing was changed; "
                     "to load the source again, run the job without --resume")
-            if ledger_run is not None:  # nothing was committed: it starts again under its own id
+            if ledger_run is not None:  # nothing was committed (or kept): it starts again under its own id
                 return self._reopen(Unfinished(ledger_run, {}), previous)
             if previous is not None:
                 self.previous = previous
