@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 
 import portl
-from portl.errors import TerminalError
 from tests.integration.fidelity import expected
 from tests.integration.fidelity.systems import (
     KINDS, Place, csv_mapping, destination_yaml, mysql_connect, read_back, seed, source_yaml,
@@ -136,23 +135,25 @@ def test_mysql_enum_labels_load_into_an_existing_enum_column(request, tmp_path):
     assert rows == ((1, "large", 2), (2, "small", 1), (3, None, None))
 
 
-def test_a_label_an_existing_enum_column_lacks_fails_its_batch_instead_of_becoming_empty(request, tmp_path):
+def test_a_label_an_existing_enum_column_lacks_is_rejected_with_its_row_instead_of_becoming_empty(request, tmp_path):
     place = mysql_source(request, tmp_path, "CREATE TABLE t (id INT PRIMARY KEY, size ENUM('small', 'large', 'huge'))",
                          [(1, "large"), (2, "huge")])
     conn = mysql_connect(place.mysql_url)
     try:
         with conn.cursor() as cur:
             cur.execute("CREATE TABLE copied (id INT PRIMARY KEY, size ENUM('small', 'large'))")
-        with pytest.raises(TerminalError) as failure:
-            mysql_job(place, f"{{type: mysql, url: '{place.mysql_url}', table: copied}}")
+        report = mysql_job(place, f"{{type: mysql, url: '{place.mysql_url}', table: copied}}")
         with conn.cursor() as cur:
-            cur.execute("SELECT COUNT(*) FROM copied")
-            (count,) = cur.fetchone()
+            cur.execute("SELECT id, size FROM copied")
+            rows = cur.fetchall()
     finally:
         conn.close()
 
-    assert "row 2 of the batch, column size (value 'huge'): Data truncated for column 'size'" in str(failure.value)
-    assert count == 0  # the batch was rolled back
+    assert (report.counts.inserted, report.counts.rejected) == (1, 1)
+    assert rows == ((1, "large"),)  # the refused row is not loaded as an empty label
+    with open(report.reject_path, newline="", encoding="utf-8") as handle:
+        (reject,) = list(csv.DictReader(handle))
+    assert "Data truncated for column 'size'" in reject["error"] and reject["value"] == "huge", reject
 
 
 def test_mysql_tinyint_1_arrives_in_postgres_as_boolean(request, tmp_path):

@@ -60,6 +60,7 @@ class PostgresSink:
                     "up to 4 at once",
         verbatim=frozenset({"csv", "pgbinary"}),
         savepoints=True,
+        whole_databases=True,
     )
 
     def __init__(self, config: Config, base_dir: str, *, table: TableName | None = None, pool: Pool | None = None):
