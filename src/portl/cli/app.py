@@ -9,7 +9,6 @@ import traceback
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from portl.cli import output
 from portl.cli.init import init_command

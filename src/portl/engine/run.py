@@ -7,8 +7,12 @@ source row ends in exactly one bucket: inserted, updated, skipped (with a reason
 
 A lone partition writing to a destination that takes several writers keeps two batches in flight,
 committed in order (:mod:`portl.engine.pipeline`). A block the plan lets go verbatim skips the
-mapping and goes to ``sink.write_verbatim``; when the destination refuses it, it is parsed and
-written the ordinary way (:mod:`portl.engine.verbatim`).
+mapping and goes to ``sink.write_verbatim`` (:mod:`portl.engine.verbatim`). A row the destination
+refuses for its data is rejected alone: the batch is written again in parts, in savepoints, and the
+good rows commit with the checkpoint (:mod:`portl.engine.isolate`).
+
+Whether a job has an unfinished run to continue, or to refuse a new append over, is decided by the
+destination's own checkpoints (:mod:`portl.engine.unfinished`), not by the ledger.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import queue
 import sys
 import threading
 import time
@@ -37,7 +40,9 @@ from portl.engine.isolate import isolate, record_starts, refused_rejects, text_r
 from portl.engine.ledger_sync import LedgerSync
 from portl.engine.mapping import apply_mapping
 from portl.engine.pipeline import Abandoned, current_turn, write_in_order
+from portl.engine.outcome import Counts, RunReport
 from portl.engine.plan import Plan
+from portl.engine.prefetch import prefetch
 from portl.engine.rejects import RejectFile
 from portl.engine.retry import call_with_retries, resumable_read
 from portl.engine.unfinished import FINISHED, Unfinished, job_key, unfinished_runs
@@ -56,48 +61,6 @@ PIPELINE_DEPTH = 2  # batches of a lone partition in flight at once (see engine.
 
 
 @dataclass
-class Counts:
-    """Where the source rows went. ``inserted + updated + skipped + rejected == read``."""
-
-    read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    rejected: int = 0
-    batches: int = 0
-    bytes: int = 0
-
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
-
-    @property
-    def balanced(self) -> bool:
-        return self.inserted + self.updated + self.skipped_total + self.rejected == self.read
-
-    def add(self, other: Counts) -> None:
-        self.read += other.read
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.rejected += other.rejected
-        self.batches += other.batches
-        self.bytes += other.bytes
-        for reason, n in other.skipped.items():
-            self.skipped[reason] = self.skipped.get(reason, 0) + n
-
-    def to_json(self) -> dict[str, Any]:
-        return {"read": self.read, "inserted": self.inserted, "updated": self.updated, "skipped": self.skipped_total,
-                "skipped_by_reason": dict(self.skipped), "rejected": self.rejected, "batches": self.batches,
-                "bytes": self.bytes}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Counts:
-        return cls(data.get("read", 0), data.get("inserted", 0), data.get("updated", 0),
-                   dict(data.get("skipped_by_reason", {})), data.get("rejected", 0), data.get("batches", 0),
-                   data.get("bytes", 0))
-
-
-@dataclass
 class RunOptions:
     """How to run: ledger location, resume/restart, events, and the stop signal (Ctrl-C).
 
@@ -110,40 +73,6 @@ class RunOptions:
     stop: threading.Event = field(default_factory=threading.Event)
     halt: threading.Event = field(default_factory=threading.Event)
     """Set to abort at once (a second Ctrl-C): batches being written roll back instead of committing."""
-
-
-@dataclass
-class RunReport:
-    """The outcome of a run."""
-
-    run_id: str
-    job: str
-    status: str
-    counts: Counts
-    duration_s: float
-    reject_path: str | None
-    resumed: bool = False
-    already_finished: bool = False
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    earlier_rows: int = 0
-    """Source rows the resumed run had committed before this process started (in ``counts``)."""
-
-    @property
-    def rows_moved(self) -> int:
-        """Source rows this process read: a resumed run's counts include what earlier attempts did."""
-        return 0 if self.already_finished else self.counts.read - self.earlier_rows
-
-    @property
-    def rows_per_s(self) -> float:
-        """This process's rows over the time it took, not a resumed run's total over its last attempt."""
-        return self.rows_moved / self.duration_s if self.duration_s > 0 else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "job": self.job, "status": self.status, "counts": self.counts.to_json(),
-                "duration_s": round(self.duration_s, 3), "rows_per_s": round(self.rows_per_s, 1),
-                "rejects_file": self.reject_path, "resumed": self.resumed,
-                "already_finished": self.already_finished, "warnings": self.warnings, "error": self.error}
 
 
 @dataclass
@@ -363,8 +292,8 @@ class _Run:
             last = pending[-1]
             if plan.spec.mode == WriteMode.APPEND and not self.options.restart:
                 raise ResumeError(
-                    f"run {last.run_id} of job {plan.name!r} stopped after committing {last.rows:,} source "
-                    f"{_rows(last.rows)} into {self.sink.description}; appending again would load them twice. "
+                    f"run {last.run_id} of job {plan.name!r} stopped after committing {counted(last.rows, 'source row')} "
+                    f"into {self.sink.description}; appending again would load them twice. "
                     f"Continue it with: portl run {plan.job.path} --resume (or start over with --restart, "
                     "which loads those rows again)"
                 )
@@ -428,7 +357,7 @@ class _Run:
     def _new_run_note(self, last: Unfinished) -> str:
         """What a new run does about an unfinished one it does not continue (upsert, replace, --restart)."""
         spec = self.plan.spec
-        stopped = f"run {last.run_id} stopped after committing {last.rows:,} source {_rows(last.rows)}"
+        stopped = f"run {last.run_id} stopped after committing {counted(last.rows, 'source row')}"
         if spec.mode == WriteMode.UPSERT:
             return (f"{stopped}; this new run loads every source row again: keys already loaded are "
                     f"{'left as they are' if spec.strategy == ConflictStrategy.SKIP else 'updated'} "
@@ -520,7 +449,7 @@ class _Run:
         def stopped() -> bool:
             return abort.is_set() or self.options.stop.is_set()
 
-        items = _prefetch(self._prepared(start), abort)
+        items = prefetch(self._prepared(start), abort)
         try:
             if self.depth > 1:
                 done = write_in_order(items, lambda prepared: self._write(prepared, counts), self.depth,
@@ -717,7 +646,7 @@ class _Run:
         Writing may run in parallel (sinks with several concurrent writers); the reject append,
         the checkpoint and the commit happen under one lock, so the reject file's length saved in
         any checkpoint covers exactly the batches committed so far."""
-        spec, chunk = self.plan.spec, prepared.chunk
+        chunk = prepared.chunk
         manager = nullcontext(job_tx) if job_tx is not None else self.sink.transaction()
         active = manager.__enter__()
         prepared.refused = []
@@ -909,53 +838,3 @@ def _hint(block: Prepared, parsed: Prepared, refused: Exception) -> RowRefused |
     if at < 0:
         return None
     return RowRefused(refused.reason, row=at, column=refused.column, value=refused.value, doing=refused.doing)
-
-
-def _rows(n: int) -> str:
-    return "row" if n == 1 else "rows"
-
-
-def _prefetch(items: Iterator[Prepared], abort: threading.Event, depth: int = 1) -> Iterator[Prepared]:
-    """Produce items on a reader thread, ``depth`` ahead of the consumer, so that reading and
-    mapping the next batch overlaps writing this one. Memory stays bounded by ``depth``."""
-    box: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                box_put(item)
-                if stop.is_set() or abort.is_set():
-                    break
-            box_put(done)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            box_put(exc)
-        finally:
-            close = getattr(items, "close", None)
-            if close:
-                close()
-
-    def box_put(item: Any) -> None:
-        """Put, unless the consumer has gone away (it sets ``stop``)."""
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    thread = threading.Thread(target=produce, name="portl-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = box.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-
