@@ -76,16 +76,4 @@ def create_table(database: str, table: TableDef, keyed: set[str]) -> tuple[str, 
 
 def create_views(database: str, views: list[ViewDef], tables: list[TableDef]) -> tuple[list[str], list[str]]:
     """``CREATE OR REPLACE VIEW`` for each view whose query translates, and a note for each other."""
-    names = expressions.view_names(tables, quote, lambda name: qualified(database, name),
-                                   views[0].schema if views else "", views)
-    out, notes = [], []
-    for view in views:
-        try:
-            if not view.query:
-                raise Untranslatable(view.why or "Portl cannot read its query")
-            query = expressions.translate(view.query, view.dialect, "mysql", names)
-        except Untranslatable as exc:
-            notes.append(f"view {view.name} is not copied: {exc}")
-            continue
-        out.append(f"CREATE OR REPLACE VIEW {qualified(database, view.name)} AS {query}")
-    return out, notes
+    return expressions.create_views(views, tables, "mysql", quote, lambda name: qualified(database, name))

@@ -118,18 +118,8 @@ class PostgresCatalogSink:
 
     def view_ddl(self, views: list[ViewDef], tables: list[TableDef]) -> list[str]:
         """``CREATE OR REPLACE VIEW`` for each view whose query translates to Postgres."""
-        names = expressions.view_names(tables, quote_ident, lambda table: self._name(table).sql,
-                                       views[0].schema if views else "", views)
-        out, self._notes["views"] = [], []
-        for view in views:
-            try:
-                if not view.query:
-                    raise Untranslatable(view.why or "Portl cannot read its query")
-                query = expressions.translate(view.query, view.dialect, "postgres", names)
-            except Untranslatable as exc:
-                self._notes["views"].append(f"view {view.name} is not copied: {exc}")
-                continue
-            out.append(f"CREATE OR REPLACE VIEW {self._name(view.name).sql} AS {query}")
+        out, self._notes["views"] = expressions.create_views(views, tables, "postgres", quote_ident,
+                                                             lambda table: self._name(table).sql)
         return out
 
     def constraint_ddl(self, tables: list[TableDef], absent: frozenset[str] = frozenset()) -> list[str]:

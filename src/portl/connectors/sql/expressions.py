@@ -251,6 +251,24 @@ def check_of(table: Any, expression: str, target: str, quote: Callable[[str], st
     return translate(text, table.dialect, target, column_names(table, quote))
 
 
+def create_views(views: list[Any], tables: list[Any], dialect: str, quote: Callable[[str], str],
+                 table_sql: Callable[[str], str]) -> tuple[list[str], list[str]]:
+    """``CREATE OR REPLACE VIEW`` in ``dialect`` for each view whose query translates, under the
+    names ``table_sql`` writes, and a note for each view that does not."""
+    names = view_names(tables, quote, table_sql, views[0].schema if views else "", views)
+    statements, notes = [], []
+    for view in views:
+        try:
+            if not view.query:
+                raise Untranslatable(view.why or "Portl cannot read its query")
+            query = translate(view.query, view.dialect, dialect, names)
+        except Untranslatable as exc:
+            notes.append(f"view {view.name} is not copied: {exc}")
+            continue
+        statements.append(f"CREATE OR REPLACE VIEW {table_sql(view.name)} AS {query}")
+    return statements, notes
+
+
 def view_names(tables: list[Any], quote: Callable[[str], str], table_sql: Callable[[str], str],
                qualifier: str, views: list[Any] = ()) -> Names:
     """The names a view's query may use: every copied table and view (written by ``table_sql``)
