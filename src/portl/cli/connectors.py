@@ -24,18 +24,22 @@ def show_connectors() -> None:
         table.add_column(column, no_wrap=column != "upsert strategies")
     for d in described:
         sink = d["sink"] or {}
+        databases = [w for w, able in (("from", d["whole_database"]), ("into", sink.get("whole_databases"))) if able]
         table.add_row(
             escape(", ".join([d["type"], *d["aliases"]])), _yes(d["source"]), _yes(d["destination"]),
-            _yes(d["whole_database"]), ", ".join(sink.get("modes", [])) or "—",
+            ", ".join(databases) or "—", ", ".join(sink.get("modes", [])) or "—",
             ", ".join(sink.get("upsert_strategies", [])) or "—", _yes(sink.get("transactional")), _yes(sink.get("resumable")),
         )
     out.print(table)
+    for d in described:
+        if d["unavailable"]:
+            out.print(f"[yellow]{escape(d['type'])}[/]: {escape(d['unavailable'])}", soft_wrap=True)
     if settings.verbose:
         for d in described:
             if d["sink"]:
                 out.print(f"[bold]{escape(d['type'])}[/] writes with {escape(d['sink']['bulk_method'])}")
     else:
-        out.print("[dim]databases: whole-database copies (tables: '*'); atomic: a batch and its checkpoint commit "
+        out.print("[dim]databases: whole-database copies (tables: '*') from it, into it; atomic: a batch and its checkpoint commit "
                   "together; how each writes: --verbose[/]")
 
 
@@ -51,6 +55,7 @@ def describe(kind: Any) -> dict[str, Any]:
             "resumable": caps.resumable,
             "concurrent_writers": caps.concurrent_writers,
             "alters_tables": caps.alters_tables,
+            "whole_databases": caps.whole_databases,
             "bulk_method": caps.bulk_method,
         }
     return {
@@ -61,6 +66,7 @@ def describe(kind: Any) -> dict[str, Any]:
         "destination": kind.destination,
         "whole_database": kind.whole_database,
         "sink": sink,
+        "unavailable": kind.unavailable,
     }
 
 

@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
-from portl.errors import ConfigError
+from portl.errors import ConfigError, PortlError
 
 BUILTIN: dict[str, str] = {
     "csv": "portl.connectors.csv",
@@ -99,7 +99,10 @@ class ConnectorType:
     whole_database: bool
     """Its config takes ``tables:``, for whole-database copies."""
     capabilities: Any
-    """The sink's declared :class:`~portl.connectors.base.Capabilities`, None without a sink."""
+    """The sink's declared :class:`~portl.connectors.base.Capabilities`, None without a sink (or
+    when it cannot be used here)."""
+    unavailable: str | None = None
+    """Why the connector cannot be used here (its driver is not installed), or None."""
 
 
 def connector_types() -> list[ConnectorType]:
@@ -112,9 +115,15 @@ def connector_types() -> list[ConnectorType]:
         module = importlib.import_module(path)
         sink = hasattr(module, "open_sink")
         declared = getattr(module, "sink_capabilities", None)
+        capabilities, unavailable = None, None
+        if sink and declared is not None:
+            try:
+                capabilities = declared()
+            except PortlError as exc:  # a driver not installed: the connector is listed, with how to get it
+                unavailable = str(exc)
         found.append(ConnectorType(
             names=tuple(names), module=path, source=hasattr(module, "open_source"), destination=sink,
             whole_database="tables" in getattr(module.Config, "model_fields", {}),
-            capabilities=declared() if sink and declared is not None else None,
+            capabilities=capabilities, unavailable=unavailable,
         ))
     return found

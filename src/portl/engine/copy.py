@@ -96,17 +96,9 @@ class DatabasePlan:
 
 def _copy_targets() -> str:
     """The destination types a whole-database copy can go to, from their declared capabilities."""
-    able: dict[str, str] = {}  # module -> its first name
-    for name, module in registry.modules().items():
-        if module in able:
-            continue
-        declared = getattr(registry.module_for(name), "sink_capabilities", None)
-        try:
-            if declared is not None and declared().whole_databases:
-                able[module] = name
-        except PortlError:  # its driver is not installed
-            continue
-    return " or ".join(able.values()) or "a database"
+    able = [kind.names[0] for kind in registry.connector_types()
+            if kind.capabilities is not None and kind.capabilities.whole_databases]
+    return " or ".join(able) or "a database"
 
 
 def plan_database(loaded: LoadedJob, preview_rows: int = 5) -> DatabasePlan:

@@ -16,8 +16,18 @@ from portl.connectors.mysql.config import Config
 __all__ = ["Config", "open_source", "open_sink"]
 
 
+def _driver() -> None:
+    try:
+        import pymysql  # noqa: F401
+    except ImportError as exc:
+        from portl.errors import TerminalError
+
+        raise TerminalError("the MySQL connector needs PyMySQL: pip install 'portl[mysql]'") from exc
+
+
 def open_source(config: Config, base_dir: str):
     """A table or query source, or a catalog of tables when ``tables`` is given."""
+    _driver()
     from portl.connectors.mysql.source import MysqlCatalog, MysqlSource
 
     return MysqlCatalog(config, base_dir) if config.tables else MysqlSource(config, base_dir)
@@ -25,6 +35,7 @@ def open_source(config: Config, base_dir: str):
 
 def open_sink(config: Config, base_dir: str):
     """A destination table, or a whole database (for copies) when no ``table`` is given."""
+    _driver()
     from portl.connectors.mysql.sink import MysqlSink
 
     return MysqlSink(config, base_dir)
@@ -33,6 +44,7 @@ def open_sink(config: Config, base_dir: str):
 def sink_capabilities():
     """What a MySQL or MariaDB destination can do, as ``portl connectors`` lists it (a sink says
     which of the two bulk methods the server allowed)."""
+    _driver()
     from portl.connectors.base import Capabilities, ConflictStrategy, WriteMode
     from portl.connectors.mysql.sink import WRITERS
 
