@@ -22,6 +22,8 @@ meets them (``raise SourceError(...) from exc``), so the CLI never has to show a
     ├── ValidationFailed            a ``validation:`` check failed (schema, row count)
     ├── RejectLimitExceeded         more rejected rows than ``validation.max_rejects`` (exit 3)
     ├── ResumeError                 --resume / --restart misuse, or an interrupted run is in the way
+    ├── ServiceError                the service's state database is unreachable; an unknown tenant or key
+    │   └── KeyRefused              an API key that is malformed, unknown or revoked
     └── Interrupted                 Ctrl-C: stopped cleanly after the current batch (exit 130)
 """
 
@@ -197,6 +199,15 @@ class ResumeError(PortlError):
     """--resume cannot continue, or an unfinished run must be resumed first."""
 
     exit_code = EXIT_CONFIG
+
+
+class ServiceError(PortlError):
+    """The service's state cannot be reached or changed as asked: the state database is down or
+    newer than this Portl, a tenant or an API key does not exist, a tenant name is taken."""
+
+
+class KeyRefused(ServiceError):
+    """A presented API key is not one of a tenant's live keys: malformed, unknown or revoked."""
 
 
 class Interrupted(PortlError):

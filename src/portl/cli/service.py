@@ -1,0 +1,204 @@
+"""``portl service migrate``, ``portl tenants …`` and ``portl keys …``: the admin side of the
+service, run on the machine that holds its state database (``PORTL_SERVICE_DATABASE``, or a
+SQLite file in ``PORTL_HOME``). Every command creates or upgrades the schema first, so they work
+on a fresh machine. SQLAlchemy and Alembic are imported only when one of them runs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from portl.cli.output import Format, configure, err, out, print_json, settings
+
+if TYPE_CHECKING:
+    from portl.service.store import Store
+    from portl.service.tenants import NewKey
+
+service_app = typer.Typer(help="Run the service's housekeeping: migrate its state database.",
+                          no_args_is_help=True, rich_markup_mode=None)
+tenants_app = typer.Typer(help="Create and list the service's tenants; allow them local files, code hooks "
+                          "or private addresses.", no_args_is_help=True, rich_markup_mode=None)
+keys_app = typer.Typer(help="Create, list, revoke and rotate a tenant's API keys.", no_args_is_help=True,
+                       rich_markup_mode=None)
+
+OutputFormat = Annotated[Format, typer.Option("--format", help="text for people, or json for programs (errors too).", case_sensitive=False)]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.", envvar="PORTL_DEBUG")]
+TenantName = Annotated[str, typer.Argument(help="The tenant's name.", metavar="TENANT")]
+KeyPrefix = Annotated[str, typer.Argument(help="The key's prefix, as `portl keys list` shows it (ptl_live_xxxxxxxx).", metavar="PREFIX")]
+
+
+def _open() -> Store:
+    from portl.service.store import open_store
+
+    store = open_store()
+    if store.migrated.changed:
+        err.print(f"state database {escape(store.settings.shown_database)} upgraded to schema revision "
+                  f"{store.migrated.after}")
+    return store
+
+
+@service_app.command("migrate")
+def migrate(format: OutputFormat = Format.text, debug: Debug = False) -> None:
+    """Create or upgrade the schema of the state database to this Portl's newest revision.
+
+    The database is PORTL_SERVICE_DATABASE (a postgresql:// or sqlite:/// URL), else the SQLite
+    file service.db in PORTL_HOME (default: .portl here). Running it again changes nothing.
+    """
+    configure(debug=debug, format=format)
+    from portl.service.store import open_store
+
+    with open_store() as store:
+        migrated, where = store.migrated, store.settings.shown_database
+    if settings.json:
+        print_json({"database": where, "revision": migrated.after, "previous_revision": migrated.before,
+                    "changed": migrated.changed})
+    elif migrated.changed:
+        was = f"from revision {migrated.before}" if migrated.before else "from an empty database"
+        out.print(f"state database {escape(where)} upgraded {was} to revision {migrated.after}")
+    else:
+        out.print(f"state database {escape(where)} is at revision {migrated.after}, the newest: nothing to do")
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: Annotated[str, typer.Argument(help="The new tenant's name: letters, digits, '_', '.', '-'.", metavar="NAME")],
+    format: OutputFormat = Format.text,
+    debug: Debug = False,
+) -> None:
+    """Create a tenant and print its first API key, which is shown this once only.
+
+    The tenant's jobs may not read local files, run code hooks or reach private addresses until
+    `portl tenants allow` says so.
+    """
+    configure(debug=debug, format=format)
+    with _open() as store:
+        made = store.tenants.create(name)
+    _show_new_key(made, f"tenant {made.tenant!r} created")
+
+
+@tenants_app.command("list")
+def tenants_list(format: OutputFormat = Format.text, debug: Debug = False) -> None:
+    """List the tenants: what each is allowed, its limits and how many live keys it has."""
+    configure(debug=debug, format=format)
+    with _open() as store:
+        tenants = store.tenants.list()
+        where = store.settings.shown_database
+    if settings.json:
+        print_json([t.to_dict() for t in tenants])
+        return
+    if not tenants:
+        out.print(f"no tenants in {escape(where)}; `portl tenants create NAME` makes one")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    # Fits 80 columns: "keys" counts the live ones, "jobs" is the most running at once.
+    for column in ("tenant", "created", "local files", "code hooks", "private net", "keys", "jobs", "req/min"):
+        table.add_column(column, no_wrap=column != "tenant", overflow="fold")
+    for t in tenants:
+        table.add_row(escape(t.name), f"{t.created_at:%Y-%m-%d}", _yes(t.local_files), _yes(t.code_hooks),
+                      _yes(t.private_network), str(t.live_keys), str(t.max_running_jobs), str(t.requests_per_minute))
+    out.print(table)
+
+
+@tenants_app.command("allow")
+def tenants_allow(
+    name: TenantName,
+    local_files: Annotated[Optional[bool], typer.Option("--local-files/--no-local-files", help="Let its jobs read and write files on the service's machines.")] = None,
+    code_hooks: Annotated[Optional[bool], typer.Option("--code-hooks/--no-code-hooks", help="Let its jobs run script and python hooks.")] = None,
+    private_network: Annotated[Optional[bool], typer.Option("--private-network/--no-private-network", help="Let its jobs reach loopback and private addresses.")] = None,
+    format: OutputFormat = Format.text,
+    debug: Debug = False,
+) -> None:
+    """Allow a tenant's jobs what the service refuses by default, or (--no-...) withdraw it.
+
+    What is not named stays as it was; the tenant's allowances are printed afterwards.
+    """
+    configure(debug=debug, format=format)
+    if local_files is None and code_hooks is None and private_network is None:
+        raise typer.BadParameter("name what to allow or withdraw: --local-files, --code-hooks, --private-network "
+                                 "(or their --no- forms)", param_hint="TENANT")
+    with _open() as store:
+        tenant = store.tenants.allow(name, local_files=local_files, code_hooks=code_hooks,
+                                     private_network=private_network)
+    if settings.json:
+        print_json(tenant.to_dict())
+        return
+    shown = {"local files": tenant.local_files, "code hooks": tenant.code_hooks, "private network": tenant.private_network}
+    allowed = [k for k, v in shown.items() if v]
+    refused = [k for k, v in shown.items() if not v]
+    out.print(f"tenant {escape(repr(tenant.name))}: allowed {', '.join(allowed) or 'nothing'}"
+              + (f"; refused {', '.join(refused)}" if refused else ""))
+
+
+@keys_app.command("create")
+def keys_create(tenant: TenantName, format: OutputFormat = Format.text, debug: Debug = False) -> None:
+    """Make another API key for a tenant (its other keys stay valid); shown this once only."""
+    configure(debug=debug, format=format)
+    with _open() as store:
+        made = store.tenants.create_key(tenant)
+    _show_new_key(made, f"new key {made.prefix} for tenant {made.tenant!r}")
+
+
+@keys_app.command("list")
+def keys_list(tenant: TenantName, format: OutputFormat = Format.text, debug: Debug = False) -> None:
+    """List a tenant's keys by prefix: created, last used, revoked. Never a key itself."""
+    configure(debug=debug, format=format)
+    with _open() as store:
+        keys = store.tenants.keys(tenant)
+    if settings.json:
+        print_json([k.to_dict() for k in keys])
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("prefix", "created", "last used", "revoked"):
+        table.add_column(column, no_wrap=True)
+    for k in keys:
+        table.add_row(k.prefix, _when(k.created_at), _when(k.last_used_at) or "never", _when(k.revoked_at) or "—")
+    out.print(table if keys else f"tenant {escape(repr(tenant))} has no keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: KeyPrefix, format: OutputFormat = Format.text, debug: Debug = False) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    configure(debug=debug, format=format)
+    with _open() as store:
+        key, newly = store.tenants.revoke(prefix)
+    if settings.json:
+        print_json({**key.to_dict(), "newly_revoked": newly})
+    elif newly:
+        out.print(f"key {key.prefix} of tenant {escape(repr(key.tenant))} revoked")
+    else:
+        out.print(f"key {key.prefix} of tenant {escape(repr(key.tenant))} was already revoked on {_when(key.revoked_at)}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(prefix: KeyPrefix, format: OutputFormat = Format.text, debug: Debug = False) -> None:
+    """Replace a key: print a new key for its tenant (shown this once only) and revoke the old one."""
+    configure(debug=debug, format=format)
+    with _open() as store:
+        made = store.tenants.rotate(prefix)
+    _show_new_key(made, f"key {prefix} revoked; new key {made.prefix} for tenant {made.tenant!r}", replaced=prefix)
+
+
+def _show_new_key(made: NewKey, what: str, replaced: str | None = None) -> None:
+    """A new key: on stdout alone (``KEY=$(portl tenants create acme)`` works), or as JSON; the
+    warning that it is shown only once goes to stderr."""
+    if settings.json:
+        document = {"tenant": made.tenant, "key_prefix": made.prefix, "api_key": made.api_key}
+        if replaced:
+            document["revoked_prefix"] = replaced
+        print_json(document)
+    else:
+        err.print(f"{escape(what)}. Its API key is printed below, this once only: store it now "
+                  "(a lost key cannot be shown again; `portl keys rotate PREFIX` replaces it).")
+        out.print(made.api_key, soft_wrap=True)
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"

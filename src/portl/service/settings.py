@@ -1,0 +1,70 @@
+"""Where the service keeps things: its folder (``PORTL_HOME``) and its state database
+(``PORTL_SERVICE_DATABASE``), read from the environment. Passwords in the database URL never
+appear in a repr or a message."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portl.errors import ConfigError
+from portl.secrets import mask_url
+
+HOME_VARIABLE = "PORTL_HOME"
+DATABASE_VARIABLE = "PORTL_SERVICE_DATABASE"
+DEFAULT_HOME = ".portl"
+DEFAULT_DATABASE_FILE = "service.db"
+
+# psycopg 3 is the project's PostgreSQL driver; SQLAlchemy's bare postgresql:// means psycopg2.
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_KNOWN_SCHEMES = ("sqlite", "postgresql+psycopg")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The service's folder and the SQLAlchemy URL of its state database."""
+
+    home: Path
+    database_url: str = field(repr=False)
+
+    @property
+    def shown_database(self) -> str:
+        """The database URL with its password masked, for messages."""
+        return mask_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def __repr__(self) -> str:
+        return f"ServiceSettings(home={str(self.home)!r}, database_url={self.shown_database!r})"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> ServiceSettings:
+    """The settings from ``environ`` (default: the process environment); relative folders are
+    taken from ``cwd`` (default: the current folder)."""
+    environ = os.environ if environ is None else environ
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    home = (base / environ.get(HOME_VARIABLE, "").strip()) if environ.get(HOME_VARIABLE, "").strip() else base / DEFAULT_HOME
+    home = home.absolute()
+    url = environ.get(DATABASE_VARIABLE, "").strip()
+    if not url:
+        return ServiceSettings(home, f"sqlite:///{home / DEFAULT_DATABASE_FILE}")
+    return ServiceSettings(home, normalise_url(url))
+
+
+def normalise_url(url: str) -> str:
+    """``url`` as SQLAlchemy should open it: PostgreSQL through psycopg 3. Anything but SQLite and
+    PostgreSQL is refused, naming the variable to fix."""
+    for scheme in _POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    dialect = url.split("://", 1)[0] if "://" in url else ""
+    if dialect not in _KNOWN_SCHEMES:
+        raise ConfigError(
+            f"{DATABASE_VARIABLE}={mask_url(url)!r} is not a state database Portl can use: give a "
+            "postgresql://user:password@host/database URL, or a sqlite:///path/to/file.db URL "
+            f"(unset it to use {DEFAULT_HOME}/{DEFAULT_DATABASE_FILE})")
+    return url
