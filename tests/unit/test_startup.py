@@ -8,9 +8,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from portl.spec.loader import load_job
 
-NEVER_AT_START = {"psycopg", "pymysql", "boto3", "jinja2", "httpx", "pyarrow", "pygments"}
+NEVER_AT_START = {"psycopg", "pymysql", "boto3", "jinja2", "httpx", "pyarrow", "pygments", "sqlalchemy", "alembic"}
+SERVICE_TOOLKITS = {"sqlalchemy", "alembic"}
 OTHER_CONNECTORS = {"portl.connectors.parquet", "portl.connectors.jsonl", "portl.connectors.sqlite", "portl.connectors.mysql"}
 
 
@@ -32,6 +35,25 @@ def test_the_command_line_loads_no_driver_no_arrow_and_no_job_language(tmp_path)
 
     assert packages(loaded) & NEVER_AT_START == set()
     assert {m for m in loaded if m.startswith(("portl.spec", "portl.engine", "portl.connectors", "portl.steps", "portl.wizard"))} == set()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["tenants", "--help"], ["keys", "list", "--help"],
+                                  ["service", "migrate", "--help"]])
+def test_help_and_version_load_neither_sqlalchemy_nor_alembic(args, tmp_path):
+    loaded = modules_loaded_by(f"""
+        import sys
+        from portl.cli.app import main
+        sys.argv = ["portl", *{args!r}]
+        main()
+    """, tmp_path)
+
+    assert "portl.cli.service" in loaded  # the service commands are registered, their toolkits not loaded
+    assert packages(loaded) & SERVICE_TOOLKITS == set()
+    assert {m for m in loaded if m.startswith("portl.service")} == set()
+
+
+def test_importing_portl_loads_no_service_toolkit(tmp_path):
+    assert packages(modules_loaded_by("import portl", tmp_path)) & SERVICE_TOOLKITS == set()
 
 
 def test_loading_a_job_imports_only_the_connectors_it_names(write, tmp_path):

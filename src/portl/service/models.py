@@ -13,7 +13,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, MetaData, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, Uuid
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text, TypeDecorator,
+                        UniqueConstraint, Uuid)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -192,8 +193,8 @@ class RetryPolicy(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), unique=True, index=True)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
-    backoff_s: Mapped[float] = mapped_column(default=1.0)
-    max_backoff_s: Mapped[float] = mapped_column(default=300.0)
+    backoff_s: Mapped[float] = mapped_column(Float, default=1.0)
+    max_backoff_s: Mapped[float] = mapped_column(Float, default=300.0)
     retry_on: Mapped[list[str]] = mapped_column(Json, default=list)  # error class names; empty: transient errors
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, onupdate=now)
 
