@@ -122,12 +122,6 @@ class Tenants:
                                    .order_by(Tenant.name)).all()
             return [_tenant_info(tenant, keys) for tenant, keys in rows]
 
-    def get(self, name: str) -> TenantInfo:
-        """One tenant, by name."""
-        with self._sessions() as session:
-            tenant = self._require(session, name)
-            return _tenant_info(tenant, self._live_keys(session, tenant.id))
-
     def allow(self, name: str, **allowances: bool | None) -> TenantInfo:
         """Allow (True) or withdraw (False) some of ``ALLOWANCES``; None leaves one as it is."""
         unknown = set(allowances) - set(ALLOWANCES)

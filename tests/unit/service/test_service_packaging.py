@@ -1,0 +1,26 @@
+"""An installed Portl can migrate: every file of the migrations folder ships as package data."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+PACKAGE = ROOT / "src" / "portl"
+
+
+def test_every_migration_file_is_declared_package_data():
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["portl"]
+    files = [p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "service" / "migrations").rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts]
+
+    assert "service/migrations/versions/0001_initial.py" in files
+    assert [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)] == []
+
+
+def test_the_service_extra_names_sqlalchemy_and_alembic_and_dev_installs_them():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+    assert extras["service"] == ["sqlalchemy>=2.0", "alembic>=1.13"]
+    assert set(extras["service"]) <= set(extras["dev"])
