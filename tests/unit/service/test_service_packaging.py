@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import tomllib
 from pathlib import Path
 
@@ -15,8 +14,10 @@ def test_every_migration_file_is_declared_package_data():
     files = [p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "service" / "migrations").rglob("*")
              if p.is_file() and "__pycache__" not in p.parts]
 
+    shipped = {p.relative_to(PACKAGE).as_posix() for pattern in patterns for p in PACKAGE.glob(pattern)}  # as setuptools globs
+
     assert "service/migrations/versions/0001_initial.py" in files
-    assert [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)] == []
+    assert [f for f in files if f not in shipped] == []
 
 
 def test_the_service_extra_names_sqlalchemy_and_alembic_and_dev_installs_them():
