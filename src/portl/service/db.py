@@ -1,7 +1,8 @@
 """The state database: an SQLAlchemy engine and session factory for the settings' URL.
 
-SQLite gets foreign keys switched on and write-ahead logging (readers do not wait for a writer);
-PostgreSQL gets a connection pool that checks a connection before handing it out. A database
+SQLite gets foreign keys switched on, write-ahead logging (readers do not wait for a writer) and
+real transactions (Python's sqlite3 would run DDL outside any, so a failed migration could leave
+half a schema); PostgreSQL gets a connection pool that checks a connection before handing it out. A database
 that cannot be reached is a :class:`~portl.errors.ServiceError` naming it, password masked.
 """
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_S = 30
+WRITE_LOCK = "portl_write_lock"
+"""Execution option: on SQLite, a transaction of a connection with it set takes the database's
+write lock as it begins (``BEGIN IMMEDIATE``), so that it reads what it then writes unchanged."""
 
 
 def create_engine(url: str) -> Engine:
@@ -30,17 +34,23 @@ def create_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sqlalchemy.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
-        sqlalchemy.event.listen(engine, "connect", _sqlite_pragmas)
+        sqlalchemy.event.listen(engine, "connect", _sqlite_connect)
+        sqlalchemy.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
                                     connect_args={"connect_timeout": 10})
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # sqlite3 begins nothing itself: _sqlite_begin does
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE_LOCK) else "BEGIN")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

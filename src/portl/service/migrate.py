@@ -51,7 +51,9 @@ def upgrade_engine(engine: Engine) -> Migrated:
     """Upgrade the database of ``engine`` to the newest revision, in one transaction."""
     from alembic import command
 
-    from portl.service.db import unreachable
+    from sqlalchemy.exc import DBAPIError
+
+    from portl.service.db import WRITE_LOCK, unreachable
 
     try:
         connection = engine.connect()
@@ -67,11 +69,22 @@ def upgrade_engine(engine: Engine) -> Migrated:
                                f"know (its newest is {head}): it was upgraded by a newer Portl; upgrade Portl here too")
         if before != head:
             config = _config()
-            with connection.begin():
-                if connection.dialect.name == "postgresql":
-                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})")
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+            config.attributes["connection"] = connection
+            try:
+                # Under the database's write lock (SQLite) or an advisory lock (PostgreSQL): a second
+                # process upgrading at the same time waits, then finds nothing left to do.
+                with connection.execution_options(**{WRITE_LOCK: True}).begin():
+                    if connection.dialect.name == "postgresql":
+                        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})")
+                    before = current_revision(connection)  # again, now that no one else is upgrading
+                    if before != head:
+                        command.upgrade(config, "head")
+            except DBAPIError as exc:
+                shown = mask_url(engine.url.render_as_string(hide_password=False))
+                reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+                raise ServiceError(f"could not upgrade the state database {shown} to schema revision {head}: "
+                                   f"{mask_url(reason)}; nothing was changed. The user in PORTL_SERVICE_DATABASE must "
+                                   "be allowed to create tables") from exc
         after = current_revision(connection)
         connection.rollback()
         return Migrated(before, after or head)

@@ -109,3 +109,38 @@ def test_on_postgresql_every_tenant_owned_table_has_row_level_security(pg_url):
 
     assert {t for t, on in secured.items() if on} == set(TENANT_OWNED)
     assert policies == set(TENANT_OWNED)
+
+
+def test_processes_upgrading_at_the_same_time_create_the_schema_once(url, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PORTL_SERVICE_DATABASE": url}
+    runs = [subprocess.Popen([sys.executable, "-m", "portl.cli.app", "service", "migrate", "--format", "json"],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)]
+    results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+
+    assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
+    documents = [json.loads(out) for _, out, _ in results]
+    assert sorted(d["changed"] for d in documents) == [False, False, True]
+    assert {d["revision"] for d in documents} == {"0001"}
+    assert tables_of(url) == SERVICE_TABLES | {VERSION_TABLE}
+
+
+def test_a_failed_upgrade_leaves_no_half_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:  # a table in the way of the migration's fifth table
+            connection.exec_driver_sql("CREATE TABLE record_log (id INTEGER PRIMARY KEY)")
+        with pytest.raises(ServiceError) as info:
+            upgrade_engine(engine)
+    finally:
+        engine.dispose()
+
+    assert str(info.value).startswith(f"could not upgrade the state database {url} to schema revision 0001: "
+                                      "table record_log already exists; nothing was changed")
+    assert tables_of(url) == {"record_log"}
