@@ -47,8 +47,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: str | os.PathLi
     taken from ``cwd`` (default: the current folder)."""
     environ = os.environ if environ is None else environ
     base = Path(cwd) if cwd is not None else Path.cwd()
-    home = (base / environ.get(HOME_VARIABLE, "").strip()) if environ.get(HOME_VARIABLE, "").strip() else base / DEFAULT_HOME
-    home = home.absolute()
+    home = (base / (environ.get(HOME_VARIABLE, "").strip() or DEFAULT_HOME)).absolute()
     url = environ.get(DATABASE_VARIABLE, "").strip()
     if not url:
         return ServiceSettings(home, f"sqlite:///{home / DEFAULT_DATABASE_FILE}")
