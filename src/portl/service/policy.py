@@ -1,0 +1,183 @@
+"""What a job from the network may do: :func:`job_problems` validates a submitted job exactly as
+``portl validate`` does, then refuses, each as a problem located in the text, what an untrusted
+job may not do unless an admin allowed it for the tenant:
+
+- ``script`` and ``python`` hooks, which run code on the service's machines (``code_hooks``);
+- local paths that are absolute or climb out of the tenant's files folder with ``..``
+  (``local_files``);
+- HTTP hooks, API calls and database hosts on loopback, private, link-local or otherwise
+  non-public addresses (``private_network``). Host names are resolved here: a name is judged by
+  the addresses it resolves to, never by how it reads. A PostgreSQL or MySQL connection without a
+  host means 127.0.0.1, so it is refused too.
+
+The API calls this before it accepts a job; the runner calls it again before it runs one.
+A job's ``${env:NAME}`` is never filled from the service's environment: the service's secrets are
+not the tenant's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import posixpath
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from portl.errors import ConfigError, Problem
+
+__all__ = ["Allowances", "JOB_FILE_NAME", "allowances_of", "job_problems"]
+
+JOB_FILE_NAME = "job.yaml"
+"""What messages call a submitted job's text (problems say ``job.yaml:3:5``)."""
+
+_CODE_HOOKS = ("script", "python")
+_PATH_KEYS = ("path",)
+_URL_KEYS = ("url", "base_url", "endpoint_url")
+_DATABASES = ("postgres", "mysql")
+_Path = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Allowances:
+    """What an admin allowed a tenant's jobs beyond the default of nothing."""
+
+    local_files: bool = False
+    code_hooks: bool = False
+    private_network: bool = False
+
+
+def allowances_of(tenant: Any) -> Allowances:
+    """The allowances of a tenant row (``allow_local_files``...), a verified caller or tenant
+    listing (``local_files``...), or :class:`Allowances` itself."""
+    if isinstance(tenant, Allowances):
+        return tenant
+    def flag(name: str) -> bool:
+        return bool(getattr(tenant, name, getattr(tenant, f"allow_{name}", False)))
+    return Allowances(flag("local_files"), flag("code_hooks"), flag("private_network"))
+
+
+Resolver = Callable[[str], list[str]]
+
+
+def resolve_host(host: str) -> list[str]:
+    """Every address ``host`` resolves to (IPv4 and IPv6)."""
+    infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    return sorted({info[4][0] for info in infos})
+
+
+def job_problems(job_text: str, tenant: Any, files_dir: str | None = None,
+                 resolve: Resolver = resolve_host) -> list[Problem]:
+    """Every problem of ``job_text`` (a v1 job file or a v2 flow) for ``tenant``: invalid as a job
+    first (then nothing else is checked), else what the tenant may not do. Empty: it may run.
+
+    ``files_dir`` is the tenant's files folder: what relative paths are relative to, and where a
+    ``connections.yaml`` of the tenant's would be found."""
+    from portl.spec.loader import JobText, file_version, job_names, load_job
+    from portl.spec.positions import parse_yaml
+
+    name = os.path.join(files_dir, JOB_FILE_NAME) if files_dir else JOB_FILE_NAME
+    source = JobText(name, job_text, piped=files_dir is None)
+    try:
+        if file_version(source) == 2:
+            from portl.spec.flow import load_flow
+
+            load_flow(source, environ={})
+        else:
+            for job in job_names(source):
+                load_job(source, job, environ={})
+    except ConfigError as exc:
+        return exc.problems or [Problem(str(exc), JOB_FILE_NAME)]
+    parsed = parse_yaml(job_text, JOB_FILE_NAME)
+    check = _Checker(allowances_of(tenant), resolve)
+    problems = [parsed.positions.problem(path, message, at_key=at_key)
+                for path, message, at_key in check.walk(parsed.data, ())]
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+class _Checker:
+    def __init__(self, allowed: Allowances, resolve: Resolver):
+        self.allowed = allowed
+        self.resolve = resolve
+
+    def walk(self, node: Any, path: _Path) -> Iterator[tuple[_Path, str, bool]]:
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                yield from self.walk(item, path + (index,))
+            return
+        if not isinstance(node, dict):
+            return
+        kind = node.get("type")
+        if kind in _CODE_HOOKS and not self.allowed.code_hooks:
+            yield (path + ("type",), f"{kind} hooks run code on the service's machines, which this tenant "
+                   "is not allowed; ask an admin for `portl tenants allow TENANT --code-hooks`, or use an http hook", False)
+        if kind in _DATABASES and not node.get("host") and not node.get("url") and not self.allowed.private_network:
+            yield (path + ("type",), f"a {kind} connection without host or url connects to 127.0.0.1, a loopback "
+                   "address this tenant may not reach; give the database server's public host", False)
+        for key, value in node.items():
+            here = path + (key,)
+            if key in _PATH_KEYS and isinstance(value, str) and not self.allowed.local_files:
+                yield from self._path(here, value)
+            elif key in _URL_KEYS and isinstance(value, str) and not self.allowed.private_network:
+                yield from self._url(here, value)
+            elif key == "host" and isinstance(value, str) and not self.allowed.private_network:
+                yield from self._host(here, value, value)
+            else:
+                yield from self.walk(value, here)
+
+    def _path(self, here: _Path, value: str) -> Iterator[tuple[_Path, str, bool]]:
+        if value == ":memory:":
+            return
+        ask = "; ask an admin for `portl tenants allow TENANT --local-files` to use other paths"
+        if value.startswith(("/", "\\", "~")) or (len(value) > 1 and value[1] == ":"):
+            yield (here, f"{value!r} is an absolute path; a job may only use paths relative to its files "
+                   f"folder (e.g. data/in.csv){ask}", False)
+        elif posixpath.normpath(value.replace("\\", "/")).split("/")[0] == "..":
+            yield (here, f"{value!r} leads out of the job's files folder with '..'; a job may only use paths "
+                   f"inside it{ask}", False)
+
+    def _url(self, here: _Path, value: str) -> Iterator[tuple[_Path, str, bool]]:
+        netloc = (value.split("://", 1)[1] if "://" in value else value).split("/", 1)[0]
+        if "{{" in netloc or "{%" in netloc:
+            yield (here, "the host of this URL is a template, so the service cannot check where it leads; "
+                   "write the host out (a template may follow it in the path)", False)
+            return
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:
+            host = None
+        if not host:
+            if "://" in value:  # a database URL over a local socket: postgresql:///db
+                yield (here, "this URL names no host, so it connects on this machine; give the server's public host",
+                       False)
+            return
+        yield from self._host(here, host, value)
+
+    def _host(self, here: _Path, host: str, shown: str) -> Iterator[tuple[_Path, str, bool]]:
+        from portl.secrets import mask_url
+
+        where = mask_url(shown) if shown != host else repr(host)
+        if host.startswith("/"):
+            yield (here, f"{where} is a local socket; give the server's public host", False)
+            return
+        try:
+            addresses = [host.strip("[]")] if _is_address(host) else self.resolve(host)
+        except (OSError, UnicodeError):
+            yield (here, f"host {host!r} of {where} does not resolve, so the service cannot check that it is "
+                   "public; use a host name that resolves (or its public address)", False)
+            return
+        private = [a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global]
+        if private:
+            via = "" if _is_address(host) else f" (host {host!r} resolves to it)"
+            yield (here, f"{where} leads to {', '.join(private)}{via}, a loopback, private or link-local address "
+                   "this tenant may not reach; ask an admin for `portl tenants allow TENANT --private-network`", False)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
