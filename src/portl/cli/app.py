@@ -14,7 +14,7 @@ from portl.cli import output
 from portl.cli.init import init_command
 from portl.cli.outbox import outbox_app
 from portl.cli.output import Format, configure, err, out, print_json
-from portl.cli.service import keys_app, service_app, tenants_app
+from portl.cli.service import keys_app, serve, service_app, tenants_app
 from portl.cli.signals import StopOnSignals
 from portl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PortlError
 
@@ -31,6 +31,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(service_app, name="service")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.command("serve")(serve)
 app.command("init")(init_command)
 
 JobFile = Annotated[str, typer.Argument(help="The job file (YAML), or - to read it from standard input.", metavar="JOB_FILE")]

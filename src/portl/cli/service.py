@@ -182,6 +182,43 @@ def keys_rotate(prefix: KeyPrefix, format: OutputFormat = Format.text, debug: De
     _show_new_key(made, f"key {prefix} revoked; new key {made.prefix} for tenant {made.tenant!r}", replaced=prefix)
 
 
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 for every interface.", envvar="PORTL_SERVE_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", envvar="PORTL_SERVE_PORT", min=1, max=65535)] = 8080,
+    debug: Debug = False,
+) -> None:
+    """Run the service's HTTP API, and the jobs submitted to it, until Ctrl-C or SIGTERM.
+
+    The state database is migrated first. Jobs run in this process; on stop, running jobs stop
+    after their batch in flight and are taken up again by the next `portl serve`.
+    """
+    import logging
+
+    configure(debug=debug, format=Format.text)
+    import uvicorn
+
+    from portl.service.api import create_app
+    from portl.service.executor import executor_for
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("portl").addHandler(handler)
+    logging.getLogger("portl").setLevel(logging.INFO)
+    with _open() as store:
+        executor = executor_for(store)
+        try:
+            server = uvicorn.Server(uvicorn.Config(create_app(store, executor), host=host, port=port,
+                                                   log_level="warning", server_header=False))
+            shown = f"[{host}]" if ":" in host else host
+            out.print(f"Portl service listening on http://{shown}:{port} (state database "
+                      f"{escape(store.settings.shown_database)}); API docs at http://{shown}:{port}/docs", soft_wrap=True)
+            server.run()
+        finally:
+            executor.close()
+    out.print("Portl service stopped")
+
+
 def _show_new_key(made: NewKey, what: str, replaced: str | None = None) -> None:
     """A new key: on stdout alone (``KEY=$(portl tenants create acme)`` works), or as JSON; the
     warning that it is shown only once goes to stderr."""

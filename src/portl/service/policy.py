@@ -89,12 +89,19 @@ def job_problems(job_text: str, tenant: Any, files_dir: str | None = None,
             for job in job_names(source):
                 load_job(source, job, environ={})
     except ConfigError as exc:
-        return exc.problems or [Problem(str(exc), JOB_FILE_NAME)]
+        return [_relative(p, name, files_dir) for p in exc.problems] or [Problem(str(exc), JOB_FILE_NAME)]
     parsed = parse_yaml(job_text, JOB_FILE_NAME)
     check = _Checker(allowances_of(tenant), resolve)
     problems = [parsed.positions.problem(path, message, at_key=at_key)
                 for path, message, at_key in check.walk(parsed.data, ())]
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+def _relative(problem: Problem, name: str, files_dir: str | None) -> Problem:
+    """``problem`` as the tenant should read it: the service's folders are no business of theirs."""
+    message = problem.message.replace(os.path.join(files_dir, ""), "") if files_dir else problem.message
+    file = JOB_FILE_NAME if problem.file in (name, None) else problem.file
+    return Problem(message, file, problem.line, problem.column)
 
 
 class _Checker:

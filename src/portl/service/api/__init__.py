@@ -1,0 +1,43 @@
+"""The service's HTTP API (FastAPI): ``create_app(store, executor)``. Modules: ``auth`` (who is
+calling), ``errors`` (one error shape), ``jobs`` (submit, read, list, cancel), ``health``;
+``schemas`` holds the bodies, which are the OpenAPI schema too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+import portl
+from portl.service.api import errors, health, jobs
+
+if TYPE_CHECKING:
+    from portl.service.executor import Executor
+    from portl.service.store import Store
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """Submit Portl jobs (YAML or JSON), follow them and cancel them.
+
+Every endpoint but health needs an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+Every error is answered as `{"error": {"code", "message", "problems"}}`."""
+
+
+def create_app(store: Store, executor: Executor) -> FastAPI:
+    """The API over an open state database, handing accepted jobs to ``executor``."""
+    app = FastAPI(title="Portl service API", version=portl.__version__, description=DESCRIPTION,
+                  docs_url="/docs", openapi_url="/openapi.json", redoc_url=None)
+    app.state.store = store
+    app.state.executor = executor
+    app.state.files_dir = lambda tenant_id: str(_files_dir(store, tenant_id))
+    errors.install(app)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    return app
+
+
+def _files_dir(store: Store, tenant_id: int) -> Path:
+    from portl.service.workspace import files_dir
+
+    return files_dir(store.settings, tenant_id)

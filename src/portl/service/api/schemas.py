@@ -1,0 +1,92 @@
+"""The API's request and response bodies, as pydantic models: they are its OpenAPI schema too."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobSubmission(BaseModel):
+    """A job to run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job: Union[str, dict[str, Any]] = Field(description="The job file: its YAML text, or the same structure as a "
+                                            "JSON object. A v1 migration job or a v2 flow.")
+    name: Optional[str] = Field(None, max_length=200, description="Default: the job's own name.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Free labels to find the job by, e.g. "
+                                   "{\"team\": \"billing\"}.")
+
+
+class Counts(BaseModel):
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+    rejected: int = 0
+
+
+class Progress(BaseModel):
+    rows_done: int
+    rows_total: Optional[int]
+    bytes_done: int
+    bytes_total: Optional[int]
+    rows_per_s: Optional[float] = Field(description="Since the job started; null before it has.")
+    eta_s: Optional[float] = Field(description="Seconds left at that rate, when the total is known.")
+
+
+class JobOut(BaseModel):
+    """A job as the API shows it. Never its text: that may hold secrets."""
+
+    id: uuid.UUID
+    name: Optional[str]
+    labels: dict[str, str]
+    status: str = Field(description="queued, running, cancelling, cancelled, succeeded, failed or partial.")
+    counts: Counts
+    progress: Progress
+    attempts: int
+    created_at: datetime
+    started_at: Optional[datetime]
+    finished_at: Optional[datetime]
+    error: Optional[str]
+
+
+class JobPage(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: Optional[str] = Field(description="Pass as cursor for the next page; null on the last page.")
+
+
+class ProblemOut(BaseModel):
+    message: str
+    file: Optional[str] = None
+    line: Optional[int] = None
+    column: Optional[int] = None
+    path: Optional[str] = Field(None, description="For a job sent as JSON: where in the document.")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable: unauthorized, not_found, job_invalid, request_invalid, conflict, "
+                      "job_finished, idempotency_conflict, internal...")
+    message: str
+    problems: list[ProblemOut] = []
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok, or unavailable when the state database cannot be reached.")
+    version: str
+    database: str = Field(description="reachable or unreachable.")
+    database_revision: Optional[str]
+    executor: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API key, or one that is not valid."},
+    404: {"model": ErrorOut, "description": "No such job for this tenant."},
+}
