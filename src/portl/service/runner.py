@@ -37,6 +37,7 @@ from portl.engine.outcome import Counts
 from portl.errors import ConfigError, Interrupted, PortlError, ResumeError
 from portl.secrets import mask_url
 from portl.service import workspace
+from portl.service.db import WRITE_LOCK
 from portl.service.models import Job, RecordLogEntry, Tenant, now
 from portl.service.status import JobStatus, Outcome
 from portl.service.store import Store
@@ -149,6 +150,9 @@ def _ran_before(ledger: str, loaded: Any) -> bool:
 def _start(store: Store, job_id: uuid.UUID, resume: bool) -> tuple[str, Tenant] | None:
     """Mark the job running (one more attempt); None when it is not to run (cancelled meanwhile)."""
     with store.sessions() as session:
+        # Read, then written: on SQLite the write lock is taken first, or a concurrent writer
+        # would make the update fail at once ("database is locked") rather than wait.
+        session.connection(execution_options={WRITE_LOCK: True})
         job = session.get(Job, job_id)
         if job is None:
             log.warning("job %s is not in the state database; nothing to run", job_id)
