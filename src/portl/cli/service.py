@@ -205,11 +205,12 @@ def serve(
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("portl").addHandler(handler)
     logging.getLogger("portl").setLevel(logging.INFO)
+    server_class = _server_class()
     with _open() as store:
         executor = executor_for(store)
         try:
-            server = uvicorn.Server(uvicorn.Config(create_app(store, executor), host=host, port=port,
-                                                   log_level="warning", server_header=False))
+            server = server_class(uvicorn.Config(create_app(store, executor), host=host, port=port,
+                                            log_level="warning", server_header=False))
             shown = f"[{host}]" if ":" in host else host
             out.print(f"Portl service listening on http://{shown}:{port} (state database "
                       f"{escape(store.settings.shown_database)}); API docs at http://{shown}:{port}/docs", soft_wrap=True)
@@ -217,6 +218,28 @@ def serve(
         finally:
             executor.close()
     out.print("Portl service stopped")
+
+
+def _server_class():
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    class StoppingServer(uvicorn.Server):
+        """uvicorn's server, except that Ctrl-C or SIGTERM only stops it: uvicorn raises the signal
+        again once it has stopped, which would kill the process before the executor is closed."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return StoppingServer
 
 
 def _show_new_key(made: NewKey, what: str, replaced: str | None = None) -> None:

@@ -19,6 +19,7 @@ from portl.connectors.closest import closest
 from portl.errors import ConfigError, KeyRefused, ServiceError
 from portl.secrets import MASK
 from portl.service import apikeys
+from portl.service.db import WRITE_LOCK
 from portl.service.models import ApiKey, Tenant, now
 
 if TYPE_CHECKING:
@@ -178,6 +179,9 @@ class Tenants:
         if prefix is None:
             raise KeyRefused(f"not a Portl API key: a key looks like {apikeys.KIND}xxxxxxxx_ followed by 43 characters")
         with self._sessions() as session:
+            # It writes last_used_at after reading: on SQLite, a read transaction that another
+            # writer overtakes cannot become a write one (database is locked), so take the lock first.
+            session.connection(execution_options={WRITE_LOCK: True})
             row = session.execute(select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
                                   .where(ApiKey.prefix == prefix)).first()
             # An unknown prefix is checked against a hash all the same, so that its answer takes as long.

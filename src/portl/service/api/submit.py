@@ -35,16 +35,18 @@ def submitted(job: str | dict[str, Any], name: str | None, labels: dict[str, str
 
 
 def problem_dicts(problems: list[Problem], sent: Submitted) -> list[dict[str, Any]]:
-    """The problems as the API answers them. For a JSON document, lines and columns of the YAML we
-    wrote would mean nothing to the sender: each problem says instead where in the document it is."""
-    if not sent.from_json:
-        return [{"message": p.message, "file": p.file, "line": p.line, "column": p.column} for p in problems]
+    """The problems as the API answers them, each with its path in the document (``job.source.path``).
+    For a JSON document, lines and columns of the YAML we wrote would mean nothing to the sender,
+    so they are null."""
     sites = _paths_by_site(sent.text)
     answer = []
     for p in problems:
-        path = sites.get((p.line, p.column))
-        answer.append({"message": p.message, "path": "job" + ("." + dotted(path) if path else "")
-                       if path is not None else "job"})
+        path = sites.get((p.line, p.column)) if p.line is not None else None
+        shown = None if path is None else "job" + ("." + dotted(path) if path else "")
+        if sent.from_json:
+            answer.append({"message": p.message, "path": shown or "job", "file": None, "line": None, "column": None})
+        else:
+            answer.append({"message": p.message, "path": shown, "file": p.file, "line": p.line, "column": p.column})
     return answer
 
 
