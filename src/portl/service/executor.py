@@ -40,6 +40,9 @@ DEFAULT_WORKERS = 4
 class Executor(Protocol):
     """Runs submitted jobs somewhere: in this process, or (later) on Celery workers."""
 
+    kind: str
+    """What runs the jobs, as the health check names it: ``in-process``, ``celery``."""
+
     def submit(self, job_id: uuid.UUID) -> None:
         """Run a job whose row exists with status ``queued``; returns at once."""
 
@@ -62,6 +65,8 @@ class _Entry:
 
 class InProcessExecutor:
     """Jobs on ``workers`` threads of this process, at most ``max_running_jobs`` per tenant."""
+
+    kind = "in-process"
 
     def __init__(self, store: Store, workers: int = DEFAULT_WORKERS):
         if workers < 1:
