@@ -166,3 +166,45 @@ def test_a_job_cancelled_before_it_starts_does_not_run(store, acme):
     assert done.status == JobStatus.CANCELLED
     assert done.attempts == 0
     assert not (folder / "out.db").exists()
+
+
+def test_progress_of_a_fast_job_is_written_a_few_times_a_second_not_for_every_batch(store, acme):
+    import time
+
+    from sqlalchemy import event
+
+    folder = files(store, acme)
+    write_people(folder, 2000)
+    job_id = add_job(store, acme, people_job(batch=5))
+    updates = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.startswith("UPDATE jobs"):
+            updates.append(time.monotonic())
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    started = time.monotonic()
+    try:
+        run_job(store, job_id, threading.Event())
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    took = time.monotonic() - started
+
+    done = job(store, job_id)
+    assert done.status == JobStatus.SUCCEEDED
+    assert done.counts["batches"] == 400 and done.rows_done == 2000
+    # started, planned, finished, and at most one every half second in between
+    assert len(updates) <= 3 + took / 0.5 + 1, (len(updates), took)
+
+
+def test_a_jobs_env_references_are_not_filled_from_the_services_environment(store, acme, monkeypatch):
+    folder = files(store, acme)
+    write_people(folder, 3)
+    monkeypatch.setenv("PORTL_TEST_SECRET_TABLE", "stolen")
+    text = people_job().replace("table: people", "table: '${env:PORTL_TEST_SECRET_TABLE:-people}'")
+    job_id = add_job(store, acme, text)
+
+    run_job(store, job_id, threading.Event())
+
+    assert job(store, job_id).status == JobStatus.SUCCEEDED
+    assert ids_in(folder / "out.db", "people") == [1, 2, 3]
