@@ -35,6 +35,7 @@ JOB_FILE_NAME = "job.yaml"
 
 _CODE_HOOKS = ("script", "python")
 _PATH_KEYS = ("path",)
+_URL_PATH_TYPES = ("api.call",)  # their path is added to a connection's base_url: not a file
 _URL_KEYS = ("url", "base_url", "endpoint_url")
 _DATABASES = ("postgres", "mysql")
 _Path = tuple[Any, ...]
@@ -125,7 +126,8 @@ class _Checker:
                    "address this tenant may not reach; give the database server's public host", False)
         for key, value in node.items():
             here = path + (key,)
-            if key in _PATH_KEYS and isinstance(value, str) and not self.allowed.local_files:
+            if (key in _PATH_KEYS and isinstance(value, str) and kind not in _URL_PATH_TYPES
+                    and not self.allowed.local_files):
                 yield from self._path(here, value)
             elif key in _URL_KEYS and isinstance(value, str) and not self.allowed.private_network:
                 yield from self._url(here, value)
