@@ -64,7 +64,7 @@ def run_job(store: Store, job_id: uuid.UUID, cancel: threading.Event, *, resume:
     progress = _Progress(store, job_id)
     try:
         _run_file(store, job_id, job_text, tenant, files, cancel, resume, progress)
-    except Interrupted as exc:
+    except Interrupted:
         progress.flush()
         if _status(store, job_id) == JobStatus.CANCELLING:
             _finish(store, job_id, JobStatus.CANCELLED, progress, None)

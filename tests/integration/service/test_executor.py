@@ -3,7 +3,10 @@ stops them after a whole batch, and a new executor takes back what a stopped one
 
 from __future__ import annotations
 
-import time
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -11,7 +14,7 @@ from portl.errors import ServiceError
 from portl.service.executor import InProcessExecutor, executor_for
 from portl.service.status import JobStatus
 from tests.service_jobs import (add_job, add_tenant, files, ids_in, job, people_job, postgres_store, rejected,
-                                sqlite_store, wait_for, wait_rows_done, write_people, write_slow_hook)
+                                set_status, sqlite_store, wait_for, wait_rows_done, write_people, write_slow_hook)
 
 SLOW_ROWS = 1500
 SLOW_BATCH = 10  # 150 batches of 20 ms: several seconds, far more than any test waits before acting
@@ -155,8 +158,6 @@ def test_queued_jobs_of_a_stopped_executor_run_on_the_next_one(store, executors)
 def test_a_job_left_cancelling_is_cancelled_by_the_next_executor(store, executors):
     tenant = add_tenant(store, "acme")
     job_id = add_job(store, tenant, people_job())
-    from tests.service_jobs import set_status
-
     set_status(store, job_id, JobStatus.CANCELLING)
     executors()
 
@@ -198,3 +199,40 @@ def test_jobs_run_with_the_state_database_on_postgresql(tmp_path, pg_url, monkey
         assert [e.source_location for e in rejected(store, job_id)] == [
             f"people.csv, line {n + 1}, record {n}" for n in (25, 50, 75, 100)]
         assert ids_in(files(store, tenant) / "out.db") == [i for i in range(1, 101) if i % 25]
+
+
+KILLED_SERVICE = """
+import sys, threading
+from pathlib import Path
+from portl.service.executor import executor_for
+from portl.service.settings import ServiceSettings
+from portl.service.store import open_store
+
+home = Path(sys.argv[1])
+store = open_store(ServiceSettings(home, f"sqlite:///{home / 'service.db'}"))
+executor_for(store, 1)
+threading.Event().wait()
+"""
+
+
+def test_a_job_of_a_killed_service_is_resumed_by_the_next_exactly_once(store, tmp_path):
+    tenant = slow_tenant(store, "acme")
+    job_id = slow_job(store, tenant)
+    service = subprocess.Popen([sys.executable, "-c", KILLED_SERVICE, str(store.settings.home)])
+    try:
+        wait_rows_done(store, job_id, 50)
+    finally:
+        os.kill(service.pid, signal.SIGKILL)
+        service.wait(timeout=10)
+    assert job(store, job_id).status == JobStatus.RUNNING
+
+    executor = executor_for(store, 1)
+    try:
+        done = wait_for(store, job_id, timeout=60)
+    finally:
+        executor.close()
+
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    assert ids_in(files(store, tenant) / "out.db") == list(range(1, SLOW_ROWS + 1))
+    assert done.counts["read"] == SLOW_ROWS == done.counts["inserted"]
+    assert done.attempts == 2

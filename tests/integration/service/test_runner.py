@@ -10,8 +10,8 @@ import pytest
 from portl.secrets import MASK
 from portl.service.runner import run_job
 from portl.service.status import JobStatus, Outcome
-from tests.service_jobs import (add_job, add_tenant, files, ids_in, job, people_job, rejected, sqlite_store,
-                                write_people)
+from tests.service_jobs import (add_job, add_tenant, files, ids_in, job, people_job, rejected,
+                                set_status, sqlite_store, write_people)
 
 
 @pytest.fixture
@@ -157,8 +157,6 @@ def test_a_job_cancelled_before_it_starts_does_not_run(store, acme):
     folder = files(store, acme)
     write_people(folder, 5)
     job_id = add_job(store, acme, people_job())
-    from tests.service_jobs import set_status
-
     set_status(store, job_id, JobStatus.CANCELLING)
     run_job(store, job_id, threading.Event())
 
