@@ -154,8 +154,8 @@ def _start(store: Store, job_id: uuid.UUID, resume: bool) -> tuple[str, Tenant] 
         # would make the update fail at once ("database is locked") rather than wait.
         session.connection(execution_options={WRITE_LOCK: True})
         job = session.get(Job, job_id)
-        if job is None:
-            log.warning("job %s is not in the state database; nothing to run", job_id)
+        if job is None or job.deleted_at is not None:
+            log.warning("job %s is not in the state database (or was deleted); nothing to run", job_id)
             return None
         if job.status == JobStatus.CANCELLING:
             job.status, job.finished_at = JobStatus.CANCELLED, now()

@@ -206,3 +206,23 @@ def test_a_jobs_env_references_are_not_filled_from_the_services_environment(stor
 
     assert job(store, job_id).status == JobStatus.SUCCEEDED
     assert ids_in(folder / "out.db", "people") == [1, 2, 3]
+
+
+def test_a_deleted_job_does_not_run(store, acme):
+    from datetime import datetime, timezone
+
+    from sqlalchemy import update
+
+    from portl.service.models import Job
+
+    folder = files(store, acme)
+    write_people(folder, 5)
+    job_id = add_job(store, acme, people_job())
+    with store.sessions() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(deleted_at=datetime.now(timezone.utc)))
+        session.commit()
+
+    run_job(store, job_id, threading.Event())
+
+    assert job(store, job_id).status == JobStatus.QUEUED
+    assert not (folder / "out.db").exists()
