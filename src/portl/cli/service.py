@@ -184,8 +184,8 @@ def keys_rotate(prefix: KeyPrefix, format: OutputFormat = Format.text, debug: De
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 for every interface.", envvar="PORTL_SERVE_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.", envvar="PORTL_SERVE_PORT", min=1, max=65535)] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 for every interface.", envvar="PORTL_SERVE_HOST", metavar="ADDRESS")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (1 to 65535).", envvar="PORTL_SERVE_PORT", min=1, max=65535, metavar="PORT")] = 8080,
     debug: Debug = False,
 ) -> None:
     """Run the service's HTTP API, and the jobs submitted to it, until Ctrl-C or SIGTERM.
