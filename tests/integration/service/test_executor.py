@@ -236,3 +236,20 @@ def test_a_job_of_a_killed_service_is_resumed_by_the_next_exactly_once(store, tm
     assert ids_in(files(store, tenant) / "out.db") == list(range(1, SLOW_ROWS + 1))
     assert done.counts["read"] == SLOW_ROWS == done.counts["inserted"]
     assert done.attempts == 2
+
+
+def test_several_jobs_of_one_tenant_and_one_name_run_at_once_each_with_its_own_rejects(store, executors):
+    tenant = add_tenant(store, "acme", max_running_jobs=3)
+    write_people(files(store, tenant), 500, bad_every=100)
+    jobs = [add_job(store, tenant, people_job(db=f"out{i}.db", batch=20)) for i in range(3)]
+    executor = executors(workers=3)
+
+    for job_id in jobs:
+        executor.submit(job_id)
+
+    for i, job_id in enumerate(jobs):
+        done = wait_for(store, job_id)
+        assert done.status == JobStatus.SUCCEEDED, done.error
+        assert (done.counts["inserted"], done.counts["rejected"]) == (495, 5)
+        assert len(rejected(store, job_id)) == 5
+        assert ids_in(files(store, tenant) / f"out{i}.db") == [n for n in range(1, 501) if n % 100]
