@@ -20,8 +20,8 @@ def test_every_migration_file_is_declared_package_data():
     assert [f for f in files if f not in shipped] == []
 
 
-def test_the_service_extra_names_sqlalchemy_and_alembic_and_dev_installs_them():
+def test_the_service_extra_names_its_libraries_and_dev_installs_them():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
 
-    assert extras["service"] == ["sqlalchemy>=2.0", "alembic>=1.13"]
+    assert extras["service"] == ["sqlalchemy>=2.0", "alembic>=1.13", "fastapi>=0.110", "uvicorn>=0.29"]
     assert set(extras["service"]) <= set(extras["dev"])
