@@ -64,12 +64,14 @@ def run_job(store: Store, job_id: uuid.UUID, cancel: threading.Event, *, resume:
     progress = _Progress(store, job_id)
     try:
         _run_file(store, job_id, job_text, tenant, files, cancel, resume, progress)
-    except Interrupted:
+    except Interrupted as exc:
         progress.flush()
         if _status(store, job_id) == JobStatus.CANCELLING:
             _finish(store, job_id, JobStatus.CANCELLED, progress, None)
-        else:  # the executor closed: left running for the next one to resume
+        elif cancel.is_set():  # the executor closed: left running for the next one to resume
             log.info("job %s stopped as its executor closed; it resumes when the service starts again", job_id)
+        else:  # stopped by nothing the service asked for
+            _finish(store, job_id, JobStatus.FAILED, progress, shown(str(exc)))
         return
     except PortlError as exc:
         _finish(store, job_id, JobStatus.FAILED, progress, shown(str(exc)))
