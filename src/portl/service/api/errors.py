@@ -58,9 +58,14 @@ def install(app: FastAPI) -> None:
         message = str(exc.detail) if exc.status_code != 404 else f"no such endpoint: {request.method} {request.url.path}"
         return JSONResponse(error_body(code, message), exc.status_code, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s failed:\n%s", request.method, request.url.path,
-                  mask_url("".join(traceback.format_exception(exc))))
-        return JSONResponse(error_body("internal", "the service failed to answer this request; the error is in "
-                                       "its log. Try again, or tell its operator"), 500)
+    # A middleware rather than an exception handler for Exception: Starlette would answer with the
+    # handler and then raise the exception again, for uvicorn to log with its secrets unmasked.
+    @app.middleware("http")
+    async def _unexpected(request: Request, call_next: Any) -> Any:
+        try:
+            return await call_next(request)
+        except Exception as exc:  # noqa: BLE001  (every defect gets the same answer)
+            log.error("%s %s failed:\n%s", request.method, request.url.path,
+                      mask_url("".join(traceback.format_exception(exc))))
+            return JSONResponse(error_body("internal", "the service failed to answer this request; the error is in "
+                                           "its log. Try again, or tell its operator"), 500)
