@@ -77,6 +77,7 @@ def job_problems(job_text: str, tenant: Any, files_dir: str | None = None,
     ``files_dir`` is the tenant's files folder: what relative paths are relative to, and where a
     ``connections.yaml`` of the tenant's would be found."""
     from portl.spec.loader import JobText, file_version, job_names, load_job
+    from portl.spec.connections import DEFAULT_FILE
     from portl.spec.positions import parse_yaml
 
     name = os.path.join(files_dir, JOB_FILE_NAME) if files_dir else JOB_FILE_NAME
@@ -91,17 +92,30 @@ def job_problems(job_text: str, tenant: Any, files_dir: str | None = None,
                 load_job(source, job, environ={})
     except ConfigError as exc:
         return [_relative(p, name, files_dir) for p in exc.problems] or [Problem(str(exc), JOB_FILE_NAME)]
-    parsed = parse_yaml(job_text, JOB_FILE_NAME)
     check = _Checker(allowances_of(tenant), resolve)
-    problems = [parsed.positions.problem(path, message, at_key=at_key)
-                for path, message, at_key in check.walk(parsed.data, ())]
-    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+    texts = [(JOB_FILE_NAME, job_text)]
+    # Named connections the job does not define come from the tenant's connections file: what
+    # they lead to is checked as if the job had written it.
+    shared = os.path.join(files_dir, DEFAULT_FILE) if files_dir else None
+    if shared and os.path.isfile(shared):
+        with open(shared, encoding="utf-8-sig") as handle:
+            texts.append((DEFAULT_FILE, handle.read()))
+    problems = []
+    for shown, text in texts:
+        parsed = parse_yaml(text, shown)
+        problems += [parsed.positions.problem(path, message, at_key=at_key)
+                     for path, message, at_key in check.walk(parsed.data, ())]
+    return sorted(problems, key=lambda p: (p.file != JOB_FILE_NAME, p.line or 0, p.column or 0))
 
 
 def _relative(problem: Problem, name: str, files_dir: str | None) -> Problem:
     """``problem`` as the tenant should read it: the service's folders are no business of theirs."""
     message = problem.message.replace(os.path.join(files_dir, ""), "") if files_dir else problem.message
-    file = JOB_FILE_NAME if problem.file in (name, None) else problem.file
+    file = problem.file
+    if file in (name, None):
+        file = JOB_FILE_NAME
+    elif files_dir and file.startswith(os.path.join(files_dir, "")):
+        file = os.path.relpath(file, files_dir)
     return Problem(message, file, problem.line, problem.column)
 
 

@@ -111,3 +111,18 @@ def test_allowances_come_from_tenant_rows_and_callers_alike():
 
     assert allowances_of(Row()) == Allowances(True, False, True)
     assert allowances_of(Caller()) == Allowances(False, True, False)
+
+
+def test_named_connections_from_the_tenants_connections_file_are_checked_too(tmp_path):
+    (tmp_path / "connections.yaml").write_text("connections:\n  crm: {type: postgres, url: 'postgresql://u:pw@10.9.8.7/crm'}\n")
+    text = CSV + "destination: {connection: crm, table: t}\n"
+    [problem] = job_problems(text, NOTHING, files_dir=str(tmp_path), resolve=names({}))
+    assert (problem.file, problem.line) == ("connections.yaml", 2)
+    assert "leads to 10.9.8.7" in problem.message
+    assert job_problems(text, Allowances(private_network=True), files_dir=str(tmp_path)) == []
+
+
+def test_problems_in_the_tenants_connections_file_name_it_relative_to_the_files_folder(tmp_path):
+    (tmp_path / "connections.yaml").write_text("connections:\n  crm: {type: postgres, hots: db.example.com}\n")
+    [problem] = job_problems(CSV + "destination: {connection: crm, table: t}\n", NOTHING, files_dir=str(tmp_path))
+    assert problem.file == "connections.yaml" and str(tmp_path) not in problem.message
