@@ -5,6 +5,7 @@ on a fresh machine. SQLAlchemy and Alembic are imported only when one of them ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -13,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from portl.cli.output import Format, configure, err, out, print_json, settings
+from portl.errors import ServiceError
 
 if TYPE_CHECKING:
     from portl.service.store import Store
@@ -205,30 +207,42 @@ def serve(
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("portl").addHandler(handler)
     logging.getLogger("portl").setLevel(logging.INFO)
-    server_class = _server_class()
+    shown = f"[{host}]" if ":" in host else host
     with _open() as store:
+        listening = (f"Portl service listening on http://{shown}:{port} (state database "
+                     f"{escape(store.settings.shown_database)}); API docs at http://{shown}:{port}/docs")
         executor = executor_for(store)
         try:
-            server = server_class(uvicorn.Config(create_app(store, executor), host=host, port=port,
-                                            log_level="warning", server_header=False))
-            shown = f"[{host}]" if ":" in host else host
-            out.print(f"Portl service listening on http://{shown}:{port} (state database "
-                      f"{escape(store.settings.shown_database)}); API docs at http://{shown}:{port}/docs", soft_wrap=True)
-            server.run()
+            server = _server_class(lambda: out.print(listening, soft_wrap=True))(
+                uvicorn.Config(create_app(store, executor), host=host, port=port, log_level="warning",
+                               server_header=False))
+            try:
+                server.run()
+            except SystemExit:
+                if server.started:
+                    raise
+                # uvicorn has logged why (address in use, no permission) and exits with its own code.
+                raise ServiceError(f"could not listen on {shown}:{port}, as said above; pick another --port, "
+                                   "or stop what listens there") from None
         finally:
             executor.close()
     out.print("Portl service stopped")
 
 
-def _server_class():
+def _server_class(on_started: Callable[[], None]) -> type:
+    """uvicorn's server, except that it calls ``on_started`` once it listens, and that Ctrl-C or
+    SIGTERM only stop it: uvicorn raises the signal again once it has stopped, which would kill
+    the process before the executor is closed."""
     import contextlib
     import signal
 
     import uvicorn
 
     class StoppingServer(uvicorn.Server):
-        """uvicorn's server, except that Ctrl-C or SIGTERM only stops it: uvicorn raises the signal
-        again once it has stopped, which would kill the process before the executor is closed."""
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                on_started()
 
         @contextlib.contextmanager
         def capture_signals(self):

@@ -258,3 +258,19 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path):
     assert f"Portl service listening on http://127.0.0.1:{served.port}" in output
     assert f"API docs at http://127.0.0.1:{served.port}/docs" in output
     assert output.rstrip().endswith("Portl service stopped")
+
+
+def test_serve_on_a_port_in_use_says_so_and_exits_with_an_error(server, tmp_path):
+    import os
+    import subprocess
+
+    from tests.integration.service.apiserver import PORTL
+
+    env = {**os.environ, "PORTL_HOME": str(tmp_path / "home")}
+    env.pop("PORTL_SERVICE_DATABASE", None)
+    ran = subprocess.run([*PORTL, "serve", "--port", str(server.port)], env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert ran.returncode == 1
+    assert "address already in use" in ran.stderr.lower()
+    assert f"could not listen on 127.0.0.1:{server.port}, as said above; pick another --port" in ran.stderr
+    assert "listening on" not in ran.stdout

@@ -74,4 +74,4 @@ def _own_name(text: str) -> str | None:
     except yaml.YAMLError:
         return None
     name = data.get("name") if isinstance(data, dict) else None
-    return str(name) if isinstance(name, (str, int)) and str(name).strip() else None
+    return str(name)[:200] if isinstance(name, (str, int)) and str(name).strip() else None  # the column's width
