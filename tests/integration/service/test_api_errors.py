@@ -42,3 +42,19 @@ def test_an_unexpected_failure_is_a_500_without_its_traceback_and_logged_masked(
     assert logged.startswith("POST /api/v1/jobs failed:\nTraceback (most recent call last):")
     assert "postgresql://worker:**********@queue.internal/jobs" in logged and "hunter2" not in logged
     assert health["executor"] == "broken"
+
+
+def test_health_is_503_when_the_state_database_cannot_be_reached(tmp_path):
+    import dataclasses
+
+    import sqlalchemy
+
+    settings = ServiceSettings(tmp_path, f"sqlite:///{tmp_path / 'service.db'}")
+    with open_store(settings) as store:
+        gone = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'service.db'}")
+        unreachable = dataclasses.replace(store, engine=gone)
+        answer = TestClient(create_app(unreachable, BrokenExecutor())).get("/api/v1/health")
+        gone.dispose()
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "unavailable", "version": "0.1.0", "database": "unreachable",
+                             "database_revision": None, "executor": "broken"}
