@@ -4,7 +4,9 @@ of threads that the service uses unless a broker is configured.
 The API inserts a job row (``queued``) and calls :meth:`Executor.submit`; the executor runs it
 with :func:`portl.service.runner.run_job` when a worker is free and the job's tenant runs fewer
 jobs than its ``max_running_jobs`` (a tenant at its limit waits, other tenants' jobs start).
-Cancelling is cooperative: a running job stops after its batch in flight.
+Cancelling is cooperative: a running job stops after its batch in flight. With ``PORTL_BROKER``
+set, :class:`CeleryExecutor` sends the jobs to ``portl worker`` processes instead
+(:mod:`portl.service.tasks`).
 
 :func:`executor_for` starts the executor and takes back what a previous process left: jobs it
 left ``running`` are resumed from the destination's checkpoints, ``queued`` ones submitted again,
@@ -38,13 +40,14 @@ DEFAULT_WORKERS = 4
 
 
 class Executor(Protocol):
-    """Runs submitted jobs somewhere: in this process, or (later) on Celery workers."""
+    """Runs submitted jobs somewhere: in this process, or on Celery workers."""
 
     kind: str
     """What runs the jobs, as the health check names it: ``in-process``, ``celery``."""
 
-    def submit(self, job_id: uuid.UUID) -> None:
-        """Run a job whose row exists with status ``queued``; returns at once."""
+    def submit(self, job_id: uuid.UUID, *, resume: bool = False) -> None:
+        """Run a job whose row exists with status ``queued``; returns at once. ``resume``: continue
+        its earlier run from the destination's checkpoints (a retry, or a job a stopped process left)."""
 
     def cancel(self, job_id: uuid.UUID) -> None:
         """A queued job is cancelled at once; a running one is ``cancelling`` and stops after its
@@ -189,15 +192,55 @@ class InProcessExecutor:
                 self._dispatch()
 
 
-def executor_for(store: Store, workers: int | None = None) -> InProcessExecutor:
-    """The executor the settings ask for, with the jobs a previous process left taken back.
+class CeleryExecutor:
+    """Jobs sent to Celery workers (``portl worker``) through the broker ``PORTL_BROKER``.
 
-    ``PORTL_BROKER`` unset: the in-process executor, with ``workers`` threads (default:
-    ``PORTL_WORKERS``, else 4)."""
+    The workers share the state database with the service: they read each job from it, write its
+    progress there, and look there for a request to cancel it. Each worker runs as many jobs at
+    once as its ``--concurrency``; the tenants' ``max_running_jobs`` is not applied."""
+
+    kind = "celery"
+
+    def __init__(self, store: Store, app: object | None = None):
+        from portl.service.tasks import celery_app, check_broker
+
+        self.store = store
+        self.app = app if app is not None else celery_app()
+        check_broker(self.app)
+
+    def submit(self, job_id: uuid.UUID, *, resume: bool = False) -> None:
+        from portl.service.tasks import send_job
+
+        with self.store.sessions() as session:
+            exists = session.scalar(select(Job.id).where(Job.id == job_id))
+        if exists is None:
+            raise ServiceError(f"no job {job_id} in the state database: insert its row before submitting it")
+        send_job(self.app, job_id, resume)
+
+    def cancel(self, job_id: uuid.UUID) -> None:
+        # A queued job is cancelled now (its task, when delivered, finds nothing to run); a running
+        # one is marked, and the worker running it stops after its batch and ends it cancelled.
+        with self.store.sessions() as session:
+            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+                            .values(status=JobStatus.CANCELLED, finished_at=now()))
+            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+                            .values(status=JobStatus.CANCELLING))
+            session.commit()
+
+    def close(self) -> None:
+        """Let go of the broker connections; the workers carry on with the jobs they have."""
+        self.app.close()
+
+
+def executor_for(store: Store, workers: int | None = None) -> InProcessExecutor | CeleryExecutor:
+    """The executor the settings ask for.
+
+    ``PORTL_BROKER`` set: the Celery executor (the broker keeps the queued jobs, and delivers a
+    job again when its worker died). Unset: the in-process executor, with ``workers`` threads
+    (default: ``PORTL_WORKERS``, else 4), with the jobs a previous process left taken back."""
     broker = os.environ.get(BROKER_VARIABLE, "").strip()
     if broker:
-        raise ServiceError(f"{BROKER_VARIABLE} is set, but the Celery executor is not available in this version of "
-                           f"Portl; unset {BROKER_VARIABLE} to run jobs in the service's own process")
+        return CeleryExecutor(store)
     if workers is None:
         workers = _workers_from_environment()
     executor = InProcessExecutor(store, workers)

@@ -1,5 +1,6 @@
 """The service's HTTP API (FastAPI): ``create_app(store, executor)``. Modules: ``auth`` (who is
-calling), ``errors`` (one error shape), ``jobs`` (submit, read, list, cancel), ``health``;
+calling), ``errors`` (one error shape), ``jobs`` (submit, read, list, cancel), ``retry``, ``logs``
+(the record log), ``events`` (progress as Server-Sent Events), ``health``;
 ``schemas`` holds the bodies, which are the OpenAPI schema too."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 import portl
-from portl.service.api import errors, health, jobs
+from portl.service.api import errors, events, health, jobs, logs, retry
 
 if TYPE_CHECKING:
     from portl.service.executor import Executor
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["create_app"]
 
-DESCRIPTION = """Submit Portl jobs (YAML or JSON), follow them and cancel them.
+DESCRIPTION = """Submit Portl jobs (YAML or JSON), follow them, read their rejected records, cancel and retry them.
 
 Every endpoint but health needs an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 Every error is answered as `{"error": {"code", "message", "problems"}}`."""
@@ -33,6 +34,9 @@ def create_app(store: Store, executor: Executor) -> FastAPI:
     app.state.files_dir = lambda tenant_id: str(_files_dir(store, tenant_id))
     errors.install(app)
     app.include_router(jobs.router)
+    app.include_router(retry.router)
+    app.include_router(logs.router)
+    app.include_router(events.router)
     app.include_router(health.router)
     return app
 

@@ -90,3 +90,27 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No API key, or one that is not valid."},
     404: {"model": ErrorOut, "description": "No such job for this tenant."},
 }
+
+
+class LogEntryOut(BaseModel):
+    """What happened to one record: rejected (or skipped), where it came from and why."""
+
+    id: int
+    outcome: str = Field(description="rejected, skipped, inserted, updated or loaded.")
+    key: Optional[str] = Field(description="The record's key, when the job knows it.")
+    batch: Optional[int] = Field(description="The batch the record belonged to, when recorded.")
+    source_location: Optional[str] = Field(description="Where in the source, e.g. 'people.csv, line 12, record 11'.")
+    column: Optional[str] = Field(description="The column whose value was refused.")
+    value: Optional[str] = Field(description="That value as read, passwords masked.")
+    error: Optional[str]
+    retry_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LogPage(BaseModel):
+    """A page of a job's record log, oldest entry first."""
+
+    entries: list[LogEntryOut]
+    next_cursor: Optional[str] = Field(description="Pass as cursor for the next page; null on the last page.")
+    note: Optional[str] = Field(None, description="Set when a key was asked for and no entry has it: why that may be.")
