@@ -52,6 +52,20 @@ def test_help_and_version_load_neither_sqlalchemy_nor_alembic(args, tmp_path):
     assert {m for m in loaded if m.startswith("portl.service")} == set()
 
 
+@pytest.mark.parametrize("args", [["--help"], ["submit", "--help"], ["jobs", "--help"], ["jobs", "list", "--help"]])
+def test_the_server_client_commands_load_no_http_client_until_they_run(args, tmp_path):
+    loaded = modules_loaded_by(f"""
+        import sys
+        from portl.cli.app import main
+        sys.argv = ["portl", *{args!r}]
+        main()
+    """, tmp_path)
+
+    assert "portl.cli.client" in loaded  # registered, its HTTP client not loaded
+    assert packages(loaded) & {"httpx", "httpcore", "fastapi", "uvicorn", "celery", "redis"} == set()
+    assert "portl.cli.serverapi" not in loaded
+
+
 def test_importing_portl_loads_no_service_toolkit(tmp_path):
     assert packages(modules_loaded_by("import portl", tmp_path)) & SERVICE_TOOLKITS == set()
 

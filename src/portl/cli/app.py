@@ -11,10 +11,11 @@ from typing import Annotated, Optional
 import typer
 
 from portl.cli import output
+from portl.cli.client import jobs_app, submit
 from portl.cli.init import init_command
 from portl.cli.outbox import outbox_app
 from portl.cli.output import Format, configure, err, out, print_json
-from portl.cli.service import keys_app, serve, service_app, tenants_app
+from portl.cli.service import keys_app, serve, service_app, tenants_app, worker
 from portl.cli.signals import StopOnSignals
 from portl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PortlError
 
@@ -32,7 +33,10 @@ app.add_typer(service_app, name="service")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.command("serve")(serve)
+app.command("worker")(worker)
 app.command("init")(init_command)
+app.command("submit")(submit)
+app.add_typer(jobs_app, name="jobs")
 
 JobFile = Annotated[str, typer.Argument(help="The job file (YAML), or - to read it from standard input.", metavar="JOB_FILE")]
 JobName = Annotated[Optional[str], typer.Option("--job", "-j", help="Which job, when the file holds several.", metavar="NAME")]
