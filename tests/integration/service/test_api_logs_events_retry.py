@@ -129,3 +129,20 @@ def test_a_job_cancelled_mid_way_and_retried_holds_every_row_exactly_once(server
         count, distinct, total = db.execute("SELECT count(*), count(DISTINCT id), sum(id) FROM people").fetchone()
     assert count == distinct == 99_900 and total == sum(range(1, 100_001)) - sum(range(1000, 100_001, 1000))
     assert len(logged["entries"]) == 100 and len({e["source_location"] for e in logged["entries"]}) == 100
+
+
+def test_a_job_that_failed_before_its_run_began_is_retried_from_the_start_once_its_cause_is_fixed(server):
+    key, tenant_id = server.tenant("acme")
+    server.files(tenant_id).mkdir(parents=True, exist_ok=True)
+    server.start()
+    with server.client(key) as client:
+        job = client.post("/api/v1/jobs", json={"job": job_text(batch=100)}).json()
+        failed = wait_for(client, job["id"], ("failed",))
+        write_people(server.files(tenant_id), 500)
+        client.post(f"/api/v1/jobs/{job['id']}/retry").raise_for_status()
+        finished = wait_for(client, job["id"], ("succeeded", "failed"))
+    assert "people.csv" in failed["error"]
+    assert finished["status"] == "succeeded" and finished["attempts"] == 2, finished
+    assert finished["counts"]["inserted"] == 500
+    with sqlite3.connect(server.files(tenant_id) / "out.db") as db:
+        assert db.execute("SELECT count(DISTINCT id), count(*) FROM people").fetchone() == (500, 500)
