@@ -229,6 +229,42 @@ def serve(
     out.print("Portl service stopped")
 
 
+def worker(
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Jobs run at once, each in its own process.", envvar="PORTL_WORKER_CONCURRENCY", min=1, metavar="N")] = 2,
+    queues: Annotated[str, typer.Option("--queues", "-Q", help="Comma-separated queues to take jobs from.", metavar="Q,...")] = "portl",
+    debug: Debug = False,
+) -> None:
+    """Run jobs submitted to the service, taken from the broker PORTL_BROKER, until Ctrl-C.
+
+    Every worker and `portl serve` must share one state database (PORTL_SERVICE_DATABASE).
+    On Ctrl-C or SIGTERM the worker finishes its running jobs first; a worker killed mid-job
+    has its job delivered again to another worker, which resumes it from its checkpoints.
+    """
+    import logging
+
+    configure(debug=debug, format=Format.text)
+    from portl.service.tasks import celery_app, check_broker
+
+    chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    if not chosen:
+        raise typer.BadParameter("name at least one queue, e.g. --queues portl", param_hint="--queues")
+    app = celery_app()
+    check_broker(app)
+    with _open() as store:  # the schema is created or upgraded before any job is taken
+        where = store.settings.shown_database
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("portl").addHandler(handler)
+    logging.getLogger("portl").setLevel(logging.INFO)
+    from portl.secrets import mask_url
+
+    out.print(f"Portl worker taking jobs from {escape(mask_url(app.conf.broker_url))} (queues {escape(','.join(chosen))}, "
+              f"{concurrency} at once; state database {escape(where)})", soft_wrap=True)
+    app.worker_main(["worker", "--pool", "prefork", "--concurrency", str(concurrency), "--queues", ",".join(chosen),
+                     "--loglevel", "DEBUG" if debug else "WARNING", "--without-gossip", "--without-mingle",
+                     "--without-heartbeat"])
+
+
 def _server_class(on_started: Callable[[], None]) -> type:
     """uvicorn's server, except that it calls ``on_started`` once it listens, and that Ctrl-C or
     SIGTERM only stop it: uvicorn raises the signal again once it has stopped, which would kill

@@ -164,10 +164,10 @@ def test_a_job_left_cancelling_is_cancelled_by_the_next_executor(store, executor
     assert job(store, job_id).status == JobStatus.CANCELLED
 
 
-def test_a_broker_setting_is_refused_until_the_celery_executor_exists(store, monkeypatch):
-    monkeypatch.setenv("PORTL_BROKER", "redis://127.0.0.1:6379/0")
+def test_a_broker_that_cannot_be_reached_is_refused_naming_it(store, monkeypatch):
+    monkeypatch.setenv("PORTL_BROKER", "redis://127.0.0.1:1/0")
 
-    with pytest.raises(ServiceError, match="Celery executor is not available"):
+    with pytest.raises(ServiceError, match=r"cannot reach the broker redis://127\.0\.0\.1:1/0 \(PORTL_BROKER\)"):
         executor_for(store)
 
 
