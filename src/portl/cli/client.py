@@ -22,7 +22,7 @@ DEFAULT_SERVER = "http://127.0.0.1:8080"
 FINISHED_EXIT = {"succeeded": 0, "failed": EXIT_FAILURE, "partial": EXIT_FAILURE, "cancelled": EXIT_INTERRUPTED}
 """A finished job's status, and the exit code of `portl submit --wait` for it."""
 
-jobs_app = typer.Typer(help="List, show and cancel the jobs submitted to a Portl server.", no_args_is_help=True,
+jobs_app = typer.Typer(help="List, show, cancel and retry the jobs submitted to a Portl server; read their record logs.", no_args_is_help=True,
                        rich_markup_mode=None)
 
 Server = Annotated[str, typer.Option("--server", help="The Portl server's address.", envvar="PORTL_SERVER", metavar="URL")]
@@ -202,3 +202,72 @@ def _show(job: dict[str, Any]) -> None:
     from portl.cli.jobviews import render_job
 
     render_job(out, job)
+
+
+@jobs_app.command("logs")
+def jobs_logs(
+    job_id: JobId,
+    outcome: Annotated[Optional[str], typer.Option("--outcome", help="Only records with this outcome, e.g. rejected or skipped.", metavar="OUTCOME")] = None,
+    key: Annotated[Optional[str], typer.Option("--key", help="Only the record with this key: why is it not in the destination?", metavar="KEY")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many records, oldest first.", min=1, metavar="N")] = 1000,
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+    format: OutputFormat = Format.text,
+    debug: Debug = False,
+) -> None:
+    """Show the records a job did not load as they were: rejected (or skipped), where in the source
+    each came from, the column, the value and why."""
+    configure(debug=debug, format=format)
+    path = _job_path(job_id) + "/logs"
+    filters = {name: value for name, value in (("outcome", outcome), ("key", key)) if value is not None}
+    entries: list[dict[str, Any]] = []
+    cursor, note = None, None
+    with _connect(server, api_key) as client:
+        while len(entries) < limit:
+            page = client.request("GET", path, params={**filters, "limit": min(limit - len(entries), 500),
+                                                       **({"cursor": cursor} if cursor else {})})
+            entries.extend(page["entries"])
+            note = note or page.get("note")
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    more = bool(cursor) and len(entries) >= limit
+    if settings.json:
+        print_json({"entries": entries[:limit], "note": note, "more": more})
+        return
+    from portl.cli.jobviews import render_log
+
+    render_log(out, entries[:limit])
+    if note:
+        err.print(escape(note), soft_wrap=True)
+    if more:
+        err.print(f"more records than --limit {limit}: raise it to see them")
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: JobId,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the job has finished again, then show it.")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="With --wait: seconds between two looks at the job.", min=0.05, metavar="S")] = 1.0,
+    server: Server = DEFAULT_SERVER,
+    api_key: ApiKey = None,
+    format: OutputFormat = Format.text,
+    debug: Debug = False,
+) -> None:
+    """Run again a job that failed or was cancelled. It continues from the checkpoints its
+    destination holds, so the batches it committed are not loaded twice. With --wait, exit codes
+    as for `portl submit --wait`."""
+    configure(debug=debug, format=format)
+    path = _job_path(job_id)
+    with _connect(server, api_key) as client:
+        job = client.request("POST", path + "/retry")
+        if not wait:
+            if settings.json:
+                print_json(job)
+            else:
+                out.print(f"job {job['id']} {job['status']} again; it continues from its destination's checkpoints")
+            return
+        err.print(f"job {job['id']} {job['status']} again; waiting for it to finish")
+        job = _wait(client, job, interval)
+    _show(job)
+    raise typer.Exit(FINISHED_EXIT.get(job["status"], EXIT_FAILURE))

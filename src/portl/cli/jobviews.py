@@ -89,3 +89,23 @@ def _duration(job: dict[str, Any]) -> str:
     if start is None or end is None:
         return "—"
     return f"{(end - start).total_seconds():,.1f} s"
+
+
+def render_log(console: Console, entries: list[dict[str, Any]]) -> None:
+    """`portl jobs logs ID`: one line per record, ``rejected people.csv, line 11, record 10 (key 10):
+    column age, value 'old': why``."""
+    if not entries:
+        console.print("no records logged for this job (with these filters)")
+        return
+    for e in entries:
+        line = f"{e['outcome']} {e.get('source_location') or 'unknown location'}"
+        if e.get("key") is not None:
+            line += f" (key {e['key']})"
+        detail = []
+        if e.get("column"):
+            detail.append(f"column {e['column']}")
+        if e.get("value") is not None:
+            detail.append(f"value {e['value']!r}")
+        if detail:
+            line += ": " + ", ".join(detail)
+        console.print(escape(f"{line}: {e.get('error') or 'no reason recorded'}"), soft_wrap=True)

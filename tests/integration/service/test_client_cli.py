@@ -238,3 +238,65 @@ def test_a_job_cancelled_while_submit_waits_ends_the_wait_with_exit_130(server, 
     assert (job["id"], job["status"]) == (job_id, "cancelled")
     assert job["counts"]["read"] < 100_000
     assert server.key not in stdout + stderr
+
+
+AGES_JOB = """\
+name: ages
+source: {type: csv, path: ages.csv}
+destination: {type: sqlite, path: ages.db, table: ages}
+mapping:
+  columns:
+    id: {type: bigint, required: true}
+    age: {type: int}
+"""
+
+
+def test_logs_show_each_rejected_record_with_where_it_came_from_and_why(server, tmp_path):
+    (server.tenant_files / "ages.csv").write_text("id,age\n1,30\n2,old\n3,41\n4,young\n")
+    done = portl("submit", str(job_file(tmp_path, AGES_JOB)), "--wait", "--interval", "0.1", "--format", "json",
+                 server=server, key=server.key)
+    job = json.loads(done.stdout)
+    assert job["counts"]["rejected"] == 2
+
+    as_json = portl("jobs", "logs", job["id"], "--outcome", "rejected", "--format", "json", server=server, key=server.key)
+    as_text = portl("jobs", "logs", job["id"], server=server, key=server.key)
+
+    assert as_json.returncode == 0, as_json.stderr
+    logged = json.loads(as_json.stdout)
+    assert [(e["outcome"], e["source_location"], e["column"], e["value"]) for e in logged["entries"]] == [
+        ("rejected", "ages.csv, line 3, record 2", "age", "old"), ("rejected", "ages.csv, line 5, record 4", "age", "young")]
+    assert logged["more"] is False
+    lines = as_text.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("rejected ages.csv, line 3, record 2: column age, value 'old': ")
+
+
+def test_logs_for_a_key_that_was_not_rejected_say_what_that_means(server, tmp_path):
+    done = portl("submit", str(job_file(tmp_path)), "--wait", "--interval", "0.1", "--format", "json",
+                 server=server, key=server.key)
+
+    result = portl("jobs", "logs", json.loads(done.stdout)["id"], "--key", "7", server=server, key=server.key)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "no records logged for this job (with these filters)\n"
+    assert "no rejected or skipped record of this job has the key '7'" in result.stderr
+
+
+def test_retry_runs_a_failed_job_again_once_its_source_is_there(server, tmp_path):
+    text = PEOPLE_JOB.replace("people.csv", "late.csv").replace("out.db", "late.db")
+    failed = portl("submit", str(job_file(tmp_path, text)), "--wait", "--interval", "0.1", "--format", "json",
+                   server=server, key=server.key)
+    assert failed.returncode == 1
+    job = json.loads(failed.stdout)
+    assert job["status"] == "failed" and "late.csv" in job["error"]
+
+    (server.tenant_files / "late.csv").write_text("id,name\n1,a\n2,b\n3,c\n")
+    retried = portl("jobs", "retry", job["id"], "--wait", "--interval", "0.1", server=server, key=server.key)
+    again = portl("jobs", "retry", job["id"], server=server, key=server.key)
+
+    assert retried.returncode == 0, retried.stderr
+    assert "status succeeded" in retried.stdout.splitlines()
+    assert "counts read 3, inserted 3, updated 0, skipped 0, rejected 0" in retried.stdout.splitlines()
+    assert "attempts 2" in retried.stdout.splitlines()
+    assert again.returncode == 1
+    assert f"job {job['id']} is succeeded; only a failed or cancelled job can be retried" in again.stderr
