@@ -13,7 +13,7 @@ import pytest
 from portl.spec.loader import load_job
 
 NEVER_AT_START = {"psycopg", "pymysql", "boto3", "jinja2", "httpx", "pyarrow", "pygments", "sqlalchemy", "alembic"}
-SERVICE_TOOLKITS = {"sqlalchemy", "alembic"}
+SERVICE_TOOLKITS = {"sqlalchemy", "alembic", "celery", "kombu", "redis"}
 OTHER_CONNECTORS = {"portl.connectors.parquet", "portl.connectors.jsonl", "portl.connectors.sqlite", "portl.connectors.mysql"}
 
 
@@ -38,7 +38,7 @@ def test_the_command_line_loads_no_driver_no_arrow_and_no_job_language(tmp_path)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["tenants", "--help"], ["keys", "list", "--help"],
-                                  ["service", "migrate", "--help"]])
+                                  ["service", "migrate", "--help"], ["worker", "--help"]])
 def test_help_and_version_load_neither_sqlalchemy_nor_alembic(args, tmp_path):
     loaded = modules_loaded_by(f"""
         import sys

@@ -193,7 +193,8 @@ def serve(
     """Run the service's HTTP API, and the jobs submitted to it, until Ctrl-C or SIGTERM.
 
     The state database is migrated first. Jobs run in this process; on stop, running jobs stop
-    after their batch in flight and are taken up again by the next `portl serve`.
+    after their batch in flight and are taken up again by the next `portl serve`. With
+    PORTL_BROKER set, jobs are sent to `portl worker` processes instead.
     """
     import logging
 
