@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.service.apiserver import PORTL, ServiceServer, free_port
@@ -300,3 +307,40 @@ def test_retry_runs_a_failed_job_again_once_its_source_is_there(server, tmp_path
     assert "attempts 2" in retried.stdout.splitlines()
     assert again.returncode == 1
     assert f"job {job['id']} is succeeded; only a failed or cancelled job can be retried" in again.stderr
+
+
+def readme_service_blocks() -> list[str]:
+    text = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = text.split("## The service", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, re.S)
+
+
+def test_the_readme_commands_start_a_server_and_run_the_quick_start_job_on_it(tmp_path):
+    start, submit = readme_service_blocks()
+    shutil.copytree(Path(__file__).resolve().parents[3] / "examples" / "quickstart", tmp_path / "examples" / "quickstart")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTL_")}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", PORTL_SERVE_PORT=str(port),
+               PORTL_SERVER=f"http://127.0.0.1:{port}")
+    server = subprocess.Popen(["bash", "-c", start], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "the README's server did not start"
+            time.sleep(0.05)
+        done = subprocess.run(["bash", "-c", submit], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the README's shell and the server it started
+        server.wait(timeout=15)
+
+    assert done.returncode == 0, done.stderr
+    assert "status succeeded" in done.stdout.splitlines()
+    assert "counts read 25, inserted 18, updated 2, skipped 0, rejected 5" in done.stdout.splitlines()
+    key = (tmp_path / "demo.key").read_text().strip()
+    assert key.startswith("ptl_live_") and key not in done.stdout + done.stderr
