@@ -253,15 +253,13 @@ def worker(
     check_broker(app)
     with _open() as store:  # the schema is created or upgraded before any job is taken
         where = store.settings.shown_database
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("portl").addHandler(handler)
-    logging.getLogger("portl").setLevel(logging.INFO)
+    # Celery's own logging shows Portl's messages (jobs resumed, failures) with the process that said them.
+    logging.getLogger("portl").setLevel(logging.DEBUG if debug else logging.INFO)
     from portl.secrets import mask_url
 
     out.print(f"Portl worker taking jobs from {escape(mask_url(app.conf.broker_url))} (queues {escape(','.join(chosen))}, "
               f"{concurrency} at once; state database {escape(where)})", soft_wrap=True)
-    app.worker_main(["worker", "--pool", "prefork", "--concurrency", str(concurrency), "--queues", ",".join(chosen),
+    app.worker_main(["--quiet", "worker", "--pool", "prefork", "--concurrency", str(concurrency), "--queues", ",".join(chosen),
                      "--loglevel", "DEBUG" if debug else "WARNING", "--without-gossip", "--without-mingle",
                      "--without-heartbeat"])
 
