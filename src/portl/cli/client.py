@@ -39,6 +39,9 @@ def _connect(server: str, api_key: str | None) -> ServerClient:
     if not api_key:
         raise ConfigError("no API key: pass --api-key KEY or set PORTL_API_KEY (an admin makes one with "
                           "`portl tenants create TENANT` or `portl keys create TENANT`)")
+    if not server.startswith(("http://", "https://")) or len(server) <= len("https://"):
+        raise ConfigError(f"--server should be the server's http:// or https:// address, e.g. {DEFAULT_SERVER}; "
+                          f"got {server!r}")
     from portl.cli.serverapi import ServerClient
 
     return ServerClient(server, api_key)

@@ -344,3 +344,38 @@ def test_the_readme_commands_start_a_server_and_run_the_quick_start_job_on_it(tm
     assert "counts read 25, inserted 18, updated 2, skipped 0, rejected 5" in done.stdout.splitlines()
     key = (tmp_path / "demo.key").read_text().strip()
     assert key.startswith("ptl_live_") and key not in done.stdout + done.stderr
+
+
+def test_a_server_address_without_its_scheme_is_refused_before_any_request(tmp_path):
+    result = portl("jobs", "list", "--server", "127.0.0.1:8080", "--api-key", "ptl_live_abcdefgh_secret", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "--server should be the server's http:// or https:// address, e.g. http://127.0.0.1:8080; got " \
+           "'127.0.0.1:8080'" in result.stderr
+
+
+def test_submit_wait_shows_a_progress_line_on_a_terminal(server, tmp_path):
+    import pty
+
+    env = {**os.environ, "PORTL_SERVER": server.url, "PORTL_API_KEY": server.key, "COLUMNS": "120"}
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([*PORTL, "submit", str(job_file(tmp_path)), "--wait", "--interval", "0.05"], env=env,
+                              stdout=subprocess.PIPE, stderr=follower, text=True, timeout=60)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end is closed: all of it has been read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+
+    assert done.returncode == 0
+    terminal = shown.decode()
+    assert re.search(r"\r(queued|running|succeeded): \d[\d,]* (of 100 )?rows", terminal), terminal
+    assert server.key not in terminal + done.stdout
