@@ -146,3 +146,25 @@ def test_a_job_that_failed_before_its_run_began_is_retried_from_the_start_once_i
     assert finished["counts"]["inserted"] == 500
     with sqlite3.connect(server.files(tenant_id) / "out.db") as db:
         assert db.execute("SELECT count(DISTINCT id), count(*) FROM people").fetchone() == (500, 500)
+
+
+def test_on_postgresql_the_log_events_and_retry_answer_as_on_sqlite(tmp_path, pg_url):
+    server = ServiceServer(tmp_path / "home", database=pg_url)
+    server.home.mkdir()
+    key, tenant_id = server.tenant("acme")
+    write_people(server.files(tenant_id), 50, bad_every=25)
+    server.start()
+    try:
+        with server.client(key) as client:
+            job = client.post("/api/v1/jobs", json={"job": job_text()}).json()
+            wait_for(client, job["id"], ("succeeded",))
+            logged = client.get(f"/api/v1/jobs/{job['id']}/logs", params={"format": "ndjson"})
+            events, _ = read_events(client, job["id"])
+            refused = client.post(f"/api/v1/jobs/{job['id']}/retry")
+    finally:
+        assert server.stop() == 0
+    assert [json.loads(line)["source_location"] for line in logged.text.splitlines()] == [
+        "people.csv, line 26, record 25", "people.csv, line 51, record 50"]
+    assert [name for name, _ in events] == ["progress", "status"] and events[1][1]["status"] == "succeeded"
+    assert events[0][1]["counts"] == {"read": 50, "inserted": 48, "updated": 0, "skipped": 0, "rejected": 2}
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "job_not_retryable"

@@ -26,15 +26,17 @@ RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 def retry_job(job_id: uuid.UUID, request: Request, caller: CurrentCaller) -> JobOut:
     """Queue the job again, to continue from its destination's checkpoints: each row is loaded once."""
     with tenant_session(request, caller) as session:
-        job = _own_job(session, caller, job_id)
-        status = job.status
-        # Only from a retryable status, in one statement: two retries at once queue it once.
-        changed = session.execute(update(Job).where(Job.id == job_id, Job.status.in_(RETRYABLE))
+        # The write first, in one statement: on SQLite a read before it would make the write fail
+        # at once while a job commits progress, rather than wait; and two retries queue it once.
+        changed = session.execute(update(Job).where(Job.id == job_id, Job.tenant_id == caller.tenant_id,
+                                                    Job.deleted_at.is_(None), Job.status.in_(RETRYABLE))
                                   .values(status=JobStatus.QUEUED, finished_at=None, error=None)).rowcount
         session.commit()
     if not changed:
-        raise ApiError(409, "job_not_retryable", f"job {job_id} is {status}; only a failed or cancelled job can be "
-                       "retried" + (" (cancel it first)" if status not in JobStatus.FINISHED else ""))
+        with tenant_session(request, caller) as session:
+            status = _own_job(session, caller, job_id).status  # 404 when it is not the caller's
+        raise ApiError(409, "job_not_retryable", f"job {job_id} is {status}; only a failed or cancelled job can "
+                       "be retried" + (" (cancel it first)" if status not in JobStatus.FINISHED else ""))
     request.app.state.executor.submit(job_id, resume=True)
     with tenant_session(request, caller) as session:
         return job_out(_own_job(session, caller, job_id))
