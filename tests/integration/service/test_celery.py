@@ -4,7 +4,10 @@ was killed is delivered again and loads each row exactly once."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -53,7 +56,7 @@ def workers_for(store, broker) -> Workers:
 
 
 @pytest.fixture
-def workers(request):
+def workers():
     made: list[Workers] = []
 
     def make(store, broker) -> Workers:
@@ -66,7 +69,7 @@ def workers(request):
 
 
 @pytest.fixture
-def executor(request):
+def executor():
     made: list[CeleryExecutor] = []
 
     def make(store) -> CeleryExecutor:
@@ -190,3 +193,45 @@ def test_the_worker_says_which_broker_it_cannot_reach(tmp_path):
     assert result.returncode == 1
     assert "cannot reach the broker redis://127.0.0.1:1/0 (PORTL_BROKER)" in result.stderr
     assert "start Redis there, or fix PORTL_BROKER" in result.stderr
+
+
+def test_a_worker_stopped_with_sigterm_finishes_its_running_job_first(sqlite_only, broker, workers, executor):
+    store = sqlite_only
+    tenant = slow_tenant(store)
+    job_id = slow_job(store, tenant)
+    pool = workers(store, broker)
+    worker = pool.start()
+    executor(store).submit(job_id)
+    wait_rows_done(store, job_id, 100, timeout=60)
+
+    os.kill(worker.pid, signal.SIGTERM)
+
+    assert worker.wait(timeout=60) == 0
+    done = job(store, job_id)
+    assert done.status == JobStatus.SUCCEEDED, f"{done.error}\n{pool.output()}"
+    assert ids_in(files(store, tenant) / "out.db") == list(range(1, SLOW_ROWS + 1))
+
+
+def test_a_worker_stopped_at_once_by_a_second_ctrl_c_leaves_its_job_to_the_next(sqlite_only, broker, workers,
+                                                                                 executor):
+    store = sqlite_only
+    tenant = slow_tenant(store)
+    job_id = slow_job(store, tenant)
+    pool = workers(store, broker)
+    worker = pool.start()
+    executor(store).submit(job_id)
+    wait_rows_done(store, job_id, 100, timeout=60)
+
+    os.kill(worker.pid, signal.SIGINT)
+    time.sleep(0.2)  # the second Ctrl-C of someone in a hurry
+    os.kill(worker.pid, signal.SIGINT)
+    worker.wait(timeout=30)
+    assert job(store, job_id).status == JobStatus.RUNNING
+    assert len(ids_in(files(store, tenant) / "out.db")) < SLOW_ROWS
+    pool.start()
+
+    done = wait_for(store, job_id, timeout=60)
+    assert done.status == JobStatus.SUCCEEDED, f"{done.error}\n{pool.output()}"
+    assert ids_in(files(store, tenant) / "out.db") == list(range(1, SLOW_ROWS + 1))
+    assert done.counts["read"] == SLOW_ROWS == done.counts["inserted"]
+    assert done.attempts == 2
