@@ -69,7 +69,9 @@ def test_openapi_document_has_a_title_and_every_route_with_a_summary(server):
     assert document["info"]["version"] == "0.1.0"
     routes = {(path, method) for path, methods in document["paths"].items() for method in methods}
     assert routes == {("/api/v1/jobs", "post"), ("/api/v1/jobs", "get"), ("/api/v1/jobs/{job_id}", "get"),
-                      ("/api/v1/jobs/{job_id}/cancel", "put"), ("/api/v1/health", "get")}
+                      ("/api/v1/jobs/{job_id}/cancel", "put"), ("/api/v1/jobs/{job_id}/retry", "post"),
+                      ("/api/v1/jobs/{job_id}/logs", "get"), ("/api/v1/jobs/{job_id}/events", "get"),
+                      ("/api/v1/health", "get")}
     assert all(op.get("summary") for methods in document["paths"].values() for op in methods.values())
     assert "JobOut" in document["components"]["schemas"] and "ErrorOut" in document["components"]["schemas"]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
