@@ -23,5 +23,6 @@ def test_every_migration_file_is_declared_package_data():
 def test_the_service_extra_names_its_libraries_and_dev_installs_them():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
 
-    assert extras["service"] == ["sqlalchemy>=2.0", "alembic>=1.13", "fastapi>=0.110", "uvicorn>=0.29"]
+    assert extras["service"] == ["sqlalchemy>=2.0", "alembic>=1.13", "fastapi>=0.110", "uvicorn>=0.29",
+                                 "celery[redis]>=5.3,<6"]
     assert set(extras["service"]) <= set(extras["dev"])
