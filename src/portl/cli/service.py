@@ -216,7 +216,7 @@ def serve(
         try:
             server = _server_class(lambda: out.print(listening, soft_wrap=True))(
                 uvicorn.Config(create_app(store, executor), host=host, port=port, log_level="warning",
-                               server_header=False))
+                               server_header=False, timeout_graceful_shutdown=STOP_GRACE_S))
             try:
                 server.run()
             except SystemExit:
@@ -228,6 +228,11 @@ def serve(
         finally:
             executor.close()
     out.print("Portl service stopped")
+
+
+STOP_GRACE_S = 3
+"""On stop, how long requests in progress may take to finish: an event stream of a running job
+would otherwise hold the server (and the executor's close) until the job ends."""
 
 
 def worker(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 
 import httpx
@@ -168,3 +169,32 @@ def test_on_postgresql_the_log_events_and_retry_answer_as_on_sqlite(tmp_path, pg
     assert [name for name, _ in events] == ["progress", "status"] and events[1][1]["status"] == "succeeded"
     assert events[0][1]["counts"] == {"read": 50, "inserted": 48, "updated": 0, "skipped": 0, "rejected": 2}
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "job_not_retryable"
+
+
+def test_stopping_the_service_ends_the_event_streams_of_running_jobs(server):
+    key, tenant_id = server.tenant("acme")
+    write_people(server.files(tenant_id), 400_000)
+    server.start()
+    ended: list[str] = []
+
+    def follow(job_id: str) -> None:
+        try:
+            read_events(server.client(key), job_id)
+            ended.append("cleanly")
+        except httpx.HTTPError as exc:
+            ended.append(type(exc).__name__)
+
+    with server.client(key) as client:
+        job = client.post("/api/v1/jobs", json={"job": job_text(batch=100)}).json()
+        follower = threading.Thread(target=follow, args=(job["id"],), daemon=True)
+        follower.start()
+        deadline = time.monotonic() + 30
+        while client.get(f"/api/v1/jobs/{job['id']}").json()["progress"]["rows_done"] == 0:
+            assert time.monotonic() < deadline, "the job wrote no batch within 30 s"
+            time.sleep(0.02)
+    started = time.monotonic()
+    assert server.stop() == 0
+    follower.join(10)
+    assert time.monotonic() - started < 10 and ended, server.output()
+    with sqlite3.connect(server.files(tenant_id) / "out.db") as db:
+        assert 0 < db.execute("SELECT count(*) FROM people").fetchone()[0] < 400_000  # stopped mid-way, to resume
