@@ -81,6 +81,9 @@ class InProcessExecutor:
         self._waiting: deque[_Entry] = deque()
         self._running: dict[uuid.UUID, _Entry] = {}
         self._futures: dict[uuid.UUID, Future[None]] = {}
+        # Submitted again while its last run was still ending (a retry just after it was
+        # cancelled): queued once that run's thread is done, never two runs at once.
+        self._again: dict[uuid.UUID, _Entry] = {}
         self._closed = False
 
     # --- the seam -------------------------------------------------------------------------------
@@ -95,9 +98,13 @@ class InProcessExecutor:
             if self._closed:
                 raise ServiceError("this executor is closed and takes no more jobs; the job stays queued and runs "
                                    "when the service starts again")
-            if job_id in self._running or any(e.job_id == job_id for e in self._waiting):
+            entry = _Entry(job_id, row.tenant_id, max(1, row.max_running_jobs), resume)
+            if job_id in self._running:
+                self._again[job_id] = entry
                 return
-            self._waiting.append(_Entry(job_id, row.tenant_id, max(1, row.max_running_jobs), resume))
+            if any(e.job_id == job_id for e in self._waiting):
+                return
+            self._waiting.append(entry)
             self._dispatch()
 
     def cancel(self, job_id: uuid.UUID) -> None:
@@ -126,6 +133,7 @@ class InProcessExecutor:
         with self._lock:
             self._closed = True
             self._waiting.clear()
+            self._again.clear()
             for entry in self._running.values():
                 entry.stop.set()
         self._pool.shutdown(wait=wait)
@@ -189,6 +197,9 @@ class InProcessExecutor:
             with self._lock:
                 self._running.pop(entry.job_id, None)
                 self._futures.pop(entry.job_id, None)
+                again = self._again.pop(entry.job_id, None)
+                if again is not None:
+                    self._waiting.append(again)
                 self._dispatch()
 
 
