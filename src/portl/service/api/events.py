@@ -44,8 +44,7 @@ async def job_events(job_id: uuid.UUID, request: Request, caller: CurrentCaller)
 
 def _snapshot(request: Request, caller: Caller, job_id: uuid.UUID) -> dict[str, Any]:
     with tenant_session(request, caller) as session:
-        shown = job_out(_own_job(session, caller, job_id)).model_dump(mode="json")
-    return shown
+        return job_out(_own_job(session, caller, job_id)).model_dump(mode="json")
 
 
 async def _stream(request: Request, caller: Caller, job_id: uuid.UUID, job: dict[str, Any]) -> AsyncIterator[str]:
