@@ -116,7 +116,8 @@ def test_a_tenant_at_its_limit_waits_while_another_tenants_job_starts(store, exe
         executor.submit(job_id)
 
     assert wait_for(store, globex_job).status == JobStatus.SUCCEEDED
-    assert executor.running() == [acme_jobs[0]]
+    # The other tenant's job may still be leaving the executor's books after its status was written.
+    assert [j for j in executor.running() if j != globex_job] == [acme_jobs[0]]
     assert executor.waiting() == acme_jobs[1:]
     assert [job(store, j).status for j in acme_jobs[1:]] == [JobStatus.QUEUED] * 2
     for job_id in acme_jobs:
