@@ -33,6 +33,8 @@ OutputFormat = Annotated[Format, typer.Option("--format", help="text for people,
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.", envvar="PORTL_DEBUG")]
 JobId = Annotated[str, typer.Argument(help="The job's id, as `portl submit` printed it.", metavar="ID")]
 Labels = Annotated[Optional[list[str]], typer.Option("--label", help="key=value; repeat for several.", metavar="K=V")]
+Interval = Annotated[float, typer.Option("--interval", help="With --wait: seconds between two looks at the job.", min=0.05,
+                                         metavar="S")]
 
 
 def _connect(server: str, api_key: str | None) -> ServerClient:
@@ -71,7 +73,7 @@ def submit(
     label: Labels = None,
     idempotency_key: Annotated[Optional[str], typer.Option("--idempotency-key", help="Submitting again with the same key answers the first job instead of running it twice.", metavar="KEY")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the job has finished, then show it.")] = False,
-    interval: Annotated[float, typer.Option("--interval", help="With --wait: seconds between two looks at the job.", min=0.05, metavar="S")] = 1.0,
+    interval: Interval = 1.0,
     server: Server = DEFAULT_SERVER,
     api_key: ApiKey = None,
     format: OutputFormat = Format.text,
@@ -251,7 +253,7 @@ def jobs_logs(
 def jobs_retry(
     job_id: JobId,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the job has finished again, then show it.")] = False,
-    interval: Annotated[float, typer.Option("--interval", help="With --wait: seconds between two looks at the job.", min=0.05, metavar="S")] = 1.0,
+    interval: Interval = 1.0,
     server: Server = DEFAULT_SERVER,
     api_key: ApiKey = None,
     format: OutputFormat = Format.text,

@@ -31,6 +31,7 @@ from portl.errors import ServiceError
 from portl.service.models import Job, Tenant, now
 from portl.service.status import JobStatus
 from portl.service.store import Store
+from portl.service.settings import whole_number
 
 log = logging.getLogger("portl.service")
 
@@ -260,17 +261,7 @@ def executor_for(store: Store, workers: int | None = None) -> InProcessExecutor 
 
 
 def _workers_from_environment() -> int:
-    text = os.environ.get(WORKERS_VARIABLE, "").strip()
-    if not text:
-        return DEFAULT_WORKERS
-    try:
-        workers = int(text)
-    except ValueError:
-        workers = 0
-    if workers < 1:
-        raise ServiceError(f"{WORKERS_VARIABLE}={text!r} is not a number of workers: give a whole number from 1 up, "
-                           f"or unset it for {DEFAULT_WORKERS}")
-    return workers
+    return whole_number(os.environ, WORKERS_VARIABLE, DEFAULT_WORKERS, "workers", "a whole number from 1 up")
 
 
 def _take_back(store: Store, executor: InProcessExecutor) -> None:

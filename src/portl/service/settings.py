@@ -54,6 +54,24 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: str | os.PathLi
     return ServiceSettings(home, normalise_url(url))
 
 
+def whole_number(environ: Mapping[str, str], variable: str, default: int, what: str, hint: str) -> int:
+    """The whole number from 1 up that ``variable`` sets, or ``default`` when it is unset; anything
+    else is a :class:`~portl.errors.ServiceError` naming the variable, ``what`` it counts and
+    ``hint`` (what to give)."""
+    from portl.errors import ServiceError
+
+    text = environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ServiceError(f"{variable}={text!r} is not a number of {what}: give {hint}, or unset it for {default}")
+    return number
+
+
 def normalise_url(url: str) -> str:
     """``url`` as SQLAlchemy should open it: PostgreSQL through psycopg 3. Anything but SQLite and
     PostgreSQL is refused, naming the variable to fix."""

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from portl.errors import ServiceError
+from portl.service.settings import whole_number
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -48,18 +49,8 @@ def broker_url(environ: Mapping[str, str] | None = None) -> str:
 
 
 def visibility_timeout(environ: Mapping[str, str] | None = None) -> int:
-    environ = os.environ if environ is None else environ
-    text = environ.get(VISIBILITY_VARIABLE, "").strip()
-    if not text:
-        return DEFAULT_VISIBILITY_S
-    try:
-        seconds = int(text)
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise ServiceError(f"{VISIBILITY_VARIABLE}={text!r} is not a number of seconds: give a whole number above the "
-                           f"longest job's duration, or unset it for {DEFAULT_VISIBILITY_S}")
-    return seconds
+    return whole_number(os.environ if environ is None else environ, VISIBILITY_VARIABLE, DEFAULT_VISIBILITY_S,
+                        "seconds", "a whole number above the longest job's duration")
 
 
 def make_app(broker: str, visibility_s: int = DEFAULT_VISIBILITY_S) -> Celery:
