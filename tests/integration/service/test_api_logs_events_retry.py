@@ -10,18 +10,9 @@ import threading
 import time
 
 import httpx
-import pytest
 
 from tests.integration.service.apiserver import ServiceServer
 from tests.integration.service.test_api_runs import job_text, wait_for, write_people
-
-
-@pytest.fixture
-def server(tmp_path):
-    served = ServiceServer(tmp_path / "home")
-    served.home.mkdir()
-    yield served
-    served.stop()
 
 
 def test_the_record_log_pages_filters_and_downloads_the_rejected_records(server):

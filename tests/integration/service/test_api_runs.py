@@ -7,7 +7,6 @@ from __future__ import annotations
 import sqlite3
 import time
 
-import pytest
 from sqlalchemy import update
 
 from portl.service.models import Tenant
@@ -46,14 +45,6 @@ mapping:
     age: {{type: int64}}
 batch: {{size: {batch}}}
 """
-
-
-@pytest.fixture
-def server(tmp_path):
-    served = ServiceServer(tmp_path / "home")
-    served.home.mkdir()
-    yield served
-    served.stop()
 
 
 def test_a_csv_to_sqlite_job_runs_to_succeeded_and_its_counts_add_up(server):
