@@ -24,5 +24,5 @@ def test_the_service_extra_names_its_libraries_and_dev_installs_them():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
 
     assert extras["service"] == ["sqlalchemy>=2.0", "alembic>=1.13", "fastapi>=0.110", "uvicorn>=0.29",
-                                 "celery[redis]>=5.3,<6"]
+                                 "celery[redis]>=5.3,<6", "python-multipart>=0.0.9"]
     assert set(extras["service"]) <= set(extras["dev"])
