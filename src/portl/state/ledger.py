@@ -128,6 +128,11 @@ class RunRecord:
         return self.status not in FINISHED
 
 
+def new_run_id() -> str:
+    """A new run's id: when it started (UTC) and six random hex digits."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
 class Ledger:
     """Thread-safe access to the run ledger."""
 
@@ -144,7 +149,7 @@ class Ledger:
 
     def start_run(self, job: str, job_path: str, job_hash: str, meta: dict[str, Any], run_id: str | None = None) -> RunRecord:
         """Record a new run (``run_id``: one adopted from a destination's checkpoints)."""
-        run_id = run_id or time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+        run_id = run_id or new_run_id()
         now = time.time()
         meta = {**meta, "process": this_process()}
         with self._lock:
