@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from portl.errors import ConfigError, Problem
 
-__all__ = ["Allowances", "JOB_FILE_NAME", "allowances_of", "job_problems"]
+__all__ = ["Allowances", "JOB_FILE_NAME", "allowances_of", "job_problems", "url_problems"]
 
 JOB_FILE_NAME = "job.yaml"
 """What messages call a submitted job's text (problems say ``job.yaml:3:5``)."""
@@ -106,6 +106,14 @@ def job_problems(job_text: str, tenant: Any, files_dir: str | None = None,
         problems += [parsed.positions.problem(path, message, at_key=at_key)
                      for path, message, at_key in check.walk(parsed.data, ())]
     return sorted(problems, key=lambda p: (p.file != JOB_FILE_NAME, p.line or 0, p.column or 0))
+
+
+def url_problems(url: str, tenant: Any, resolve: Resolver = resolve_host) -> list[str]:
+    """Why the service may not call ``url`` for ``tenant`` (a webhook, say): the same address
+    checks as a job's URLs get, each as a message. Empty: it may."""
+    if allowances_of(tenant).private_network:
+        return []
+    return [message for _path, message, _at_key in _Checker(allowances_of(tenant), resolve)._url((), url)]
 
 
 def _relative(problem: Problem, name: str, files_dir: str | None) -> Problem:
