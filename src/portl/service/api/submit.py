@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from portl.errors import Problem
+from portl.errors import ConfigError, Problem
 from portl.spec.positions import Path, dotted, parse_yaml
 
 
@@ -62,7 +62,10 @@ def unsupported(text: str) -> list[Problem]:
 
 
 def _paths_by_site(text: str) -> dict[tuple[int, int], Path]:
-    parsed = parse_yaml(text, "job")
+    try:
+        parsed = parse_yaml(text, "job")
+    except ConfigError:  # text that is not YAML at all: its problem has a line and column, but no path
+        return {}
     found: dict[tuple[int, int], Path] = {}
 
     def visit(node: Any, path: Path) -> None:
