@@ -122,6 +122,10 @@ class Job(Base):
     started_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
     finished_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
     deleted_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)  # soft delete: the audit trail stays
+    stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Where the job is in its file: 2k while its k-th job loads, 2k+1 while that one finishes."""
+    dispatched_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
+    """When the job was last handed to the executor to start; null while it waits for a turn."""
 
 
 class Batch(Base):
@@ -136,6 +140,13 @@ class Batch(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    stage: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Which job of the job's file (0 for the first)."""
+    job_name: Mapped[Optional[str]] = mapped_column(String(200))
+    run_id: Mapped[Optional[str]] = mapped_column(String(64))
+    """The engine run the batch loads into (its checkpoints in the destination name it)."""
+    kind: Mapped[str] = mapped_column(String(10), default="part", server_default="part")
+    """``part``: one partition of a run spread over workers; ``whole``: the whole job in one task."""
     partition: Mapped[int] = mapped_column(Integer, default=0)
     source_range: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=BatchStatus.PENDING)
@@ -146,6 +157,9 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     started_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
     finished_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
+    heartbeat_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
+    """Written every few seconds by the worker running the batch: a stale one means it died."""
+    worker: Mapped[Optional[str]] = mapped_column(String(200))
 
 
 class RecordLogEntry(Base):

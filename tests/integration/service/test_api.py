@@ -58,7 +58,7 @@ def test_health_names_the_database_revision_and_the_executor(server):
         answer = anyone.get("/api/v1/health")
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok", "version": "0.1.0", "database": "reachable",
-                             "database_revision": "0001", "executor": "in-process"}
+                             "database_revision": "0002", "executor": "in-process"}
 
 
 def test_openapi_document_has_a_title_and_every_route_with_a_summary(server):

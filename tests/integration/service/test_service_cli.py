@@ -183,7 +183,7 @@ def test_service_migrate_creates_the_schema_then_has_nothing_to_do(portl, tmp_pa
 
     database = f"sqlite:///{tmp_path / '.portl' / 'service.db'}"
     assert first.stdout.strip() == f"state database {database} upgraded from an empty database to revision 0001"
-    assert second.json == {"database": database, "revision": "0001", "previous_revision": "0001", "changed": False}
+    assert second.json == {"database": database, "revision": "0002", "previous_revision": "0002", "changed": False}
 
 
 def test_an_unreachable_state_database_is_one_sentence_with_the_password_masked(portl):
@@ -200,7 +200,7 @@ def test_the_commands_work_on_postgresql(portl, pg_url):
     created = portl("tenants", "create", "acme", "--format", "json", database=pg_url).json
     listed = portl("tenants", "list", "--format", "json", database=pg_url).json
 
-    assert migrated.json["revision"] == "0001" and migrated.json["database"] == normalise_url(pg_url)
+    assert migrated.json["revision"] == "0002" and migrated.json["database"] == normalise_url(pg_url)
     assert [t["name"] for t in listed] == ["acme"]
     with open_store(ServiceSettings(Path("."), normalise_url(pg_url))) as store:
         assert store.tenants.verify(created["api_key"]).tenant == "acme"

@@ -35,7 +35,7 @@ def tables_of(url: str) -> set[str]:
 def test_upgrade_creates_every_table_and_returns_the_newest_revision(url):
     revision = upgrade(url)
 
-    assert revision == head_revision() == "0001"
+    assert revision == head_revision() == "0002"
     assert tables_of(url) == SERVICE_TABLES | {VERSION_TABLE}
 
 
@@ -53,7 +53,7 @@ def test_upgrading_twice_changes_nothing(url):
     finally:
         engine.dispose()
 
-    assert (again.before, again.after, again.changed) == ("0001", "0001", False)
+    assert (again.before, again.after, again.changed) == ("0002", "0002", False)
     assert names == ["acme"]
 
 
@@ -91,7 +91,7 @@ def test_a_database_upgraded_by_a_newer_portl_is_refused_with_what_to_do(tmp_pat
         engine.dispose()
 
     assert str(info.value) == (f"the state database {url} is at schema revision 0042, which this Portl does not know "
-                               "(its newest is 0001): it was upgraded by a newer Portl; upgrade Portl here too")
+                               "(its newest is 0002): it was upgraded by a newer Portl; upgrade Portl here too")
 
 
 def test_on_postgresql_every_tenant_owned_table_has_row_level_security(pg_url):
@@ -126,7 +126,7 @@ def test_processes_upgrading_at_the_same_time_create_the_schema_once(url, tmp_pa
     assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
     documents = [json.loads(out) for _, out, _ in results]
     assert sorted(d["changed"] for d in documents) == [False, False, True]
-    assert {d["revision"] for d in documents} == {"0001"}
+    assert {d["revision"] for d in documents} == {"0002"}
     assert tables_of(url) == SERVICE_TABLES | {VERSION_TABLE}
 
 
@@ -141,6 +141,6 @@ def test_a_failed_upgrade_leaves_no_half_schema(tmp_path):
     finally:
         engine.dispose()
 
-    assert str(info.value).startswith(f"could not upgrade the state database {url} to schema revision 0001: "
+    assert str(info.value).startswith(f"could not upgrade the state database {url} to schema revision 0002: "
                                       "table record_log already exists; nothing was changed")
     assert tables_of(url) == {"record_log"}
