@@ -203,6 +203,7 @@ def serve(
 
     from portl.service.api import create_app
     from portl.service.executor import executor_for
+    from portl.service.webhooks import Deliverer
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -213,6 +214,8 @@ def serve(
         listening = (f"Portl service listening on http://{shown}:{port} (state database "
                      f"{escape(store.settings.shown_database)}); API docs at http://{shown}:{port}/docs")
         executor = executor_for(store)
+        deliverer = Deliverer(store)  # webhooks go out from here, whichever executor runs the jobs
+        deliverer.start()
         try:
             server = _server_class(lambda: out.print(listening, soft_wrap=True))(
                 uvicorn.Config(create_app(store, executor), host=host, port=port, log_level="warning",
@@ -226,6 +229,7 @@ def serve(
                 raise ServiceError(f"could not listen on {shown}:{port}, as said above; pick another --port, "
                                    "or stop what listens there") from None
         finally:
+            deliverer.stop()
             executor.close()
     out.print("Portl service stopped")
 

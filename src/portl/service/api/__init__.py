@@ -1,7 +1,8 @@
 """The service's HTTP API (FastAPI): ``create_app(store, executor)``. Modules: ``auth`` (who is
 calling), ``errors`` (one error shape), ``jobs`` (submit, read, list, cancel), ``retry``, ``logs``
-(the record log), ``events`` (progress as Server-Sent Events), ``health``;
-``schemas`` holds the bodies, which are the OpenAPI schema too."""
+(the record log), ``events`` (progress as Server-Sent Events), ``webhooks`` (URLs told of job
+events, and their deliveries), ``health``; ``schemas`` holds the bodies, which are the OpenAPI
+schema too."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 import portl
-from portl.service.api import errors, events, health, jobs, logs, retry
+from portl.service.api import errors, events, health, jobs, logs, retry, webhooks
 
 if TYPE_CHECKING:
     from portl.service.executor import Executor
@@ -37,6 +38,7 @@ def create_app(store: Store, executor: Executor) -> FastAPI:
     app.include_router(retry.router)
     app.include_router(logs.router)
     app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     return app
 

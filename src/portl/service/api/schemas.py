@@ -114,3 +114,57 @@ class LogPage(BaseModel):
     entries: list[LogEntryOut]
     next_cursor: Optional[str] = Field(description="Pass as cursor for the next page; null on the last page.")
     note: Optional[str] = Field(None, description="Set when a key was asked for and no entry has it: why that may be.")
+
+
+class WebhookRegistration(BaseModel):
+    """A URL to tell of job events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, description="http:// or https://; a public address unless an admin allowed "
+                     "the tenant private addresses.")
+    events: Optional[list[str]] = Field(None, description="Default: every event (job.succeeded, job.failed, "
+                                        "job.partial, job.cancelled, batch.dead_lettered).")
+    secret: Optional[str] = Field(None, min_length=16, max_length=100, description="The signing secret; default: "
+                                  "a random one, answered once.")
+
+
+class WebhookOut(BaseModel):
+    """A webhook as listings show it: never its signing secret."""
+
+    id: int
+    url: str = Field(description="Credentials in it (a password, ?token=...) masked.")
+    events: list[str]
+    created_at: datetime
+
+
+class NewWebhookOut(WebhookOut):
+    """A webhook just registered, with its signing secret: the only answer that shows it."""
+
+    secret: str = Field(description="Signs every delivery (X-Portl-Signature); shown this once only.")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    """One event sent, or to be sent, to a webhook."""
+
+    id: int = Field(description="Sent as X-Portl-Delivery: the same on every attempt.")
+    event: str
+    job_id: Optional[uuid.UUID] = Field(description="Null for a ping.")
+    status: str = Field(description="pending, delivered or failed (out of attempts).")
+    attempts: int
+    response_status: Optional[int] = Field(description="The receiver's HTTP status at the last attempt.")
+    last_error: Optional[str]
+    next_retry_at: Optional[datetime] = Field(description="When a pending delivery is next tried.")
+    created_at: datetime
+    delivered_at: Optional[datetime]
+
+
+class DeliveryPage(BaseModel):
+    """A page of a webhook's deliveries, newest first."""
+
+    deliveries: list[DeliveryOut]
+    next_cursor: Optional[str] = Field(description="Pass as cursor for the next page; null on the last page.")
