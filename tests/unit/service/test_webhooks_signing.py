@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from portl.secrets import MASK
 from portl.service.models import Job
 from portl.service.webhooks import EVENTS, MAX_ATTEMPTS, backoff_s, encode_body, payload_of, sign
 
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "service.md"
 SECRET = "whsec_test-secret-0123456789"
 WHEN = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
 
@@ -109,3 +113,33 @@ def test_the_backoff_base_and_cap_are_arguments():
 
 def test_a_delivery_is_tried_eight_times_at_most():
     assert MAX_ATTEMPTS == 8
+
+
+def docs_verifier():
+    """The ``is_from_portl`` of the service page's Webhooks section, as a reader would copy it."""
+    section = DOCS.read_text().split("\n## Webhooks\n", 1)[1].split("\n## ", 1)[0]
+    [example] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    namespace: dict = {}
+    exec(compile(example, str(DOCS), "exec"), namespace)  # noqa: S102  (our own documentation)
+    return namespace["is_from_portl"]
+
+
+def signed_headers(body: bytes, sent_at: int, secret: str = SECRET) -> dict[str, str]:
+    return {"X-Portl-Timestamp": str(sent_at), "X-Portl-Signature": sign(secret, sent_at, body)}
+
+
+def test_the_verification_example_in_the_docs_accepts_a_signed_delivery():
+    body = encode_body(payload_of(a_job(), "job.failed", None, WHEN))
+
+    assert docs_verifier()(SECRET, signed_headers(body, int(time.time())), body) is True
+
+
+def test_the_verification_example_in_the_docs_refuses_a_changed_body_another_secret_and_an_old_timestamp():
+    is_from_portl = docs_verifier()
+    body = encode_body(payload_of(a_job(), "job.failed", None, WHEN))
+    fresh = int(time.time())
+
+    assert is_from_portl(SECRET, signed_headers(body, fresh), body.replace(b"failed", b"succeeded")) is False
+    assert is_from_portl(SECRET, signed_headers(body, fresh, secret="another-secret-of-20"), body) is False
+    assert is_from_portl(SECRET, signed_headers(body, fresh - 3600), body) is False
+    assert is_from_portl(SECRET, {}, body) is False
