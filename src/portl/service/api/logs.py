@@ -26,6 +26,8 @@ from portl.service.tenants import Caller
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["record log"])
 MAX_PAGE = 500
+MAX_ID = 2**63 - 1
+"""The largest id a row can have (the columns are 64-bit): a larger one would fail in the database."""
 NDJSON = "application/x-ndjson"
 _STREAM_CHUNK = 500
 
@@ -40,7 +42,7 @@ def job_logs(
     request: Request,
     caller: CurrentCaller,
     outcome: Annotated[Optional[str], Query(description="Only entries with this outcome, e.g. rejected.")] = None,
-    batch: Annotated[Optional[int], Query(description="Only the entries of this batch.")] = None,
+    batch: Annotated[Optional[int], Query(ge=0, le=MAX_ID, description="Only the entries of this batch.")] = None,
     key: Annotated[Optional[str], Query(description="Only the entries of the record with this key.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[Optional[str], Query(description="next_cursor of the previous page.")] = None,
@@ -105,7 +107,7 @@ def _encode(last_id: int) -> str:
 def _decode(cursor: str) -> int:
     try:
         kind, last = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if kind != "log" or not isinstance(last, int):
+        if kind != "log" or not isinstance(last, int) or not 0 <= last <= MAX_ID:
             raise ValueError(cursor)
         return last
     except (ValueError, TypeError, binascii.Error) as exc:
