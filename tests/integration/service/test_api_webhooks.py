@@ -187,6 +187,8 @@ def test_a_tenant_without_the_allowance_gets_422_for_a_loopback_url(server, rece
     ("ftp://example.com/hook", "give an http:// or https:// URL"),
     ("https:///no-host", "give an http:// or https:// URL"),
     ("http://example.com:port/hook", "is not a URL"),
+    ("http://example.com/a hook", "has spaces or control characters"),
+    ("http://example.com/\x00", "has spaces or control characters"),
 ])
 def test_a_url_that_is_not_http_with_a_host_is_refused(hooked, url, says):
     answer = hooked.post("/api/v1/webhooks", json={"url": url})
@@ -194,6 +196,16 @@ def test_a_url_that_is_not_http_with_a_host_is_refused(hooked, url, says):
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "webhook_invalid"
     assert says in answer.json()["error"]["message"]
+
+
+def test_an_id_no_webhook_can_have_is_422_and_a_foreign_cursor_too(hooked, receiver):
+    made = register(hooked, f"{receiver.url}/hook")
+
+    huge = hooked.get(f"/api/v1/webhooks/{2**70}/deliveries")
+    cursor = hooked.get(f"/api/v1/webhooks/{made['id']}/deliveries", params={"cursor": "WzEwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwXQ"})
+
+    assert huge.status_code == 422 and huge.json()["error"]["code"] == "request_invalid"
+    assert cursor.status_code == 422 and "cursor is not one this API gave" in cursor.json()["error"]["message"]
 
 
 def test_an_unknown_event_is_refused_naming_the_known_ones(hooked, receiver):
@@ -456,3 +468,27 @@ def test_two_deliverers_on_one_database_send_each_delivery_once(stopped, receive
     assert sorted(sent) == sorted(ids)  # each once, whoever sent it
     assert all(d.status == "delivered" and d.attempts == 1 for d in found)
     assert delivered_by_serve <= ids
+
+
+def test_on_postgresql_deliveries_are_retried_and_each_taken_by_one_deliverer(tmp_path, pg_url, receiver):
+    server = ServiceServer(tmp_path / "home", database=pg_url)
+    server.home.mkdir()
+    key, tenant_id = server.tenant("retried", private_network=True)
+    server.start()
+    try:
+        with server.client(key) as client:
+            made = register(client, f"{receiver.url}/hook", events=["job.failed"])
+    finally:
+        server.stop()
+    receiver.answers = [500, 500]
+
+    with delivering(server), delivering(server) as store:
+        for _ in range(5):
+            job_event(store, a_job(store, tenant_id), "job.failed")
+        found = settled_in(store, made["id"])
+
+    assert [d.status for d in found] == ["delivered"] * 5
+    assert sum(d.attempts for d in found) == 7
+    assert len(receiver.received) == 7
+    assert sorted({r.headers["x-portl-delivery"] for r in receiver.received}) == sorted(str(d.id) for d in found)
+    assert all(verifies(r, made["secret"]) for r in receiver.received)

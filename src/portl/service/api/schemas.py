@@ -69,7 +69,7 @@ class ProblemOut(BaseModel):
 
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable: unauthorized, not_found, job_invalid, request_invalid, conflict, "
-                      "job_finished, idempotency_conflict, internal...")
+                      "job_finished, idempotency_conflict, rate_limited, internal...")
     message: str
     problems: list[ProblemOut] = []
 
@@ -89,6 +89,8 @@ class Health(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No API key, or one that is not valid."},
     404: {"model": ErrorOut, "description": "No such job for this tenant."},
+    429: {"model": ErrorOut, "description": "The tenant has made its requests per minute: try again after the "
+          "Retry-After header's seconds."},
 }
 
 
@@ -168,3 +170,26 @@ class DeliveryPage(BaseModel):
 
     deliveries: list[DeliveryOut]
     next_cursor: Optional[str] = Field(description="Pass as cursor for the next page; null on the last page.")
+
+
+class FileOut(BaseModel):
+    """A file just uploaded, in place under its path."""
+
+    path: str = Field(description="Relative to the tenant's files folder, as jobs name it (crm/people.csv).")
+    size: int = Field(description="In bytes.")
+    sha256: str = Field(description="The SHA-256 of what was stored, in hex: compare it with your copy's.")
+    uploaded_at: datetime
+
+
+class FileEntryOut(BaseModel):
+    """A file of the tenant's files folder."""
+
+    path: str
+    size: int
+    modified: datetime
+
+
+class FileList(BaseModel):
+    """The tenant's files, by path."""
+
+    files: list[FileEntryOut]

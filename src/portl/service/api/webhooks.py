@@ -12,7 +12,7 @@ import secrets
 from typing import Annotated, Optional
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from portl.service.tenants import Caller
 from portl.service.webhooks import EVENTS, queue_ping
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The webhook's id, as registering it answered.")]
 
 SECRET_PREFIX = "whsec_"
 _ERRORS = {**ERRORS, 404: {"model": ErrorOut, "description": "No such webhook for this tenant."}}
@@ -41,6 +42,8 @@ def register_webhook(body: WebhookRegistration, request: Request, caller: Curren
     url = body.url.strip()
     _check_url(url, caller)
     events = _check_events(body.events)
+    if body.secret is not None and not body.secret.isprintable():
+        raise ApiError(422, "webhook_invalid", "secret has control characters; use printable characters only")
     secret = body.secret or SECRET_PREFIX + secrets.token_urlsafe(32)
     with tenant_session(request, caller) as session:
         hook = Webhook(tenant_id=caller.tenant_id, url=url, events=events, signing_secret=secret, created_at=now())
@@ -59,7 +62,7 @@ def list_webhooks(request: Request, caller: CurrentCaller) -> WebhookList:
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Delete a webhook", responses=_ERRORS)
-def delete_webhook(webhook_id: int, request: Request, caller: CurrentCaller) -> Response:
+def delete_webhook(webhook_id: WebhookId, request: Request, caller: CurrentCaller) -> Response:
     """Stop sending to a webhook: its pending deliveries end failed. Its deliveries stay readable."""
     with tenant_session(request, caller) as session:
         # The write first: on SQLite a read before it could not become a write while jobs commit progress.
@@ -74,7 +77,7 @@ def delete_webhook(webhook_id: int, request: Request, caller: CurrentCaller) -> 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryPage, summary="List a webhook's deliveries",
             responses={422: {"model": ErrorOut, "description": "The cursor is malformed."}, **_ERRORS})
 def list_deliveries(
-    webhook_id: int,
+    webhook_id: WebhookId,
     request: Request,
     caller: CurrentCaller,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -96,7 +99,7 @@ def list_deliveries(
 
 @router.post("/{webhook_id}/test", status_code=202, response_model=DeliveryOut, summary="Send a webhook a ping",
              responses={409: {"model": ErrorOut, "description": "The webhook was deleted."}, **_ERRORS})
-def test_webhook(webhook_id: int, request: Request, caller: CurrentCaller) -> DeliveryOut:
+def test_webhook(webhook_id: WebhookId, request: Request, caller: CurrentCaller) -> DeliveryOut:
     """Queue a ``ping`` delivery, signed like any other; follow it in the webhook's deliveries."""
     with tenant_session(request, caller) as session:
         if request.app.state.store.settings.is_sqlite:  # it reads, then writes: take SQLite's write lock first
@@ -121,6 +124,9 @@ def _own_webhook(session: Session, caller: Caller, webhook_id: int) -> Webhook:
 def _check_url(url: str, caller: Caller) -> None:
     from portl.service.policy import url_problems
 
+    if not url.isprintable() or " " in url:
+        raise ApiError(422, "webhook_invalid", f"url {mask_url(url)!r} has spaces or control characters; "
+                       "percent-encode them (a space is %20)")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
@@ -164,7 +170,7 @@ def _encode(last_id: int) -> str:
 def _decode(cursor: str) -> int:
     try:
         (last,) = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(last, int):
+        if not isinstance(last, int) or not 0 < last < 2**63:
             raise TypeError(last)
         return last
     except (ValueError, TypeError, binascii.Error) as exc:
