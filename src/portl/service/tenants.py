@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 ALLOWANCES = ("local_files", "code_hooks", "private_network")
 """What an admin can allow a tenant's jobs: read local files, run code hooks, reach private addresses."""
+MAX_LIMIT = 2**31 - 1
+"""The largest limit a tenant can have: the columns are 32-bit integers."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class TenantInfo:
     live_keys: int
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "created_at": self.created_at.isoformat(),
+        return {"id": self.id, "name": self.name, "created_at": self.created_at.isoformat(),
                 "allowed": {a: getattr(self, a) for a in ALLOWANCES},
                 "max_running_jobs": self.max_running_jobs, "requests_per_minute": self.requests_per_minute,
                 "live_keys": self.live_keys}
@@ -88,6 +90,7 @@ class Caller:
     local_files: bool
     code_hooks: bool
     private_network: bool
+    requests_per_minute: int = 600
 
 
 class Tenants:
@@ -133,6 +136,22 @@ class Tenants:
             for allowance, value in allowances.items():
                 if value is not None:
                     setattr(tenant, f"allow_{allowance}", value)
+            session.commit()
+            return _tenant_info(tenant, self._live_keys(session, tenant.id))
+
+    def set_limits(self, name: str, *, max_running_jobs: int | None = None,
+                   requests_per_minute: int | None = None) -> TenantInfo:
+        """Change a tenant's limits; None leaves one as it is. Each is a whole number from 1 up."""
+        for option, value in (("max running jobs", max_running_jobs), ("requests per minute", requests_per_minute)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 1 <= value <= MAX_LIMIT):
+                raise ConfigError(f"{option} must be a whole number from 1 to {MAX_LIMIT:,}; got {value!r}")
+        with self._sessions() as session:
+            tenant = self._require(session, name)
+            if max_running_jobs is not None:
+                tenant.max_running_jobs = max_running_jobs
+            if requests_per_minute is not None:
+                tenant.requests_per_minute = requests_per_minute
             session.commit()
             return _tenant_info(tenant, self._live_keys(session, tenant.id))
 
@@ -194,7 +213,7 @@ class Tenants:
             key.last_used_at = now()
             session.commit()
             return Caller(tenant.id, tenant.name, prefix, tenant.allow_local_files, tenant.allow_code_hooks,
-                          tenant.allow_private_network)
+                          tenant.allow_private_network, tenant.requests_per_minute)
 
     # --- lookups -----------------------------------------------------------------------------
 

@@ -71,6 +71,8 @@ def test_openapi_document_has_a_title_and_every_route_with_a_summary(server):
     assert routes == {("/api/v1/jobs", "post"), ("/api/v1/jobs", "get"), ("/api/v1/jobs/{job_id}", "get"),
                       ("/api/v1/jobs/{job_id}/cancel", "put"), ("/api/v1/jobs/{job_id}/retry", "post"),
                       ("/api/v1/jobs/{job_id}/logs", "get"), ("/api/v1/jobs/{job_id}/events", "get"),
+                      ("/api/v1/jobs/{job_id}", "delete"), ("/api/v1/files", "post"), ("/api/v1/files", "get"),
+                      ("/api/v1/files/{path}", "delete"),
                       ("/api/v1/webhooks", "post"), ("/api/v1/webhooks", "get"),
                       ("/api/v1/webhooks/{webhook_id}", "delete"), ("/api/v1/webhooks/{webhook_id}/deliveries", "get"),
                       ("/api/v1/webhooks/{webhook_id}/test", "post"), ("/api/v1/health", "get")}

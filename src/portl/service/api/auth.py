@@ -1,5 +1,9 @@
 """Who is calling: the API key of ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``,
-verified against the state database. A missing or refused key is a 401 that says which."""
+verified against the state database. A missing or refused key is a 401 that says which.
+
+Each request with a valid key then counts against its tenant's ``requests_per_minute``
+(:mod:`portl.service.ratelimit`): one over it is a 429 with ``Retry-After``. Every endpoint that
+takes a key is covered by that; health and the docs take none and are never limited."""
 
 from __future__ import annotations
 
@@ -31,9 +35,20 @@ def caller(
         raise ApiError(401, "unauthorized", "this endpoint needs an API key: send 'Authorization: Bearer <key>' or "
                        "'X-API-Key: <key>' (an admin makes keys with `portl keys create TENANT`)", headers=_CHALLENGE)
     try:
-        return request.app.state.store.tenants.verify(key)
+        found = request.app.state.store.tenants.verify(key)
     except KeyRefused as exc:
         raise ApiError(401, "unauthorized", str(exc), headers=_CHALLENGE) from exc
+    _count_request(request, found)
+    return found
+
+
+def _count_request(request: Request, found: Caller) -> None:
+    limit = found.requests_per_minute
+    answer = request.app.state.rate_limiter.hit(found.tenant_id, limit)
+    if not answer.allowed:
+        raise ApiError(429, "rate_limited", f"tenant {found.tenant!r} may make {limit} request"
+                       f"{'s' if limit != 1 else ''} a minute and has made them; try again in "
+                       f"{answer.retry_after_s} s", headers={"Retry-After": str(answer.retry_after_s)})
 
 
 CurrentCaller = Annotated[Caller, Depends(caller)]

@@ -1,5 +1,8 @@
-"""``/api/v1/jobs``: submit a job, read one, list them, cancel one. Every query is filtered by the
-caller's tenant: another tenant's job is answered 404, as if it did not exist."""
+"""``/api/v1/jobs``: submit a job, read one, list them, cancel one, delete one. Every query is
+filtered by the caller's tenant: another tenant's job is answered 404, as if it did not exist.
+
+Deleting is soft: the row stays, with ``deleted_at`` set, as the audit trail (with its record
+log), and every endpoint answers 404 for it from then on, as for a job that never existed."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +25,7 @@ from portl.service.api.errors import ApiError
 from portl.service.api.schemas import ERRORS, ErrorOut, JobOut, JobPage, JobSubmission
 from portl.service.api.showjob import job_out
 from portl.service.api.submit import problem_dicts, submitted, unsupported
-from portl.service.models import Job
+from portl.service.models import Job, now
 from portl.service.status import JobStatus
 from portl.service.tenants import Caller
 
@@ -95,6 +98,9 @@ def _by_key(session: Session, caller: Caller, key: str) -> Job | None:
 
 
 def _repeat(earlier: Job, sent: Any, key: str, response: Response) -> JobOut:
+    if earlier.deleted_at is not None:  # its key stays taken: the row is kept, and answering it would show it
+        raise ApiError(409, "idempotency_conflict", f"Idempotency-Key {key!r} was used for a job that has since been "
+                       "deleted; use a new key to submit the job again")
     if not sent.same_as(earlier.job_text, earlier.name, earlier.labels):
         raise ApiError(409, "idempotency_conflict", f"Idempotency-Key {key!r} was used for job {earlier.id}, submitted "
                        "with another body; use a new key for another job")
@@ -177,3 +183,22 @@ def cancel_job(job_id: uuid.UUID, request: Request, caller: CurrentCaller) -> Jo
     request.app.state.executor.cancel(job_id)
     with tenant_session(request, caller) as session:
         return job_out(_own_job(session, caller, job_id))
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response, summary="Delete a job", responses={
+    409: {"model": ErrorOut, "description": "The job is queued, running or cancelling: cancel it first."}, **ERRORS})
+def delete_job(job_id: uuid.UUID, request: Request, caller: CurrentCaller) -> Response:
+    """Delete a finished job: it is no longer listed and every endpoint answers 404 for it. Its
+    row and record log stay in the state database, as the audit trail."""
+    with tenant_session(request, caller) as session:
+        # One statement, as for retry: a job that starts meanwhile is not deleted under its worker.
+        changed = session.execute(update(Job).where(Job.id == job_id, Job.tenant_id == caller.tenant_id,
+                                                    Job.deleted_at.is_(None), Job.status.in_(JobStatus.FINISHED))
+                                  .values(deleted_at=now())).rowcount
+        session.commit()
+    if not changed:
+        with tenant_session(request, caller) as session:
+            status = _own_job(session, caller, job_id).status  # 404 when it is not the caller's, or gone
+        raise ApiError(409, "job_not_finished", f"job {job_id} is {status}; only a finished job can be deleted: "
+                       "cancel it first, then delete it once it is cancelled")
+    return Response(status_code=204)
