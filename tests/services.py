@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -47,6 +48,13 @@ def unique_name(prefix: str = "portl_test") -> str:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """URL of a new, empty Postgres database owned by this test."""
+    with pg_database() as url:
+        yield url
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """URL of a new, empty Postgres database, dropped on leaving: for a fixture of wider scope."""
     try:
         import psycopg
 
