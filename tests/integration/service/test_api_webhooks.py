@@ -98,8 +98,12 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def hooked(server):
+    """The tenant's client; its webhooks are deleted after each test, so that no later test's
+    receiver (perhaps on a port used before) is sent an earlier test's events."""
     with server.client(server.keys["hooked"][0]) as client:
         yield client
+        for hook in client.get("/api/v1/webhooks").json()["webhooks"]:
+            client.delete(f"/api/v1/webhooks/{hook['id']}")
 
 
 @pytest.fixture
