@@ -58,7 +58,7 @@ def test_health_names_the_database_revision_and_the_executor(server):
         answer = anyone.get("/api/v1/health")
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok", "version": "0.1.0", "database": "reachable",
-                             "database_revision": "0002", "executor": "in-process"}
+                             "database_revision": "0002", "executor": "in-process", "broker": None, "workers": 1}
 
 
 def test_openapi_document_has_a_title_and_every_route_with_a_summary(server):
@@ -75,7 +75,8 @@ def test_openapi_document_has_a_title_and_every_route_with_a_summary(server):
                       ("/api/v1/files/{path}", "delete"),
                       ("/api/v1/webhooks", "post"), ("/api/v1/webhooks", "get"),
                       ("/api/v1/webhooks/{webhook_id}", "delete"), ("/api/v1/webhooks/{webhook_id}/deliveries", "get"),
-                      ("/api/v1/webhooks/{webhook_id}/test", "post"), ("/api/v1/health", "get")}
+                      ("/api/v1/webhooks/{webhook_id}/test", "post"), ("/api/v1/health", "get"),
+                      ("/api/v1/stats", "get"), ("/api/v1/workers", "get"), ("/api/v1/queues", "get"), ("/metrics", "get")}
     assert all(op.get("summary") for methods in document["paths"].values() for op in methods.values())
     assert "JobOut" in document["components"]["schemas"] and "ErrorOut" in document["components"]["schemas"]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -57,4 +57,4 @@ def test_health_is_503_when_the_state_database_cannot_be_reached(tmp_path):
         gone.dispose()
     assert answer.status_code == 503
     assert answer.json() == {"status": "unavailable", "version": "0.1.0", "database": "unreachable",
-                             "database_revision": None, "executor": "broken"}
+                             "database_revision": None, "executor": "broken", "broker": None, "workers": None}

@@ -1,7 +1,8 @@
 """The service's HTTP API (FastAPI): ``create_app(store, executor)``. Modules: ``auth`` (who is
 calling, and how often), ``errors`` (one error shape), ``jobs`` (submit, read, list, cancel,
 delete), ``retry``, ``logs`` (the record log), ``events`` (progress as Server-Sent Events),
-``files`` (uploads), ``webhooks`` (URLs told of job events, and their deliveries), ``health``;
+``files`` (uploads), ``webhooks`` (URLs told of job events, and their deliveries), ``health``,
+``monitor`` (the tenant's figures, the workers, the queues, and Prometheus' ``/metrics``);
 ``schemas`` holds the bodies, which are the OpenAPI schema too."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 import portl
-from portl.service.api import errors, events, files, health, jobs, logs, retry, webhooks
+from portl.service.api import errors, events, files, health, jobs, logs, monitor, retry, webhooks
 
 if TYPE_CHECKING:
     from portl.service.executor import Executor
@@ -26,6 +27,7 @@ delete them; upload the files they read.
 
 Every endpoint but health needs an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`;
 each such request counts against the tenant's requests per minute (over it: 429, with Retry-After).
+`/metrics` needs the server's admin token (`PORTL_ADMIN_TOKEN`) instead: `Authorization: Bearer <token>`.
 Every error is answered as `{"error": {"code", "message", "problems"}}`."""
 
 
@@ -51,6 +53,7 @@ def create_app(store: Store, executor: Executor, rate_limiter: RateLimiter | Non
     app.include_router(files.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(monitor.router)
     return app
 
 

@@ -1,5 +1,7 @@
 """``/api/v1/health``: whether the API can do its work: up, its state database reachable (at
-which schema revision), and which executor runs the jobs. 503 when the database cannot be reached."""
+which schema revision), which executor runs the jobs, and, for the executor, whether its broker
+answers and how many workers do. 503 only when the database cannot be reached: without it nothing
+works. Without a broker or a worker jobs are accepted and wait, so that is ``degraded``."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ router = APIRouter(prefix="/api/v1", tags=["health"])
             responses={503: {"model": Health, "description": "The state database cannot be reached."}})
 def health(request: Request) -> Health | JSONResponse:
     """No API key needed: for load balancers and monitors."""
+    from portl.service.monitor import census
+
     state = request.app.state
     try:
         with state.store.engine.connect() as connection:
@@ -24,10 +28,12 @@ def health(request: Request) -> Health | JSONResponse:
         reachable = True
     except Exception:  # any failure to reach it is the same answer: unavailable
         reachable = False
-    answer = Health(status="ok" if reachable else "unavailable", version=portl.__version__,
-                    database="reachable" if reachable else "unreachable",
+    running = census(state.executor)
+    degraded = running.broker == "unreachable" or running.workers == 0
+    answer = Health(status="unavailable" if not reachable else "degraded" if degraded else "ok",
+                    version=portl.__version__, database="reachable" if reachable else "unreachable",
                     database_revision=state.store.migrated.after if reachable else None,
-                    executor=executor_kind(state.executor))
+                    executor=executor_kind(state.executor), broker=running.broker, workers=running.workers)
     return answer if reachable else JSONResponse(answer.model_dump(), 503)
 
 

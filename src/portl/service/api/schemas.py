@@ -79,11 +79,16 @@ class ErrorOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: str = Field(description="ok, or unavailable when the state database cannot be reached.")
+    status: str = Field(description="ok; degraded when the broker cannot be reached or no worker answers; "
+                        "unavailable when the state database cannot be reached.")
     version: str
     database: str = Field(description="reachable or unreachable.")
     database_revision: Optional[str]
     executor: str
+    broker: Optional[str] = Field(None, description="reachable or unreachable when jobs go through a broker "
+                                  "(Celery); null otherwise.")
+    workers: Optional[int] = Field(None, description="Workers that answered: 1 (this server) in-process; the Celery "
+                                   "workers that answered a ping within 0.3 s; null when the executor cannot tell.")
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
