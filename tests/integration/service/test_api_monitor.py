@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -288,6 +289,20 @@ def test_the_help_of_the_retry_latency_says_what_it_measures(monitored):
     [line] = [line for line in text.splitlines() if line.startswith("# HELP portl_batch_retry_latency_seconds ")]
     assert "from the end of the failed attempt (finished_at) to the start of the retry (started_at)" in line
     assert "retries that have ended are not counted" in line
+
+
+def test_every_metric_and_the_scrape_configuration_are_in_the_docs(monitored):
+    import yaml
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "service.md").read_text()
+    section = docs.split("\n## Monitoring\n", 1)[1].split("\n## ", 1)[0]
+    with monitored.client(TOKEN) as admin:
+        types, _ = parse_metrics(admin.get("/metrics").text)
+    documented = set(re.findall(r"`(portl_[a-z_]+)", section))
+    assert set(types) - {"portl_broker_up"} <= documented and "portl_broker_up" in documented
+    [scrape] = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    [job] = yaml.safe_load(scrape)["scrape_configs"]
+    assert job["metrics_path"] == "/metrics" and job["authorization"]["type"] == "Bearer"
 
 
 @pytest.mark.parametrize("authorization, message", [
