@@ -14,6 +14,7 @@ such (a note, no workers, unknown depths), never raised: a monitor must answer w
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,7 +72,8 @@ class Census:
 
 
 class BrokerUnreachable(Exception):
-    """The broker did not accept a connection within the timeout; the message says which and why."""
+    """The broker could not be connected to, or stopped answering, within the timeout; the message
+    names it (password masked) and says why."""
 
 
 def workers(executor: Any, timeout_s: float = ASK_TIMEOUT_S) -> Workers:
@@ -119,8 +121,6 @@ def census(executor: Any, timeout_s: float = PING_TIMEOUT_S) -> Census:
 
 def this_process() -> str:
     """This process as a worker name, like Celery's ``name@host``: ``in-process@host:pid``."""
-    import os
-
     return f"{IN_PROCESS_QUEUE}@{socket.gethostname()}:{os.getpid()}"
 
 
@@ -181,8 +181,9 @@ def _concurrency(stats: dict[str, Any]) -> Optional[int]:
 
 
 def _depth(connection: Connection, queue: str) -> int:
-    """The tasks the broker holds for ``queue``, not yet delivered to a worker. Redis keeps no
-    list for an empty queue, so a queue the broker does not know is empty."""
+    """The tasks the broker holds for ``queue``, not yet delivered to a worker: on Redis, the
+    length of the list named after the queue (and of its lists per priority), as kombu's transport
+    counts it. Redis keeps no list for an empty queue, so a queue the broker does not know is empty."""
     from kombu.exceptions import ChannelError
 
     channel = connection.channel()

@@ -391,23 +391,25 @@ def broker(monkeypatch):
 def test_with_celery_the_workers_the_broker_queue_and_health_are_the_real_ones(tmp_path, broker):
     server = ServiceServer(tmp_path / "home")
     server.home.mkdir()
-    key, tenant_id = server.tenant("acme")
+    key, tenant_id = server.tenant("acme", code_hooks=True)
     write_people(server.files(tenant_id), 100)
+    (server.files(tenant_id) / "gate.py").write_text(GATE_HOOK)
+    held = job_text() + "hooks:\n  before_batch: {type: python, function: 'gate:hold'}\n"
     workers = Workers(server.home, broker)
     server.start()
     try:
         with server.client(key) as client, server.client(TOKEN) as admin:
             alone = client.get("/api/v1/health").json()
             nobody = client.get("/api/v1/workers").json()
-            job_id = client.post("/api/v1/jobs", json={"job": job_text()}).json()["id"]
+            job_id = client.post("/api/v1/jobs", json={"job": held}).json()["id"]
             waiting = client.get("/api/v1/queues").json()
             _, before = parse_metrics(admin.get("/metrics").text)
 
             workers.start(concurrency=2)
+            busy = wait_for_workers(client, [1], workers.output)  # answering, and running the held job
+            (server.files(tenant_id) / "release").write_text("")
             job = wait_for(client, job_id, ("succeeded", "failed"), timeout=60)
-            deadline = time.monotonic() + 30
-            while not (found := client.get("/api/v1/workers").json())["workers"]:
-                assert time.monotonic() < deadline, f"no worker answered within 30 s\n{workers.output()}"
+            idle = wait_for_workers(client, [0], workers.output)  # its task over
             drained = client.get("/api/v1/queues").json()
             healthy = client.get("/api/v1/health").json()
             _, after = parse_metrics(admin.get("/metrics").text)
@@ -423,12 +425,14 @@ def test_with_celery_the_workers_the_broker_queue_and_health_are_the_real_ones(t
     assert sample(before, "portl_broker_up") == 1 and sample(before, "portl_workers") == 0
 
     assert job["status"] == "succeeded", workers.output()
-    [worker] = found["workers"]
-    assert worker["name"].startswith("celery@") and worker["concurrency"] == 2 and worker["active"] == 0
+    [worker] = busy["workers"]
+    assert worker["name"].startswith("celery@") and worker["concurrency"] == 2 and busy["note"] is None
+    assert idle["workers"] == [{**worker, "active": 0}]
     assert drained["queues"] == [{"name": "portl", "depth": 0}]
     assert healthy["status"] == "ok" and healthy["broker"] == "reachable" and healthy["workers"] == 1
     assert sample(after, "portl_workers") == 1 and sample(after, "portl_queue_depth", queue="portl") == 0
     assert sample(after, "portl_worker_concurrency", worker=worker["name"]) == 2
+    assert sample(after, "portl_worker_active", worker=worker["name"]) == 0
     assert sample(after, "portl_rows_moved_total", tenant="acme") == 100
 
 
@@ -467,6 +471,16 @@ def test_with_celery_a_broker_gone_is_degraded_health_and_unknown_depths(tmp_pat
     assert depths["queues"] == [{"name": "portl", "depth": None}] and "cannot be reached" in depths["note"]
     assert sample(samples, "portl_broker_up") == 0 and sample(samples, "portl_workers") == 0
     assert types["portl_queue_depth"] == "gauge" and not any(n == "portl_queue_depth" for n, _ in samples)
+
+
+def wait_for_workers(client, active: list[int], output, timeout: float = 60.0) -> dict:
+    """The answer of /api/v1/workers once its workers have these ``active`` counts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = client.get("/api/v1/workers").json()
+        if [w["active"] for w in found["workers"]] == active:
+            return found
+        assert time.monotonic() < deadline, f"workers still {found} after {timeout} s\n{output()}"
 
 
 def wait_for_redis(port: int) -> None:

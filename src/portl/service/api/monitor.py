@@ -78,7 +78,8 @@ class StatsOut(BaseModel):
 class WorkerOut(BaseModel):
     name: str = Field(description="A Celery worker's name (name@host), or in-process@host:pid for the server itself.")
     concurrency: Optional[int] = Field(description="Jobs it runs at once; null when it did not say.")
-    active: int = Field(description="Jobs it is running now.")
+    active: int = Field(description="What it is running now: with Celery, its tasks under way; in-process, the jobs "
+                        "its threads are working on.")
 
 
 class WorkersOut(BaseModel):
@@ -305,5 +306,6 @@ def _write_executor(out: Exposition, executor: Any) -> None:
                [({}, len(running.workers))])
     out.family("portl_worker_concurrency", "gauge", "Jobs a worker runs at once.",
                (({"worker": w.name}, w.concurrency) for w in running.workers if w.concurrency is not None))
-    out.family("portl_worker_active_jobs", "gauge", "Jobs a worker is running now.",
+    out.family("portl_worker_active", "gauge", "What a worker is running now: with Celery, its tasks under way; "
+               "in-process, the jobs its threads are working on.",
                (({"worker": w.name}, w.active) for w in running.workers))
