@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("holds a NUL character (\\x00), which the service cannot store")
+    return text
+
+
+StoredText = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})]
+"""Text the state database keeps as it was sent: PostgreSQL refuses NUL characters in text."""
 
 
 class JobSubmission(BaseModel):
@@ -16,9 +26,10 @@ class JobSubmission(BaseModel):
 
     job: Union[str, dict[str, Any]] = Field(description="The job file: its YAML text, or the same structure as a "
                                             "JSON object. A v1 migration job or a v2 flow.")
-    name: Optional[str] = Field(None, max_length=200, description="Default: the job's own name.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Free labels to find the job by, e.g. "
-                                   "{\"team\": \"billing\"}.")
+    name: Optional[Annotated[StoredText, Field(max_length=200)]] = Field(None, description="Default: the job's own "
+                                                                         "name.")
+    labels: dict[StoredText, StoredText] = Field(default_factory=dict, description="Free labels to find the job by, "
+                                                 "e.g. {\"team\": \"billing\"}.")
 
 
 class Counts(BaseModel):

@@ -88,4 +88,6 @@ def _own_name(text: str) -> str | None:
     except yaml.YAMLError:
         return None
     name = data.get("name") if isinstance(data, dict) else None
-    return str(name)[:200] if isinstance(name, (str, int)) and str(name).strip() else None  # the column's width
+    if not isinstance(name, (str, int)) or not str(name).strip() or "\x00" in str(name):  # "\0" in YAML
+        return None
+    return str(name)[:200]  # the column's width
