@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -137,10 +137,15 @@ def list_jobs(
         key, sep, value = wanted.partition(":")
         if not sep or not key:
             raise ApiError(422, "request_invalid", f"label {wanted!r} should be key:value, e.g. team:billing")
+        if "\x00" in wanted:
+            raise ApiError(422, "request_invalid", f"label {wanted!r} holds a NUL character (\\x00), which no label can")
         query = query.where(Job.labels[key].as_string() == value)
     for name, when in (("created_after", created_after), ("created_before", created_before)):
         if when is not None and when.tzinfo is None:
             raise ApiError(422, "request_invalid", f"{name} needs a time zone, e.g. 2026-01-31T12:00:00Z")
+        if when is not None and _in_utc(when) is None:
+            raise ApiError(422, "request_invalid", f"{name} {when.isoformat()} is outside the years 1 to 9999 once "
+                           "in UTC")
     if created_after is not None:
         query = query.where(Job.created_at > created_after)
     if created_before is not None:
@@ -161,10 +166,22 @@ def _encode(job: Job) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _in_utc(when: datetime) -> datetime | None:
+    """The time in UTC, or None when it falls outside the years a datetime holds (0001-01-01T00:00
+    at +14:00 is in the year 0 in UTC): the database would refuse it."""
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:
+        return None
+
+
 def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         at, last = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(at), uuid.UUID(last)
+        when = _in_utc(datetime.fromisoformat(at))
+        if when is None:
+            raise ValueError(at)
+        return when, uuid.UUID(last)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise ApiError(422, "request_invalid", "cursor is not one this API gave: pass next_cursor as it was "
                        "answered") from exc

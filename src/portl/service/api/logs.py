@@ -54,6 +54,9 @@ def job_logs(
     source location, column, value (passwords masked), error, retries and times."""
     if outcome is not None and outcome not in Outcome.ALL:
         raise ApiError(422, "request_invalid", f"outcome {outcome!r} is not one of {', '.join(Outcome.ALL)}")
+    if key is not None and "\x00" in key:
+        raise ApiError(422, "request_invalid", f"key {key!r} holds a NUL character (\\x00), which the record log "
+                       "cannot hold")
     after = _decode(cursor) if cursor is not None else 0
     query = select(RecordLogEntry).where(RecordLogEntry.job_id == job_id, RecordLogEntry.tenant_id == caller.tenant_id)
     if outcome is not None:
