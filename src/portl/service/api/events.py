@@ -30,8 +30,15 @@ HEARTBEAT_S = 15.0
 EVENT_STREAM = "text/event-stream"
 
 
+# One event of the stream, as OpenAPI 3.1 has a text/event-stream schema describe it (3.2 names it itemSchema).
+EVENT_SCHEMA = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"type": "string", "enum": ["status", "progress"]},
+    "id": {"type": "string", "description": "The event's number in this stream, from 1."},
+    "data": {"type": "string", "contentMediaType": "application/json", "description": "A JSON object."}}}
+
+
 @router.get("/{job_id}/events", summary="Follow a job's progress (Server-Sent Events)", responses={
-    200: {"content": {EVENT_STREAM: {"schema": {"type": "string"}}}, "description": (
+    200: {"content": {EVENT_STREAM: {"schema": EVENT_SCHEMA}}, "description": (
         "`event: status` with data {id, status, attempts, error, started_at, finished_at} when the status "
         "changes; `event: progress` with data {id, counts, progress} when they change; ends after the final "
         "status. Lines starting with ':' are heartbeats.")}, **ERRORS})
