@@ -9,6 +9,10 @@ server's in-process executor, against the tenant's files folder (which holds a s
 
 from __future__ import annotations
 
+import json
+from contextlib import ExitStack
+from typing import Any
+
 import hypothesis
 import hypothesis.errors
 import pytest
@@ -23,13 +27,16 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import update
 
-from portl.service.models import Tenant
+from portl.service import models
 from portl.service.store import open_store
 from tests.integration.service.apiserver import ServiceServer
-from tests.integration.service.test_api_runs import write_people
+from tests.integration.service.tenantthings import MAKERS, Tenant, operations, path_parameters
+from tests.integration.service.test_api_runs import wait_for, write_people
+from tests.services import pg_database
 
 # Kept small so that the whole document is fuzzed in well under a minute here.
 EXAMPLES_PER_OPERATION = 25
+EXAMPLES_WITH_MADE_UP_IDS = 10
 
 
 def error_in_the_one_shape(ctx: schemathesis.CheckContext, response: schemathesis.Response,
@@ -48,14 +55,23 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           error_in_the_one_shape]
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    server = ServiceServer(tmp_path_factory.mktemp("fuzz") / "home")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(request, tmp_path_factory):
+    """The server, its state database in SQLite or in PostgreSQL (which refuses what SQLite takes:
+    NUL characters, numbers past 64 bits...)."""
+    with ExitStack() as stack:
+        database = stack.enter_context(pg_database()) if request.param == "postgresql" else None
+        yield from serving(tmp_path_factory, database)
+
+
+def serving(tmp_path_factory, database: str | None):
+    server = ServiceServer(tmp_path_factory.mktemp("fuzz") / "home", database=database)
     server.home.mkdir()
-    server.key, tenant_id = server.tenant("fuzzed")
+    # private_network: the webhook made to fuzz the webhook endpoints points at this machine
+    server.key, tenant_id = server.tenant("fuzzed", private_network=True)
     with open_store(server.settings) as store, store.sessions() as session:
         # The fuzzer sends hundreds of requests a minute: what is fuzzed here is not the rate limit.
-        session.execute(update(Tenant).where(Tenant.id == tenant_id).values(requests_per_minute=1_000_000))
+        session.execute(update(models.Tenant).where(models.Tenant.id == tenant_id).values(requests_per_minute=1_000_000))
         session.commit()
     write_people(server.files(tenant_id), 20, bad_every=5)
     server.start()
@@ -69,28 +85,39 @@ def test_every_operation_answers_without_a_server_error_and_as_documented(served
     # The key is the tenant's, whatever else the fuzzer sends: the point is to reach each operation's
     # own code. Requests without a valid key are walked in test_api_isolation.
     key = {"Authorization": f"Bearer {served.key}"}
-    operations, failures = [], []
-    for found in schema.get_all_operations():
-        operation = found.ok()  # raises, naming the operation, if its part of the document is malformed
-        operations.append(operation.label)
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            try:
-                fuzz(operation.as_strategy(mode, headers=key))
-            except hypothesis.errors.Unsatisfiable:
-                if mode is GenerationMode.POSITIVE:
-                    raise
-                # Nothing in the request can be made invalid: the key, its only input, is fixed.
-            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001  (each operation is fuzzed first)
-                failures.append(f"{operation.label} ({mode.value} data): {exc}")
-    assert "POST /api/v1/jobs" in operations, operations
-    assert not failures, f"{len(failures)} of {2 * len(operations)} fuzz runs failed:\n\n" + "\n\n".join(failures)
+    runs, failures = [], []
+    with served.client(served.key) as client:
+        tenant = Tenant("fuzzed", served.key, client)
+        for method, path, parameters in operations(schema.raw_schema):
+            operation = schema[path][method.upper()]
+            names = path_parameters(parameters)
+            # Made-up ids (404 at once, mostly), then the tenant's own things, to reach the code past the lookup
+            ids: list[dict[str, Any] | None] = [None]
+            if names and all(name in MAKERS for name in names):
+                tenant.make(names)
+                ids.append({name: tenant.owned[name] for name in names})
+            for fixed in ids:
+                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                    run = f"{operation.label} ({mode.value} data{', made-up ids' if names and fixed is None else ''})"
+                    runs.append(run)
+                    try:
+                        fuzz(operation.as_strategy(mode, headers=key, path_parameters=fixed),
+                             EXAMPLES_PER_OPERATION if fixed or not names else EXAMPLES_WITH_MADE_UP_IDS)
+                    except hypothesis.errors.Unsatisfiable:
+                        if mode is GenerationMode.POSITIVE:
+                            raise
+                        # Nothing in the request can be made invalid: the key and the ids, its inputs, are fixed.
+                    except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001  (each operation is fuzzed first)
+                        failures.append(f"{run}: {exc}")
+    assert any(run.startswith("POST /api/v1/jobs (") for run in runs), runs
+    assert not failures, f"{len(failures)} of {len(runs)} fuzz runs failed:\n\n" + "\n\n".join(failures)
 
 
-def fuzz(cases: SearchStrategy[schemathesis.Case]) -> None:
-    """Send up to EXAMPLES_PER_OPERATION of ``cases``, the same ones on every run, and check each answer."""
+def fuzz(cases: SearchStrategy[schemathesis.Case], examples: int) -> None:
+    """Send up to ``examples`` of ``cases``, the same ones on every run, and check each answer."""
 
     @hypothesis.given(case=cases)
-    @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
+    @hypothesis.settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(hypothesis.HealthCheck), print_blob=False)
     def run(case: schemathesis.Case) -> None:
         case.call_and_validate(checks=CHECKS, timeout=30)
@@ -144,3 +171,60 @@ def test_a_record_log_filter_or_cursor_beyond_any_id_is_422(served, query):
     assert answer.status_code == 422, answer.text
     error = answer.json()["error"]
     assert error["code"] == "request_invalid" and ("batch" in error["message"] or "cursor" in error["message"]), error
+
+
+PEOPLE = "source: {type: csv, path: people.csv}\ndestination: {type: sqlite, path: out.db, table: people}\n"
+
+
+@pytest.mark.parametrize("body, where", [
+    ({"job": PEOPLE, "name": "a\x00b"}, "body.name"),
+    ({"job": PEOPLE, "labels": {"team": "a\x00b"}}, "body.labels.team"),
+    ({"job": PEOPLE, "labels": {"a\x00b": "crm"}}, "body.labels.a\x00b.[key]"),
+])
+def test_a_name_or_label_with_a_nul_character_is_422_and_located(served, body, where):
+    with served.client(served.key) as client:
+        answer = client.post("/api/v1/jobs", json=body)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "request_invalid" and [p["path"] for p in error["problems"]] == [where]
+    assert "holds a NUL character" in error["problems"][0]["message"]
+
+
+def test_a_jobs_own_name_with_a_nul_character_is_not_taken_as_its_name(served):
+    with served.client(served.key) as client:
+        answer = client.post("/api/v1/jobs", json={"job": 'name: "a\\0b"\n' + PEOPLE})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["name"] is None
+
+
+@pytest.mark.parametrize("where, query, message", [
+    ("/api/v1/jobs", {"label": "team:a\x00b"}, "label 'team:a\\x00b' holds a NUL character (\\x00), which no label can"),
+    ("/api/v1/jobs/{job}/logs", {"key": "7\x00"}, "key '7\\x00' holds a NUL character (\\x00), which the record log "
+     "cannot hold"),
+    ("/api/v1/jobs", {"created_after": "0001-01-01T00:00:00+14:00"},
+     "created_after 0001-01-01T00:00:00+14:00 is outside the years 1 to 9999 once in UTC"),
+    ("/api/v1/jobs", {"created_before": "9999-12-31T23:59:59-14:00"},
+     "created_before 9999-12-31T23:59:59-14:00 is outside the years 1 to 9999 once in UTC"),
+    ("/api/v1/jobs", {"cursor": "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwgIjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJd"},
+     "cursor is not one this API gave: pass next_cursor as it was answered"),
+])
+def test_a_filter_the_state_database_cannot_compare_is_422(served, where, query, message):
+    with served.client(served.key) as client:
+        job = client.post("/api/v1/jobs", json={"job": PEOPLE}).json()
+        answer = client.get(where.format(job=job["id"]), params=query)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == {"code": "request_invalid", "message": message, "problems": []}
+
+
+def test_the_document_describes_each_event_of_a_jobs_stream_as_it_is_sent(served):
+    with served.client(served.key) as client:
+        document = client.get("/openapi.json").json()
+        job = client.post("/api/v1/jobs", json={"job": PEOPLE}).json()
+        wait_for(client, job["id"], ("succeeded", "failed"))
+        stream = client.get(f"/api/v1/jobs/{job['id']}/events")
+    schema = document["paths"]["/api/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"][
+        "text/event-stream"]["schema"]
+    events = [dict(line.split(": ", 1) for line in block.splitlines()) for block in stream.text.strip().split("\n\n")]
+    assert [e["event"] for e in events][-1] == "status" and {e["event"] for e in events} <= set(
+        schema["properties"]["event"]["enum"])
+    assert all(set(schema["required"]) <= set(e) and isinstance(json.loads(e["data"]), dict) for e in events), events

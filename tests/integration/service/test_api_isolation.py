@@ -7,43 +7,41 @@ reads must hold B's own things and none of A's. And without a key, every operati
 and metrics is a 401.
 
 The walk is built from the document when the test runs, so a new endpoint is walked without a
-change here; one whose path names a parameter this file does not know fails the walk, saying which,
-rather than being left out: teach :data:`MAKERS` how tenant A makes such a thing."""
+change here; one whose path names a parameter the tests do not know fails the walk, saying which,
+rather than being left out: teach ``tenantthings.MAKERS`` how a tenant makes such a thing."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
-import httpx
 import hypothesis
 import pytest
 import schemathesis
 from schemathesis import BaseSchema, GenerationMode
 
 from tests.integration.service.apiserver import ServiceServer
-from tests.integration.service.test_api_runs import job_text, wait_for, write_people
+from tests.integration.service.tenantthings import Tenant, filled, operations, path_parameters, unknown_path_parameters
+from tests.integration.service.test_api_runs import write_people
+from tests.services import pg_database
 
-METHODS = ("get", "put", "post", "delete", "patch")
 PUBLIC = {"health", "metrics"}
 """The last segments of the paths that answer without a key."""
 
 
-@dataclass
-class Tenant:
-    """A tenant of the walk: its key, a client with it, and what it made, by path parameter name."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(request, tmp_path_factory):
+    """The server, its state database in SQLite or in PostgreSQL (where row-level security keeps
+    tenants apart too)."""
+    with ExitStack() as stack:
+        database = stack.enter_context(pg_database()) if request.param == "postgresql" else None
+        yield from serving(tmp_path_factory, database)
 
-    name: str
-    key: str
-    client: httpx.Client
-    owned: dict[str, Any] = field(default_factory=dict)
 
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    server = ServiceServer(tmp_path_factory.mktemp("isolation") / "home")
+def serving(tmp_path_factory, database: str | None):
+    server = ServiceServer(tmp_path_factory.mktemp("isolation") / "home", database=database)
     server.home.mkdir()
     server.made = {}
     for name in ("acme", "globex"):
@@ -69,73 +67,16 @@ def tenants(served, document) -> Iterator[tuple[Tenant, Tenant]]:
     """A and B, each having made one thing for every path parameter the document names."""
     with served.client(served.made["acme"]) as a_client, served.client(served.made["globex"]) as b_client:
         a, b = Tenant("acme", served.made["acme"], a_client), Tenant("globex", served.made["globex"], b_client)
+        unknown = unknown_path_parameters(document)
+        assert unknown is None, unknown
         wanted = sorted({name for _, _, parameters in operations(document) for name in path_parameters(parameters)})
-        unknown = [name for name in wanted if name not in MAKERS]
-        assert not unknown, (
-            f"the API has path parameters this walk cannot fill: {', '.join(unknown)} (in "
-            + "; ".join(f"{method.upper()} {path}" for method, path, parameters in operations(document)
-                        if set(path_parameters(parameters)) & set(unknown))
-            + "). Add to MAKERS in this file how a tenant makes such a thing, so that the endpoint is walked")
-        for tenant in (a, b):
-            for name in wanted:
-                if name not in tenant.owned:
-                    MAKERS[name](tenant)
+        a.make(wanted)
+        b.make(wanted)
         yield a, b
-
-
-def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
-    """Each operation: its method, path and parameters (the path's own too). Deletions come last:
-    one that wrongly reached A's thing would make every later operation on it a 404 for the wrong
-    reason."""
-    found = [(method, path, item) for path, item in document["paths"].items() for method in METHODS if method in item]
-    for method, path, item in sorted(found, key=lambda one: one[0] == "delete"):
-        yield method, path, [*item.get("parameters", []), *item[method].get("parameters", [])]
-
-
-def path_parameters(parameters: list[dict[str, Any]]) -> list[str]:
-    return [p["name"] for p in parameters if p.get("in") == "path"]
 
 
 def is_public(path: str) -> bool:
     return path.rstrip("/").rsplit("/", 1)[-1] in PUBLIC
-
-
-def filled(path: str, values: dict[str, Any]) -> str:
-    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m.group(1)]), path)
-
-
-# --- what each tenant makes ------------------------------------------------------------------
-
-def make_job(tenant: Tenant) -> None:
-    """A job that has finished, with a name only this tenant uses and records in its log."""
-    created = tenant.client.post("/api/v1/jobs", json={"job": job_text(), "name": f"{tenant.name}-people",
-                                                        "labels": {"owner": tenant.name}})
-    assert created.status_code == 201, created.text
-    job = wait_for(tenant.client, created.json()["id"], ("succeeded",))
-    assert job["counts"]["rejected"] == 3, job
-    tenant.owned["job_id"] = job["id"]
-
-
-def make_webhook(tenant: Tenant) -> None:
-    made = tenant.client.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/{tenant.name}-hook"})
-    assert made.status_code == 201, made.text
-    tenant.owned["webhook_id"] = made.json()["id"]
-
-
-def make_file(tenant: Tenant) -> None:
-    """An uploaded file, named for its tenant: the other tenant has no file of that name."""
-    name = f"{tenant.name}-upload.csv"
-    made = tenant.client.post("/api/v1/files", files={"file": (name, b"id,name\n1,one\n", "text/csv")})
-    assert made.status_code == 201, made.text
-    tenant.owned["path"] = name
-
-
-MAKERS: dict[str, Callable[[Tenant], None]] = {
-    "job_id": make_job,
-    "webhook_id": make_webhook,
-    "path": make_file,
-}
-"""How a tenant makes the thing a path parameter names, recording it in ``tenant.owned``."""
 
 
 # --- the walk ------------------------------------------------------------------------------------
