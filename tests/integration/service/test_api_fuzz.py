@@ -1,11 +1,20 @@
 """Every operation of the service's OpenAPI document, fuzzed through a real `portl serve` with
 schemathesis: requests made from the document (valid ones and ones it forbids), sent with a
 tenant's key, must never be answered 500, and every answer must be one the document promises —
-a documented status code, a documented content type, a body valid against its schema.
+a documented status code, a documented content type, a body valid against its schema — with
+every error in the API's one shape.
 
 The operations are read from /openapi.json when the test runs, so an endpoint added to the API is
-fuzzed without a change here. Jobs the fuzzer submits that are valid run for real, on the
-server's in-process executor, against the tenant's files folder (which holds a small CSV)."""
+fuzzed without a change here. An operation on one thing (``/jobs/{job_id}``...) is fuzzed with
+made-up ids, and again with the tenant's own job, webhook or file (``tenantthings``), so that the
+fuzzer gets past the lookup. Jobs the fuzzer submits that are valid run for real, on the server's
+in-process executor, against the tenant's files folder (which holds a small CSV). All of it on a
+state database in SQLite and in PostgreSQL.
+
+Hypothesis is driven here, one operation at a time, rather than through schemathesis' pytest
+integration (``schemathesis.pytest.from_fixture``), which fails on pytest 9.2: it reads an attribute
+of pytest's test items (``_nodeid``) that pytest no longer has. The examples are few and the same
+on every run (``derandomize``)."""
 
 from __future__ import annotations
 
@@ -34,7 +43,7 @@ from tests.integration.service.tenantthings import MAKERS, Tenant, operations, p
 from tests.integration.service.test_api_runs import wait_for, write_people
 from tests.services import pg_database
 
-# Kept small so that the whole document is fuzzed in well under a minute here.
+# Kept small so that the whole document is fuzzed in well under a minute (for each database) here.
 EXAMPLES_PER_OPERATION = 25
 EXAMPLES_WITH_MADE_UP_IDS = 10
 
