@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -139,7 +139,7 @@ def list_jobs(
             raise ApiError(422, "request_invalid", f"label {wanted!r} should be key:value, e.g. team:billing")
         if "\x00" in wanted:
             raise ApiError(422, "request_invalid", f"label {wanted!r} holds a NUL character (\\x00), which no label can")
-        query = query.where(Job.labels[key].as_string() == value)
+        query = query.where(_has_label(key, value, sqlite=request.app.state.store.settings.is_sqlite))
     for name, when in (("created_after", created_after), ("created_before", created_before)):
         if when is not None and when.tzinfo is None:
             raise ApiError(422, "request_invalid", f"{name} needs a time zone, e.g. 2026-01-31T12:00:00Z")
@@ -159,6 +159,15 @@ def list_jobs(
     more = len(jobs) > limit
     jobs = jobs[:limit]
     return JobPage(jobs=[job_out(j) for j in jobs], next_cursor=_encode(jobs[-1]) if more else None)
+
+
+def _has_label(key: str, value: str, *, sqlite: bool) -> ColumnElement[bool]:
+    """Whether a job's label ``key`` is ``value``. On SQLite the labels are read as rows
+    (``json_each``): its JSON paths cannot name a key that holds a double quote or a backslash."""
+    if not sqlite:
+        return Job.labels[key].as_string() == value
+    labels = func.json_each(Job.labels).table_valued("key", "value")
+    return exists(select(1).select_from(labels).where(labels.c.key == key, labels.c.value == value))
 
 
 def _encode(job: Job) -> str:
