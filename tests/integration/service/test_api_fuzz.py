@@ -237,3 +237,12 @@ def test_the_document_describes_each_event_of_a_jobs_stream_as_it_is_sent(served
     assert [e["event"] for e in events][-1] == "status" and {e["event"] for e in events} <= set(
         schema["properties"]["event"]["enum"])
     assert all(set(schema["required"]) <= set(e) and isinstance(json.loads(e["data"]), dict) for e in events), events
+
+
+@pytest.mark.parametrize("key", ['say "hi"', "back\\slash", "$.x", "a.b", "a[0]"])
+def test_a_label_whose_key_holds_json_path_characters_finds_its_job(served, key):
+    with served.client(served.key) as client:
+        job = client.post("/api/v1/jobs", json={"job": PEOPLE, "labels": {key: "found"}}).json()
+        listed = client.get("/api/v1/jobs", params={"label": f"{key}:found"}).json()
+        other = client.get("/api/v1/jobs", params={"label": f"{key}:lost"}).json()
+    assert [j["id"] for j in listed["jobs"]] == [job["id"]] and other["jobs"] == []
