@@ -12,6 +12,7 @@ import typer
 
 from portl.cli import output
 from portl.cli.client import jobs_app, submit
+from portl.cli.files import files_app
 from portl.cli.init import init_command
 from portl.cli.outbox import outbox_app
 from portl.cli.output import Format, configure, err, out, print_json
@@ -37,6 +38,7 @@ app.command("worker")(worker)
 app.command("init")(init_command)
 app.command("submit")(submit)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(files_app, name="files")
 
 JobFile = Annotated[str, typer.Argument(help="The job file (YAML), or - to read it from standard input.", metavar="JOB_FILE")]
 JobName = Annotated[Optional[str], typer.Option("--job", "-j", help="Which job, when the file holds several.", metavar="NAME")]

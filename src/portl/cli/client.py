@@ -22,7 +22,7 @@ DEFAULT_SERVER = "http://127.0.0.1:8080"
 FINISHED_EXIT = {"succeeded": 0, "failed": EXIT_FAILURE, "partial": EXIT_FAILURE, "cancelled": EXIT_INTERRUPTED}
 """A finished job's status, and the exit code of `portl submit --wait` for it."""
 
-jobs_app = typer.Typer(help="List, show, cancel and retry the jobs submitted to a Portl server; read their record logs.", no_args_is_help=True,
+jobs_app = typer.Typer(help="List, show, cancel, retry and delete the jobs submitted to a Portl server; read their record logs.", no_args_is_help=True,
                        rich_markup_mode=None)
 
 Server = Annotated[str, typer.Option("--server", help="The Portl server's address.", envvar="PORTL_SERVER", metavar="URL")]
@@ -198,6 +198,21 @@ def jobs_cancel(job_id: JobId, server: Server = DEFAULT_SERVER, api_key: ApiKey 
         return
     then = "; it stops after the batch it is writing" if job["status"] == "cancelling" else ""
     out.print(f"job {job['id']} {job['status']}{then}")
+
+
+@jobs_app.command("delete")
+def jobs_delete(job_id: JobId, server: Server = DEFAULT_SERVER, api_key: ApiKey = None,
+                format: OutputFormat = Format.text, debug: Debug = False) -> None:
+    """Delete a finished job: it is no longer listed or shown. A job still queued or running must
+    be cancelled first (exit code 1). The server keeps its record, as the audit trail."""
+    configure(debug=debug, format=format)
+    path = _job_path(job_id)
+    with _connect(server, api_key) as client:
+        client.request("DELETE", path)
+    if settings.json:
+        print_json({"id": str(uuid.UUID(job_id)), "deleted": True})
+    else:
+        out.print(f"job {uuid.UUID(job_id)} deleted")
 
 
 def _show(job: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
-"""Talking to a Portl server over HTTP for ``portl submit`` and ``portl jobs``: one request at a
-time, each answer either the JSON the API promises or a :class:`~portl.errors.PortlError` whose
-sentence says what went wrong and what to do. The API key goes in a header and nowhere else:
+"""Talking to a Portl server over HTTP for ``portl submit``, ``portl jobs`` and ``portl files``:
+one request at a time, each answer either the JSON the API promises or a
+:class:`~portl.errors.PortlError` whose sentence says what went wrong and what to do. The API key goes in a header and nowhere else:
 no message here ever holds it."""
 
 from __future__ import annotations
@@ -31,20 +31,25 @@ class ServerClient:
         self._http.close()
 
     def request(self, method: str, path: str, *, json: Any = None, params: Any = None,
-                headers: dict[str, str] | None = None, job_file: str | None = None) -> Any:
-        """The decoded JSON answer of a successful request; an error answer becomes an exception.
-        ``job_file`` names the user's file that a 422's located problems are about."""
+                headers: dict[str, str] | None = None, job_file: str | None = None, files: Any = None,
+                data: Any = None) -> Any:
+        """The decoded JSON answer of a successful request (None for 204 No Content); an error
+        answer becomes an exception. ``job_file`` names the user's file that a 422's located
+        problems are about; ``files`` and ``data`` make a multipart/form-data upload."""
         try:
-            answer = self._http.request(method, path, json=json, params=params, headers=headers)
+            answer = self._http.request(method, path, json=json, params=params, headers=headers, files=files,
+                                        data=data)
         except httpx.TimeoutException as exc:
             raise ServiceError(f"the Portl server at {self.shown} did not answer within {TIMEOUT_S:.0f} s; "
                                "check that it is running (`portl serve`) and not overloaded") from exc
         except httpx.TransportError as exc:
             raise ServiceError(f"cannot reach the Portl server at {self.shown}: {_reason(exc)}; start one with "
                                "`portl serve` or set --server (or PORTL_SERVER)") from exc
+        if answer.status_code == 204:
+            return None
         if answer.is_success:
             return self._decoded(answer)
-        raise self._error(answer, job_file)
+        raise self._error(answer, path, job_file)
 
     def _decoded(self, answer: httpx.Response) -> Any:
         try:
@@ -53,7 +58,7 @@ class ServerClient:
             raise ServiceError(f"the server at {self.shown} answered {answer.status_code} with something other than "
                                "JSON; is --server the address of a Portl server?") from exc
 
-    def _error(self, answer: httpx.Response, job_file: str | None) -> PortlError:
+    def _error(self, answer: httpx.Response, path: str, job_file: str | None) -> PortlError:
         status = answer.status_code
         try:
             detail = answer.json()["error"]
@@ -71,7 +76,11 @@ class ServerClient:
         if status == 422:
             return ConfigError(f"the server refused the request: {message}")
         if status == 404:
-            return ServiceError(f"{message} on the server at {self.shown}; `portl jobs list` lists your jobs")
+            listing = "`portl files list` lists your files" if path.startswith("/api/v1/files") else \
+                "`portl jobs list` lists your jobs"
+            return ServiceError(f"{message} on the server at {self.shown}; {listing}")
+        if status == 413:
+            return ServiceError(f"the server at {self.shown} refused the upload: {message}")
         if status == 409:
             return ServiceError(message)
         if status == 429:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 service_app = typer.Typer(help="Run the service's housekeeping: migrate its state database.",
                           no_args_is_help=True, rich_markup_mode=None)
 tenants_app = typer.Typer(help="Create and list the service's tenants; allow them local files, code hooks "
-                          "or private addresses.", no_args_is_help=True, rich_markup_mode=None)
+                          "or private addresses; set their limits.", no_args_is_help=True, rich_markup_mode=None)
 keys_app = typer.Typer(help="Create, list, revoke and rotate a tenant's API keys.", no_args_is_help=True,
                        rich_markup_mode=None)
 
@@ -84,24 +84,31 @@ def tenants_create(
 
 @tenants_app.command("list")
 def tenants_list(format: OutputFormat = Format.text, debug: Debug = False) -> None:
-    """List the tenants: what each is allowed, its limits and how many live keys it has."""
+    """List the tenants: id, what each is allowed, its limits, how many live keys it has and
+    its files folder (where its jobs' relative paths point)."""
     configure(debug=debug, format=format)
+    from portl.service.workspace import files_location
+
     with _open() as store:
         tenants = store.tenants.list()
         where = store.settings.shown_database
+        folders = {t.id: str(files_location(store.settings, t.id)) for t in tenants}
     if settings.json:
-        print_json([t.to_dict() for t in tenants])
+        print_json([{**t.to_dict(), "files_dir": folders[t.id]} for t in tenants])
         return
     if not tenants:
         out.print(f"no tenants in {escape(where)}; `portl tenants create NAME` makes one")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    # Fits 80 columns: "keys" counts the live ones, "jobs" is the most running at once.
-    for column in ("tenant", "created", "local files", "code hooks", "private net", "keys", "jobs", "req/min"):
-        table.add_column(column, no_wrap=column != "tenant", overflow="fold")
+    # "keys" counts the live ones, "jobs" is the most running at once; the folder, long, comes last.
+    for column in ("id", "tenant", "created", "local files", "code hooks", "private net", "keys", "jobs", "req/min",
+                   "files folder"):
+        table.add_column(column, no_wrap=column not in ("tenant", "files folder"), overflow="fold",
+                         justify="right" if column == "id" else "left")
     for t in tenants:
-        table.add_row(escape(t.name), f"{t.created_at:%Y-%m-%d}", _yes(t.local_files), _yes(t.code_hooks),
-                      _yes(t.private_network), str(t.live_keys), str(t.max_running_jobs), str(t.requests_per_minute))
+        table.add_row(str(t.id), escape(t.name), f"{t.created_at:%Y-%m-%d}", _yes(t.local_files), _yes(t.code_hooks),
+                      _yes(t.private_network), str(t.live_keys), str(t.max_running_jobs), str(t.requests_per_minute),
+                      escape(folders[t.id]))
     out.print(table)
 
 
@@ -133,6 +140,43 @@ def tenants_allow(
     refused = [k for k, v in shown.items() if not v]
     out.print(f"tenant {escape(repr(tenant.name))}: allowed {', '.join(allowed) or 'nothing'}"
               + (f"; refused {', '.join(refused)}" if refused else ""))
+
+
+def _limit(value: int | None) -> int | None:
+    from portl.service.tenants import MAX_LIMIT
+
+    if value is not None and not 1 <= value <= MAX_LIMIT:
+        raise typer.BadParameter(f"{value} is not allowed: give a whole number from 1 to {MAX_LIMIT:,}")
+    return value
+
+
+@tenants_app.command("set")
+def tenants_set(
+    name: TenantName,
+    max_running_jobs: Annotated[Optional[int], typer.Option("--max-running-jobs", help="The most of its jobs that run at once (default for a new tenant: 4).", metavar="N", callback=_limit)] = None,
+    requests_per_minute: Annotated[Optional[int], typer.Option("--requests-per-minute", help="The most API requests it may make in a minute (default for a new tenant: 600).", metavar="N", callback=_limit)] = None,
+    format: OutputFormat = Format.text,
+    debug: Debug = False,
+) -> None:
+    """Set a tenant's limits: how many of its jobs run at once, how many API requests it may make
+    a minute. Each is a whole number from 1 up; what is not named stays as it was.
+
+    A new request limit applies to the tenant's next request; a new job limit to the next job
+    that starts.
+    """
+    configure(debug=debug, format=format)
+    if max_running_jobs is None and requests_per_minute is None:
+        raise typer.BadParameter("name a limit to set: --max-running-jobs N, --requests-per-minute N",
+                                 param_hint="TENANT")
+    with _open() as store:
+        tenant = store.tenants.set_limits(name, max_running_jobs=max_running_jobs,
+                                          requests_per_minute=requests_per_minute)
+    if settings.json:
+        print_json(tenant.to_dict())
+        return
+    out.print(f"tenant {escape(repr(tenant.name))}: at most {tenant.max_running_jobs} running "
+              f"job{'s' if tenant.max_running_jobs != 1 else ''} at once, {tenant.requests_per_minute} "
+              f"request{'s' if tenant.requests_per_minute != 1 else ''} a minute")
 
 
 @keys_app.command("create")

@@ -26,6 +26,11 @@ def tenant_dir(settings: ServiceSettings, tenant_id: int) -> Path:
     return root
 
 
+def files_location(settings: ServiceSettings, tenant_id: int) -> Path:
+    """Where the tenant's files folder is, without making it (for listings)."""
+    return settings.home / "tenants" / str(int(tenant_id)) / FILES
+
+
 def files_dir(settings: ServiceSettings, tenant_id: int) -> Path:
     """Where the tenant's relative paths point."""
     return tenant_dir(settings, tenant_id) / FILES

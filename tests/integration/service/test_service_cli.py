@@ -76,7 +76,7 @@ def test_tenants_create_as_json_holds_the_key_its_prefix_and_the_tenant(portl, t
     assert verify(tmp_path, document["api_key"]).key_prefix == document["key_prefix"]
 
 
-def test_tenants_list_shows_allowances_and_never_a_key(portl):
+def test_tenants_list_shows_allowances_and_never_a_key(portl, tmp_path):
     key = portl("tenants", "create", "acme").stdout.strip()
     portl("tenants", "create", "globex")
     allowed = portl("tenants", "allow", "acme", "--local-files", "--code-hooks")
@@ -86,9 +86,12 @@ def test_tenants_list_shows_allowances_and_never_a_key(portl):
 
     assert allowed.stdout.strip() == "tenant 'acme': allowed local files, code hooks; refused private network"
     lines = text.stdout.splitlines()
-    assert lines[0].split() == ["tenant", "created", "local", "files", "code", "hooks", "private", "net", "keys", "jobs", "req/min"]
-    assert [line.split()[0] for line in lines[1:]] == ["acme", "globex"]
-    assert lines[1].split()[2:] == ["yes", "yes", "no", "1", "4", "600"]
+    assert lines[0].split() == ["id", "tenant", "created", "local", "files", "code", "hooks", "private", "net", "keys",
+                                "jobs", "req/min", "files", "folder"]
+    rows = [line.split() for line in lines[1:] if len(line.split()) >= 9]  # a long folder folds onto more lines
+    assert [row[:2] for row in rows] == [["1", "acme"], ["2", "globex"]]
+    assert rows[0][3:9] == ["yes", "yes", "no", "1", "4", "600"]
+    assert str(tmp_path / ".portl" / "tenants" / "2" / "files") in "".join(text.stdout.split())
     assert [(t["name"], t["allowed"], t["live_keys"]) for t in as_json.json] == [
         ("acme", {"local_files": True, "code_hooks": True, "private_network": False}, 1),
         ("globex", {"local_files": False, "code_hooks": False, "private_network": False}, 1),
@@ -108,6 +111,63 @@ def test_tenants_allow_no_withdraws_and_needs_something_to_change(portl):
     assert withdrawn.json["allowed"] == {"local_files": True, "code_hooks": False, "private_network": False}
     assert nothing.code == 2
     assert "name what to allow or withdraw: --local-files, --code-hooks, --private-network" in nothing.stderr
+
+
+def test_tenants_list_as_json_has_each_tenants_id_limits_keys_and_files_folder(portl, tmp_path):
+    portl("tenants", "create", "acme")
+    portl("keys", "create", "acme")
+
+    [acme] = portl("tenants", "list", "--format", "json").json
+
+    assert set(acme) == {"id", "name", "created_at", "allowed", "max_running_jobs", "requests_per_minute", "live_keys",
+                         "files_dir"}
+    assert (acme["id"], acme["max_running_jobs"], acme["requests_per_minute"], acme["live_keys"]) == (1, 4, 600, 2)
+    assert acme["files_dir"] == str(tmp_path / ".portl" / "tenants" / "1" / "files")
+
+
+def test_tenants_set_changes_the_limits_named_and_keeps_the_others(portl, tmp_path):
+    portl("tenants", "create", "acme")
+    portl("tenants", "create", "globex")
+
+    both = portl("tenants", "set", "acme", "--max-running-jobs", "2", "--requests-per-minute", "120")
+    one = portl("tenants", "set", "acme", "--requests-per-minute", "1", "--format", "json")
+    listed = portl("tenants", "list", "--format", "json").json
+
+    assert both.code == 0, both.stderr
+    assert both.stdout.strip() == "tenant 'acme': at most 2 running jobs at once, 120 requests a minute"
+    assert (one.json["max_running_jobs"], one.json["requests_per_minute"]) == (2, 1)
+    assert [(t["name"], t["max_running_jobs"], t["requests_per_minute"]) for t in listed] == [
+        ("acme", 2, 1), ("globex", 4, 600)]
+    with open_store(ServiceSettings(tmp_path / ".portl", f"sqlite:///{tmp_path / '.portl' / 'service.db'}")) as store:
+        assert store.tenants.verify(portl("keys", "create", "acme").stdout.strip()).requests_per_minute == 1
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--max-running-jobs", "0"], "Invalid value for '--max-running-jobs': 0 is not allowed: give a whole number "
+                                  "from 1 to 2,147,483,647"),
+    (["--requests-per-minute", "-5"], "Invalid value for '--requests-per-minute': -5 is not allowed"),
+    (["--requests-per-minute", "2.5"], "Invalid value for '--requests-per-minute'"),
+    (["--requests-per-minute", "3000000000"], "3000000000 is not allowed: give a whole number from 1 to 2,147,483,647"),
+    ([], "name a limit to set: --max-running-jobs N, --requests-per-minute N"),
+])
+def test_tenants_set_refuses_what_is_not_a_whole_number_from_1_and_changes_nothing(portl, args, says):
+    portl("tenants", "create", "acme")
+
+    refused = portl("tenants", "set", "acme", *args)
+
+    assert refused.code == 2
+    assert says in refused.stderr
+    [acme] = portl("tenants", "list", "--format", "json").json
+    assert (acme["max_running_jobs"], acme["requests_per_minute"]) == (4, 600)
+
+
+def test_tenants_set_on_an_unknown_tenant_suggests_the_closest_name(portl):
+    portl("tenants", "create", "acme")
+
+    refused = portl("tenants", "set", "acmee", "--max-running-jobs", "2")
+
+    assert refused.code == 1
+    assert refused.stderr.strip() == "error: no tenant named 'acmee'; did you mean 'acme'?"
 
 
 def test_keys_create_list_revoke_and_rotate(portl, tmp_path):
