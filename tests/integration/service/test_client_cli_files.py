@@ -1,15 +1,20 @@
 """`portl files` and `portl jobs delete` as a user runs them (subprocesses) against a real `portl
 serve`: a local file uploaded, listed and deleted, in text and JSON; a job reading the upload;
-refusals as one sentence with an exit code. The API key never appears in any output."""
+refusals as one sentence with an exit code; the service page's upload examples, run as written.
+The API key never appears in any output."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.integration.service.apiserver import ServiceServer
+from tests.integration.service.apiserver import PORTL, ServiceServer
 from tests.integration.service.test_api_runs import job_text
 from tests.integration.service.test_client_cli import portl
 
@@ -156,3 +161,37 @@ def test_jobs_delete_of_another_tenants_job_or_a_bad_id_is_refused(server, files
     assert json.loads(theirs.stdout.splitlines()[0])["error"]["message"].startswith(f"no job {job_id} for tenant 'globex'")
     assert malformed.returncode == 2 and "'not-a-job' is not a job id" in malformed.stderr
     assert still.returncode == 0
+
+
+def docs_block(heading: str, after: str) -> list[str]:
+    """The commands of the first ```sh block after ``after`` in the service page's section
+    ``heading``, continuation lines joined, comments dropped."""
+    page = (Path(__file__).resolve().parents[3] / "docs" / "service.md").read_text()
+    section = page.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split(after, 1)[1].split("```sh\n", 1)[1].split("\n```", 1)[0]
+    commands = [line.split("  #", 1)[0].rstrip() for line in block.replace("\\\n", " ").splitlines()]
+    return [c for c in commands if c and not c.startswith("#")]
+
+
+def test_the_upload_examples_of_the_service_page_run(server, files, tmp_path):
+    if shutil.which("curl") is None:
+        pytest.skip("the page's API examples use curl, which is not installed")
+    people_csv(tmp_path)
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "jan.csv").write_text("id,name\n1,jan\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTL_")}
+    env.update(KEY=server.key, PORTL_API_KEY=server.key, PORTL_SERVER=server.url, PATH=f"{Path(PORTL[0]).parent}:{env['PATH']}")
+    curl = docs_block("Uploading files", "| `DELETE /api/v1/files/{path}`")
+    cli = [c for c in docs_block("Uploading files", "From the command line") if not c.startswith("portl submit")]
+
+    ran = []
+    for command in [c.replace("http://127.0.0.1:8080", server.url) for c in curl] + cli:
+        done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        ran.append((command.split()[0], done.returncode, done.stdout))
+
+    assert len(curl) == 4 and len(cli) == 4
+    assert [code for _, code, _ in ran] == [0] * 8, ran
+    assert json.loads(ran[0][2])["path"] == "people.csv"
+    assert [f["path"] for f in json.loads(ran[2][2])["files"]] == ["crm/2026/people.csv", "people.csv"]
+    assert ran[4][2].startswith("uploaded people.csv (")
+    assert sorted(str(p.relative_to(files)) for p in files.rglob("*") if p.is_file()) == ["people.csv"]
