@@ -151,6 +151,18 @@ def test_a_form_without_a_file_or_not_a_form_at_all_is_refused(client):
     assert "unknown form field 'folder'" in stray_field.json()["error"]["message"]
 
 
+def test_an_upload_cut_off_before_the_forms_end_stores_nothing(server, client):
+    head = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="people.csv"\r\n\r\n'
+
+    answer = client.post("/api/v1/files", content=head + PEOPLE.encode()[:100],
+                         headers={"Content-Type": "multipart/form-data; boundary=cut"})
+
+    assert answer.status_code == 422
+    assert answer.json()["error"]["message"] == ("the upload ended before the form's closing boundary, so the file "
+                                                 "may be incomplete; nothing was stored: send it again")
+    assert every_file(server.files(server.tenant_id)) == []
+
+
 def test_deleting_a_file_answers_204_and_it_is_gone(server, client):
     upload(client, b"x\n", path="crm/old.csv")
     upload(client, b"y\n", path="keep.csv")

@@ -131,12 +131,13 @@ class _UploadForm:
         self._disposition = b""
         self._field: str | None = None
         self._value = bytearray()
+        self._ended = False
 
     def callbacks(self) -> dict[str, Any]:
         return {"on_part_begin": self._part_begin, "on_header_field": self._header_field,
                 "on_header_value": self._header_value_data, "on_header_end": self._header_end,
                 "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
-                "on_part_end": self._part_end}
+                "on_part_end": self._part_end, "on_end": self._end}
 
     def _part_begin(self) -> None:
         self._disposition, self._field = b"", None
@@ -183,7 +184,13 @@ class _UploadForm:
             self.path = self._value.decode("utf-8", "replace")
             self._checked(self.path)  # before a large file that may follow is received for nothing
 
+    def _end(self) -> None:
+        self._ended = True
+
     def store(self) -> FileOut:
+        if not self._ended:  # the body stopped short of the closing boundary: the file may be cut off
+            raise ApiError(422, "request_invalid", "the upload ended before the form's closing boundary, so the file "
+                           "may be incomplete; nothing was stored: send it again")
         if self.upload is None:
             raise ApiError(422, "request_invalid", f"the form has no '{FILE_FIELD}': send the file as the "
                            f"multipart/form-data field '{FILE_FIELD}' (curl -F {FILE_FIELD}=@people.csv)")
