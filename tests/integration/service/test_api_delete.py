@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from portl.service.models import Job, RecordLogEntry, Tenant
 from portl.service.store import open_store
+from tests.integration.service.apiserver import ServiceServer
 from tests.integration.service.test_api_runs import job_text, wait_for, write_people
 
 
@@ -123,3 +124,26 @@ def test_the_idempotency_key_of_a_deleted_job_is_not_answered_with_it(server):
         "message": "Idempotency-Key 'nightly-1' was used for a job that has since been deleted; use a new key to "
                    "submit the job again"}
     assert job["id"] not in again.text
+
+
+def test_on_postgresql_a_deleted_job_is_404_and_its_row_stays(tmp_path, pg_url):
+    server = ServiceServer(tmp_path / "home", database=pg_url)
+    server.home.mkdir()
+    key, tenant_id = server.tenant("acme")
+    other, _ = server.tenant("globex")
+    write_people(server.files(tenant_id), 20)
+    server.start()
+    try:
+        with server.client(key) as client, server.client(other) as intruder:
+            job = finished_job(client)
+            refused = intruder.delete(f"/api/v1/jobs/{job['id']}")
+            deleted = client.delete(f"/api/v1/jobs/{job['id']}")
+            read = client.get(f"/api/v1/jobs/{job['id']}")
+            listed = client.get("/api/v1/jobs").json()["jobs"]
+    finally:
+        assert server.stop() == 0
+
+    assert (refused.status_code, deleted.status_code, read.status_code) == (404, 204, 404)
+    assert listed == []
+    with open_store(server.settings) as store, store.sessions() as session:
+        assert session.get(Job, uuid.UUID(job["id"])).deleted_at is not None
