@@ -39,6 +39,7 @@ UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"mu
         PATH_FIELD: {"type": "string", "description": "Its path in the files folder, with '/' between folders "
                      "(crm/people.csv). Default: the uploaded file's name. A file of that path is replaced."}}}}}}}
 
+KEY_ERRORS = {status: answer for status, answer in ERRORS.items() if status != 404}  # ERRORS' 404 is about jobs
 NOT_FOUND = {404: {"model": ErrorOut, "description": "No such file in the tenant's files folder."}}
 
 
@@ -52,7 +53,7 @@ def _folder(request: Request, caller: Caller) -> Path:
                         413: {"model": ErrorOut, "description": "The file is larger than PORTL_MAX_UPLOAD_BYTES."},
                         415: {"model": ErrorOut, "description": "The body is not multipart/form-data."},
                         422: {"model": ErrorOut, "description": "The path is refused (absolute, '..', hidden, too "
-                              "long...), or the form has no file."}, **ERRORS})
+                              "long...), or the form has no file or is cut off."}, **KEY_ERRORS})
 async def upload_file(request: Request, caller: CurrentCaller) -> FileOut:
     """Store a file in the tenant's files folder, where a job's `path: people.csv` finds it."""
     limit = request.app.state.max_upload_bytes
@@ -73,7 +74,7 @@ async def upload_file(request: Request, caller: CurrentCaller) -> FileOut:
         form.discard()
 
 
-@router.get("", response_model=FileList, summary="List the tenant's files", responses=ERRORS)
+@router.get("", response_model=FileList, summary="List the tenant's files", responses=KEY_ERRORS)
 def list_tenant_files(request: Request, caller: CurrentCaller) -> FileList:
     """Every file of the tenant's files folder and its subfolders, by path (hidden ones left out)."""
     found = list_files(_folder(request, caller))
@@ -81,7 +82,7 @@ def list_tenant_files(request: Request, caller: CurrentCaller) -> FileList:
 
 
 @router.delete("/{path:path}", status_code=204, summary="Delete a file", response_class=Response,
-               responses={422: {"model": ErrorOut, "description": "The path is refused."}, **ERRORS, **NOT_FOUND})
+               responses={422: {"model": ErrorOut, "description": "The path is refused."}, **KEY_ERRORS, **NOT_FOUND})
 def delete_tenant_file(path: str, request: Request, caller: CurrentCaller) -> Response:
     """Delete a file of the tenant's files folder, and the folders it leaves empty."""
     try:
