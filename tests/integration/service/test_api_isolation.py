@@ -3,8 +3,9 @@
 Tenant A makes one thing of each kind the API has (a job that finished with rejected records, a
 webhook...). Then every operation of /openapi.json is called with tenant B's key and A's ids in its
 path: each must answer 404, as if A's thing did not exist (never 403, never A's data). Every list B
-reads must hold B's own things and none of A's. And without a key, every operation but health
-and metrics is a 401.
+reads must hold B's own things and none of A's. Without a key, every operation but health and
+metrics is a 401. And a path that climbs from B's files folder into A's (``../../1/files/...``, or
+absolute) is refused wherever B may give one: deleting a file, uploading one, a job's source.
 
 The walk is built from the document when the test runs, so a new endpoint is walked without a
 change here; one whose path names a parameter the tests do not know fails the walk, saying which,
@@ -12,10 +13,12 @@ rather than being left out: teach ``tenantthings.MAKERS`` how a tenant makes suc
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
+from urllib.parse import quote
 
 import hypothesis
 import pytest
@@ -43,12 +46,12 @@ def served(request, tmp_path_factory):
 def serving(tmp_path_factory, database: str | None):
     server = ServiceServer(tmp_path_factory.mktemp("isolation") / "home", database=database)
     server.home.mkdir()
-    server.made = {}
+    server.made, server.ids = {}, {}
     for name in ("acme", "globex"):
         # private_network: a webhook may point at this machine, where nothing has to answer it
         key, tenant_id = server.tenant(name, private_network=True)
         write_people(server.files(tenant_id), 30, bad_every=10)
-        server.made[name] = key
+        server.made[name], server.ids[name] = key, tenant_id
     server.start()
     yield server
     assert server.stop() == 0, server.output()
@@ -201,3 +204,29 @@ def test_every_operation_but_health_and_metrics_needs_a_key(served, document, te
     assert health.status_code == 200 and health.json()["status"] in ("ok", "degraded"), health.text
     assert "GET /api/v1/jobs/{job_id}" in checked, checked
     assert not wrong, f"{len(wrong)} of {len(checked)} operations:\n" + "\n".join(wrong)
+
+
+def climbs(served: ServiceServer, a: Tenant, b: Tenant, name: str) -> list[str]:
+    """Paths from B's files folder to A's file ``name``: relative, climbing out, and absolute."""
+    theirs = served.files(served.ids[a.name]) / name
+    return [os.path.relpath(theirs, served.files(served.ids[b.name])), str(theirs)]
+
+
+def test_a_path_that_climbs_into_another_tenants_files_reaches_nothing(served, tenants):
+    a, b = tenants
+    theirs = served.files(served.ids[a.name]) / a.owned["path"]
+    # Encoded, for the client not to resolve the '..' itself; the server decodes it back
+    deleted = [(path, b.client.delete("/api/v1/files/" + quote(path, safe="")))
+               for path in climbs(served, a, b, a.owned["path"])]
+    uploaded = [(path, b.client.post("/api/v1/files", files={"file": ("x.csv", b"id\n1\n", "text/csv")},
+                                     data={"path": path})) for path in climbs(served, a, b, "planted.csv")]
+    jobs = [(path, b.client.post("/api/v1/jobs", json={"job": f"source: {{type: csv, path: '{path}'}}\n"
+                                                               "destination: {type: sqlite, path: out.db, table: t}\n"}))
+            for path in climbs(served, a, b, "people.csv")]
+    wrong = [f"{what} {path!r} with {b.name}'s key answered {answer.status_code}: {answer.text[:200]}"
+             for what, tried in (("DELETE", deleted), ("upload", uploaded), ("job reading", jobs))
+             for path, answer in tried
+             if not (answer.status_code == 422 or answer.status_code == 404 and "no such endpoint" not in answer.text)]
+    assert not wrong, "\n".join(wrong)
+    assert theirs.read_bytes() == b"id,name\n1,one\n"
+    assert not (theirs.parent / "planted.csv").exists()
