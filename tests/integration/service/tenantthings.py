@@ -9,12 +9,17 @@ A new kind of thing, named by a new path parameter, is taught here: :data:`MAKER
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from portl.service.models import Batch, DeadLetter
+from portl.service.status import BatchStatus
+from portl.service.store import open_store
+from tests.integration.service.apiserver import ServiceServer
 from tests.integration.service.test_api_runs import job_text, wait_for
 
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -22,11 +27,14 @@ METHODS = ("get", "put", "post", "delete", "patch")
 
 @dataclass
 class Tenant:
-    """A tenant: its name, its key, a client with it, and what it made, by path parameter name."""
+    """A tenant: its name, its key, a client with it, and what it made, by path parameter name;
+    the server and the tenant's id, for what only the service itself makes (a dead batch)."""
 
     name: str
     key: str
     client: httpx.Client
+    server: ServiceServer
+    id: int
     owned: dict[str, Any] = field(default_factory=dict)
 
     def make(self, names: list[str]) -> None:
@@ -62,10 +70,28 @@ def make_file(tenant: Tenant) -> None:
     tenant.owned["path"] = name
 
 
+def make_dead_letter(tenant: Tenant) -> None:
+    """A batch of the tenant's job that ran out of attempts, in the dead-letter queue. Written in the
+    state database as the workers write one: no request makes a batch fail on purpose."""
+    tenant.make(["job_id"])
+    with open_store(tenant.server.settings) as store, store.sessions() as session:
+        batch = Batch(tenant_id=tenant.id, job_id=uuid.UUID(tenant.owned["job_id"]), status=BatchStatus.DEAD,
+                      attempts=3, last_error=f"{tenant.name}-dead: the destination refused the batch",
+                      source_range={}, counts={})
+        session.add(batch)
+        session.flush()
+        letter = DeadLetter(tenant_id=tenant.id, batch_id=batch.id, error=batch.last_error)
+        session.add(letter)
+        session.commit()
+        tenant.owned["batch_id"], tenant.owned["dead_letter_id"] = batch.id, letter.id
+
+
 MAKERS: dict[str, Callable[[Tenant], None]] = {
     "job_id": make_job,
     "webhook_id": make_webhook,
     "path": make_file,
+    "batch_id": make_dead_letter,
+    "dead_letter_id": make_dead_letter,
 }
 """How a tenant makes the thing a path parameter names, recording it in ``tenant.owned``."""
 

@@ -78,6 +78,7 @@ def serving(tmp_path_factory, database: str | None):
     server.home.mkdir()
     # private_network: the webhook made to fuzz the webhook endpoints points at this machine
     server.key, tenant_id = server.tenant("fuzzed", private_network=True)
+    server.tenant_id = tenant_id
     with open_store(server.settings) as store, store.sessions() as session:
         # The fuzzer sends hundreds of requests a minute: what is fuzzed here is not the rate limit.
         session.execute(update(models.Tenant).where(models.Tenant.id == tenant_id).values(requests_per_minute=1_000_000))
@@ -96,7 +97,7 @@ def test_every_operation_answers_without_a_server_error_and_as_documented(served
     key = {"Authorization": f"Bearer {served.key}"}
     runs, failures = [], []
     with served.client(served.key) as client:
-        tenant = Tenant("fuzzed", served.key, client)
+        tenant = Tenant("fuzzed", served.key, client, served, served.tenant_id)
         for method, path, parameters in operations(schema.raw_schema):
             operation = schema[path][method.upper()]
             names = path_parameters(parameters)

@@ -26,7 +26,8 @@ import schemathesis
 from schemathesis import BaseSchema, GenerationMode
 
 from tests.integration.service.apiserver import ServiceServer
-from tests.integration.service.tenantthings import Tenant, filled, operations, path_parameters, unknown_path_parameters
+from tests.integration.service.tenantthings import (MAKERS, Tenant, filled, operations, path_parameters,
+                                                     unknown_path_parameters)
 from tests.integration.service.test_api_runs import write_people
 from tests.services import pg_database
 
@@ -67,14 +68,15 @@ def document(served) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def tenants(served, document) -> Iterator[tuple[Tenant, Tenant]]:
-    """A and B, each having made one thing for every path parameter the document names."""
+    """A and B, each having made one thing of every kind the tests know (a job, a webhook, a file,
+    a dead batch...), which covers every path parameter the document names."""
     with served.client(served.made["acme"]) as a_client, served.client(served.made["globex"]) as b_client:
-        a, b = Tenant("acme", served.made["acme"], a_client), Tenant("globex", served.made["globex"], b_client)
+        a = Tenant("acme", served.made["acme"], a_client, served, served.ids["acme"])
+        b = Tenant("globex", served.made["globex"], b_client, served, served.ids["globex"])
         unknown = unknown_path_parameters(document)
         assert unknown is None, unknown
-        wanted = sorted({name for _, _, parameters in operations(document) for name in path_parameters(parameters)})
-        a.make(wanted)
-        b.make(wanted)
+        a.make(list(MAKERS))
+        b.make(list(MAKERS))
         yield a, b
 
 
