@@ -1,5 +1,5 @@
 """What a tenant makes through the API, one thing of each kind, named by the path parameter that
-stands for it (``job_id``, ``webhook_id``, a file's ``path``...), and the API's operations as the
+stands for it (``job_id``, ``webhook_id``, a file's ``path``, ``batch_id``, ``entry_id``...), and the API's operations as the
 OpenAPI document lists them. The walks over every operation (the fuzzer's, the tenant isolation
 walk) fill path parameters from here, so that they reach real things, not only made-up ids that
 are 404 at once.
@@ -83,7 +83,7 @@ def make_dead_letter(tenant: Tenant) -> None:
         letter = DeadLetter(tenant_id=tenant.id, batch_id=batch.id, error=batch.last_error)
         session.add(letter)
         session.commit()
-        tenant.owned["batch_id"], tenant.owned["dead_letter_id"] = batch.id, letter.id
+        tenant.owned["batch_id"], tenant.owned["entry_id"] = batch.id, letter.id
 
 
 MAKERS: dict[str, Callable[[Tenant], None]] = {
@@ -91,7 +91,7 @@ MAKERS: dict[str, Callable[[Tenant], None]] = {
     "webhook_id": make_webhook,
     "path": make_file,
     "batch_id": make_dead_letter,
-    "dead_letter_id": make_dead_letter,
+    "entry_id": make_dead_letter,  # a dead-letter entry: /dlq/{entry_id}
 }
 """How a tenant makes the thing a path parameter names, recording it in ``tenant.owned``."""
 
