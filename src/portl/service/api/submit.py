@@ -1,6 +1,7 @@
 """Taking a submitted job in: its text (YAML as sent, or a JSON document written out as YAML),
 the policy's problems (located by line and column, or for a JSON document by its path in it),
-and an ``Idempotency-Key`` that makes a repeated submission answer the first job."""
+the NUL characters it may not hold, and an ``Idempotency-Key`` that makes a repeated submission
+answer the first job."""
 
 from __future__ import annotations
 
@@ -50,6 +51,30 @@ def problem_dicts(problems: list[Problem], sent: Submitted) -> list[dict[str, An
     return answer
 
 
+def nul_characters(text: str) -> list[Problem]:
+    """Each key or value of a job holding a NUL character (a JSON job's "\\u0000", YAML's "\\0"):
+    no name, path or setting can, and the state database and the file system refuse them."""
+    try:
+        parsed = parse_yaml(text, "job.yaml")
+    except ConfigError:
+        return []  # the validation says why the text is not YAML
+    found: list[Problem] = []
+
+    def visit(node: Any, path: Path) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(key, str) and "\x00" in key:
+                found.append(parsed.positions.problem(path + (key,), f"the key {key!r} holds a NUL character "
+                                                      "(\\x00), which the service cannot keep", at_key=True))
+            if isinstance(value, str) and "\x00" in value:
+                found.append(parsed.positions.problem(path + (key,), f"{value!r} holds a NUL character (\\x00), "
+                                                      "which the service cannot keep"))
+            visit(value, path + (key,))
+
+    visit(parsed.data, ())
+    return found
+
+
 def unsupported(text: str) -> list[Problem]:
     """What this version of the service cannot run in a valid job: a version 2 flow of steps."""
     from portl.spec.loader import JobText, file_version
@@ -88,6 +113,4 @@ def _own_name(text: str) -> str | None:
     except yaml.YAMLError:
         return None
     name = data.get("name") if isinstance(data, dict) else None
-    if not isinstance(name, (str, int)) or not str(name).strip() or "\x00" in str(name):  # "\0" in YAML
-        return None
-    return str(name)[:200]  # the column's width
+    return str(name)[:200] if isinstance(name, (str, int)) and str(name).strip() else None  # the column's width
