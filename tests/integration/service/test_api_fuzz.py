@@ -200,11 +200,19 @@ def test_a_name_or_label_with_a_nul_character_is_422_and_located(served, body, w
     assert "holds a NUL character" in error["problems"][0]["message"]
 
 
-def test_a_jobs_own_name_with_a_nul_character_is_not_taken_as_its_name(served):
+@pytest.mark.parametrize("job, where", [
+    ('name: "a\\0b"\n' + PEOPLE, {"path": "job.name", "line": 1, "column": 7}),
+    ({"name": "people", "source": {"type": "csv", "path": "people\x00.csv"},
+      "destination": {"type": "sqlite", "path": "out.db", "table": "people"}}, {"path": "job.source.path"}),
+])
+def test_a_job_holding_a_nul_character_is_422_and_located(served, job, where):
+    # Taken, it failed later: on PostgreSQL writing its batches, on SQLite opening its rejects file
     with served.client(served.key) as client:
-        answer = client.post("/api/v1/jobs", json={"job": 'name: "a\\0b"\n' + PEOPLE})
-    assert answer.status_code == 201, answer.text
-    assert answer.json()["name"] is None
+        answer = client.post("/api/v1/jobs", json={"job": job})
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["error"]["problems"]
+    assert "holds a NUL character (\\x00), which the service cannot keep" in problem["message"]
+    assert {k: problem[k] for k in where} == where
 
 
 @pytest.mark.parametrize("where, query, message", [
