@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from portl.service import workspace
 from portl.service.models import Job, RecordLogEntry, Tenant
 from portl.service.settings import ServiceSettings, normalise_url
-from portl.service.status import JobStatus
+from portl.service.status import JobStatus, Outcome
 from portl.service.store import Store, open_store
 
 SLOW_HOOK = '''
@@ -124,9 +124,16 @@ def wait_rows_done(store: Store, job_id: uuid.UUID, rows: int, timeout: float = 
 
 
 def rejected(store: Store, job_id: uuid.UUID) -> list[RecordLogEntry]:
+    """The job's rejected records in the record log, in the order they were written."""
+    return log_entries(store, job_id, Outcome.REJECTED)
+
+
+def log_entries(store: Store, job_id: uuid.UUID, outcome: str | None = None) -> list[RecordLogEntry]:
     with store.sessions() as session:
-        return list(session.scalars(select(RecordLogEntry).where(RecordLogEntry.job_id == job_id)
-                                    .order_by(RecordLogEntry.id)))
+        query = select(RecordLogEntry).where(RecordLogEntry.job_id == job_id)
+        if outcome is not None:
+            query = query.where(RecordLogEntry.outcome == outcome)
+        return list(session.scalars(query.order_by(RecordLogEntry.id)))
 
 
 def set_status(store: Store, job_id: uuid.UUID, status: str) -> None:

@@ -1,12 +1,13 @@
 """Where submitted jobs run: the :class:`Executor` seam, and the in-process executor on a pool
 of threads that the service uses unless a broker is configured.
 
-The API inserts a job row (``queued``) and calls :meth:`Executor.submit`; the executor runs it
-with :func:`portl.service.runner.run_job` when a worker is free and the job's tenant runs fewer
-jobs than its ``max_running_jobs`` (a tenant at its limit waits, other tenants' jobs start).
-Cancelling is cooperative: a running job stops after its batch in flight. With ``PORTL_BROKER``
-set, :class:`CeleryExecutor` sends the jobs to ``portl worker`` processes instead
-(:mod:`portl.service.tasks`).
+The API inserts a job row (``queued``) and calls :meth:`Executor.submit`; the executor runs its
+units of work (:mod:`portl.service.work`: the job's start, then each of its batches) on its
+threads. A job starts while its tenant runs fewer jobs than its ``max_running_jobs`` (a tenant at
+its limit waits, other tenants' jobs start). Cancelling is cooperative: a running job's batches
+stop after the engine batch in flight. With ``PORTL_BROKER`` set, :class:`CeleryExecutor` sends the
+units of work to ``portl worker`` processes instead (:mod:`portl.service.tasks`), so several
+workers, on one machine or several, load the batches of one job.
 
 :func:`executor_for` starts the executor and takes back what a previous process left: jobs it
 left ``running`` are resumed from the destination's checkpoints, ``queued`` ones submitted again,
@@ -20,16 +21,15 @@ import logging
 import os
 import threading
 import uuid
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from portl.errors import ServiceError
-from portl.service.models import Job, Tenant, now
-from portl.service.status import JobStatus
+from portl.service import work
+from portl.service.models import Batch, Job, now
+from portl.service.status import BatchStatus, JobStatus
 from portl.service.store import Store
 from portl.service.settings import whole_number
 
@@ -58,189 +58,173 @@ class Executor(Protocol):
         """Stop taking work; running jobs stop after their batch and are resumed by the next executor."""
 
 
-@dataclass
-class _Entry:
-    job_id: uuid.UUID
-    tenant_id: int
-    limit: int
-    resume: bool = False
-    stop: threading.Event = field(default_factory=threading.Event)
-
-
 class InProcessExecutor:
-    """Jobs on ``workers`` threads of this process, at most ``max_running_jobs`` per tenant."""
+    """Jobs run as units of work (:mod:`portl.service.work`) on ``workers`` threads of this
+    process, with a sweeper thread for due retries and jobs waiting for their tenant's turn."""
 
     kind = "in-process"
 
-    def __init__(self, store: Store, workers: int = DEFAULT_WORKERS):
+    def __init__(self, store: Store, workers: int = DEFAULT_WORKERS, sweep_s: float = 0.2):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self.store = store
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="portl-job")
         self._lock = threading.Lock()
-        self._waiting: deque[_Entry] = deque()
-        self._running: dict[uuid.UUID, _Entry] = {}
-        self._futures: dict[uuid.UUID, Future[None]] = {}
-        # Submitted again while its last run was still ending (a retry just after it was
-        # cancelled): queued once that run's thread is done, never two runs at once.
-        self._again: dict[uuid.UUID, _Entry] = {}
+        self._queued = 0
+        self._busy: dict[int, tuple[str, object]] = {}
+        """Units of work being done now: their thread's id -> (kind, job or batch id)."""
+        self._stop = threading.Event()
         self._closed = False
+        self._sweeper = work.Sweeper(store, self, sweep_s)
+        self._sweeper.start()
 
     # --- the seam -------------------------------------------------------------------------------
 
     def submit(self, job_id: uuid.UUID, *, resume: bool = False) -> None:
         with self.store.sessions() as session:
-            row = session.execute(select(Job.tenant_id, Tenant.max_running_jobs)
-                                  .join(Tenant, Tenant.id == Job.tenant_id).where(Job.id == job_id)).first()
-        if row is None:
+            exists = session.scalar(select(Job.id).where(Job.id == job_id))
+        if exists is None:
             raise ServiceError(f"no job {job_id} in the state database: insert its row before submitting it")
-        with self._lock:
-            if self._closed:
-                raise ServiceError("this executor is closed and takes no more jobs; the job stays queued and runs "
-                                   "when the service starts again")
-            entry = _Entry(job_id, row.tenant_id, max(1, row.max_running_jobs), resume)
-            if job_id in self._running:
-                self._again[job_id] = entry
-                return
-            if any(e.job_id == job_id for e in self._waiting):
-                return
-            self._waiting.append(entry)
-            self._dispatch()
+        if self._closed:
+            raise ServiceError("this executor is closed and takes no more jobs; the job stays queued and runs "
+                               "when the service starts again")
+        work.mark_dispatched(self.store, job_id)
+        self.send_start(job_id, resume)
 
     def cancel(self, job_id: uuid.UUID) -> None:
-        with self._lock:
-            waiting = next((e for e in self._waiting if e.job_id == job_id), None)
-            if waiting is not None:
-                self._waiting.remove(waiting)
-            running = self._running.get(job_id)
-        with self.store.sessions() as session:
-            # Queued (or waiting to resume): nothing started, so it is cancelled now.
-            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-                            .values(status=JobStatus.CANCELLED, finished_at=now()))
-            if waiting is not None and waiting.resume:
-                session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING)
-                                .values(status=JobStatus.CANCELLED, finished_at=now()))
-            # Running here or elsewhere: the runner ends it as cancelled when it sees this status.
-            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING)
-                            .values(status=JobStatus.CANCELLING))
-            session.commit()
-        if running is not None:
-            running.stop.set()
+        work.cancel_job(self.store, job_id)
 
     def close(self, wait: bool = True) -> None:
-        """Stop taking work. Jobs not started stay ``queued``; running ones stop after their batch
-        and stay ``running``, for the next executor to resume. ``wait``: until they have stopped."""
+        """Stop taking work. Jobs not started stay ``queued``; running batches stop after the
+        engine batch in flight and wait, ``pending``, for the next executor. ``wait``: until they have."""
         with self._lock:
             self._closed = True
-            self._waiting.clear()
-            self._again.clear()
-            for entry in self._running.values():
-                entry.stop.set()
-        self._pool.shutdown(wait=wait)
+        self._stop.set()
+        self._sweeper.stop()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    # --- where units of work go -----------------------------------------------------------------
+
+    def send_start(self, job_id: uuid.UUID, resume: bool = False) -> None:
+        self._queue("start", job_id, resume)
+
+    def send_batch(self, batch_id: int) -> None:
+        self._queue("batch", batch_id, False)
+
+    def _queue(self, kind: str, the_id: object, resume: bool) -> None:
+        with self._lock:
+            if self._closed:
+                return  # left as the state database has it, for the next executor
+            self._queued += 1
+            try:
+                self._pool.submit(self._work, kind, the_id, resume)
+            except RuntimeError:  # shut down meanwhile
+                self._queued -= 1
+
+    def _work(self, kind: str, the_id: object, resume: bool) -> None:
+        me = threading.get_ident()
+        with self._lock:
+            self._queued -= 1
+            self._busy[me] = (kind, the_id)
+        try:
+            if self._stop.is_set():
+                return
+            if kind == "batch":
+                work.run_batch(self.store, the_id, self, self._stop)  # type: ignore[arg-type]
+            else:
+                work.start_job(self.store, the_id, self, resume=resume)  # type: ignore[arg-type]
+        except BaseException:  # the job's own failures are recorded; this is the service failing
+            log.exception("%s %s: the worker failed outside the job; it stays as the state database shows it",
+                          kind, the_id)
+        finally:
+            with self._lock:
+                self._busy.pop(me, None)
 
     # --- what it is doing -----------------------------------------------------------------------
 
     def running(self) -> list[uuid.UUID]:
-        """The jobs running now, in this process."""
+        """The jobs with a unit of work running now, in this process."""
         with self._lock:
-            return list(self._running)
+            busy = list(self._busy.values())
+        jobs = {the_id for kind, the_id in busy if kind == "start"}
+        batches = [the_id for kind, the_id in busy if kind == "batch"]
+        if batches:
+            with self.store.sessions() as session:
+                jobs.update(session.scalars(select(Batch.job_id).where(Batch.id.in_(batches))).all())
+        return list(jobs)  # type: ignore[arg-type]
 
     def waiting(self) -> list[uuid.UUID]:
         """The jobs submitted and not started: no free worker, or their tenant at its limit."""
-        with self._lock:
-            return [e.job_id for e in self._waiting]
+        with self.store.sessions() as session:
+            return list(session.scalars(select(Job.id).where(Job.status == JobStatus.QUEUED, Job.deleted_at.is_(None))
+                                        .order_by(Job.created_at, Job.id)).all())
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until nothing runs or waits (True), or ``timeout`` seconds have passed (False)."""
+        """Wait until no job is queued or running and no unit of work is left (True), or
+        ``timeout`` seconds have passed (False)."""
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                futures = list(self._futures.values())
-                idle = not futures and not self._waiting
+                idle = not self._busy and not self._queued
+            if idle:
+                with self.store.sessions() as session:
+                    idle = not session.scalar(select(func.count()).select_from(Job).where(
+                        Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)),
+                        Job.deleted_at.is_(None)))
             if idle:
                 return True
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
-            time.sleep(0.01)
-
-    # --- scheduling -----------------------------------------------------------------------------
-
-    def _dispatch(self) -> None:
-        """Start what may start, in submission order (called with the lock held)."""
-        if self._closed:
-            return
-        per_tenant: dict[int, int] = {}
-        for entry in self._running.values():
-            per_tenant[entry.tenant_id] = per_tenant.get(entry.tenant_id, 0) + 1
-        for entry in list(self._waiting):
-            if len(self._running) >= self.workers:
-                return
-            if per_tenant.get(entry.tenant_id, 0) >= entry.limit:
-                continue
-            self._waiting.remove(entry)
-            self._running[entry.job_id] = entry
-            per_tenant[entry.tenant_id] = per_tenant.get(entry.tenant_id, 0) + 1
-            self._futures[entry.job_id] = self._pool.submit(self._work, entry)
-
-    def _work(self, entry: _Entry) -> None:
-        from portl.service.runner import run_job
-
-        try:
-            run_job(self.store, entry.job_id, entry.stop, resume=entry.resume)
-        except BaseException:  # run_job records the job's own failures; this is the service failing
-            log.exception("job %s: the worker failed outside the job; it stays as the state database shows it",
-                          entry.job_id)
-        finally:
-            with self._lock:
-                self._running.pop(entry.job_id, None)
-                self._futures.pop(entry.job_id, None)
-                again = self._again.pop(entry.job_id, None)
-                if again is not None:
-                    self._waiting.append(again)
-                self._dispatch()
+            time.sleep(0.02)
 
 
 class CeleryExecutor:
-    """Jobs sent to Celery workers (``portl worker``) through the broker ``PORTL_BROKER``.
-
-    The workers share the state database with the service: they read each job from it, write its
-    progress there, and look there for a request to cancel it. Each worker runs as many jobs at
-    once as its ``--concurrency``; the tenants' ``max_running_jobs`` is not applied."""
+    """Jobs sent to Celery workers (``portl worker``) through the broker ``PORTL_BROKER``: each
+    start and each batch is a task. The workers share the state database with the service: they
+    read each job from it, write their batches' progress there, and look there for a request to
+    cancel. This process sweeps for due retries and for jobs waiting for their tenant's turn."""
 
     kind = "celery"
 
-    def __init__(self, store: Store, app: object | None = None):
+    def __init__(self, store: Store, app: object | None = None, sweep_s: float = 0.2):
         from portl.service.tasks import celery_app, check_broker
 
         self.store = store
         self.app = app if app is not None else celery_app()
         check_broker(self.app)
+        self._sweeper = work.Sweeper(store, self, sweep_s)
+        self._sweeper.start()
 
     def submit(self, job_id: uuid.UUID, *, resume: bool = False) -> None:
-        from portl.service.tasks import send_job
-
         with self.store.sessions() as session:
             exists = session.scalar(select(Job.id).where(Job.id == job_id))
         if exists is None:
             raise ServiceError(f"no job {job_id} in the state database: insert its row before submitting it")
-        send_job(self.app, job_id, resume)
+        work.mark_dispatched(self.store, job_id)
+        self.send_start(job_id, resume)
+
+    def send_start(self, job_id: uuid.UUID, resume: bool = False) -> None:
+        from portl.service.tasks import send_start
+
+        send_start(self.app, job_id, resume)
+
+    def send_batch(self, batch_id: int) -> None:
+        from portl.service.tasks import send_batch
+
+        send_batch(self.app, batch_id)
 
     def cancel(self, job_id: uuid.UUID) -> None:
         # A queued job is cancelled now (its task, when delivered, finds nothing to run); a running
-        # one is marked, and the worker running it stops after its batch and ends it cancelled.
-        with self.store.sessions() as session:
-            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-                            .values(status=JobStatus.CANCELLED, finished_at=now()))
-            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING)
-                            .values(status=JobStatus.CANCELLING))
-            session.commit()
+        # one is marked, and the workers running its batches stop after the batch in flight.
+        work.cancel_job(self.store, job_id)
 
     def close(self) -> None:
-        """Let go of the broker connections; the workers carry on with the jobs they have."""
+        """Let go of the broker connections; the workers carry on with the work they have."""
+        self._sweeper.stop()
         self.app.close()
 
 
@@ -268,6 +252,9 @@ def _take_back(store: Store, executor: InProcessExecutor) -> None:
     """Resume the jobs a stopped process left running, end the ones it was cancelling, and submit
     the queued ones again, oldest first."""
     with store.sessions() as session:
+        cancelling = select(Job.id).where(Job.status == JobStatus.CANCELLING)
+        session.execute(update(Batch).where(Batch.job_id.in_(cancelling), Batch.status.in_(work.ACTIVE))
+                        .values(status=BatchStatus.CANCELLED, heartbeat_at=None, worker=None))
         session.execute(update(Job).where(Job.status == JobStatus.CANCELLING, Job.deleted_at.is_(None))
                         .values(status=JobStatus.CANCELLED, finished_at=now()))
         session.commit()

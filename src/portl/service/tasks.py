@@ -1,11 +1,13 @@
-"""The Celery side of the service: the app, configured from the environment, and its one task,
-``portl.run_job``, which runs a submitted job on a worker with :func:`portl.service.runner.run_job`.
+"""The Celery side of the service: the app, configured from the environment, and its two tasks,
+``portl.start_job`` and ``portl.run_batch``, each a few lines over :mod:`portl.service.work`.
 
 Delivery is at least once: tasks are acknowledged when they end (``task_acks_late``) and a task
-whose worker died is delivered again once the broker's visibility timeout has passed. A job
-delivered again while its row says ``running`` is resumed from the destination's checkpoints,
-so no row is loaded twice. Cancelling is read from the job's status in the state database: a
-thread of the task looks at it every :data:`CANCEL_POLL_S` and the engine stops after its batch.
+whose worker died is delivered again once the broker's visibility timeout has passed. Both tasks
+are safe to run twice: a batch is claimed in the state database before it runs, and a partition
+loaded again goes on from its checkpoint in the destination, so no row is loaded twice. A batch
+whose worker died is also sent again by the service's sweeper once its heartbeat is stale,
+without waiting for the broker. Cancelling is read from the job's status in the state database:
+a thread of the batch looks at it every few tenths of a second and the engine stops after its batch.
 
 The worker's processes each open the state database once (:func:`_store`), after the fork.
 """
@@ -34,9 +36,9 @@ VISIBILITY_VARIABLE = "PORTL_BROKER_VISIBILITY_TIMEOUT"
 DEFAULT_VISIBILITY_S = 12 * 3600
 """How long a delivered task may run before the broker gives it to another worker: above the
 longest job, or a job still running would be delivered again and run twice at once."""
-TASK_NAME = "portl.run_job"
+START_TASK = "portl.start_job"
+BATCH_TASK = "portl.run_batch"
 DEFAULT_QUEUE = "portl"
-CANCEL_POLL_S = 0.25
 
 _apps: dict[tuple[str, int], Celery] = {}
 _stores: dict[int, Store] = {}
@@ -74,7 +76,8 @@ def make_app(broker: str, visibility_s: int = DEFAULT_VISIBILITY_S) -> Celery:
                                   "unacked_restore_throttle": 1},
         worker_hijack_root_logger=False,
     )
-    app.task(name=TASK_NAME, bind=False)(run_job_task)
+    app.task(name=START_TASK, bind=False)(start_job_task)
+    app.task(name=BATCH_TASK, bind=False)(run_batch_task)
     return app
 
 
@@ -104,62 +107,52 @@ def check_broker(app: Celery, timeout_s: float = 5.0) -> None:
                            f"or fix {BROKER_VARIABLE}") from exc
 
 
-def send_job(app: Celery, job_id: uuid.UUID, resume: bool = False) -> None:
-    """Queue a job for the workers."""
+def send_start(app: Celery, job_id: uuid.UUID, resume: bool = False) -> None:
+    """Queue a job's start for the workers."""
+    _send(app, START_TASK, [str(job_id), resume], f"job {job_id}")
+
+
+def send_batch(app: Celery, batch_id: int) -> None:
+    """Queue a batch for the workers."""
+    _send(app, BATCH_TASK, [int(batch_id)], f"batch {batch_id}")
+
+
+def _send(app: Celery, task: str, args: list[object], what: str) -> None:
     from portl.secrets import mask_url
 
     try:
-        app.send_task(TASK_NAME, args=[str(job_id), resume], queue=DEFAULT_QUEUE)
+        app.send_task(task, args=args, queue=DEFAULT_QUEUE)
     except Exception as exc:
-        raise ServiceError(f"could not queue job {job_id} on the broker {mask_url(app.conf.broker_url)}: {exc}; "
-                           "it stays queued in the state database: is Redis running?") from exc
+        raise ServiceError(f"could not queue {what} on the broker {mask_url(app.conf.broker_url)}: {exc}; "
+                           "it stays as the state database has it, and is sent again when the broker is back: "
+                           "is Redis running?") from exc
 
 
-def run_job_task(job_id: str, resume: bool = False) -> None:
-    """Run one job (the task). Already ``running`` (delivered again): resumed from its checkpoints."""
-    from portl.service.runner import run_job
-    from portl.service.status import JobStatus
+class _Sender:
+    """Units of work sent from a worker: to the broker of the app it runs."""
 
-    store = _store()
-    the_id = uuid.UUID(job_id)
-    status = _status(store, the_id)
-    if status is None:
-        log.warning("job %s is not in the state database; nothing to run", job_id)
-        return
-    if status == JobStatus.RUNNING:
-        log.info("job %s was running when this task was delivered again; it is resumed", job_id)
-    cancel = threading.Event()
-    done = threading.Event()
-    watcher = threading.Thread(target=_watch_cancel, args=(store, the_id, cancel, done), daemon=True,
-                               name=f"portl-cancel-{job_id}")
-    watcher.start()
-    try:
-        run_job(store, the_id, cancel, resume=resume or status == JobStatus.RUNNING)
-    finally:
-        done.set()
-        watcher.join()
+    def __init__(self, app: Celery):
+        self.app = app
+
+    def send_start(self, job_id: uuid.UUID, resume: bool = False) -> None:
+        send_start(self.app, job_id, resume)
+
+    def send_batch(self, batch_id: int) -> None:
+        send_batch(self.app, batch_id)
 
 
-def _watch_cancel(store: Store, job_id: uuid.UUID, cancel: threading.Event, done: threading.Event) -> None:
-    """Set ``cancel`` once the job is ``cancelling``; the runner then ends it ``cancelled``."""
-    from portl.service.status import JobStatus
+def start_job_task(job_id: str, resume: bool = False) -> None:
+    """Start a job (the task): admitted when its tenant has room, its batches sent."""
+    from portl.service.work import start_job
 
-    while not done.wait(CANCEL_POLL_S):
-        try:
-            if _status(store, job_id) == JobStatus.CANCELLING:
-                cancel.set()
-                return
-        except Exception:  # the state database briefly unreachable: look again
-            log.warning("could not read the status of job %s", job_id, exc_info=True)
+    start_job(_store(), uuid.UUID(job_id), _Sender(celery_app()), resume=resume)
 
 
-def _status(store: Store, job_id: uuid.UUID) -> str | None:
-    from sqlalchemy import select
+def run_batch_task(batch_id: int) -> None:
+    """Run one batch (the task)."""
+    from portl.service.work import run_batch
 
-    from portl.service.models import Job
-
-    with store.sessions() as session:
-        return session.scalar(select(Job.status).where(Job.id == job_id, Job.deleted_at.is_(None)))
+    run_batch(_store(), int(batch_id), _Sender(celery_app()), threading.Event())
 
 
 def _store() -> Store:

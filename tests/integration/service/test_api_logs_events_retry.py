@@ -33,8 +33,13 @@ def test_the_record_log_pages_filters_and_downloads_the_rejected_records(server)
         bad_outcome = client.get(f"/api/v1/jobs/{job['id']}/logs", params={"outcome": "lost"})
         bad_cursor = client.get(f"/api/v1/jobs/{job['id']}/logs", params={"cursor": "nonsense"})
     assert first.status_code == 200 and len(first.json()["entries"]) == 4 and first.json()["next_cursor"]
-    assert len(rest["entries"]) == 6 and rest["next_cursor"] is None
-    entries = first.json()["entries"] + rest["entries"]
+    assert len(rest["entries"]) == 7 and rest["next_cursor"] is None
+    everything = first.json()["entries"] + rest["entries"]
+    # The batch's own entry (its range and counts), then its rejected records.
+    [loaded] = [e for e in everything if e["outcome"] == "loaded"]
+    assert loaded["value"] == "read 100, inserted 90, updated 0, rejected 10" and loaded["batch"] is not None
+    assert loaded["source_location"] == "job people: the whole source"
+    entries = [e for e in everything if e["outcome"] != "loaded"]
     assert [e["source_location"] for e in entries] == [f"people.csv, line {n + 1}, record {n}" for n in range(10, 101, 10)]
     assert {(e["outcome"], e["column"], e["value"], e["retry_count"]) for e in entries} == {("rejected", "age", "old", 0)}
     assert all("old" in e["error"] for e in entries), entries[0]["error"]

@@ -71,6 +71,7 @@ def test_cancelling_a_queued_job_cancels_it_at_once_and_it_never_runs(store, exe
     first, second = slow_job(store, tenant), slow_job(store, tenant, db="second.db")
     executor = executors()
     executor.submit(first)
+    wait_for(store, first, (JobStatus.RUNNING,))
     executor.submit(second)
     assert executor.waiting() == [second]
 

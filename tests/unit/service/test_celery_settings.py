@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from portl.errors import ServiceError
-from portl.service.tasks import DEFAULT_VISIBILITY_S, TASK_NAME, celery_app, make_app, visibility_timeout
+from portl.service.tasks import BATCH_TASK, DEFAULT_VISIBILITY_S, START_TASK, celery_app, make_app, visibility_timeout
 
 
 def test_tasks_are_acknowledged_late_taken_one_at_a_time_and_sent_as_json():
@@ -18,8 +18,9 @@ def test_tasks_are_acknowledged_late_taken_one_at_a_time_and_sent_as_json():
     assert conf.task_default_queue == "portl"
 
 
-def test_the_app_knows_the_job_task():
-    assert TASK_NAME in make_app("redis://127.0.0.1:6379/9").tasks
+def test_the_app_knows_the_start_and_batch_tasks():
+    tasks = make_app("redis://127.0.0.1:6379/9").tasks
+    assert START_TASK in tasks and BATCH_TASK in tasks
 
 
 def test_the_visibility_timeout_defaults_to_twelve_hours_and_is_read_from_the_environment():

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 import portl
-from portl.service.api import errors, events, files, health, jobs, logs, monitor, retry, webhooks
+from portl.service.api import batches, errors, events, files, health, jobs, logs, monitor, retry, webhooks
 
 if TYPE_CHECKING:
     from portl.service.executor import Executor
@@ -48,6 +48,7 @@ def create_app(store: Store, executor: Executor, rate_limiter: RateLimiter | Non
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(retry.router)
+    app.include_router(batches.router)
     app.include_router(logs.router)
     app.include_router(events.router)
     app.include_router(files.router)

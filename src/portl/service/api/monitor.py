@@ -193,11 +193,15 @@ def admin(authorization: Annotated[Optional[str], Header(description="`Bearer <a
                        headers=_CHALLENGE)
 
 
+# Declared by hand: with a plain-text answer, FastAPI would document the errors as text too.
+_ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+
+
 @router.get("/metrics", response_class=PlainTextResponse, summary="Every tenant's figures, for Prometheus",
             dependencies=[Depends(admin)], responses={
                 200: {"content": {"text/plain": {}}, "description": "Prometheus' text exposition format 0.0.4."},
-                401: {"model": ErrorOut, "description": "No admin token, or not the server's."},
-                404: {"model": ErrorOut, "description": f"No {ADMIN_TOKEN_VARIABLE} is set: the metrics are off."}})
+                401: {"content": _ERROR_JSON, "description": "No admin token, or not the server's."},
+                404: {"content": _ERROR_JSON, "description": f"No {ADMIN_TOKEN_VARIABLE} is set: the metrics are off."}})
 def metrics(request: Request) -> PlainTextResponse:
     """Jobs by status and tenant, rows moved and rejected, batch durations and retry latency, queue
     depths and workers. Needs `Authorization: Bearer <PORTL_ADMIN_TOKEN>`, not a tenant's key."""

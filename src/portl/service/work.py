@@ -1,0 +1,880 @@
+"""A submitted job's life, as units of work any worker can take: starting it, its batches, their
+retries and the dead-letter queue, cancelling, finishing. Both executors run these same steps: the
+in-process one on threads, the Celery one as tasks on ``portl worker`` processes.
+
+A job file holds one job or several, run in order; the job row's ``stage`` says where it is (2k
+while the k-th loads, 2k+1 while that one finishes). Each job of the file becomes batches:
+
+- a job whose destination takes several writers and keeps checkpoints is begun once
+  (:func:`portl.engine.spread.start_run`) and cut into partitions (``PORTL_JOB_PARTITIONS``, or
+  its ``parallel.workers`` when higher), one ``part`` batch each, which any worker loads;
+- any other job (SQLite, Parquet, ``transaction: job``, a whole-database copy) is one ``whole``
+  batch, run by ``portl.engine.run`` as ``portl run`` would.
+
+Units of work are two messages: *start job J* (:func:`start_job`) and *run batch B*
+(:func:`run_batch`). Both are safe to deliver twice. A batch is claimed in the state database
+before it runs, and the worker running it writes a heartbeat every :data:`HEARTBEAT_S`; another
+delivery of a batch that is running waits for it to end or for its heartbeat to go stale. A
+partition loaded again goes on from its checkpoint in the destination, so no row is committed twice.
+
+A batch that fails is tried again under the retry policy (the job's own ``retry:``, else the
+tenant's, else :data:`DEFAULT_POLICY`): ``retrying`` with ``next_retry_at``, sent again by the
+sweeper (:func:`sweep`), which the executor calls a few times a second. Retry delays live in the
+state database, not in the broker. Out of attempts, or failing in a way the policy does not retry,
+the batch is ``dead``: a dead-letter entry holds its error, and the rest of the job goes on. When
+no batch of the job is left to run, the job ends: ``succeeded`` (the run finished), ``partial``
+(some batches dead, others loaded: replay them after fixing the cause) or ``failed`` (nothing
+loaded). The last batch to end runs the job's finish (checks, the destination's last step).
+
+Cancelling is cooperative: ``cancelling`` stops each running batch after the engine batch in flight,
+pending ones are cancelled, and once none runs the job is ``cancelled``. A job is admitted to run
+only while its tenant runs fewer than ``max_running_jobs``; the others wait ``queued`` and start as
+running ones end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from portl.engine.events import Event, Events
+from portl.engine.outcome import Counts
+from portl.errors import (ConflictError, ConnectorError, DataError, Interrupted, PortlError, RejectLimitExceeded,
+                          ResumeError, TransientError)
+from portl.service import workspace
+from portl.service.db import WRITE_LOCK
+from portl.service.models import Batch, DeadLetter, Job, RetryPolicy, Tenant, now
+from portl.service.settings import whole_number
+from portl.service.status import BatchStatus, JobStatus
+from portl.service.store import Store
+
+log = logging.getLogger("portl.service")
+
+HEARTBEAT_S = 2.0
+"""How often the worker running a batch says so."""
+STALE_S = 15.0
+"""A running batch whose heartbeat is older than this lost its worker: it is sent again."""
+CANCEL_POLL_S = 0.25
+"""How often a running batch looks whether its job is being cancelled."""
+PROGRESS_INTERVAL_S = 0.5
+"""The least time between two progress writes of one batch to the state database."""
+PARTITIONS_VARIABLE = "PORTL_JOB_PARTITIONS"
+DEFAULT_PARTITIONS = 4
+REDISPATCH_S = 60.0
+"""A queued job handed to the executor this long ago and still not started is handed over again."""
+
+ACTIVE = (BatchStatus.PENDING, BatchStatus.RUNNING, BatchStatus.RETRYING)
+RETRY_CLASSES = {
+    "transient": (TransientError,),  # a connection dropped, a timeout, a deadlock: likely to pass
+    "connector": (ConnectorError,),  # any error of a source or destination, refusals included
+    "data": (DataError, ConflictError, RejectLimitExceeded),
+    "any": (Exception,),
+}
+"""What a retry policy's ``retry_on`` may name, and the errors each covers."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a failed batch is tried again."""
+
+    max_attempts: int = 3
+    backoff_s: float = 1.0
+    max_backoff_s: float = 300.0
+    retry_on: tuple[str, ...] = ("transient",)
+    source: str = "service default"
+
+    def delay(self, attempts: int) -> float:
+        """The wait before the attempt after ``attempts`` failed ones."""
+        return min(self.max_backoff_s, self.backoff_s * 2 ** max(0, attempts - 1))
+
+    def retries(self, exc: BaseException) -> bool:
+        return any(isinstance(exc, RETRY_CLASSES[name]) for name in self.retry_on if name in RETRY_CLASSES)
+
+
+DEFAULT_POLICY = Policy()
+
+
+class Dispatch(Protocol):
+    """Where units of work go: the executor's threads, or the broker."""
+
+    def send_start(self, job_id: uuid.UUID, resume: bool = False) -> None: ...
+
+    def send_batch(self, batch_id: int) -> None: ...
+
+
+def worker_name() -> str:
+    """This process, as batches record who runs them: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def partitions_setting(environ: Any = None) -> int:
+    return whole_number(os.environ if environ is None else environ, PARTITIONS_VARIABLE, DEFAULT_PARTITIONS,
+                        "partitions", "a whole number from 1 up")
+
+
+# --- the job row, locked ------------------------------------------------------------------------
+
+
+@contextmanager
+def _locked(store: Store, job_id: uuid.UUID) -> Iterator[tuple[Session, Job | None]]:
+    """A session holding the job's row for update: its changes of state never interleave."""
+    with store.sessions() as session:
+        session.connection(execution_options={WRITE_LOCK: True})  # SQLite: the database's write lock
+        job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
+        yield session, job
+
+
+def _event(store: Store, job_id: uuid.UUID, event: str, details: dict[str, Any] | None = None) -> None:
+    """Tell the tenant's webhooks, when it has any (never fails the caller)."""
+    try:
+        from portl.service.webhooks import job_event
+    except ImportError:  # webhooks not part of this build
+        return
+    job_event(store, job_id, event, details)
+
+
+# --- starting a job -----------------------------------------------------------------------------
+
+
+def start_job(store: Store, job_id: uuid.UUID, dispatch: Dispatch, *, resume: bool = False) -> None:
+    """Admit a queued job (its tenant under its limit) and start its current job of the file; a
+    job already running (``resume``) has what is left of it sent again."""
+    with _locked(store, job_id) as (session, job):
+        if job is None or job.deleted_at is not None:
+            log.warning("job %s is not in the state database (or was deleted); nothing to start", job_id)
+            return
+        if job.status == JobStatus.CANCELLING:
+            _end_cancel(session, job)
+            session.commit()
+            _event(store, job_id, "job.cancelled")
+            return
+        if job.status == JobStatus.QUEUED:
+            tenant = session.scalars(select(Tenant).where(Tenant.id == job.tenant_id).with_for_update()).one()
+            running = session.scalar(select(func.count()).select_from(Job).where(
+                Job.tenant_id == job.tenant_id, Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)),
+                Job.deleted_at.is_(None)))
+            room = max(1, tenant.max_running_jobs) - running
+            # In the order they were submitted: the oldest queued jobs of the tenant go first.
+            first = session.scalars(select(Job.id).where(
+                Job.tenant_id == job.tenant_id, Job.status == JobStatus.QUEUED, Job.deleted_at.is_(None))
+                .order_by(Job.created_at, Job.id).limit(max(0, room))).all()
+            if job_id not in first:
+                job.dispatched_at = None  # started when one of the tenant's jobs ends (or by the sweeper)
+                session.commit()
+                return
+            job.status, job.attempts, job.error, job.dispatched_at = JobStatus.RUNNING, job.attempts + 1, None, None
+            job.started_at = job.started_at or now()
+        elif job.status != JobStatus.RUNNING or not resume:
+            return
+        else:
+            job.attempts += 1
+        # A job retried, delivered again or taken back after a restart: its pending batches go (again).
+        again = session.scalars(select(Batch.id).where(Batch.job_id == job.id, Batch.stage == job.stage // 2,
+                                                       Batch.status == BatchStatus.PENDING)).all()
+        session.commit()
+    for batch_id in again:
+        dispatch.send_batch(batch_id)
+    _advance(store, job_id, dispatch)
+
+
+def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
+    """Move the job on: begin its current job of the file, finish it, or end the job. Called
+    after every change that may let it move; does nothing while batches are still at work."""
+    from portl.service.runner import Shown, job_source, tenant_of
+
+    while True:
+        with _locked(store, job_id) as (session, job):
+            if job is None or job.status != JobStatus.RUNNING:
+                return
+            stage, finishing = divmod(job.stage, 2)
+            statuses = session.execute(select(Batch.status, func.count()).where(
+                Batch.job_id == job_id, Batch.stage == stage).group_by(Batch.status)).all()
+            by_status = dict(statuses)
+            if any(by_status.get(s) for s in ACTIVE):
+                return
+            tenant = tenant_of(session, job.tenant_id)
+            source = job_source(store, job, tenant)
+            shown = Shown(store, tenant.id, job_id)
+            if not by_status and not finishing:
+                names = _job_names(source)
+                if stage >= len(names):
+                    _end(session, job, JobStatus.SUCCEEDED, None)
+                    session.commit()
+                    _event(store, job_id, "job.succeeded")
+                    _admit_next(store, job.tenant_id, dispatch)
+                    return
+                session.commit()
+                begun = _begin(store, job_id, tenant, source, names[stage], stage, dispatch, shown)
+                if begun:
+                    return
+                continue  # it had nothing to load: finished already
+            if by_status.get(BatchStatus.DEAD) and not finishing:
+                loaded = by_status.get(BatchStatus.SUCCEEDED, 0) or job.stage > 0
+                status = JobStatus.PARTIAL if loaded else JobStatus.FAILED
+                error = session.scalar(select(Batch.last_error).where(
+                    Batch.job_id == job_id, Batch.status == BatchStatus.DEAD).order_by(Batch.id).limit(1))
+                dead = by_status[BatchStatus.DEAD]
+                _end(session, job, status, f"{dead} batch{'es' if dead != 1 else ''} in the dead-letter queue: "
+                     f"{error}")
+                session.commit()
+                _event(store, job_id, f"job.{status}")
+                _admit_next(store, job.tenant_id, dispatch)
+                return
+            if by_status.get(BatchStatus.CANCELLED) and not finishing:
+                return  # cancelled batches of a job still running: a retry sends them again
+            if not finishing:  # every batch loaded: this process finishes it
+                job.stage = stage * 2 + 1
+            session.commit()
+        error = _finish_stage(store, job_id, tenant, source, stage, shown)
+        with _locked(store, job_id) as (session, job):
+            if job is None or job.status != JobStatus.RUNNING:
+                return
+            if error is not None:
+                _end(session, job, JobStatus.FAILED, error)
+                session.commit()
+                _event(store, job_id, "job.failed")
+                _admit_next(store, job.tenant_id, dispatch)
+                return
+            job.stage = (stage + 1) * 2
+            session.commit()
+
+
+def _job_names(source: Any) -> list[str]:
+    from portl.spec.loader import job_names
+
+    return job_names(source)
+
+
+def _begin(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, name: str, stage: int, dispatch: Dispatch,
+           shown: Any) -> bool:
+    """Plan the job ``name`` of the file and make its batches; False when it ends at once."""
+    from portl.engine import spread
+    from portl.engine.run import RunOptions
+    from portl.service.runner import plan_job
+
+    try:
+        plan = plan_job(store, job_id, tenant, source, name, None)
+        try:
+            why = spread.refusal(plan)
+            estimate = getattr(plan, "estimate", None)
+            rows_total, bytes_total = getattr(estimate, "rows", None), getattr(estimate, "bytes", None)
+            if why is None:
+                started = spread.start_run(plan, RunOptions(events=Events()),
+                                           max(partitions_setting(), plan.job.job.parallel.workers))
+                rows = [{"kind": "part", "run_id": started.run_id, "partition": i, "source_range": cp.to_json()}
+                        for i, cp in enumerate(started.partitions)]
+            else:
+                rows = [{"kind": "whole", "run_id": None, "partition": 0, "source_range": {}}]
+        finally:
+            plan.close()
+    except PortlError as exc:
+        _fail_job(store, job_id, shown(str(exc)), dispatch)
+        return True
+    except Exception as exc:  # a defect, not the job's fault
+        log.exception("job %s: starting %r failed unexpectedly", job_id, name)
+        _fail_job(store, job_id, shown(f"internal error ({type(exc).__name__}: {exc}); please report it"), dispatch)
+        return True
+    with _locked(store, job_id) as (session, job):
+        if job is None or job.status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
+            return True
+        if session.scalar(select(func.count()).select_from(Batch).where(Batch.job_id == job_id,
+                                                                          Batch.stage == stage)):
+            return True  # begun by another delivery of the start message meanwhile
+        made = [Batch(tenant_id=tenant.id, job_id=job_id, stage=stage, job_name=name, status=BatchStatus.PENDING,
+                      **row) for row in rows]
+        session.add_all(made)
+        # Of the whole file: what its earlier jobs did, and this one's estimate when the source gives one.
+        job.rows_total = None if rows_total is None else (job.rows_done or 0) + rows_total
+        job.bytes_total = None if bytes_total is None else (job.bytes_done or 0) + bytes_total
+        cancelled = job.status == JobStatus.CANCELLING
+        if cancelled:
+            for batch in made:
+                batch.status = BatchStatus.CANCELLED
+            _end_cancel(session, job)
+        session.commit()
+        ids = [b.id for b in made]
+    if cancelled:
+        _event(store, job_id, "job.cancelled")
+        return True
+    for batch_id in ids:
+        dispatch.send_batch(batch_id)
+    return True
+
+
+def _finish_stage(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, stage: int, shown: Any) -> str | None:
+    """Finish the job of the file at ``stage`` once all its batches loaded; the error, if any."""
+    from portl.engine import spread
+    from portl.engine.run import RunOptions
+    from portl.service.runner import plan_job
+
+    with store.sessions() as session:
+        batches = session.execute(select(Batch.kind, Batch.run_id, Batch.job_name).where(
+            Batch.job_id == job_id, Batch.stage == stage)).all()
+    runs = {run_id for kind, run_id, _ in batches if kind == "part" and run_id}
+    if not runs:
+        return None  # a whole batch finished its own run
+    name = batches[0].job_name
+    try:
+        plan = plan_job(store, job_id, tenant, source, name, None)
+        try:
+            for run_id in runs:
+                spread.finish_run(plan, run_id, RunOptions(events=Events()))
+        finally:
+            plan.close()
+    except PortlError as exc:
+        return shown(str(exc))
+    except Exception as exc:
+        log.exception("job %s: finishing %r failed unexpectedly", job_id, name)
+        return shown(f"internal error ({type(exc).__name__}: {exc}); please report it")
+    return None
+
+
+def _fail_job(store: Store, job_id: uuid.UUID, error: str, dispatch: Dispatch) -> None:
+    with _locked(store, job_id) as (session, job):
+        if job is None or job.status in JobStatus.FINISHED:
+            return
+        if job.status == JobStatus.CANCELLING:
+            _end_cancel(session, job)
+            event = "job.cancelled"
+        else:
+            _end(session, job, JobStatus.FAILED, error)
+            event = "job.failed"
+        tenant_id = job.tenant_id
+        session.commit()
+    _event(store, job_id, event)
+    _admit_next(store, tenant_id, dispatch)
+
+
+def _end(session: Session, job: Job, status: str, error: str | None) -> None:
+    job.status, job.error, job.finished_at = status, error, now()
+    _roll_up(session, job)
+
+
+def _end_cancel(session: Session, job: Job) -> None:
+    session.execute(update(Batch).where(Batch.job_id == job.id, Batch.status.in_(
+        (BatchStatus.PENDING, BatchStatus.RETRYING))).values(status=BatchStatus.CANCELLED, next_retry_at=None))
+    _end(session, job, JobStatus.CANCELLED, None)
+
+
+def _roll_up(session: Session, job: Job) -> None:
+    """The job's counts and progress: the sum of its batches'."""
+    total = Counts()
+    for counts in session.scalars(select(Batch.counts).where(Batch.job_id == job.id)):
+        total.add(Counts.from_json(counts or {}))
+    job.counts, job.rows_done, job.bytes_done = total.to_json(), total.read, total.bytes
+
+
+def _admit_next(store: Store, tenant_id: int, dispatch: Dispatch) -> None:
+    """Start the tenant's oldest queued jobs its limit now has room for."""
+    with store.sessions() as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            return
+        running = session.scalar(select(func.count()).select_from(Job).where(
+            Job.tenant_id == tenant_id, Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)),
+            Job.deleted_at.is_(None)))
+        room = max(1, tenant.max_running_jobs) - running
+        if room <= 0:
+            return
+        waiting = session.scalars(select(Job.id).where(
+            Job.tenant_id == tenant_id, Job.status == JobStatus.QUEUED, Job.deleted_at.is_(None),
+            Job.dispatched_at.is_(None)).order_by(Job.created_at, Job.id).limit(room)).all()
+        if not waiting:
+            return
+        session.execute(update(Job).where(Job.id.in_(waiting)).values(dispatched_at=now()))
+        session.commit()
+    for job_id in waiting:
+        dispatch.send_start(job_id)
+
+
+def mark_dispatched(store: Store, job_id: uuid.UUID) -> None:
+    """Record that a queued job was handed to the executor (the sweeper leaves it alone)."""
+    with store.sessions() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=now()))
+        session.commit()
+
+
+# --- cancelling ---------------------------------------------------------------------------------
+
+
+def cancel_job(store: Store, job_id: uuid.UUID) -> None:
+    """A queued job is cancelled now; a running one is ``cancelling`` until its running batches
+    stop after the engine batch in flight, then ``cancelled``."""
+    with _locked(store, job_id) as (session, job):
+        if job is None:
+            return
+        if job.status == JobStatus.QUEUED:
+            _end(session, job, JobStatus.CANCELLED, None)
+        elif job.status == JobStatus.RUNNING:
+            job.status = JobStatus.CANCELLING
+            session.execute(update(Batch).where(Batch.job_id == job_id, Batch.status.in_(
+                (BatchStatus.PENDING, BatchStatus.RETRYING))).values(status=BatchStatus.CANCELLED,
+                                                                      next_retry_at=None))
+            running = session.scalar(select(func.count()).select_from(Batch).where(
+                Batch.job_id == job_id, Batch.status == BatchStatus.RUNNING))
+            if not running and job.stage % 2 == 0:
+                _end_cancel(session, job)
+        else:
+            return
+        status, tenant_id = job.status, job.tenant_id
+        session.commit()
+    if status == JobStatus.CANCELLED:
+        _event(store, job_id, "job.cancelled")
+
+
+def _settle_cancel(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
+    """A cancelling job none of whose batches runs any more is cancelled."""
+    with _locked(store, job_id) as (session, job):
+        if job is None or job.status != JobStatus.CANCELLING:
+            return
+        running = session.scalar(select(func.count()).select_from(Batch).where(
+            Batch.job_id == job_id, Batch.status == BatchStatus.RUNNING))
+        if running:
+            return
+        _end_cancel(session, job)
+        tenant_id = job.tenant_id
+        session.commit()
+    _event(store, job_id, "job.cancelled")
+    _admit_next(store, tenant_id, dispatch)
+
+
+# --- one batch ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Claimed:
+    batch_id: int
+    job_id: uuid.UUID
+    tenant_id: int
+    stage: int
+    name: str
+    kind: str
+    run_id: str | None
+    partition: str
+    attempts: int
+
+
+def run_batch(store: Store, batch_id: int, dispatch: Dispatch, stop: threading.Event) -> None:
+    """Run one batch: claim it, load it, record how it went, and move its job on. ``stop`` set (the
+    executor closing): stop after the engine batch in flight, the batch left for the next one."""
+    claimed = _claim(store, batch_id, stop)
+    if claimed is None:
+        return
+    cancelled = threading.Event()
+    halt = threading.Event()  # this batch's own: set on cancel, or when ``stop`` is
+    watch = _Watch(store, claimed, stop, halt, cancelled)
+    watch.start()
+    progress = _Progress(store, claimed.batch_id, claimed.job_id)
+    try:
+        rejects = _load(store, claimed, halt, progress)
+    except Interrupted as exc:
+        watch.close()
+        progress.flush()
+        _interrupted(store, claimed, cancelled.is_set(), str(exc))
+        _settle_cancel(store, claimed.job_id, dispatch)
+        return
+    except BaseException as exc:
+        watch.close()
+        progress.flush()
+        _failed(store, claimed, exc)
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        watch.close()
+        _succeeded(store, claimed, progress, rejects)
+    _settle_cancel(store, claimed.job_id, dispatch)
+    _advance(store, claimed.job_id, dispatch)
+
+
+def _claim(store: Store, batch_id: int, stop: threading.Event) -> _Claimed | None:
+    """Take the batch to run it; None when it is not to run here: done, cancelled, or running
+    elsewhere (waited for: a delivery of a batch whose worker died takes it over)."""
+    while True:
+        with store.sessions() as session:
+            session.connection(execution_options={WRITE_LOCK: True})
+            batch = session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
+            if batch is None:
+                log.warning("batch %s is not in the state database; nothing to run", batch_id)
+                return None
+            job = session.scalars(select(Job).where(Job.id == batch.job_id).with_for_update()).one()
+            if job.status != JobStatus.RUNNING or job.deleted_at is not None:
+                if batch.status in (BatchStatus.PENDING, BatchStatus.RETRYING):
+                    batch.status = BatchStatus.CANCELLED
+                    session.commit()
+                return None
+            stale = batch.heartbeat_at is None or batch.heartbeat_at < now() - timedelta(seconds=STALE_S) \
+                or _orphaned(batch.worker)
+            if batch.status == BatchStatus.PENDING or (batch.status == BatchStatus.RUNNING and stale):
+                if batch.status == BatchStatus.RUNNING:
+                    log.info("batch %s of job %s lost its worker %s; it is taken over", batch_id, job.id,
+                             batch.worker)
+                batch.status, batch.attempts, batch.worker = BatchStatus.RUNNING, batch.attempts + 1, worker_name()
+                batch.started_at, batch.heartbeat_at, batch.next_retry_at = now(), now(), None
+                claimed = _Claimed(batch.id, job.id, job.tenant_id, batch.stage, batch.job_name or "", batch.kind,
+                                   batch.run_id, str((batch.source_range or {}).get("partition", batch.partition)),
+                                   batch.attempts)
+                session.commit()
+                return claimed
+            if batch.status != BatchStatus.RUNNING:
+                return None  # succeeded, dead, cancelled or waiting for its retry: nothing to do now
+        if stop.wait(1.0):  # running elsewhere, heartbeat fresh: wait for it to end or go stale
+            return None
+
+
+def _orphaned(worker: str | None) -> bool:
+    """Whether the process named ``worker`` (``host:pid``) ran on this machine and is gone."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class _Watch:
+    """While a batch runs: its heartbeat, and a look at its job's status to stop it on cancel."""
+
+    def __init__(self, store: Store, claimed: _Claimed, stop: threading.Event, halt: threading.Event,
+                 cancelled: threading.Event):
+        self.store, self.claimed, self.stop, self.halt, self.cancelled = store, claimed, stop, halt, cancelled
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"portl-batch-{claimed.batch_id}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        last_beat = time.monotonic()
+        while not self._done.wait(CANCEL_POLL_S):
+            if self.stop.is_set():
+                self.halt.set()
+            try:
+                with self.store.sessions() as session:
+                    status = session.scalar(select(Job.status).where(Job.id == self.claimed.job_id))
+                    if status != JobStatus.RUNNING:
+                        self.cancelled.set()
+                        self.halt.set()
+                    if time.monotonic() - last_beat >= HEARTBEAT_S:
+                        session.execute(update(Batch).where(Batch.id == self.claimed.batch_id)
+                                        .values(heartbeat_at=now()))
+                        session.commit()
+                        last_beat = time.monotonic()
+            except Exception:  # the state database briefly unreachable: look again
+                log.warning("could not look at job %s", self.claimed.job_id, exc_info=True)
+
+
+def _load(store: Store, claimed: _Claimed, stop: threading.Event, progress: _Progress) -> str:
+    """Load the batch through the engine: its partition of a run in parts, or the whole job.
+    Returns the batch's reject file."""
+    from portl.engine import spread
+    from portl.engine.run import RunOptions, run
+    from portl.service.runner import job_source, plan_job, tenant_of
+
+    with store.sessions() as session:
+        job = session.get(Job, claimed.job_id)
+        tenant = tenant_of(session, claimed.tenant_id)
+        source = job_source(store, job, tenant)
+    plan = plan_job(store, claimed.job_id, tenant, source, claimed.name,
+                    claimed.partition if claimed.kind == "part" else None)
+    try:
+        events = Events([progress])
+        if claimed.kind == "part":
+            spread.load_partition(plan, claimed.run_id or "", claimed.partition, RunOptions(events=events, stop=stop))
+            return plan.reject_path
+        ledger = str(workspace.ledger_dir(store.settings, tenant.id))
+        resume = claimed.attempts > 1
+        try:
+            run(plan, RunOptions(state_dir=ledger, resume=resume, events=events, stop=stop))
+        except ResumeError:
+            if not resume or _ran_before(ledger, plan):
+                raise
+            run(plan, RunOptions(state_dir=ledger, events=events, stop=stop))  # its first attempt never began
+        return plan.reject_path
+    finally:
+        plan.close()
+
+
+def _ran_before(ledger: str, plan: Any) -> bool:
+    from portl.state import ledger as L
+
+    if not L.ledger_exists(ledger):
+        return False
+    with_ledger = L.Ledger(ledger)
+    try:
+        return with_ledger.latest(plan.name, plan.job.path) is not None
+    finally:
+        with_ledger.close()
+
+
+def _interrupted(store: Store, claimed: _Claimed, cancelled: bool, message: str) -> None:
+    """Stopped after a committed batch: cancelled, or left for the next executor to go on with."""
+    with store.sessions() as session:
+        session.execute(update(Batch).where(Batch.id == claimed.batch_id, Batch.status == BatchStatus.RUNNING)
+                        .values(status=BatchStatus.CANCELLED if cancelled else BatchStatus.PENDING,
+                                heartbeat_at=None, worker=None, last_error=None if cancelled else message,
+                                finished_at=now() if cancelled else None))
+        job = session.get(Job, claimed.job_id)
+        _roll_up(session, job)
+        session.commit()
+    if not cancelled:
+        log.info("batch %s of job %s stopped as its executor closed; it goes on when the service starts again",
+                 claimed.batch_id, claimed.job_id)
+
+
+def _failed(store: Store, claimed: _Claimed, exc: BaseException) -> None:
+    """The batch failed: tried again later under the retry policy, or dead-lettered."""
+    from portl.service.runner import Shown
+
+    shown = Shown(store, claimed.tenant_id, claimed.job_id)
+    if isinstance(exc, PortlError):
+        error = shown(str(exc))
+    else:
+        log.error("batch %s of job %s failed unexpectedly", claimed.batch_id, claimed.job_id,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        error = shown(f"internal error ({type(exc).__name__}: {exc}); please report it")
+    dead = False
+    with store.sessions() as session:
+        session.connection(execution_options={WRITE_LOCK: True})
+        job = session.get(Job, claimed.job_id)
+        policy = policy_for(session, claimed.tenant_id, job.job_text if job else "", claimed.name)
+        batch = session.get(Batch, claimed.batch_id)
+        if batch is None or batch.status != BatchStatus.RUNNING:
+            return
+        batch.last_error, batch.heartbeat_at, batch.worker, batch.finished_at = error, None, None, now()
+        if isinstance(exc, Exception) and policy.retries(exc) and batch.attempts < policy.max_attempts:
+            batch.status = BatchStatus.RETRYING
+            batch.next_retry_at = now() + timedelta(seconds=policy.delay(batch.attempts))
+        else:
+            batch.status, dead = BatchStatus.DEAD, True
+            session.add(DeadLetter(tenant_id=claimed.tenant_id, batch_id=claimed.batch_id, error=error))
+        _roll_up(session, job)
+        session.commit()
+    if dead:
+        _event(store, claimed.job_id, "batch.dead_lettered", {"batch_id": claimed.batch_id, "error": error})
+
+
+def _succeeded(store: Store, claimed: _Claimed, progress: _Progress, rejects: str) -> None:
+    from portl.service.runner import log_batch
+
+    with store.sessions() as session:
+        session.connection(execution_options={WRITE_LOCK: True})
+        batch = session.get(Batch, claimed.batch_id)
+        batch.status, batch.finished_at, batch.heartbeat_at, batch.worker = BatchStatus.SUCCEEDED, now(), None, None
+        batch.last_error = None
+        if progress.counts is not None:
+            batch.counts = progress.counts
+        log_batch(session, batch, rejects)
+        _roll_up(session, session.get(Job, claimed.job_id))
+        session.commit()
+
+
+class _Progress:
+    """The engine's events of one batch, turned into its counts and written at most every
+    :data:`PROGRESS_INTERVAL_S` (with the job's sum of them). Called from the engine's threads."""
+
+    def __init__(self, store: Store, batch_id: int, job_id: uuid.UUID):
+        self.store, self.batch_id, self.job_id = store, batch_id, job_id
+        self.counts: dict[str, Any] | None = None
+        self._last_write = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if event.event != "batch_committed" or event.details.get("totals") is None:
+            return
+        with self._lock:
+            self.counts = dict(event.details["totals"])
+            due = time.monotonic() - self._last_write >= PROGRESS_INTERVAL_S
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            counts, self._last_write = self.counts, time.monotonic()
+        if counts is None:
+            return
+        try:
+            with self.store.sessions() as session:
+                session.execute(update(Batch).where(Batch.id == self.batch_id).values(counts=counts))
+                job = session.get(Job, self.job_id)
+                _roll_up(session, job)
+                session.commit()
+        except Exception:  # progress is a courtesy: a failed write must not stop the batch
+            log.warning("could not record the progress of batch %s", self.batch_id, exc_info=True)
+
+
+# --- retry policies -----------------------------------------------------------------------------
+
+
+def policy_for(session: Session, tenant_id: int, job_text: str, name: str | None) -> Policy:
+    """The job's own ``retry:`` when it sets one, else the tenant's policy, else the default."""
+    own = _own_retry(job_text, name)
+    if own is not None:
+        return Policy(own.attempts, own.backoff_ms / 1000, max(own.backoff_ms, own.max_backoff_ms) / 1000,
+                      ("transient",), "the job's retry:")
+    row = session.scalars(select(RetryPolicy).where(RetryPolicy.tenant_id == tenant_id)).first()
+    if row is None:
+        return DEFAULT_POLICY
+    return Policy(row.max_attempts, row.backoff_s, row.max_backoff_s, tuple(row.retry_on or ("transient",)),
+                  "the tenant's policy")
+
+
+def _own_retry(job_text: str, name: str | None) -> Any:
+    """The ``retry:`` the job ``name`` of the file sets itself, or None."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(job_text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    entries = data.get("jobs") if isinstance(data.get("jobs"), list) else [data]
+    for entry in entries:
+        if isinstance(entry, dict) and (name is None or entry.get("name", name) == name or len(entries) == 1):
+            retry = entry.get("retry", data.get("retry") if entry is not data else None)
+            if isinstance(retry, dict):
+                from portl.spec.models import Retry
+
+                try:
+                    return Retry.model_validate(retry)
+                except Exception:  # invalid: validation reported it when the job was submitted
+                    return None
+    return None
+
+
+# --- the sweeper --------------------------------------------------------------------------------
+
+
+def sweep(store: Store, dispatch: Dispatch) -> int:
+    """Send again what is due: batches whose retry time has come, batches whose worker died, and
+    queued jobs whose tenant has room. Returns how many messages it sent."""
+    sent = 0
+    moment = now()
+    with store.sessions() as session:
+        due = session.scalars(select(Batch.id).where(Batch.status == BatchStatus.RETRYING,
+                                                     Batch.next_retry_at <= moment)).all()
+        lost = session.execute(select(Batch.id, Batch.worker, Batch.heartbeat_at).where(
+            Batch.status == BatchStatus.RUNNING)).all()
+    lost_ids = [b for b, worker, beat in lost
+                if (beat is None or beat < moment - timedelta(seconds=STALE_S)) or _orphaned(worker)]
+    for batch_id in due:
+        with store.sessions() as session:
+            changed = session.execute(update(Batch).where(Batch.id == batch_id, Batch.status == BatchStatus.RETRYING)
+                                      .values(status=BatchStatus.PENDING)).rowcount
+            session.commit()
+        if changed:
+            dispatch.send_batch(batch_id)
+            sent += 1
+    for batch_id in lost_ids:
+        # Sent, not reset: the delivery takes it over only while its heartbeat is still stale.
+        dispatch.send_batch(batch_id)
+        sent += 1
+    with store.sessions() as session:
+        tenants = session.scalars(select(Job.tenant_id).where(
+            Job.status == JobStatus.QUEUED, Job.deleted_at.is_(None),
+            (Job.dispatched_at.is_(None)) | (Job.dispatched_at < moment - timedelta(seconds=REDISPATCH_S)))
+            .distinct()).all()
+    for tenant_id in tenants:
+        with store.sessions() as session:  # a hand-over that was lost is done again
+            session.execute(update(Job).where(Job.tenant_id == tenant_id, Job.status == JobStatus.QUEUED,
+                                              Job.dispatched_at < moment - timedelta(seconds=REDISPATCH_S))
+                            .values(dispatched_at=None))
+            session.commit()
+        _admit_next(store, tenant_id, dispatch)
+    return sent
+
+
+class Sweeper:
+    """:func:`sweep` on a thread, every ``interval_s``, until :meth:`stop`."""
+
+    def __init__(self, store: Store, dispatch: Dispatch, interval_s: float = 0.2):
+        self.store, self.dispatch, self.interval_s = store, dispatch, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="portl-sweeper")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                sweep(self.store, self.dispatch)
+            except Exception:  # the state database or the broker briefly away: the next sweep tries again
+                log.warning("the sweep for due retries failed; trying again", exc_info=True)
+
+
+# --- what a tenant may ask again ----------------------------------------------------------------
+
+
+def retry_job(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> bool:
+    """Run again what did not succeed of a failed, partial or cancelled job: False when it is not one."""
+    with _locked(store, job_id) as (session, job):
+        if job is None or job.status not in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PARTIAL):
+            return False
+        again = session.scalars(select(Batch.id).where(
+            Batch.job_id == job_id, Batch.stage == job.stage // 2,
+            Batch.status.in_((BatchStatus.CANCELLED, BatchStatus.DEAD, BatchStatus.RETRYING)))).all()
+        if again:
+            session.execute(update(Batch).where(Batch.id.in_(again)).values(status=BatchStatus.PENDING,
+                                                                           next_retry_at=None))
+            session.execute(update(DeadLetter).where(DeadLetter.batch_id.in_(again),
+                                                     DeadLetter.replayed_at.is_(None)).values(replayed_at=now()))
+        job.status, job.finished_at, job.error, job.dispatched_at = JobStatus.QUEUED, None, None, now()
+        session.commit()
+    dispatch.send_start(job_id, resume=True)
+    return True
+
+
+def retry_batch(store: Store, batch_id: int, dispatch: Dispatch, tenant_id: int) -> str | None:
+    """Run one dead, cancelled or failed batch again; None when done, else why it cannot be."""
+    with store.sessions() as session:
+        session.connection(execution_options={WRITE_LOCK: True})
+        batch = session.scalars(select(Batch).where(Batch.id == batch_id, Batch.tenant_id == tenant_id)
+                                .with_for_update()).first()
+        if batch is None:
+            return "not_found"
+        job = session.scalars(select(Job).where(Job.id == batch.job_id).with_for_update()).one()
+        if batch.status not in (BatchStatus.DEAD, BatchStatus.CANCELLED, BatchStatus.RETRYING):
+            return f"batch {batch_id} is {batch.status}: only a dead, cancelled or retrying batch can be retried"
+        if batch.stage != job.stage // 2:
+            return f"batch {batch_id} belongs to an earlier job of the file, which finished"
+        if job.status in (JobStatus.CANCELLING,):
+            return f"job {job.id} is cancelling: retry the batch once it is cancelled"
+        batch.status, batch.next_retry_at = BatchStatus.PENDING, None
+        session.execute(update(DeadLetter).where(DeadLetter.batch_id == batch_id, DeadLetter.replayed_at.is_(None))
+                        .values(replayed_at=now()))
+        if job.status != JobStatus.RUNNING:
+            job.status, job.finished_at, job.error = JobStatus.RUNNING, None, None
+            job.attempts += 1
+        session.commit()
+    dispatch.send_batch(batch_id)
+    return None
