@@ -284,15 +284,16 @@ would otherwise hold the server (and the executor's close) until the job ends.""
 
 
 def worker(
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Jobs run at once, each in its own process.", envvar="PORTL_WORKER_CONCURRENCY", min=1, metavar="N")] = 2,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Batches run at once, each in its own process.", envvar="PORTL_WORKER_CONCURRENCY", min=1, metavar="N")] = 2,
     queues: Annotated[str, typer.Option("--queues", "-Q", help="Comma-separated queues to take jobs from.", metavar="Q,...")] = "portl",
     debug: Debug = False,
 ) -> None:
-    """Run jobs submitted to the service, taken from the broker PORTL_BROKER, until Ctrl-C.
+    """Run the batches of jobs submitted to the service, taken from the broker PORTL_BROKER, until Ctrl-C.
 
-    Every worker and `portl serve` must share one state database (PORTL_SERVICE_DATABASE).
-    On Ctrl-C or SIGTERM the worker finishes its running jobs first; a worker killed mid-job
-    has its job delivered again to another worker, which resumes it from its checkpoints.
+    Every worker and `portl serve` must share one state database (PORTL_SERVICE_DATABASE) and
+    PORTL_HOME (the tenants' uploaded files). Several workers, on one machine or several, load the
+    batches of one job at once. On Ctrl-C or SIGTERM the worker finishes its running batches
+    first; a batch whose worker was killed is run again by another worker, from its checkpoints.
     """
     import logging
 
@@ -312,7 +313,12 @@ def worker(
 
     out.print(f"Portl worker taking jobs from {escape(mask_url(app.conf.broker_url))} (queues {escape(','.join(chosen))}, "
               f"{concurrency} at once; state database {escape(where)})", soft_wrap=True)
-    app.worker_main(["--quiet", "worker", "--pool", "prefork", "--concurrency", str(concurrency), "--queues", ",".join(chosen),
+    import os
+
+    # A name of its own (Celery's default is the host's): several workers on one machine are told
+    # apart in /api/v1/workers and by Celery's inspection.
+    app.worker_main(["--quiet", "worker", "--hostname", f"portl-{os.getpid()}@%h", "--pool", "prefork",
+                     "--concurrency", str(concurrency), "--queues", ",".join(chosen),
                      "--loglevel", "DEBUG" if debug else "WARNING", "--without-gossip", "--without-mingle",
                      "--without-heartbeat"])
 

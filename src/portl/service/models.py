@@ -158,7 +158,8 @@ class Batch(Base):
     started_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
     finished_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
     heartbeat_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
-    """Written every few seconds by the worker running the batch: a stale one means it died."""
+    """Its last sign of life: written every few seconds by the worker running it (a stale one
+    means that worker died), or, while it is pending, when it was last sent to the workers."""
     worker: Mapped[Optional[str]] = mapped_column(String(200))
 
 

@@ -183,6 +183,7 @@ def start_job(store: Store, job_id: uuid.UUID, dispatch: Dispatch, *, resume: bo
         # A job retried, delivered again or taken back after a restart: its pending batches go (again).
         again = session.scalars(select(Batch.id).where(Batch.job_id == job.id, Batch.stage == job.stage // 2,
                                                        Batch.status == BatchStatus.PENDING)).all()
+        _sent(session, again)
         session.commit()
     for batch_id in again:
         dispatch.send_batch(batch_id)
@@ -293,7 +294,7 @@ def _begin(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, name: s
                                                                           Batch.stage == stage)):
             return True  # begun by another delivery of the start message meanwhile
         made = [Batch(tenant_id=tenant.id, job_id=job_id, stage=stage, job_name=name, status=BatchStatus.PENDING,
-                      **row) for row in rows]
+                      heartbeat_at=now(), **row) for row in rows]
         session.add_all(made)
         # Of the whole file: what its earlier jobs did, and this one's estimate when the source gives one.
         job.rows_total = None if rows_total is None else (job.rows_done or 0) + rows_total
@@ -469,7 +470,7 @@ class _Claimed:
 def run_batch(store: Store, batch_id: int, dispatch: Dispatch, stop: threading.Event) -> None:
     """Run one batch: claim it, load it, record how it went, and move its job on. ``stop`` set (the
     executor closing): stop after the engine batch in flight, the batch left for the next one."""
-    claimed = _claim(store, batch_id, stop)
+    claimed = _claim(store, batch_id)
     if claimed is None:
         return
     cancelled = threading.Event()
@@ -498,39 +499,46 @@ def run_batch(store: Store, batch_id: int, dispatch: Dispatch, stop: threading.E
     _advance(store, claimed.job_id, dispatch)
 
 
-def _claim(store: Store, batch_id: int, stop: threading.Event) -> _Claimed | None:
-    """Take the batch to run it; None when it is not to run here: done, cancelled, or running
-    elsewhere (waited for: a delivery of a batch whose worker died takes it over)."""
-    while True:
-        with store.sessions() as session:
-            session.connection(execution_options={WRITE_LOCK: True})
-            batch = session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
-            if batch is None:
-                log.warning("batch %s is not in the state database; nothing to run", batch_id)
-                return None
-            job = session.scalars(select(Job).where(Job.id == batch.job_id).with_for_update()).one()
-            if job.status != JobStatus.RUNNING or job.deleted_at is not None:
-                if batch.status in (BatchStatus.PENDING, BatchStatus.RETRYING):
-                    batch.status = BatchStatus.CANCELLED
-                    session.commit()
-                return None
-            stale = batch.heartbeat_at is None or batch.heartbeat_at < now() - timedelta(seconds=STALE_S) \
-                or _orphaned(batch.worker)
-            if batch.status == BatchStatus.PENDING or (batch.status == BatchStatus.RUNNING and stale):
-                if batch.status == BatchStatus.RUNNING:
-                    log.info("batch %s of job %s lost its worker %s; it is taken over", batch_id, job.id,
-                             batch.worker)
-                batch.status, batch.attempts, batch.worker = BatchStatus.RUNNING, batch.attempts + 1, worker_name()
-                batch.started_at, batch.heartbeat_at, batch.next_retry_at = now(), now(), None
-                claimed = _Claimed(batch.id, job.id, job.tenant_id, batch.stage, batch.job_name or "", batch.kind,
-                                   batch.run_id, str((batch.source_range or {}).get("partition", batch.partition)),
-                                   batch.attempts)
-                session.commit()
-                return claimed
-            if batch.status != BatchStatus.RUNNING:
-                return None  # succeeded, dead, cancelled or waiting for its retry: nothing to do now
-        if stop.wait(1.0):  # running elsewhere, heartbeat fresh: wait for it to end or go stale
+def _claim(store: Store, batch_id: int) -> _Claimed | None:
+    """Take the batch to run it; None when it is not to run here: done, cancelled, waiting for
+    its retry, or running elsewhere with a fresh heartbeat (a message delivered twice). A running
+    batch whose heartbeat is stale, or whose process on this machine is gone, is taken over."""
+    with store.sessions() as session:
+        session.connection(execution_options={WRITE_LOCK: True})
+        batch = session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).first()
+        if batch is None:
+            log.warning("batch %s is not in the state database; nothing to run", batch_id)
             return None
+        job = session.scalars(select(Job).where(Job.id == batch.job_id).with_for_update()).one()
+        if job.status != JobStatus.RUNNING or job.deleted_at is not None:
+            if batch.status in (BatchStatus.PENDING, BatchStatus.RETRYING):
+                batch.status = BatchStatus.CANCELLED
+                session.commit()
+            return None
+        if batch.status == BatchStatus.RUNNING:
+            if not (_stale(batch.heartbeat_at, now()) or _orphaned(batch.worker)):
+                return None
+            log.info("batch %s of job %s lost its worker %s; it is taken over", batch_id, job.id, batch.worker)
+        elif batch.status != BatchStatus.PENDING:
+            return None
+        batch.status, batch.attempts, batch.worker = BatchStatus.RUNNING, batch.attempts + 1, worker_name()
+        batch.started_at, batch.heartbeat_at, batch.next_retry_at = now(), now(), None
+        claimed = _Claimed(batch.id, job.id, job.tenant_id, batch.stage, batch.job_name or "", batch.kind,
+                           batch.run_id, str((batch.source_range or {}).get("partition", batch.partition)),
+                           batch.attempts)
+        session.commit()
+        return claimed
+
+
+def _stale(beat: Any, moment: Any) -> bool:
+    return beat is None or beat < moment - timedelta(seconds=STALE_S)
+
+
+def _sent(session: Session, batch_ids: list[int]) -> None:
+    """Record that pending batches were just sent (their ``heartbeat_at`` while they wait): the
+    sweeper sends again one whose message was lost, and only then."""
+    if batch_ids:
+        session.execute(update(Batch).where(Batch.id.in_(batch_ids)).values(heartbeat_at=now()))
 
 
 def _orphaned(worker: str | None) -> bool:
@@ -770,29 +778,35 @@ def _own_retry(job_text: str, name: str | None) -> Any:
 
 
 def sweep(store: Store, dispatch: Dispatch) -> int:
-    """Send again what is due: batches whose retry time has come, batches whose worker died, and
-    queued jobs whose tenant has room. Returns how many messages it sent."""
-    sent = 0
+    """Send again what is due: batches whose retry time has come, running batches whose worker
+    died, pending batches whose message was lost (sent :data:`REDISPATCH_S` ago and still not
+    taken: a broker restarted without keeping its queues), and queued jobs whose tenant has room.
+    Returns how many batches it sent."""
     moment = now()
     with store.sessions() as session:
         due = session.scalars(select(Batch.id).where(Batch.status == BatchStatus.RETRYING,
                                                      Batch.next_retry_at <= moment)).all()
-        lost = session.execute(select(Batch.id, Batch.worker, Batch.heartbeat_at).where(
+        running = session.execute(select(Batch.id, Batch.worker, Batch.heartbeat_at).where(
             Batch.status == BatchStatus.RUNNING)).all()
-    lost_ids = [b for b, worker, beat in lost
-                if (beat is None or beat < moment - timedelta(seconds=STALE_S)) or _orphaned(worker)]
-    for batch_id in due:
-        with store.sessions() as session:
-            changed = session.execute(update(Batch).where(Batch.id == batch_id, Batch.status == BatchStatus.RETRYING)
-                                      .values(status=BatchStatus.PENDING)).rowcount
-            session.commit()
-        if changed:
-            dispatch.send_batch(batch_id)
-            sent += 1
-    for batch_id in lost_ids:
-        # Sent, not reset: the delivery takes it over only while its heartbeat is still stale.
+        lost = session.scalars(select(Batch.id).join(Job, Job.id == Batch.job_id).where(
+            Batch.status == BatchStatus.PENDING, Job.status == JobStatus.RUNNING,
+            (Batch.heartbeat_at.is_(None)) | (Batch.heartbeat_at < moment - timedelta(seconds=REDISPATCH_S)))).all()
+    send: list[int] = []
+    with store.sessions() as session:
+        for batch_id in due:
+            if session.execute(update(Batch).where(Batch.id == batch_id, Batch.status == BatchStatus.RETRYING)
+                               .values(status=BatchStatus.PENDING, heartbeat_at=now())).rowcount:
+                send.append(batch_id)
+        for batch_id in lost:
+            if session.execute(update(Batch).where(Batch.id == batch_id, Batch.status == BatchStatus.PENDING)
+                               .values(heartbeat_at=now())).rowcount:
+                send.append(batch_id)
+        session.commit()
+    # A running batch whose worker died is sent, not reset: the delivery takes it over only while
+    # its heartbeat is still stale, so a worker that was only slow keeps it.
+    send += [b for b, worker, beat in running if _stale(beat, moment) or _orphaned(worker)]
+    for batch_id in send:
         dispatch.send_batch(batch_id)
-        sent += 1
     with store.sessions() as session:
         tenants = session.scalars(select(Job.tenant_id).where(
             Job.status == JobStatus.QUEUED, Job.deleted_at.is_(None),
@@ -805,7 +819,7 @@ def sweep(store: Store, dispatch: Dispatch) -> int:
                             .values(dispatched_at=None))
             session.commit()
         _admit_next(store, tenant_id, dispatch)
-    return sent
+    return len(send)
 
 
 class Sweeper:
@@ -845,7 +859,7 @@ def retry_job(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> bool:
             Batch.status.in_((BatchStatus.CANCELLED, BatchStatus.DEAD, BatchStatus.RETRYING)))).all()
         if again:
             session.execute(update(Batch).where(Batch.id.in_(again)).values(status=BatchStatus.PENDING,
-                                                                           next_retry_at=None))
+                                                                           next_retry_at=None, heartbeat_at=now()))
             session.execute(update(DeadLetter).where(DeadLetter.batch_id.in_(again),
                                                      DeadLetter.replayed_at.is_(None)).values(replayed_at=now()))
         job.status, job.finished_at, job.error, job.dispatched_at = JobStatus.QUEUED, None, None, now()
@@ -869,7 +883,7 @@ def retry_batch(store: Store, batch_id: int, dispatch: Dispatch, tenant_id: int)
             return f"batch {batch_id} belongs to an earlier job of the file, which finished"
         if job.status in (JobStatus.CANCELLING,):
             return f"job {job.id} is cancelling: retry the batch once it is cancelled"
-        batch.status, batch.next_retry_at = BatchStatus.PENDING, None
+        batch.status, batch.next_retry_at, batch.heartbeat_at = BatchStatus.PENDING, None, now()
         session.execute(update(DeadLetter).where(DeadLetter.batch_id == batch_id, DeadLetter.replayed_at.is_(None))
                         .values(replayed_at=now()))
         if job.status != JobStatus.RUNNING:
