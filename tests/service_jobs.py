@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from portl.service import workspace
-from portl.service.models import Job, RecordLogEntry, Tenant
+from portl.service.models import Batch, Job, RecordLogEntry, Tenant
 from portl.service.settings import ServiceSettings, normalise_url
 from portl.service.status import JobStatus, Outcome
 from portl.service.store import Store, open_store
@@ -126,6 +126,13 @@ def wait_rows_done(store: Store, job_id: uuid.UUID, rows: int, timeout: float = 
 def rejected(store: Store, job_id: uuid.UUID) -> list[RecordLogEntry]:
     """The job's rejected records in the record log, in the order they were written."""
     return log_entries(store, job_id, Outcome.REJECTED)
+
+
+def batches(store: Store, job_id: uuid.UUID) -> list[Batch]:
+    """The job's batches, in the order of the jobs of its file and their partitions."""
+    with store.sessions() as session:
+        return list(session.scalars(select(Batch).where(Batch.job_id == job_id)
+                                    .order_by(Batch.stage, Batch.partition, Batch.id)))
 
 
 def log_entries(store: Store, job_id: uuid.UUID, outcome: str | None = None) -> list[RecordLogEntry]:

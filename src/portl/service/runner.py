@@ -9,8 +9,8 @@ same steps as separate units of work instead. The helpers here are what those st
 not do), :func:`log_batch` (a batch's record-log entries) and :class:`Shown` (a message as the
 tenant may see it).
 
-A job's ``${env:NAME}`` is never filled from the service's environment. Version 2 flows are refused
-in this version of the service.
+A job's ``${env:NAME}`` is never filled from the service's environment. A version 2 flow of steps
+runs as one batch, through the same steps engine as ``portl run``.
 """
 
 from __future__ import annotations
@@ -101,22 +101,24 @@ def job_source(store: Store, job: Job, tenant: Tenant) -> Any:
     return JobText(str(files / f"job-{job.id}.yaml"), job.job_text)
 
 
-def plan_job(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, name: str | None, part: str | None) -> Any:
-    """Plan the job ``name`` of the file, after checking it against the tenant's allowances (what
-    was allowed when it was submitted may have been withdrawn since). Its reject file: the one it
-    names, else one in the service's folder for the job; ``part`` (a partition loaded on its own)
-    gets a file of its own beside it."""
-    from portl.engine.plan import plan as make_plan
+def check_allowed(store: Store, tenant: Tenant, source: Any) -> None:
+    """Refuse the job when it does what the tenant may not (its allowances are read again at each
+    run: what was allowed when it was submitted may have been withdrawn since)."""
     from portl.service.policy import job_problems
-    from portl.spec.loader import file_version, load_job
 
-    files = workspace.files_dir(store.settings, tenant.id)
-    problems = job_problems(source.text, tenant, str(files))
+    problems = job_problems(source.text, tenant, str(workspace.files_dir(store.settings, tenant.id)))
     if problems:
         raise ConfigError(problems=problems)
-    if file_version(source) == 2:
-        raise ConfigError("this job is a version 2 flow of steps; the service runs migration jobs (version 1) only "
-                          "in this version: run the flow with `portl run` instead")
+
+
+def plan_job(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, name: str | None, part: str | None) -> Any:
+    """Plan the job ``name`` of the file, after checking it against the tenant's allowances. Its
+    reject file: the one it names, else one in the service's folder for the job; ``part`` (a
+    partition loaded on its own) gets a file of its own beside it."""
+    from portl.engine.plan import plan as make_plan
+    from portl.spec.loader import load_job
+
+    check_allowed(store, tenant, source)
     loaded = load_job(source, name, environ={})
     path = loaded.job.rejects.path or str(workspace.rejects_dir(store.settings, tenant.id, job_id)
                                           / f"{loaded.name}.rejects.csv")

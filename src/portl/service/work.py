@@ -217,10 +217,8 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
                     _admit_next(store, job.tenant_id, dispatch)
                     return
                 session.commit()
-                begun = _begin(store, job_id, tenant, source, names[stage], stage, dispatch, shown)
-                if begun:
-                    return
-                continue  # it had nothing to load: finished already
+                _begin(store, job_id, tenant, source, names[stage], stage, dispatch, shown)
+                return
             if by_status.get(BatchStatus.DEAD) and not finishing:
                 loaded = by_status.get(BatchStatus.SUCCEEDED, 0) or job.stage > 0
                 status = JobStatus.PARTIAL if loaded else JobStatus.FAILED
@@ -253,19 +251,40 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
 
 
 def _job_names(source: Any) -> list[str]:
-    from portl.spec.loader import job_names
+    """The jobs of the file, in order; a version 2 flow is one, named by the flow."""
+    from portl.spec.loader import file_version, job_names
 
+    if file_version(source) == 2:
+        return [_flow_name(source)]
     return job_names(source)
 
 
-def _begin(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, name: str, stage: int, dispatch: Dispatch,
-           shown: Any) -> bool:
-    """Plan the job ``name`` of the file and make its batches; False when it ends at once."""
-    from portl.engine import spread
-    from portl.engine.run import RunOptions
-    from portl.service.runner import plan_job
+def _flow_name(source: Any) -> str:
+    import yaml
 
     try:
+        data = yaml.safe_load(source.text)
+    except yaml.YAMLError:
+        data = None
+    name = data.get("name") if isinstance(data, dict) else None
+    return str(name) if name else "flow"
+
+
+def _begin(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, name: str, stage: int, dispatch: Dispatch,
+           shown: Any) -> None:
+    """Plan the job ``name`` of the file, make its batches and send them (or fail the job)."""
+    from portl.engine import spread
+    from portl.engine.run import RunOptions
+    from portl.service.runner import check_allowed, plan_job
+    from portl.spec.loader import file_version
+
+    rows_total = bytes_total = None
+    try:
+        if file_version(source) == 2:  # a flow of steps runs as one batch
+            check_allowed(store, tenant, source)
+            _made(store, job_id, tenant, name, stage, [{"kind": "flow", "run_id": None, "partition": 0,
+                                                        "source_range": {}}], None, None, dispatch)
+            return
         plan = plan_job(store, job_id, tenant, source, name, None)
         try:
             why = spread.refusal(plan)
@@ -282,17 +301,23 @@ def _begin(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, name: s
             plan.close()
     except PortlError as exc:
         _fail_job(store, job_id, shown(str(exc)), dispatch)
-        return True
+        return
     except Exception as exc:  # a defect, not the job's fault
         log.exception("job %s: starting %r failed unexpectedly", job_id, name)
         _fail_job(store, job_id, shown(f"internal error ({type(exc).__name__}: {exc}); please report it"), dispatch)
-        return True
+        return
+    _made(store, job_id, tenant, name, stage, rows, rows_total, bytes_total, dispatch)
+
+
+def _made(store: Store, job_id: uuid.UUID, tenant: Tenant, name: str, stage: int, rows: list[dict[str, Any]],
+          rows_total: int | None, bytes_total: int | None, dispatch: Dispatch) -> None:
+    """Record the batches of the job of the file at ``stage`` and send them."""
     with _locked(store, job_id) as (session, job):
         if job is None or job.status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
-            return True
+            return
         if session.scalar(select(func.count()).select_from(Batch).where(Batch.job_id == job_id,
                                                                           Batch.stage == stage)):
-            return True  # begun by another delivery of the start message meanwhile
+            return  # begun by another delivery of the start message meanwhile
         made = [Batch(tenant_id=tenant.id, job_id=job_id, stage=stage, job_name=name, status=BatchStatus.PENDING,
                       heartbeat_at=now(), **row) for row in rows]
         session.add_all(made)
@@ -308,10 +333,9 @@ def _begin(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, name: s
         ids = [b.id for b in made]
     if cancelled:
         _event(store, job_id, "job.cancelled")
-        return True
+        return
     for batch_id in ids:
         dispatch.send_batch(batch_id)
-    return True
 
 
 def _finish_stage(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, stage: int, shown: Any) -> str | None:
@@ -606,6 +630,8 @@ def _load(store: Store, claimed: _Claimed, stop: threading.Event, progress: _Pro
         job = session.get(Job, claimed.job_id)
         tenant = tenant_of(session, claimed.tenant_id)
         source = job_source(store, job, tenant)
+    if claimed.kind == "flow":
+        return _run_flow(store, claimed, tenant, source, stop, progress)
     plan = plan_job(store, claimed.job_id, tenant, source, claimed.name,
                     claimed.partition if claimed.kind == "part" else None)
     try:
@@ -624,6 +650,24 @@ def _load(store: Store, claimed: _Claimed, stop: threading.Event, progress: _Pro
         return plan.reject_path
     finally:
         plan.close()
+
+
+def _run_flow(store: Store, claimed: _Claimed, tenant: Tenant, source: Any, stop: threading.Event,
+              progress: _Progress) -> str:
+    """Run a flow of steps (the whole of it: its items' idempotency keys and outbox make a run
+    again skip what an earlier attempt committed). Its counts are the batch's."""
+    from portl.service.runner import check_allowed
+    from portl.spec.flow import load_flow
+    from portl.steps.runner import FlowOptions, run_flow
+
+    check_allowed(store, tenant, source)
+    loaded = load_flow(source, environ={})
+    ledger = str(workspace.ledger_dir(store.settings, tenant.id))
+    report = run_flow(loaded, FlowOptions(state_dir=ledger, stop=stop))
+    counts = report.counts  # items of its batch steps, rows its database steps inserted and updated
+    progress.counts = Counts(read=int(counts.get("items", 0)), inserted=int(counts.get("inserted", 0)),
+                             updated=int(counts.get("updated", 0))).to_json()
+    return ""
 
 
 def _ran_before(ledger: str, plan: Any) -> bool:

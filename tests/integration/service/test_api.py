@@ -283,11 +283,11 @@ def test_serve_on_a_port_in_use_says_so_and_exits_with_an_error(server, tmp_path
     assert "listening on" not in ran.stdout
 
 
-def test_a_valid_flow_of_steps_is_refused_as_not_run_by_the_service_yet(acme):
+def test_a_valid_flow_of_steps_is_accepted_and_run(acme):
     flow = ("version: 2\nname: sync\n"
             "steps:\n  - {id: read, type: csv.read, path: people.csv}\n")
     answer = acme.post("/api/v1/jobs", json={"job": flow})
-    assert answer.status_code == 422
-    [problem] = answer.json()["error"]["problems"]
-    assert (problem["line"], problem["path"]) == (1, "job.version")
-    assert problem["message"].startswith("this job is a version 2 flow of steps, which the service does not run yet")
+    assert answer.status_code == 201, answer.json()
+    assert answer.json()["name"] == "sync"
+
+

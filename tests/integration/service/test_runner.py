@@ -10,7 +10,7 @@ import pytest
 from portl.secrets import MASK
 from portl.service.runner import run_job
 from portl.service.status import JobStatus, Outcome
-from tests.service_jobs import (add_job, add_tenant, files, ids_in, job, people_job, rejected,
+from tests.service_jobs import (add_job, batches, add_tenant, files, ids_in, job, people_job, rejected,
                                 set_status, sqlite_store, write_people)
 
 
@@ -122,15 +122,31 @@ def test_a_code_hook_the_tenant_may_not_run_fails_the_job_before_anything_is_wri
     assert not (folder / "out.db").exists()
 
 
-def test_a_flow_is_refused_with_a_clear_error(store, acme):
-    job_id = add_job(store, acme, "version: 2\nname: f\nsteps:\n  - {id: a, type: csv.read, path: people.csv}\n")
+def test_a_flow_of_steps_runs_as_one_batch_through_the_steps_engine(store, acme):
+    flow = ("version: 2\nname: f\nsteps:\n  - {id: a, type: csv.read, path: people.csv}\n"
+            "  - {id: load, type: migrate, job: {source: {type: csv, path: people.csv}, "
+            "destination: {type: sqlite, path: out.db, table: people}}}\n")
+    job_id = add_job(store, acme, flow)
     write_people(files(store, acme), 3)
 
     run_job(store, job_id, threading.Event())
 
     done = job(store, job_id)
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    assert ids_in(files(store, acme) / "out.db") == [1, 2, 3]
+    assert [b.kind for b in batches(store, job_id)] == ["flow"]
+
+
+def test_a_flow_calling_a_private_address_is_refused_before_it_runs(store, acme):
+    flow = ("version: 2\nname: f\nconnections:\n  db: {type: postgres, url: 'postgresql://u@127.0.0.1/x'}\n"
+            "steps:\n  - {id: a, type: db.query, connection: db, sql: 'SELECT 1'}\n")
+    job_id = add_job(store, acme, flow)
+
+    run_job(store, job_id, threading.Event())
+
+    done = job(store, job_id)
     assert done.status == JobStatus.FAILED
-    assert "version 2 flow" in done.error and "portl run" in done.error
+    assert "job.yaml:4:" in done.error and "127.0.0.1" in done.error
 
 
 def test_every_job_of_a_multi_job_file_runs_in_order_and_the_counts_add_up(store, acme):

@@ -24,7 +24,7 @@ from portl.service.api.auth import CurrentCaller
 from portl.service.api.errors import ApiError
 from portl.service.api.schemas import ERRORS, ErrorOut, JobOut, JobPage, JobSubmission
 from portl.service.api.showjob import job_out
-from portl.service.api.submit import nul_characters, problem_dicts, submitted, unsupported
+from portl.service.api.submit import nul_characters, problem_dicts, submitted
 from portl.service.models import Job, now
 from portl.service.status import JobStatus
 from portl.service.tenants import Caller
@@ -71,8 +71,7 @@ def submit_job(body: JobSubmission, request: Request, response: Response, caller
     with tenant_session(request, caller) as session:
         if idempotency_key and (earlier := _by_key(session, caller, idempotency_key)) is not None:
             return _repeat(earlier, sent, idempotency_key, response)
-    problems = (nul_characters(sent.text) or job_problems(sent.text, caller, files_dir=app.files_dir(caller.tenant_id))
-                or unsupported(sent.text))
+    problems = nul_characters(sent.text) or job_problems(sent.text, caller, files_dir=app.files_dir(caller.tenant_id))
     if problems:
         count = len(problems)
         raise ApiError(422, "job_invalid", f"the job has {count} problem{'s' if count != 1 else ''}; nothing was queued",

@@ -75,17 +75,6 @@ def nul_characters(text: str) -> list[Problem]:
     return found
 
 
-def unsupported(text: str) -> list[Problem]:
-    """What this version of the service cannot run in a valid job: a version 2 flow of steps."""
-    from portl.spec.loader import JobText, file_version
-
-    if file_version(JobText("job.yaml", text, piped=True)) != 2:
-        return []
-    parsed = parse_yaml(text, "job.yaml")
-    return [parsed.positions.problem(("version",), "this job is a version 2 flow of steps, which the service does "
-                                     "not run yet (it runs migration jobs, version 1): run the flow with `portl run`")]
-
-
 def _paths_by_site(text: str) -> dict[tuple[int, int], Path]:
     try:
         parsed = parse_yaml(text, "job")
