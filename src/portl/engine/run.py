@@ -73,6 +73,11 @@ class RunOptions:
     stop: threading.Event = field(default_factory=threading.Event)
     halt: threading.Event = field(default_factory=threading.Event)
     """Set to abort at once (a second Ctrl-C): batches being written roll back instead of committing."""
+    record_key: tuple[str, ...] = ()
+    """Destination columns naming a record. Set: after each commit, a ``records`` event gives the
+    key of each rejected row by its record number (and, with ``record_outcomes``, of every row
+    written), for a caller that keeps a log of records (the service)."""
+    record_outcomes: bool = False
 
 
 @dataclass
@@ -92,6 +97,8 @@ class Prepared:
     """Rows the destination refused at the last attempt to write the batch (``engine.isolate``)."""
     hint: RowRefused | None = None
     """The refusal of the block's text, its row counted in ``data``: where to start looking."""
+    reject_keys: dict[int, str] = field(default_factory=dict)
+    """With ``RunOptions.record_key``: the key of each rejected row the source could read, by record number."""
 
     @property
     def rows_to_write(self) -> int:
@@ -190,6 +197,11 @@ class _Run:
         self.warnings = list(plan.warnings)
         self.hooks: HookRunner | None = None
         self.ledger_sync: LedgerSync | None = None
+        # The source columns the record key is read from, for rows rejected before they had one.
+        by_name = {c.name: c.sources for c in plan.mapping.columns}
+        self.key_sources = tuple(by_name[k][0] for k in options.record_key if len(by_name.get(k, ())) == 1)
+        if len(self.key_sources) != len(options.record_key):
+            self.key_sources = ()
 
     # --- the run as a whole ---------------------------------------------------------------
 
@@ -502,10 +514,13 @@ class _Run:
         for warning in mapped.warnings:
             self._warn_once(warning)
         rejects = list(chunk.rejects)
+        reject_keys: dict[int, str] = {}
         if mapped.rejects:
             originals = self._originals(chunk, [e.index for e in mapped.rejects])
             rejects += [Reject(self.source_name, e.error, chunk.line_of(e.index), chunk.record_of(e.index),
                                e.column, e.value, originals.get(e.index)) for e in mapped.rejects]
+            if self.key_sources:
+                reject_keys = source_keys(chunk, [e.index for e in mapped.rejects], self.key_sources)
         data, index = mapped.data, mapped.source_index
         skipped: dict[str, int] = {}
         if self.hooks.has("before_row") and data.num_rows:
@@ -532,7 +547,7 @@ class _Run:
         slim = replace(chunk, data=chunk.data.slice(0, 0))
         if hasattr(chunk, "_portl_block"):  # but the source's text, for rows the destination may refuse
             slim._portl_block = chunk._portl_block  # type: ignore[attr-defined]
-        return Prepared(slim, data, index, rejects, skipped, folded, chunk.rows_read)
+        return Prepared(slim, data, index, rejects, skipped, folded, chunk.rows_read, reject_keys=reject_keys)
 
     def _warn_once(self, warning: str) -> None:
         with self.counts_lock:
@@ -562,6 +577,11 @@ class _Run:
         self.events.emit("batch_committed", batch=batch_no, partition=chunk.checkpoint.partition,
                          rows=prepared.rows_read, bytes=chunk.size_bytes, inserted=delta.inserted, updated=delta.updated,
                          skipped=delta.skipped_total, rejected=delta.rejected, totals=self.total().to_json())
+        if self.options.record_key:
+            written = written_keys(prepared.data, self.options.record_key) if self.options.record_outcomes else []
+            self.events.emit("records", batch=batch_no, partition=chunk.checkpoint.partition,
+                             rejected=sorted(prepared.reject_keys.items()), written=written,
+                             outcome="inserted" if self.plan.spec.mode == WriteMode.APPEND else "loaded")
         self.hooks.run_event("after_batch", {"job": self.plan.name, "run_id": self.run_id, "batch": batch_no,
                                               "counts": self.total().to_json()})
         if self.hooks.has("after_row") and prepared.data.num_rows:
@@ -824,6 +844,35 @@ class _Run:
                 state = {**self.state_extra, "counts": counts.to_json(), "rejects_offset": self.rejects.size}
                 self.sink.save_checkpoint(tx, self.run_id, checkpoint, state)
             self.ledger_sync.checkpoint(checkpoint.partition, checkpoint.to_json(), state, None)
+
+
+def record_key_text(values: list[Any]) -> str:
+    """A record's key as the record log keeps it: the value itself for a one-column key, else a JSON list."""
+    if len(values) == 1:
+        return "" if values[0] is None else str(values[0])
+    return json.dumps([None if v is None else str(v) for v in values], ensure_ascii=False)
+
+
+def source_keys(chunk: Chunk, indexes: list[int], columns: tuple[str, ...]) -> dict[int, str]:
+    """The keys of rows of a chunk as the source read them, by record number."""
+    data = chunk.data
+    if not indexes or any(c not in data.schema.names for c in columns):
+        return {}
+    taken = data.select(list(columns)).take(pa.array(indexes, pa.int64())).to_pylist()
+    keys = {}
+    for i, row in zip(indexes, taken):
+        record = chunk.record_of(i)
+        if record is not None:
+            keys[record] = record_key_text([row[c] for c in columns])
+    return keys
+
+
+def written_keys(data: pa.RecordBatch, columns: tuple[str, ...]) -> list[str]:
+    """The keys of the rows of a written batch."""
+    if not data.num_rows or any(c not in data.schema.names for c in columns):
+        return []
+    picked = data.select(list(columns)).to_pylist()
+    return [record_key_text([row[c] for c in columns]) for row in picked]
 
 
 def _hint(block: Prepared, parsed: Prepared, refused: Exception) -> RowRefused | None:

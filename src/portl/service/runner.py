@@ -131,11 +131,18 @@ def plan_job(store: Store, job_id: uuid.UUID, tenant: Tenant, source: Any, name:
     return make_plan(loaded, preview_rows=0)
 
 
-def log_batch(session: Session, batch: Batch, rejects: str) -> None:
+def log_batch(session: Session, batch: Batch, rejects: str, reject_keys: dict[int, str] | None = None) -> None:
     """The batch's record-log entries, made again from what it did: one ``loaded`` entry for its
     range with its counts, and one ``rejected`` entry per row of its reject file (a batch tried
-    again keeps the rejects of earlier attempts in its file, each once)."""
-    session.execute(delete(RecordLogEntry).where(RecordLogEntry.batch_id == batch.id))
+    again keeps the rejects of earlier attempts in its file, each once), with the record's key
+    when the job names one (``reject_keys``, by record number; earlier attempts' entries keep theirs).
+    Entries of single records written (``record_log: full``) were logged as they committed, and stay."""
+    mine = (RecordLogEntry.batch_id == batch.id) & (
+        (RecordLogEntry.outcome == Outcome.REJECTED)
+        | ((RecordLogEntry.outcome == Outcome.LOADED) & RecordLogEntry.record_key.is_(None)))
+    known = dict(session.execute(select(RecordLogEntry.source_location, RecordLogEntry.record_key).where(
+        mine, RecordLogEntry.outcome == Outcome.REJECTED, RecordLogEntry.record_key.is_not(None))).all())
+    session.execute(delete(RecordLogEntry).where(mine))
     counts = batch.counts or {}
     session.execute(insert(RecordLogEntry), [{
         "tenant_id": batch.tenant_id, "job_id": batch.job_id, "batch_id": batch.id, "outcome": Outcome.LOADED,
@@ -144,16 +151,29 @@ def log_batch(session: Session, batch: Batch, rejects: str) -> None:
         "created_at": now(), "updated_at": now()}])
     if not rejects or not os.path.exists(rejects):
         return
+    reject_keys = reject_keys or {}
     chunk: list[dict[str, Any]] = []
-    for row in _reject_rows(rejects):
+    for record, row in _reject_rows(rejects):
+        key = reject_keys.get(record) if record is not None else None
         chunk.append({"tenant_id": batch.tenant_id, "job_id": batch.job_id, "batch_id": batch.id,
                       "outcome": Outcome.REJECTED, "retry_count": max(0, batch.attempts - 1), **row,
+                      "record_key": key if key is not None else known.get(row["source_location"]),
                       "created_at": now(), "updated_at": now()})
         if len(chunk) >= RECORD_LOG_CHUNK:
             session.execute(insert(RecordLogEntry), chunk)
             chunk = []
     if chunk:
         session.execute(insert(RecordLogEntry), chunk)
+
+
+def log_written(session: Session, tenant_id: int, job_id: uuid.UUID, batch_id: int,
+                written: list[tuple[str, str, str]]) -> None:
+    """Entries of single records written and committed: (key, outcome, where)."""
+    for start in range(0, len(written), RECORD_LOG_CHUNK):
+        session.execute(insert(RecordLogEntry), [
+            {"tenant_id": tenant_id, "job_id": job_id, "batch_id": batch_id, "outcome": outcome, "record_key": key,
+             "source_location": where, "created_at": now(), "updated_at": now()}
+            for key, outcome, where in written[start:start + RECORD_LOG_CHUNK]])
 
 
 def _batch_range(batch: Batch) -> str:
@@ -167,11 +187,14 @@ def _batch_range(batch: Batch) -> str:
 
 
 def _reject_rows(path: str) -> Any:
+    """(record number or None, the entry's fields) for each row of a reject file."""
     with open(path, encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            yield {"source_location": _location(row), "column_name": row.get("column") or None,
-                   "value": mask_url(row["value"]) if row.get("value") else None,
-                   "error": mask_url(row.get("error") or "")}
+            record = row.get("record") or ""
+            yield (int(record) if record.isdigit() else None,
+                   {"source_location": _location(row), "column_name": row.get("column") or None,
+                    "value": mask_url(row["value"]) if row.get("value") else None,
+                    "error": mask_url(row.get("error") or "")})
 
 
 def _location(row: dict[str, str]) -> str:

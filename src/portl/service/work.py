@@ -501,7 +501,7 @@ def run_batch(store: Store, batch_id: int, dispatch: Dispatch, stop: threading.E
     halt = threading.Event()  # this batch's own: set on cancel, or when ``stop`` is
     watch = _Watch(store, claimed, stop, halt, cancelled)
     watch.start()
-    progress = _Progress(store, claimed.batch_id, claimed.job_id)
+    progress = _Progress(store, claimed.batch_id, claimed.job_id, claimed.tenant_id)
     try:
         rejects = _load(store, claimed, halt, progress)
     except Interrupted as exc:
@@ -518,6 +518,7 @@ def run_batch(store: Store, batch_id: int, dispatch: Dispatch, stop: threading.E
             raise
     else:
         watch.close()
+        progress.flush()
         _succeeded(store, claimed, progress, rejects)
     _settle_cancel(store, claimed.job_id, dispatch)
     _advance(store, claimed.job_id, dispatch)
@@ -636,17 +637,26 @@ def _load(store: Store, claimed: _Claimed, stop: threading.Event, progress: _Pro
                     claimed.partition if claimed.kind == "part" else None)
     try:
         events = Events([progress])
+        key, full = record_keys(plan)
+        if full and getattr(plan, "verbatim", None) is not None:
+            plan.verbatim = None  # its rows are parsed, so that the key of each one written is known
         if claimed.kind == "part":
-            spread.load_partition(plan, claimed.run_id or "", claimed.partition, RunOptions(events=events, stop=stop))
+            spread.load_partition(plan, claimed.run_id or "", claimed.partition,
+                                  RunOptions(events=events, stop=stop, record_key=key, record_outcomes=full))
             return plan.reject_path
         ledger = str(workspace.ledger_dir(store.settings, tenant.id))
         resume = claimed.attempts > 1
+
+        def options(resume: bool) -> RunOptions:
+            return RunOptions(state_dir=ledger, resume=resume, events=events, stop=stop, record_key=key,
+                              record_outcomes=full)
+
         try:
-            run(plan, RunOptions(state_dir=ledger, resume=resume, events=events, stop=stop))
+            run(plan, options(resume))
         except ResumeError:
             if not resume or _ran_before(ledger, plan):
                 raise
-            run(plan, RunOptions(state_dir=ledger, events=events, stop=stop))  # its first attempt never began
+            run(plan, options(False))  # its first attempt never began
         return plan.reject_path
     finally:
         plan.close()
@@ -668,6 +678,17 @@ def _run_flow(store: Store, claimed: _Claimed, tenant: Tenant, source: Any, stop
     progress.counts = Counts(read=int(counts.get("items", 0)), inserted=int(counts.get("inserted", 0)),
                              updated=int(counts.get("updated", 0))).to_json()
     return ""
+
+
+def record_keys(plan: Any) -> tuple[tuple[str, ...], bool]:
+    """The columns naming the job's records in the record log (``service.record_key``, else its
+    conflict key), and whether every record written is logged (``service: {record_log: full}``)."""
+    job = getattr(getattr(plan, "job", None), "job", None)
+    service = getattr(job, "service", None)
+    if service is None:
+        return (), False
+    key = service.record_key or (job.conflict.key if job.conflict is not None else None) or []
+    return tuple(key), bool(key) and service.record_log == "full"
 
 
 def _ran_before(ledger: str, plan: Any) -> bool:
@@ -739,7 +760,7 @@ def _succeeded(store: Store, claimed: _Claimed, progress: _Progress, rejects: st
         batch.last_error = None
         if progress.counts is not None:
             batch.counts = progress.counts
-        log_batch(session, batch, rejects)
+        log_batch(session, batch, rejects, progress.reject_keys)
         _roll_up(session, session.get(Job, claimed.job_id))
         session.commit()
 
@@ -748,13 +769,22 @@ class _Progress:
     """The engine's events of one batch, turned into its counts and written at most every
     :data:`PROGRESS_INTERVAL_S` (with the job's sum of them). Called from the engine's threads."""
 
-    def __init__(self, store: Store, batch_id: int, job_id: uuid.UUID):
-        self.store, self.batch_id, self.job_id = store, batch_id, job_id
+    def __init__(self, store: Store, batch_id: int, job_id: uuid.UUID, tenant_id: int = 0):
+        self.store, self.batch_id, self.job_id, self.tenant_id = store, batch_id, job_id, tenant_id
         self.counts: dict[str, Any] | None = None
+        self.reject_keys: dict[int, str] = {}
+        """The key of each rejected record, by record number (``records`` events)."""
+        self._written: list[tuple[str, str, str]] = []
         self._last_write = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
+        if event.event == "records":
+            with self._lock:
+                self.reject_keys.update((int(r), k) for r, k in event.details.get("rejected", []))
+                where = f"partition {event.details.get('partition')}, batch {event.batch}"
+                self._written += [(key, event.details["outcome"], where) for key in event.details.get("written", [])]
+            return
         if event.event != "batch_committed" or event.details.get("totals") is None:
             return
         with self._lock:
@@ -766,10 +796,15 @@ class _Progress:
     def flush(self) -> None:
         with self._lock:
             counts, self._last_write = self.counts, time.monotonic()
+            written, self._written = self._written, []
         if counts is None:
             return
         try:
             with self.store.sessions() as session:
+                if written:  # committed already: logged once, whatever happens to the batch later
+                    from portl.service.runner import log_written
+
+                    log_written(session, self.tenant_id, self.job_id, self.batch_id, written)
                 session.execute(update(Batch).where(Batch.id == self.batch_id).values(counts=counts))
                 job = session.get(Job, self.job_id)
                 _roll_up(session, job)

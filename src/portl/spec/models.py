@@ -181,6 +181,18 @@ class Retry(Model):
     max_backoff_ms: int = Field(10_000, ge=0, description="Upper bound of the wait between attempts.")
 
 
+class Service(Model):
+    """What a job asks of the Portl service (``portl serve``); ``portl run`` ignores it."""
+
+    record_log: Literal["batches", "full"] = Field("batches", description="batches: the service's record log holds each batch's range and counts and every rejected record, with its key; full: also every record written, by its key.")
+    record_key: list[str] | None = Field(None, description="Destination columns naming a record in the record log. Default: conflict.key when the job has one.", min_length=1)
+
+    @field_validator("record_key", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class Parallel(Model):
     """Parallel workers, each reading its own partition of the source."""
 
@@ -292,6 +304,7 @@ class JobBase(Model):
     hooks: Hooks = Field(default_factory=Hooks)
     validation: Validation = Field(default_factory=Validation)
     rejects: Rejects = Field(default_factory=Rejects)
+    service: Service = Field(default_factory=Service, description="What the job asks of the Portl service: its record log.")
     copy_: DatabaseCopy = Field(default_factory=DatabaseCopy, alias="copy", description="Whole-database copies: identifier policy and what to do about tables that exist.")
 
     @model_validator(mode="after")

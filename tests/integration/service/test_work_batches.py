@@ -233,3 +233,33 @@ def test_a_sqlite_job_is_one_whole_batch(store, executor):
     assert wait_for(store, job_id).status == JobStatus.SUCCEEDED
     assert [(b.kind, b.status) for b in batches_of(store, job_id)] == [("whole", BatchStatus.SUCCEEDED)]
     assert job(store, job_id).counts["inserted"] == 50
+
+
+def test_a_full_record_log_names_every_record_written_and_each_reject_by_its_key(store, executor, pg, pg_url):
+    tenant = tenant_with_people(store, rows=3000)
+    text = pg_job(pg_url, extra="conflict: {key: [id]}\nservice: {record_log: full}\n").replace("mode: append\n", "")
+    job_id = add_job(store, tenant, text)
+
+    executor.submit(job_id)
+    done = wait_for(store, job_id, timeout=60)
+
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    loaded = [e for e in log_entries(store, job_id, Outcome.LOADED) if e.record_key is not None]
+    assert sorted(int(e.record_key) for e in loaded) == [i for i in range(1, 3001) if i % 1000]
+    assert all(e.batch_id is not None and e.source_location.startswith("partition ") for e in loaded)
+    rejected = log_entries(store, job_id, Outcome.REJECTED)
+    assert sorted(e.record_key for e in rejected) == ["1000", "2000", "3000"]
+
+
+def test_rejects_carry_their_key_when_the_job_names_one_without_a_full_log(store, executor):
+    from tests.service_jobs import people_job
+
+    tenant = add_tenant(store, "acme")
+    write_people(files(store, tenant), 30, bad_every=10)
+    job_id = add_job(store, tenant, people_job(extra="service: {record_key: id}\n"))
+
+    executor.submit(job_id)
+    assert wait_for(store, job_id).status == JobStatus.SUCCEEDED
+
+    assert [e.record_key for e in log_entries(store, job_id, Outcome.REJECTED)] == ["10", "20", "30"]
+    assert [e.record_key for e in log_entries(store, job_id, Outcome.LOADED)] == [None]  # the batch's own entry
