@@ -138,7 +138,8 @@ def list_jobs(
         if not sep or not key:
             raise ApiError(422, "request_invalid", f"label {wanted!r} should be key:value, e.g. team:billing")
         if "\x00" in wanted:
-            raise ApiError(422, "request_invalid", f"label {wanted!r} holds a NUL character (\\x00), which no label can")
+            raise ApiError(422, "request_invalid",
+                           f"label {wanted!r} holds a NUL character (\\x00), which no label can")
         query = query.where(_has_label(key, value, sqlite=request.app.state.store.settings.is_sqlite))
     for name, when in (("created_after", created_after), ("created_before", created_before)):
         if when is not None and when.tzinfo is None:
