@@ -1,8 +1,8 @@
 """What a tenant makes through the API, one thing of each kind, named by the path parameter that
-stands for it (``job_id``, ``webhook_id``, a file's ``path``, ``batch_id``, ``entry_id``...), and the API's operations as the
-OpenAPI document lists them. The walks over every operation (the fuzzer's, the tenant isolation
-walk) fill path parameters from here, so that they reach real things, not only made-up ids that
-are 404 at once.
+stands for it (``job_id``, ``webhook_id``, a file's ``path``, ``batch_id``, ``entry_id``...), and
+the API's operations as the OpenAPI document lists them. The walks over every operation (the
+fuzzer's, the tenant isolation walk) fill path parameters from here, so that they reach real
+things, not only made-up ids that are 404 at once.
 
 A new kind of thing, named by a new path parameter, is taught here: :data:`MAKERS`."""
 

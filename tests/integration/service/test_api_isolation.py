@@ -222,8 +222,8 @@ def test_a_path_that_climbs_into_another_tenants_files_reaches_nothing(served, t
                for path in climbs(served, a, b, a.owned["path"])]
     uploaded = [(path, b.client.post("/api/v1/files", files={"file": ("x.csv", b"id\n1\n", "text/csv")},
                                      data={"path": path})) for path in climbs(served, a, b, "planted.csv")]
-    jobs = [(path, b.client.post("/api/v1/jobs", json={"job": f"source: {{type: csv, path: '{path}'}}\n"
-                                                               "destination: {type: sqlite, path: out.db, table: t}\n"}))
+    reading = "source: {{type: csv, path: '{}'}}\ndestination: {{type: sqlite, path: out.db, table: t}}\n"
+    jobs = [(path, b.client.post("/api/v1/jobs", json={"job": reading.format(path)}))
             for path in climbs(served, a, b, "people.csv")]
     wrong = [f"{what} {path!r} with {b.name}'s key answered {answer.status_code}: {answer.text[:200]}"
              for what, tried in (("DELETE", deleted), ("upload", uploaded), ("job reading", jobs))
