@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, upd
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portl.errors import ServiceError
 from portl.service.api.auth import CurrentCaller
 from portl.service.api.errors import ApiError
 from portl.service.api.schemas import ERRORS, ErrorOut, JobOut, JobPage, JobSubmission
@@ -31,6 +33,7 @@ from portl.service.tenants import Caller
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 MAX_PAGE = 200
+log = logging.getLogger("portl.service")
 
 
 @contextmanager
@@ -89,7 +92,12 @@ def submit_job(body: JobSubmission, request: Request, response: Response, caller
                 raise
             return _repeat(earlier, sent, idempotency_key or "", response)
         shown = job_out(job)
-    app.executor.submit(shown.id)
+    try:
+        app.executor.submit(shown.id)
+    except ServiceError as exc:
+        # The job is stored, queued, and sent again by the sweeper once the broker answers: the
+        # submission succeeded. A 500 here would have the client submit it a second time.
+        log.warning("job %s is queued; it is sent to the workers when the broker is back: %s", shown.id, exc)
     return shown
 
 
