@@ -98,6 +98,10 @@ def render_log(console: Console, entries: list[dict[str, Any]]) -> None:
         console.print("no records logged for this job (with these filters)")
         return
     for e in entries:
+        if e["outcome"] == "loaded" and e.get("key") is None:  # a batch's own entry: its range and counts
+            console.print(escape(f"batch {e.get('batch')}: {e.get('source_location') or 'unknown range'}: "
+                                 f"{e.get('value') or 'no counts recorded'}"), soft_wrap=True)
+            continue
         line = f"{e['outcome']} {e.get('source_location') or 'unknown location'}"
         if e.get("key") is not None:
             line += f" (key {e['key']})"

@@ -57,6 +57,12 @@ class Executor(Protocol):
     def close(self) -> None:
         """Stop taking work; running jobs stop after their batch and are resumed by the next executor."""
 
+    def send_start(self, job_id: uuid.UUID, resume: bool = False) -> None:
+        """Hand over a job's start (:func:`portl.service.work.start_job`) to be run somewhere."""
+
+    def send_batch(self, batch_id: int) -> None:
+        """Hand over one batch (:func:`portl.service.work.run_batch`) to be run somewhere."""
+
 
 class InProcessExecutor:
     """Jobs run as units of work (:mod:`portl.service.work`) on ``workers`` threads of this

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portl.connectors.closest import closest
@@ -29,6 +29,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 ALLOWANCES = ("local_files", "code_hooks", "private_network")
 """What an admin can allow a tenant's jobs: read local files, run code hooks, reach private addresses."""
 MAX_LIMIT = 2**31 - 1
+LAST_USED_STEP_S = 60
+"""A key's ``last_used_at`` is written at most this often."""
 """The largest limit a tenant can have: the columns are 32-bit integers."""
 
 
@@ -193,14 +195,12 @@ class Tenants:
 
     def verify(self, presented: str) -> Caller:
         """The caller a presented key stands for; a malformed, unknown, wrong or revoked key is refused.
-        Records when the key was last used."""
+        Records when the key was last used, to the minute (:data:`LAST_USED_STEP_S`): a write per
+        request would cost every request a commit."""
         prefix = apikeys.prefix_of(presented)
         if prefix is None:
             raise KeyRefused(f"not a Portl API key: a key looks like {apikeys.KIND}xxxxxxxx_ followed by 43 characters")
         with self._sessions() as session:
-            # It writes last_used_at after reading: on SQLite, a read transaction that another
-            # writer overtakes cannot become a write one (database is locked), so take the lock first.
-            session.connection(execution_options={WRITE_LOCK: True})
             row = session.execute(select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
                                   .where(ApiKey.prefix == prefix)).first()
             # An unknown prefix is checked against a hash all the same, so that its answer takes as long.
@@ -210,10 +210,15 @@ class Tenants:
             key, tenant = row.ApiKey, row.Tenant
             if key.revoked_at is not None:
                 raise KeyRefused(f"API key {prefix} was revoked on {key.revoked_at:%Y-%m-%d %H:%M} UTC")
-            key.last_used_at = now()
-            session.commit()
-            return Caller(tenant.id, tenant.name, prefix, tenant.allow_local_files, tenant.allow_code_hooks,
-                          tenant.allow_private_network, tenant.requests_per_minute)
+            caller = Caller(tenant.id, tenant.name, prefix, tenant.allow_local_files, tenant.allow_code_hooks,
+                            tenant.allow_private_network, tenant.requests_per_minute)
+            moment, key_id, last = now(), key.id, key.last_used_at
+        if last is None or (moment - last).total_seconds() >= LAST_USED_STEP_S:
+            with self._sessions() as session:  # on SQLite a write takes the lock as its transaction begins
+                session.connection(execution_options={WRITE_LOCK: True})
+                session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=moment))
+                session.commit()
+        return caller
 
     # --- lookups -----------------------------------------------------------------------------
 

@@ -28,6 +28,12 @@ class RecordingExecutor:
     def submit(self, job_id, *, resume=False):
         self.submitted.append((job_id, resume))
 
+    def send_start(self, job_id, resume=False):
+        self.submitted.append((job_id, resume))
+
+    def send_batch(self, batch_id):
+        raise AssertionError("no batch is sent in these tests")
+
     def cancel(self, job_id):
         raise AssertionError("not cancelled in these tests")
 
@@ -115,7 +121,7 @@ def test_retry_refuses_a_job_that_is_queued_running_or_succeeded(service, status
     answer = clients["acme"].post(f"/api/v1/jobs/{job_id}/retry")
     assert answer.status_code == 409
     assert answer.json()["error"] == {"code": "job_not_retryable", "problems": [], "message": (
-        f"job {job_id} is {status}; only a failed or cancelled job can be retried{hint}")}
+        f"job {job_id} is {status}; only a failed, partial or cancelled job can be retried{hint}")}
     assert executor.submitted == [] and job(store, job_id).status == status
 
 

@@ -60,7 +60,7 @@ def test_tenants_create_prints_the_key_alone_on_stdout_and_warns_it_is_shown_onc
 
     assert created.code == 0, created.stderr
     assert KEY.fullmatch(created.stdout.strip())
-    assert "upgraded to schema revision 0001" in created.stderr  # a fresh folder: the schema was made first
+    assert "upgraded to schema revision 0002" in created.stderr  # a fresh folder: the schema was made first
     assert "tenant 'acme' created. Its API key is printed below, this once only: store it now" in created.stderr
     assert (tmp_path / ".portl" / "service.db").exists()
     assert verify(tmp_path, created.stdout.strip()).tenant == "acme"
@@ -242,7 +242,7 @@ def test_service_migrate_creates_the_schema_then_has_nothing_to_do(portl, tmp_pa
     second = portl("service", "migrate", "--format", "json")
 
     database = f"sqlite:///{tmp_path / '.portl' / 'service.db'}"
-    assert first.stdout.strip() == f"state database {database} upgraded from an empty database to revision 0001"
+    assert first.stdout.strip() == f"state database {database} upgraded from an empty database to revision 0002"
     assert second.json == {"database": database, "revision": "0002", "previous_revision": "0002", "changed": False}
 
 
