@@ -5,10 +5,12 @@ as its batches starts afresh. Its attempts count up."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from fastapi import APIRouter, Request
 
+from portl.errors import ServiceError
 from portl.service.api.auth import CurrentCaller
 from portl.service.api.errors import ApiError
 from portl.service.api.jobs import _own_job, tenant_session
@@ -18,6 +20,7 @@ from portl.service import work
 from portl.service.status import JobStatus
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+log = logging.getLogger("portl.service")
 
 
 @router.post("/{job_id}/retry", response_model=JobOut, summary="Retry a failed, partial or cancelled job", responses={
@@ -27,7 +30,14 @@ def retry_job(job_id: uuid.UUID, request: Request, caller: CurrentCaller) -> Job
     checkpoint in the destination, or the job from where it stopped. Each row is loaded once."""
     with tenant_session(request, caller) as session:
         _own_job(session, caller, job_id)  # 404 when it is not the caller's
-    if not work.retry_job(request.app.state.store, job_id, request.app.state.executor):
+    try:
+        retried = work.retry_job(request.app.state.store, job_id, request.app.state.executor)
+    except ServiceError as exc:
+        # The retry is recorded (the job queued) before its start is sent: the sweeper sends it once
+        # the broker answers. A 500 here would tell the client it failed, and a second try gets a 409.
+        log.warning("job %s is queued again; it is sent to the workers when the broker is back: %s", job_id, exc)
+        retried = True
+    if not retried:
         with tenant_session(request, caller) as session:
             status = _own_job(session, caller, job_id).status
         raise ApiError(409, "job_not_retryable", f"job {job_id} is {status}; only a failed, partial or cancelled job "
