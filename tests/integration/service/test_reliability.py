@@ -248,11 +248,17 @@ def test_a_broker_restarted_in_the_middle_of_a_job_loses_its_messages_and_the_jo
         job_id = client.post("/api/v1/jobs", json={"job": job_text(service.destination_url)}).json()["id"]
         service.running_batch(job_id, 50)
         pending = [b for b in service.batches(job_id) if b[2] == "pending"]
+        cancelled_id = client.post("/api/v1/jobs", json={"job": job_text(service.destination_url, slow=False,
+                                                                          table="people_retried")}).json()["id"]
+        assert client.put(f"/api/v1/jobs/{cancelled_id}/cancel").status_code == 200
+        wait_for(client, cancelled_id, ("cancelled",), timeout=30)
 
         private_redis.stop()
-        # Submitted while the broker is away: stored and queued, its start sent once the broker is back.
+        # Submitted, and retried, while the broker is away: stored and queued, each job's start sent
+        # once the broker is back.
         later = client.post("/api/v1/jobs", json={"job": job_text(service.destination_url, slow=False,
                                                                    table="people_later")})
+        retried = client.post(f"/api/v1/jobs/{cancelled_id}/retry")
         time.sleep(2)
         private_redis.start()
         # The pending batches' messages and the later job's start died with the broker: the sweeper
@@ -263,6 +269,7 @@ def test_a_broker_restarted_in_the_middle_of_a_job_loses_its_messages_and_the_jo
             assert client.post(f"/api/v1/jobs/{job_id}/retry").status_code == 200
             job = wait_for(client, job_id)
         later_job = wait_for(client, later.json()["id"])
+        retried_job = wait_for(client, cancelled_id)
 
     assert pending, "every batch had started before the broker stopped: it held no message to lose"
     assert_loaded_once(service, job)
@@ -270,7 +277,13 @@ def test_a_broker_restarted_in_the_middle_of_a_job_loses_its_messages_and_the_jo
     assert later.status_code == 201, later.text
     assert later.json()["status"] == "queued"
     assert_loaded_once(service, later_job, "people_later")
-    assert "is queued; it is sent to the workers when the broker is back" in service.server.output()
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "queued"
+    assert_loaded_once(service, retried_job, "people_retried")
+    assert f"job {later.json()['id']} is queued; it is sent to the workers when the broker is back" in \
+        service.server.output()
+    assert f"job {cancelled_id} is queued again; it is sent to the workers when the broker is back" in \
+        service.server.output()
 
 
 # --- the state database's connections dropped ---------------------------------------------------
