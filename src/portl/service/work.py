@@ -510,12 +510,15 @@ def run_batch(store: Store, batch_id: int, dispatch: Dispatch, stop: threading.E
         _interrupted(store, claimed, cancelled.is_set(), str(exc))
         _settle_cancel(store, claimed.job_id, dispatch)
         return
-    except BaseException as exc:
+    except Exception as exc:
         watch.close()
         progress.flush()
         _failed(store, claimed, exc)
-        if not isinstance(exc, Exception):
-            raise
+    except BaseException as exc:  # the process is going (a worker's cold shutdown): not the batch's failure
+        watch.close()
+        progress.flush()
+        _interrupted(store, claimed, False, f"its worker stopped ({type(exc).__name__})")
+        raise
     else:
         watch.close()
         progress.flush()

@@ -426,7 +426,7 @@ def test_with_celery_the_workers_the_broker_queue_and_health_are_the_real_ones(t
 
     assert job["status"] == "succeeded", workers.output()
     [worker] = busy["workers"]
-    assert worker["name"].startswith("celery@") and worker["concurrency"] == 2 and busy["note"] is None
+    assert worker["name"].startswith("portl-") and worker["concurrency"] == 2 and busy["note"] is None
     assert idle["workers"] == [{**worker, "active": 0}]
     assert drained["queues"] == [{"name": "portl", "depth": 0}]
     assert healthy["status"] == "ok" and healthy["broker"] == "reachable" and healthy["workers"] == 1
