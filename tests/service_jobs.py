@@ -63,13 +63,16 @@ def write_people(folder: Path, rows: int, *, bad_every: int = 0, name: str = "pe
 
 
 def people_job(*, name: str = "people", csv: str = "people.csv", db: str = "out.db", batch: int = 25_000,
-               slow: bool = False, extra: str = "") -> str:
-    """A CSV -> SQLite job text loading people into table ``people``."""
+               slow: bool = False, extra: str = "", pg_url: str | None = None, mode: str = "append") -> str:
+    """A CSV -> SQLite job text loading people into table ``people`` (into PostgreSQL at ``pg_url``
+    when given)."""
+    destination = (f'{{type: postgres, url: "{pg_url}", table: people}}' if pg_url
+                   else f"{{type: sqlite, path: {db}, table: people}}")
     text = f"""\
 name: {name}
 source: {{type: csv, path: {csv}}}
-destination: {{type: sqlite, path: {db}, table: people}}
-mode: append
+destination: {destination}
+mode: {mode}
 mapping:
   columns:
     id: {{type: bigint, required: true}}

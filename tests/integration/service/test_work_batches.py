@@ -13,8 +13,8 @@ from portl.service import work
 from portl.service.executor import executor_for
 from portl.service.models import Batch, DeadLetter, RetryPolicy
 from portl.service.status import BatchStatus, JobStatus, Outcome
-from tests.service_jobs import (add_job, add_tenant, files, job, log_entries, sqlite_store, wait_for, wait_rows_done,
-                                write_people, write_slow_hook)
+from tests.service_jobs import (add_job, add_tenant, files, job, log_entries, people_job, sqlite_store, wait_for,
+                                wait_rows_done, write_people, write_slow_hook)
 
 ROWS = 20_000
 
@@ -41,19 +41,8 @@ def pg(pg_url):
     conn.close()
 
 
-def pg_job(pg_url: str, *, batch: int = 1000, extra: str = "") -> str:
-    return f"""\
-name: people
-source: {{type: csv, path: people.csv}}
-destination: {{type: postgres, url: "{pg_url}", table: people}}
-mode: append
-mapping:
-  columns:
-    id: {{type: bigint, required: true}}
-    name: {{type: text}}
-    age: {{type: int}}
-batch: {{size: {batch}}}
-{extra}"""
+def pg_job(pg_url: str, *, batch: int = 1000, extra: str = "", mode: str = "append") -> str:
+    return people_job(pg_url=pg_url, batch=batch, extra=extra, mode=mode)
 
 
 def tenant_with_people(store, rows: int = ROWS, **allowances) -> int:
@@ -223,8 +212,6 @@ def test_the_jobs_own_retry_wins_over_the_tenants_policy(store):
 
 
 def test_a_sqlite_job_is_one_whole_batch(store, executor):
-    from tests.service_jobs import people_job
-
     tenant = add_tenant(store, "acme")
     write_people(files(store, tenant), 50)
     job_id = add_job(store, tenant, people_job())
@@ -237,7 +224,7 @@ def test_a_sqlite_job_is_one_whole_batch(store, executor):
 
 def test_a_full_record_log_names_every_record_written_and_each_reject_by_its_key(store, executor, pg, pg_url):
     tenant = tenant_with_people(store, rows=3000)
-    text = pg_job(pg_url, extra="conflict: {key: [id]}\nservice: {record_log: full}\n").replace("mode: append\n", "")
+    text = pg_job(pg_url, mode="upsert", extra="conflict: {key: [id]}\nservice: {record_log: full}\n")
     job_id = add_job(store, tenant, text)
 
     executor.submit(job_id)
@@ -252,8 +239,6 @@ def test_a_full_record_log_names_every_record_written_and_each_reject_by_its_key
 
 
 def test_rejects_carry_their_key_when_the_job_names_one_without_a_full_log(store, executor):
-    from tests.service_jobs import people_job
-
     tenant = add_tenant(store, "acme")
     write_people(files(store, tenant), 30, bad_every=10)
     job_id = add_job(store, tenant, people_job(extra="service: {record_key: id}\n"))
