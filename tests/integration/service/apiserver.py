@@ -56,6 +56,16 @@ class ServiceServer:
     def files(self, tenant_id: int) -> Path:
         return files_dir(self.settings, tenant_id)
 
+    def limit_running(self, tenant_id: int, jobs: int) -> None:
+        """Set the tenant's ``max_running_jobs``."""
+        from sqlalchemy import update
+
+        from portl.service.models import Tenant
+
+        with open_store(self.settings) as store, store.sessions() as session:
+            session.execute(update(Tenant).where(Tenant.id == tenant_id).values(max_running_jobs=jobs))
+            session.commit()
+
     def start(self) -> None:
         env = {**os.environ, "PORTL_HOME": str(self.home)}
         env.pop("PORTL_SERVICE_DATABASE", None)

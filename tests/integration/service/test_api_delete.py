@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from portl.service.models import Job, RecordLogEntry, Tenant
+from portl.service.models import Job, RecordLogEntry
 from portl.service.store import open_store
 from tests.integration.service.apiserver import ServiceServer
 from tests.integration.service.test_api_runs import job_text, wait_for, write_people
@@ -63,9 +63,7 @@ def test_the_deleted_job_stays_in_the_state_database_with_its_record_log(server)
 
 def test_a_queued_or_running_job_is_409_until_it_is_cancelled(server):
     key, tenant_id = server.tenant("acme")
-    with open_store(server.settings) as store, store.sessions() as session:
-        session.execute(update(Tenant).where(Tenant.id == tenant_id).values(max_running_jobs=1))
-        session.commit()
+    server.limit_running(tenant_id, 1)
     write_people(server.files(tenant_id), 200_000)
     server.start()
     with server.client(key) as client:

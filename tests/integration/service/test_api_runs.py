@@ -7,10 +7,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from sqlalchemy import update
 
-from portl.service.models import Tenant
-from portl.service.store import open_store
 from tests.integration.service.apiserver import ServiceServer
 
 
@@ -66,9 +63,7 @@ def test_a_csv_to_sqlite_job_runs_to_succeeded_and_its_counts_add_up(server):
 
 def test_a_queued_job_is_cancelled_at_once_and_a_running_one_after_its_batch(server):
     key, tenant_id = server.tenant("acme")
-    with open_store(server.settings) as store, store.sessions() as session:
-        session.execute(update(Tenant).where(Tenant.id == tenant_id).values(max_running_jobs=1))
-        session.commit()
+    server.limit_running(tenant_id, 1)
     write_people(server.files(tenant_id), 200_000)
     server.start()
     with server.client(key) as client:
