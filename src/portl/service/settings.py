@@ -14,6 +14,9 @@ from portl.secrets import mask_url
 
 HOME_VARIABLE = "PORTL_HOME"
 DATABASE_VARIABLE = "PORTL_SERVICE_DATABASE"
+API_DATABASE_VARIABLE = "PORTL_SERVICE_API_DATABASE"
+"""The same database as a role that owns no table, for the API's tenant requests: on PostgreSQL,
+row-level security then holds each request to its tenant's rows whatever its query says."""
 DEFAULT_HOME = ".portl"
 DEFAULT_DATABASE_FILE = "service.db"
 
@@ -28,6 +31,8 @@ class ServiceSettings:
 
     home: Path
     database_url: str = field(repr=False)
+    api_database_url: str | None = field(default=None, repr=False)
+    """``PORTL_SERVICE_API_DATABASE``: what the API's tenant requests connect as (None: as above)."""
 
     @property
     def shown_database(self) -> str:
@@ -49,9 +54,17 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: str | os.PathLi
     base = Path(cwd) if cwd is not None else Path.cwd()
     home = (base / (environ.get(HOME_VARIABLE, "").strip() or DEFAULT_HOME)).absolute()
     url = environ.get(DATABASE_VARIABLE, "").strip()
+    api = environ.get(API_DATABASE_VARIABLE, "").strip() or None
+    if api is not None:
+        api = normalise_url(api)
+        if not api.startswith("postgresql") or not url:
+            raise ConfigError(f"{API_DATABASE_VARIABLE} is for a PostgreSQL state database, where row-level security "
+                              f"can hold the API to each tenant's rows: set {DATABASE_VARIABLE} to that database (as "
+                              f"the tables' owner) and {API_DATABASE_VARIABLE} to it as a role that owns no table, or "
+                              f"unset {API_DATABASE_VARIABLE}")
     if not url:
         return ServiceSettings(home, f"sqlite:///{home / DEFAULT_DATABASE_FILE}")
-    return ServiceSettings(home, normalise_url(url))
+    return ServiceSettings(home, normalise_url(url), api)
 
 
 def whole_number(environ: Mapping[str, str], variable: str, default: int, what: str, hint: str) -> int:

@@ -34,6 +34,8 @@ class ServiceServer:
     database: str | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    """Variables the server gets on top of the test's own environment."""
 
     @property
     def settings(self) -> ServiceSettings:
@@ -71,6 +73,7 @@ class ServiceServer:
         env.pop("PORTL_SERVICE_DATABASE", None)
         if self.database:
             env["PORTL_SERVICE_DATABASE"] = self.database
+        env.update(self.environment)
         self.log = open(self.home.parent / f"serve-{self.port}.log", "w+")
         self.process = subprocess.Popen([*PORTL, "serve", "--port", str(self.port)], env=env, cwd=self.home.parent,
                                         stdout=self.log, stderr=subprocess.STDOUT)

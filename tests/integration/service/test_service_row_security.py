@@ -86,3 +86,58 @@ def test_switching_the_tenant_switches_what_is_visible(as_service_role):
     tenants = connection.exec_driver_sql("SELECT DISTINCT tenant_id FROM jobs").scalars().all()
 
     assert tenants == [2]
+
+
+def test_the_apis_tenant_requests_connect_as_a_role_that_row_level_security_holds(tmp_path, pg_url):
+    """PORTL_SERVICE_API_DATABASE: the API's tenant requests run as a role that owns no table, so
+    that a query forgetting its tenant filter would still see the caller's rows only."""
+    from sqlalchemy import select
+
+    from portl.service.models import Job
+    from portl.service.store import open_store
+    from tests.integration.service.apiserver import ServiceServer
+    from tests.service_jobs import write_people
+
+    role = unique_name("portl_api")
+    admin = create_engine(normalise_url(pg_url))
+    api_url = pg_url.replace("postgresql://postgres@", f"postgresql://{role}@")
+    server = ServiceServer(tmp_path / "home", database=pg_url,
+                           environment={"PORTL_SERVICE_API_DATABASE": api_url})
+    server.home.mkdir()
+    try:
+        upgrade(normalise_url(pg_url))
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS')
+            connection.exec_driver_sql(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+            connection.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"')
+            connection.exec_driver_sql(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+        acme_key, acme = server.tenant("acme")
+        globex_key, _ = server.tenant("globex")
+        write_people(server.files(acme), 20)
+        server.start()
+        with server.client(acme_key) as client, server.client(globex_key) as other:
+            submitted = client.post("/api/v1/jobs", json={"job": "source: {type: csv, path: people.csv}\n"
+                                    "destination: {type: sqlite, path: out.db, table: people}\n"}).json()
+            mine = client.get("/api/v1/jobs").json()["jobs"]
+            theirs = other.get("/api/v1/jobs").json()["jobs"]
+            hidden = other.get(f"/api/v1/jobs/{submitted['id']}")
+            policy = client.put("/api/v1/retry-policies", json={"max_attempts": 5}).json()
+        assert [j["id"] for j in mine] == [submitted["id"]] and theirs == []
+        assert hidden.status_code == 404
+        assert policy["max_attempts"] == 5 and policy["source"] == "the tenant's policy"
+
+        # The wall itself: as the API role, a query with no tenant filter sees the named tenant's rows only.
+        with open_store(server.settings.__class__(server.home, normalise_url(pg_url), normalise_url(api_url))) as store:
+            assert store.tenant_engine is not None
+            with store.tenant_sessions() as session:
+                session.execute(sqlalchemy.text("SELECT set_config('portl.tenant_id', '2', true)"))
+                assert session.scalars(select(Job.id)).all() == []
+                session.rollback()
+                session.execute(sqlalchemy.text(f"SELECT set_config('portl.tenant_id', '{acme}', true)"))
+                assert [str(i) for i in session.scalars(select(Job.id))] == [submitted["id"]]
+    finally:
+        server.stop()
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')
+        admin.dispose()

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, event, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,13 +38,17 @@ log = logging.getLogger("portl.service")
 
 @contextmanager
 def tenant_session(request: Request, caller: Caller) -> Iterator[Session]:
-    """A session for one request of ``caller``; on PostgreSQL it also names the tenant for
-    row-level security, for this transaction only."""
+    """A session for one request of ``caller``; on PostgreSQL each of its transactions also names
+    the tenant for row-level security (for that transaction only: a pooled connection keeps nothing)."""
     store = request.app.state.store
-    with store.sessions() as session:
+    with store.tenant_sessions() as session:
         if not store.settings.is_sqlite:
-            session.execute(text("SELECT set_config('portl.tenant_id', :tenant, true)"),
-                            {"tenant": str(caller.tenant_id)})
+            tenant = str(caller.tenant_id)
+
+            def name_tenant(_session: Session, _transaction: Any, connection: Any) -> None:
+                connection.execute(text("SELECT set_config('portl.tenant_id', :tenant, true)"), {"tenant": tenant})
+
+            event.listen(session, "after_begin", name_tenant)
         yield session
 
 
