@@ -76,6 +76,13 @@ def finish_run(plan: Plan, run_id: str, options: RunOptions | None = None) -> Ru
     return _Part(plan, options).finish(run_id)
 
 
+def _never_loaded(run: Any) -> bool:
+    """Whether an unfinished run committed its partitions' starts only (begun by :func:`start_run`,
+    then stopped before any batch): forgetting it loses nothing."""
+    return all(cp.rows == 0 and not cp.done and not (state.get("counts") or {}).get("read")
+               for cp, state in run.committed.values())
+
+
 class _Quiet:
     """The ledger's copy of checkpoints, for a part that keeps no ledger: nothing to write."""
 
@@ -106,6 +113,8 @@ class _Part(_Run):
     def start(self, partitions: int | None) -> Started:
         plan, sink = self.plan, self.sink
         pending = unfinished_runs(sink, self.job_key)
+        empty = [p for p in pending if _never_loaded(p)]  # begun, then nothing loaded: nothing to keep
+        pending = [p for p in pending if p not in empty]
         if pending:
             last = pending[-1]
             if plan.spec.mode == WriteMode.APPEND:
@@ -123,7 +132,7 @@ class _Part(_Run):
         try:
             self.hooks.run_event("before_job", {"job": plan.name, "run_id": self.run_id, "resumed": False})
             sink.prepare(plan.mapping.schema, plan.spec, resuming=False)
-            for earlier in pending:  # never to be continued: this run loads their rows again
+            for earlier in empty + pending:  # never to be continued: this run loads their rows again
                 sink.forget_run(earlier.run_id)
             with sink.transaction() as tx:
                 for start in starts:

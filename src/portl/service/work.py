@@ -232,13 +232,27 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
                 _admit_next(store, job.tenant_id, dispatch)
                 return
             if by_status.get(BatchStatus.CANCELLED) and not finishing:
-                return  # cancelled batches of a job still running: a retry sends them again
+                # Cancelled batches left once the ones run again have ended (a batch retried on its
+                # own in a cancelled job): the job is cancelled again; retrying it runs the rest.
+                _end_cancel(session, job)
+                session.commit()
+                _event(store, job_id, "job.cancelled")
+                _admit_next(store, job.tenant_id, dispatch)
+                return
             if not finishing:  # every batch loaded: this process finishes it
                 job.stage = stage * 2 + 1
             session.commit()
         error = _finish_stage(store, job_id, tenant, source, stage, shown)
         with _locked(store, job_id) as (session, job):
-            if job is None or job.status != JobStatus.RUNNING:
+            if job is None or job.status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
+                return
+            if job.status == JobStatus.CANCELLING:  # cancelled while it finished: it stops here
+                if error is None:
+                    job.stage = (stage + 1) * 2
+                _end_cancel(session, job)
+                session.commit()
+                _event(store, job_id, "job.cancelled")
+                _admit_next(store, job.tenant_id, dispatch)
                 return
             if error is not None:
                 _end(session, job, JobStatus.FAILED, error)

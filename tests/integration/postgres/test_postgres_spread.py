@@ -122,3 +122,19 @@ destination: {type: sqlite, path: out.db, table: people}
             spread.start_run(plan)
     finally:
         plan.close()
+
+
+def test_a_run_begun_that_loaded_nothing_does_not_stop_the_next(tmp_path, pg, pg_url):
+    write_people(tmp_path, rows=1000)
+    plan = plan_of(tmp_path, pg_url)
+    try:
+        abandoned = spread.start_run(plan, partitions=2)  # its process stopped before any batch
+        started = spread.start_run(plan, partitions=2)
+        for p in started.partitions:
+            spread.load_partition(plan, started.run_id, p.partition)
+        report = spread.finish_run(plan, started.run_id)
+    finally:
+        plan.close()
+    assert report.counts.inserted == 1000
+    assert rows_of(pg, f"SELECT count(*) FROM _portl_checkpoints WHERE run_id = '{abandoned.run_id}'") == [(0,)]
+    assert rows_of(pg, "SELECT count(*), count(DISTINCT id) FROM people") == [(1000, 1000)]

@@ -17,6 +17,7 @@ from tests.service_jobs import (add_job, add_tenant, files, job, log_entries, pe
                                 wait_rows_done, write_people, write_slow_hook)
 
 ROWS = 20_000
+CANCEL_ROWS = 8000  # 4 partitions of 100 engine batches of 20 rows, each batch held 20 ms by a hook
 
 
 @pytest.fixture
@@ -175,7 +176,7 @@ def test_a_job_whose_every_batch_fails_has_failed_and_a_job_retry_replays_them(s
 
 
 def test_cancel_in_the_middle_then_retry_loads_each_row_once(store, executor, pg, pg_url):
-    tenant = tenant_with_people(store, rows=3000, code_hooks=True)
+    tenant = tenant_with_people(store, rows=CANCEL_ROWS, code_hooks=True)
     write_slow_hook(files(store, tenant))
     text = pg_job(pg_url, batch=20, extra="hooks:\n  before_batch: {type: python, function: 'slowhook:pause'}\n")
     job_id = add_job(store, tenant, text)
@@ -188,14 +189,21 @@ def test_cancel_in_the_middle_then_retry_loads_each_row_once(store, executor, pg
     assert cancelled.status == JobStatus.CANCELLED
     assert BatchStatus.CANCELLED in {b.status for b in batches_of(store, job_id)}
     loaded, distinct = ids_in_pg(pg)
-    assert loaded == distinct and 0 < loaded < 3000 - 3
+    assert loaded == distinct and 0 < loaded < CANCEL_ROWS - CANCEL_ROWS // 1000
     assert cancelled.counts["inserted"] == loaded
+
+    # One cancelled batch run again on its own: it loads, and the job is cancelled again, not stuck.
+    one = next(b for b in batches_of(store, job_id) if b.status == BatchStatus.CANCELLED)
+    assert work.retry_batch(store, one.id, executor, tenant) is None
+    again = wait_for(store, job_id, timeout=60)
+    assert again.status == JobStatus.CANCELLED
+    assert next(b for b in batches_of(store, job_id) if b.id == one.id).status == BatchStatus.SUCCEEDED
 
     assert work.retry_job(store, job_id, executor)
     done = wait_for(store, job_id, timeout=60)
     assert done.status == JobStatus.SUCCEEDED, done.error
-    assert ids_in_pg(pg) == (3000 - 3, 3000 - 3)
-    assert (done.counts["read"], done.counts["inserted"]) == (3000, 3000 - 3)
+    assert ids_in_pg(pg) == (CANCEL_ROWS - CANCEL_ROWS // 1000, CANCEL_ROWS - CANCEL_ROWS // 1000)
+    assert (done.counts["read"], done.counts["inserted"]) == (CANCEL_ROWS, CANCEL_ROWS - CANCEL_ROWS // 1000)
 
 
 def test_the_jobs_own_retry_wins_over_the_tenants_policy(store):
