@@ -126,6 +126,10 @@ class Job(Base):
     """Where the job is in its file: 2k while its k-th job loads, 2k+1 while that one finishes."""
     dispatched_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
     """When the job was last handed to the executor to start; null while it waits for a turn."""
+    worker: Mapped[Optional[str]] = mapped_column(String(200))
+    """The process (and thread) beginning or finishing one of the job's jobs of the file, while it does."""
+    heartbeat_at: Mapped[Optional[datetime]] = mapped_column(UtcDateTime)
+    """That process's last sign of life (or when the job was admitted)."""
 
 
 class Batch(Base):

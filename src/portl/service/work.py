@@ -176,6 +176,7 @@ def start_job(store: Store, job_id: uuid.UUID, dispatch: Dispatch, *, resume: bo
                 return
             job.status, job.attempts, job.error, job.dispatched_at = JobStatus.RUNNING, job.attempts + 1, None, None
             job.started_at = job.started_at or now()
+            job.worker, job.heartbeat_at = _me(), now()  # until its batches are made
         elif job.status != JobStatus.RUNNING or not resume:
             return
         else:
@@ -192,18 +193,23 @@ def start_job(store: Store, job_id: uuid.UUID, dispatch: Dispatch, *, resume: bo
 
 def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
     """Move the job on: begin its current job of the file, finish it, or end the job. Called
-    after every change that may let it move; does nothing while batches are still at work."""
+    after every change that may let it move; does nothing while batches are still at work, or
+    while another process begins or finishes one of its jobs (its ``worker``, heartbeat fresh)."""
     from portl.service.runner import Shown, job_source, tenant_of
 
+    me = _me()
     while True:
         with _locked(store, job_id) as (session, job):
-            if job is None or job.status != JobStatus.RUNNING:
+            if job is None or job.status != JobStatus.RUNNING or _held_elsewhere(job, me):
                 return
             stage, finishing = divmod(job.stage, 2)
             statuses = session.execute(select(Batch.status, func.count()).where(
                 Batch.job_id == job_id, Batch.stage == stage).group_by(Batch.status)).all()
             by_status = dict(statuses)
             if any(by_status.get(s) for s in ACTIVE):
+                if job.worker == me:
+                    job.worker = None
+                    session.commit()
                 return
             tenant = tenant_of(session, job.tenant_id)
             source = job_source(store, job, tenant)
@@ -216,9 +222,11 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
                     _event(store, job_id, "job.succeeded")
                     _admit_next(store, job.tenant_id, dispatch)
                     return
+                job.worker, job.heartbeat_at = me, now()
                 session.commit()
-                _begin(store, job_id, tenant, source, names[stage], stage, dispatch, shown)
-                return
+                with _JobBeat(store, job_id, me):
+                    _begin(store, job_id, tenant, source, names[stage], stage, dispatch, shown)
+                continue  # its batches may all have ended already
             if by_status.get(BatchStatus.DEAD) and not finishing:
                 loaded = by_status.get(BatchStatus.SUCCEEDED, 0) or job.stage > 0
                 status = JobStatus.PARTIAL if loaded else JobStatus.FAILED
@@ -239,10 +247,11 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
                 _event(store, job_id, "job.cancelled")
                 _admit_next(store, job.tenant_id, dispatch)
                 return
-            if not finishing:  # every batch loaded: this process finishes it
-                job.stage = stage * 2 + 1
+            # Every batch loaded: this process finishes it (or finishes what a process that died did not).
+            job.stage, job.worker, job.heartbeat_at = stage * 2 + 1, me, now()
             session.commit()
-        error = _finish_stage(store, job_id, tenant, source, stage, shown)
+        with _JobBeat(store, job_id, me):
+            error = _finish_stage(store, job_id, tenant, source, stage, shown)
         with _locked(store, job_id) as (session, job):
             if job is None or job.status not in (JobStatus.RUNNING, JobStatus.CANCELLING):
                 return
@@ -262,6 +271,43 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
                 return
             job.stage = (stage + 1) * 2
             session.commit()
+
+
+def _me() -> str:
+    """This thread of this process, as a job's ``worker`` names who begins or finishes it."""
+    return f"{worker_name()}/{threading.get_ident()}"
+
+
+def _held_elsewhere(job: Job, me: str) -> bool:
+    """Whether another live process (or thread) is beginning or finishing the job now."""
+    return job.worker not in (None, me) and not _stale(job.heartbeat_at, now()) and not _orphaned(job.worker)
+
+
+class _JobBeat:
+    """While a process begins or finishes a job: its heartbeat on the job, every :data:`HEARTBEAT_S`."""
+
+    def __init__(self, store: Store, job_id: uuid.UUID, me: str):
+        self.store, self.job_id, self.me = store, job_id, me
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"portl-job-{job_id}")
+
+    def __enter__(self) -> _JobBeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(HEARTBEAT_S):
+            try:
+                with self.store.sessions() as session:
+                    session.execute(update(Job).where(Job.id == self.job_id, Job.worker == self.me)
+                                    .values(heartbeat_at=now()))
+                    session.commit()
+            except Exception:  # the state database briefly unreachable: the next beat tries again
+                log.warning("could not record the heartbeat of job %s", self.job_id, exc_info=True)
 
 
 def _job_names(source: Any) -> list[str]:
@@ -397,7 +443,7 @@ def _fail_job(store: Store, job_id: uuid.UUID, error: str, dispatch: Dispatch) -
 
 
 def _end(session: Session, job: Job, status: str, error: str | None) -> None:
-    job.status, job.error, job.finished_at = status, error, now()
+    job.status, job.error, job.finished_at, job.worker = status, error, now(), None
     _roll_up(session, job)
 
 
@@ -587,7 +633,7 @@ def _orphaned(worker: str | None) -> bool:
     """Whether the process named ``worker`` (``host:pid``) ran on this machine and is gone."""
     if not worker or ":" not in worker:
         return False
-    host, _, pid = worker.rpartition(":")
+    host, _, pid = worker.split("/", 1)[0].rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
     if int(pid) == os.getpid():
@@ -903,6 +949,9 @@ def sweep(store: Store, dispatch: Dispatch) -> int:
     send += [b for b, worker, beat in running if _stale(beat, moment) or _orphaned(worker)]
     for batch_id in send:
         dispatch.send_batch(batch_id)
+    sent_jobs = _stuck_jobs(store, moment)
+    for job_id in sent_jobs:
+        dispatch.send_start(job_id, resume=True)
     with store.sessions() as session:
         tenants = session.scalars(select(Job.tenant_id).where(
             Job.status == JobStatus.QUEUED, Job.deleted_at.is_(None),
@@ -916,6 +965,29 @@ def sweep(store: Store, dispatch: Dispatch) -> int:
             session.commit()
         _admit_next(store, tenant_id, dispatch)
     return len(send)
+
+
+def _stuck_jobs(store: Store, moment: Any) -> list[uuid.UUID]:
+    """Running (or cancelling) jobs that nothing moves on: no batch of theirs is at work, and the
+    process that was beginning or finishing one of their jobs of the file died (or none was, and
+    their last sign of life is old: a process died between a batch's end and the job's next step).
+    Each is claimed (its heartbeat renewed) so that one sweep sends it."""
+    active = select(Batch.id).where(Batch.job_id == Job.id, Batch.status.in_(ACTIVE)).exists()
+    with store.sessions() as session:
+        candidates = session.execute(select(Job.id, Job.worker, Job.heartbeat_at).where(
+            Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)), Job.deleted_at.is_(None), ~active)).all()
+        stuck = [(job_id, beat) for job_id, worker, beat in candidates
+                 if _stale(beat, moment) or (worker is not None and _orphaned(worker))]
+        claimed = []
+        for job_id, beat in stuck:
+            if session.execute(update(Job).where(Job.id == job_id, Job.heartbeat_at.is_(beat) if beat is None
+                                                 else Job.heartbeat_at == beat)
+                               .values(heartbeat_at=now(), worker=None)).rowcount:
+                claimed.append(job_id)
+        session.commit()
+    for job_id in claimed:
+        log.info("job %s was left with nothing moving it on; it is taken up again", job_id)
+    return claimed
 
 
 class Sweeper:

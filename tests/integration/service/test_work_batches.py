@@ -256,3 +256,34 @@ def test_rejects_carry_their_key_when_the_job_names_one_without_a_full_log(store
 
     assert [e.record_key for e in log_entries(store, job_id, Outcome.REJECTED)] == ["10", "20", "30"]
     assert [e.record_key for e in log_entries(store, job_id, Outcome.LOADED)] == [None]  # the batch's own entry
+
+
+@pytest.mark.parametrize("left", ["finishing, its process gone", "between two steps, nothing moving it"])
+def test_a_job_whose_process_died_between_its_steps_is_taken_up_by_the_sweeper(store, executor, pg, pg_url, left):
+    import socket
+    import subprocess
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from portl.service.models import Job, now
+
+    tenant = tenant_with_people(store, rows=2000)
+    job_id = add_job(store, tenant, pg_job(pg_url))
+    executor.submit(job_id)
+    assert wait_for(store, job_id, timeout=60).status == JobStatus.SUCCEEDED
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    if left.startswith("finishing"):  # its batches loaded, and the process finishing it was killed
+        state = {"stage": 1, "worker": f"{socket.gethostname()}:{gone.pid}/1", "heartbeat_at": now()}
+    else:  # its last batch ended, and its process died before moving the job on
+        state = {"stage": 0, "worker": None, "heartbeat_at": now() - timedelta(minutes=5)}
+    with store.sessions() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(status=JobStatus.RUNNING, finished_at=None,
+                                                                   **state))
+        session.commit()
+
+    done = wait_for(store, job_id, timeout=30)
+
+    assert done.status == JobStatus.SUCCEEDED and done.worker is None, done.error
+    assert ids_in_pg(pg) == (2000 - 2, 2000 - 2)
