@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal, Optional
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from portl.errors import ServiceError
 from portl.service import work
 from portl.service.api.auth import CurrentCaller
 from portl.service.api.errors import ApiError
@@ -26,6 +28,7 @@ from portl.service.models import Batch, DeadLetter, Job, RetryPolicy, now
 from portl.service.status import BatchStatus
 
 router = APIRouter(prefix="/api/v1", tags=["batches and retries"])
+log = logging.getLogger("portl.service.api")
 MAX_PAGE = 200
 
 
@@ -153,7 +156,12 @@ def retry_batch(batch_id: int, request: Request, caller: CurrentCaller) -> Batch
 
 
 def _replay(request: Request, caller: CurrentCaller, batch_id: int) -> BatchOut:
-    why = work.retry_batch(request.app.state.store, batch_id, request.app.state.executor, caller.tenant_id)
+    try:
+        why = work.retry_batch(request.app.state.store, batch_id, request.app.state.executor, caller.tenant_id)
+    except ServiceError as exc:
+        # Recorded (the batch pending) before it was sent: the sweeper sends it once the broker answers.
+        log.warning("batch %s is pending again; it is sent to the workers when the broker is back: %s", batch_id, exc)
+        why = None
     if why == "not_found":
         raise ApiError(404, "not_found", f"no batch {batch_id} for tenant {caller.tenant!r}")
     if why is not None:
