@@ -63,11 +63,12 @@ def write_people(folder: Path, rows: int, *, bad_every: int = 0, name: str = "pe
 
 
 def people_job(*, name: str = "people", csv: str = "people.csv", db: str = "out.db", batch: int = 25_000,
-               slow: bool = False, extra: str = "", pg_url: str | None = None, mode: str = "append") -> str:
-    """A CSV -> SQLite job text loading people into table ``people`` (into PostgreSQL at ``pg_url``
-    when given)."""
-    destination = (f'{{type: postgres, url: "{pg_url}", table: people}}' if pg_url
-                   else f"{{type: sqlite, path: {db}, table: people}}")
+               slow: bool = False, extra: str = "", pg_url: str | None = None, mode: str = "append",
+               table: str = "people", hook: str = "slowhook:pause") -> str:
+    """A CSV -> SQLite job text loading people into ``table`` (into PostgreSQL at ``pg_url`` when
+    given); ``slow``: each batch held by the python hook ``hook``."""
+    destination = (f'{{type: postgres, url: "{pg_url}", table: {table}}}' if pg_url
+                   else f"{{type: sqlite, path: {db}, table: {table}}}")
     text = f"""\
 name: {name}
 source: {{type: csv, path: {csv}}}
@@ -81,7 +82,7 @@ mapping:
 batch: {{size: {batch}}}
 """
     if slow:
-        text += "hooks:\n  before_batch: {type: python, function: 'slowhook:pause'}\n"
+        text += f"hooks:\n  before_batch: {{type: python, function: '{hook}'}}\n"
     return text + extra
 
 

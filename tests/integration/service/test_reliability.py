@@ -27,6 +27,7 @@ from tests.integration.service.celeryworkers import Workers, flush, redis_broker
 from tests.integration.service.test_api_runs import write_people
 from tests.integration.service.test_work_batches import ids_in_pg, refuse_ids
 from tests.services import pg_database
+from tests.service_jobs import people_job
 
 REDIS_DATABASE = 10
 VISIBILITY_S = 3
@@ -39,21 +40,7 @@ ENDED = ("succeeded", "failed", "partial")
 
 
 def job_text(destination: str, *, slow: bool = True, batch: int = BATCH, table: str = "people") -> str:
-    text = f"""\
-name: people
-source: {{type: csv, path: people.csv}}
-destination: {{type: postgres, url: "{destination}", table: {table}}}
-mode: append
-mapping:
-  columns:
-    id: {{type: bigint, required: true}}
-    name: {{type: text}}
-    age: {{type: int}}
-batch: {{size: {batch}}}
-"""
-    if slow:
-        text += "hooks:\n  before_batch: {type: python, function: 'pausehook:pause'}\n"
-    return text
+    return people_job(pg_url=destination, slow=slow, batch=batch, table=table, hook="pausehook:pause")
 
 
 @dataclass
