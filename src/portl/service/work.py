@@ -72,8 +72,10 @@ PROGRESS_INTERVAL_S = 0.5
 """The least time between two progress writes of one batch to the state database."""
 PARTITIONS_VARIABLE = "PORTL_JOB_PARTITIONS"
 DEFAULT_PARTITIONS = 4
-REDISPATCH_S = 60.0
-"""A queued job handed to the executor this long ago and still not started is handed over again."""
+REDISPATCH_S = 60
+RESEND_VARIABLE = "PORTL_RESEND_AFTER"
+"""Seconds after which a queued job handed to the executor, or a pending batch sent to it, and
+not taken since, is sent again (``PORTL_RESEND_AFTER``): its message was lost."""
 
 ACTIVE = (BatchStatus.PENDING, BatchStatus.RUNNING, BatchStatus.RETRYING)
 RETRY_CLASSES = {
@@ -919,9 +921,14 @@ def _own_retry(job_text: str, name: str | None) -> Any:
 # --- the sweeper --------------------------------------------------------------------------------
 
 
-def sweep(store: Store, dispatch: Dispatch) -> int:
+def resend_after(environ: Any = None) -> int:
+    return whole_number(os.environ if environ is None else environ, RESEND_VARIABLE, REDISPATCH_S, "seconds",
+                        "a whole number of seconds, above how long work may wait in the broker's queue")
+
+
+def sweep(store: Store, dispatch: Dispatch, resend_s: float = REDISPATCH_S) -> int:
     """Send again what is due: batches whose retry time has come, running batches whose worker
-    died, pending batches whose message was lost (sent :data:`REDISPATCH_S` ago and still not
+    died, pending batches whose message was lost (sent ``resend_s`` ago and still not
     taken: a broker restarted without keeping its queues), and queued jobs whose tenant has room.
     Returns how many batches it sent."""
     moment = now()
@@ -932,7 +939,7 @@ def sweep(store: Store, dispatch: Dispatch) -> int:
             Batch.status == BatchStatus.RUNNING)).all()
         lost = session.scalars(select(Batch.id).join(Job, Job.id == Batch.job_id).where(
             Batch.status == BatchStatus.PENDING, Job.status == JobStatus.RUNNING,
-            (Batch.heartbeat_at.is_(None)) | (Batch.heartbeat_at < moment - timedelta(seconds=REDISPATCH_S)))).all()
+            (Batch.heartbeat_at.is_(None)) | (Batch.heartbeat_at < moment - timedelta(seconds=resend_s)))).all()
     send: list[int] = []
     with store.sessions() as session:
         for batch_id in due:
@@ -955,12 +962,12 @@ def sweep(store: Store, dispatch: Dispatch) -> int:
     with store.sessions() as session:
         tenants = session.scalars(select(Job.tenant_id).where(
             Job.status == JobStatus.QUEUED, Job.deleted_at.is_(None),
-            (Job.dispatched_at.is_(None)) | (Job.dispatched_at < moment - timedelta(seconds=REDISPATCH_S)))
+            (Job.dispatched_at.is_(None)) | (Job.dispatched_at < moment - timedelta(seconds=resend_s)))
             .distinct()).all()
     for tenant_id in tenants:
         with store.sessions() as session:  # a hand-over that was lost is done again
             session.execute(update(Job).where(Job.tenant_id == tenant_id, Job.status == JobStatus.QUEUED,
-                                              Job.dispatched_at < moment - timedelta(seconds=REDISPATCH_S))
+                                              Job.dispatched_at < moment - timedelta(seconds=resend_s))
                             .values(dispatched_at=None))
             session.commit()
         _admit_next(store, tenant_id, dispatch)
@@ -995,6 +1002,7 @@ class Sweeper:
 
     def __init__(self, store: Store, dispatch: Dispatch, interval_s: float = 0.2):
         self.store, self.dispatch, self.interval_s = store, dispatch, interval_s
+        self.resend_s = resend_after()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="portl-sweeper")
 
@@ -1009,7 +1017,7 @@ class Sweeper:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                sweep(self.store, self.dispatch)
+                sweep(self.store, self.dispatch, self.resend_s)
             except Exception:  # the state database or the broker briefly away: the next sweep tries again
                 log.warning("the sweep for due retries failed; trying again", exc_info=True)
 

@@ -227,9 +227,9 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     redis.stop()
 
 
-@pytest.mark.slow
 def test_a_broker_restarted_in_the_middle_of_a_job_loses_its_messages_and_the_jobs_still_load_each_row_once(
-        private_redis, service_on):
+        private_redis, service_on, monkeypatch):
+    monkeypatch.setenv("PORTL_RESEND_AFTER", "5")  # lost messages sent again after 5 s, not a minute
     service = service_on(private_redis.url)
     with service.server.client(service.key) as client:
         job_id = client.post("/api/v1/jobs", json={"job": job_text(service.destination_url)}).json()["id"]
@@ -249,7 +249,7 @@ def test_a_broker_restarted_in_the_middle_of_a_job_loses_its_messages_and_the_jo
         time.sleep(2)
         private_redis.start()
         # The pending batches' messages and the later job's start died with the broker: the sweeper
-        # sends them again once they have waited work.REDISPATCH_S (a minute), hence this test's length.
+        # sends them again once they have waited PORTL_RESEND_AFTER.
         job = wait_for(client, job_id)
         if job["status"] != "succeeded":
             assert job["error"], job
