@@ -28,6 +28,7 @@ from sqlalchemy import func, select, update
 
 from portl.errors import ServiceError
 from portl.service import work
+from portl.service.sweeper import Sweeper
 from portl.service.models import Batch, Job, now
 from portl.service.status import BatchStatus, JobStatus
 from portl.service.store import Store
@@ -82,21 +83,16 @@ class InProcessExecutor:
         """Units of work being done now: their thread's id -> (kind, job or batch id)."""
         self._stop = threading.Event()
         self._closed = False
-        self._sweeper = work.Sweeper(store, self, sweep_s)
+        self._sweeper = Sweeper(store, self, sweep_s)
         self._sweeper.start()
 
     # --- the seam -------------------------------------------------------------------------------
 
     def submit(self, job_id: uuid.UUID, *, resume: bool = False) -> None:
-        with self.store.sessions() as session:
-            exists = session.scalar(select(Job.id).where(Job.id == job_id))
-        if exists is None:
-            raise ServiceError(f"no job {job_id} in the state database: insert its row before submitting it")
         if self._closed:
             raise ServiceError("this executor is closed and takes no more jobs; the job stays queued and runs "
                                "when the service starts again")
-        work.mark_dispatched(self.store, job_id)
-        self.send_start(job_id, resume)
+        work.hand_over(self.store, job_id, self, resume)
 
     def cancel(self, job_id: uuid.UUID) -> None:
         work.cancel_job(self.store, job_id)
@@ -202,16 +198,11 @@ class CeleryExecutor:
         self.store = store
         self.app = app if app is not None else celery_app()
         check_broker(self.app)
-        self._sweeper = work.Sweeper(store, self, sweep_s)
+        self._sweeper = Sweeper(store, self, sweep_s)
         self._sweeper.start()
 
     def submit(self, job_id: uuid.UUID, *, resume: bool = False) -> None:
-        with self.store.sessions() as session:
-            exists = session.scalar(select(Job.id).where(Job.id == job_id))
-        if exists is None:
-            raise ServiceError(f"no job {job_id} in the state database: insert its row before submitting it")
-        work.mark_dispatched(self.store, job_id)
-        self.send_start(job_id, resume)
+        work.hand_over(self.store, job_id, self, resume)
 
     def send_start(self, job_id: uuid.UUID, resume: bool = False) -> None:
         from portl.service.tasks import send_start

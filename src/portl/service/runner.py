@@ -44,6 +44,7 @@ def run_job(store: Store, job_id: uuid.UUID, cancel: threading.Event, *, resume:
     the engine batch in flight (a job being cancelled ends ``cancelled``; any other stays
     ``running``, for an executor to go on with). ``resume``: go on with a job left running."""
     from portl.service import work
+    from portl.service.sweeper import sweep
 
     inline = _Inline(job_id)
     work.start_job(store, job_id, inline, resume=resume)
@@ -58,7 +59,7 @@ def run_job(store: Store, job_id: uuid.UUID, cancel: threading.Event, *, resume:
         if due is None:
             return
         time.sleep(max(0.0, min(1.0, (due - now()).total_seconds())))
-        work.sweep(store, inline)
+        sweep(store, inline)
 
 
 class _Inline:

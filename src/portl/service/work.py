@@ -19,7 +19,7 @@ partition loaded again goes on from its checkpoint in the destination, so no row
 
 A batch that fails is tried again under the retry policy (the job's own ``retry:``, else the
 tenant's, else :data:`DEFAULT_POLICY`): ``retrying`` with ``next_retry_at``, sent again by the
-sweeper (:func:`sweep`), which the executor calls a few times a second. Retry delays live in the
+sweeper (:mod:`portl.service.sweeper`), which the executor runs a few times a second. Retry delays live in the
 state database, not in the broker. Out of attempts, or failing in a way the policy does not retry,
 the batch is ``dead``: a dead-letter entry holds its error, and the rest of the job goes on. When
 no batch of the job is left to run, the job ends: ``succeeded`` (the run finished), ``partial``
@@ -51,11 +51,11 @@ from sqlalchemy.orm import Session
 
 from portl.engine.events import Event, Events
 from portl.engine.outcome import Counts
-from portl.errors import (ConflictError, ConnectorError, DataError, Interrupted, PortlError, RejectLimitExceeded,
-                          ResumeError, TransientError)
+from portl.errors import Interrupted, PortlError, ResumeError, ServiceError
 from portl.service import workspace
 from portl.service.db import WRITE_LOCK
-from portl.service.models import Batch, DeadLetter, Job, RetryPolicy, Tenant, now
+from portl.service.models import Batch, DeadLetter, Job, Tenant, now
+from portl.service.retrypolicy import DEFAULT_POLICY, Policy, policy_for
 from portl.service.settings import whole_number
 from portl.service.status import BatchStatus, JobStatus
 from portl.service.store import Store
@@ -72,42 +72,8 @@ PROGRESS_INTERVAL_S = 0.5
 """The least time between two progress writes of one batch to the state database."""
 PARTITIONS_VARIABLE = "PORTL_JOB_PARTITIONS"
 DEFAULT_PARTITIONS = 4
-REDISPATCH_S = 60
-RESEND_VARIABLE = "PORTL_RESEND_AFTER"
-"""Seconds after which a queued job handed to the executor, or a pending batch sent to it, and
-not taken since, is sent again (``PORTL_RESEND_AFTER``): its message was lost."""
 
 ACTIVE = (BatchStatus.PENDING, BatchStatus.RUNNING, BatchStatus.RETRYING)
-RETRY_CLASSES = {
-    "transient": (TransientError,),  # a connection dropped, a timeout, a deadlock: likely to pass
-    "connector": (ConnectorError,),  # any error of a source or destination, refusals included
-    "data": (DataError, ConflictError, RejectLimitExceeded),
-    "any": (Exception,),
-}
-"""What a retry policy's ``retry_on`` may name, and the errors each covers."""
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How a failed batch is tried again."""
-
-    max_attempts: int = 3
-    backoff_s: float = 1.0
-    max_backoff_s: float = 300.0
-    retry_on: tuple[str, ...] = ("transient",)
-    source: str = "service default"
-
-    def delay(self, attempts: int) -> float:
-        """The wait before the attempt after ``attempts`` failed ones."""
-        return min(self.max_backoff_s, self.backoff_s * 2 ** max(0, attempts - 1))
-
-    def retries(self, exc: BaseException) -> bool:
-        return any(isinstance(exc, RETRY_CLASSES[name]) for name in self.retry_on if name in RETRY_CLASSES)
-
-
-DEFAULT_POLICY = Policy()
-
-
 class Dispatch(Protocol):
     """Where units of work go: the executor's threads, or the broker."""
 
@@ -222,7 +188,7 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
                     _end(session, job, JobStatus.SUCCEEDED, None)
                     session.commit()
                     _event(store, job_id, "job.succeeded")
-                    _admit_next(store, job.tenant_id, dispatch)
+                    admit_next(store, job.tenant_id, dispatch)
                     return
                 job.worker, job.heartbeat_at = me, now()
                 session.commit()
@@ -239,7 +205,7 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
                      f"{error}")
                 session.commit()
                 _event(store, job_id, f"job.{status}")
-                _admit_next(store, job.tenant_id, dispatch)
+                admit_next(store, job.tenant_id, dispatch)
                 return
             if by_status.get(BatchStatus.CANCELLED) and not finishing:
                 # Cancelled batches left once the ones run again have ended (a batch retried on its
@@ -247,7 +213,7 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
                 _end_cancel(session, job)
                 session.commit()
                 _event(store, job_id, "job.cancelled")
-                _admit_next(store, job.tenant_id, dispatch)
+                admit_next(store, job.tenant_id, dispatch)
                 return
             # Every batch loaded: this process finishes it (or finishes what a process that died did not).
             job.stage, job.worker, job.heartbeat_at = stage * 2 + 1, me, now()
@@ -263,13 +229,13 @@ def _advance(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
                 _end_cancel(session, job)
                 session.commit()
                 _event(store, job_id, "job.cancelled")
-                _admit_next(store, job.tenant_id, dispatch)
+                admit_next(store, job.tenant_id, dispatch)
                 return
             if error is not None:
                 _end(session, job, JobStatus.FAILED, error)
                 session.commit()
                 _event(store, job_id, "job.failed")
-                _admit_next(store, job.tenant_id, dispatch)
+                admit_next(store, job.tenant_id, dispatch)
                 return
             job.stage = (stage + 1) * 2
             session.commit()
@@ -282,7 +248,7 @@ def _me() -> str:
 
 def _held_elsewhere(job: Job, me: str) -> bool:
     """Whether another live process (or thread) is beginning or finishing the job now."""
-    return job.worker not in (None, me) and not _stale(job.heartbeat_at, now()) and not _orphaned(job.worker)
+    return job.worker not in (None, me) and not stale(job.heartbeat_at, now()) and not orphaned(job.worker)
 
 
 class _JobBeat:
@@ -441,7 +407,7 @@ def _fail_job(store: Store, job_id: uuid.UUID, error: str, dispatch: Dispatch) -
         tenant_id = job.tenant_id
         session.commit()
     _event(store, job_id, event)
-    _admit_next(store, tenant_id, dispatch)
+    admit_next(store, tenant_id, dispatch)
 
 
 def _end(session: Session, job: Job, status: str, error: str | None) -> None:
@@ -463,7 +429,7 @@ def _roll_up(session: Session, job: Job) -> None:
     job.counts, job.rows_done, job.bytes_done = total.to_json(), total.read, total.bytes
 
 
-def _admit_next(store: Store, tenant_id: int, dispatch: Dispatch) -> None:
+def admit_next(store: Store, tenant_id: int, dispatch: Dispatch) -> None:
     """Start the tenant's oldest queued jobs its limit now has room for."""
     with store.sessions() as session:
         tenant = session.get(Tenant, tenant_id)
@@ -486,11 +452,15 @@ def _admit_next(store: Store, tenant_id: int, dispatch: Dispatch) -> None:
         dispatch.send_start(job_id)
 
 
-def mark_dispatched(store: Store, job_id: uuid.UUID) -> None:
-    """Record that a queued job was handed to the executor (the sweeper leaves it alone)."""
+def hand_over(store: Store, job_id: uuid.UUID, dispatch: Dispatch, resume: bool = False) -> None:
+    """Send a submitted job's start, recording that it was handed over (the sweeper leaves it
+    alone); a ServiceError when its row is not in the state database."""
     with store.sessions() as session:
-        session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=now()))
+        found = session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=now())).rowcount
         session.commit()
+    if not found:
+        raise ServiceError(f"no job {job_id} in the state database: insert its row before submitting it")
+    dispatch.send_start(job_id, resume)
 
 
 # --- cancelling ---------------------------------------------------------------------------------
@@ -534,7 +504,7 @@ def _settle_cancel(store: Store, job_id: uuid.UUID, dispatch: Dispatch) -> None:
         tenant_id = job.tenant_id
         session.commit()
     _event(store, job_id, "job.cancelled")
-    _admit_next(store, tenant_id, dispatch)
+    admit_next(store, tenant_id, dispatch)
 
 
 # --- one batch ----------------------------------------------------------------------------------
@@ -606,7 +576,7 @@ def _claim(store: Store, batch_id: int) -> _Claimed | None:
                 session.commit()
             return None
         if batch.status == BatchStatus.RUNNING:
-            if not (_stale(batch.heartbeat_at, now()) or _orphaned(batch.worker)):
+            if not (stale(batch.heartbeat_at, now()) or orphaned(batch.worker)):
                 return None
             log.info("batch %s of job %s lost its worker %s; it is taken over", batch_id, job.id, batch.worker)
         elif batch.status != BatchStatus.PENDING:
@@ -620,7 +590,7 @@ def _claim(store: Store, batch_id: int) -> _Claimed | None:
         return claimed
 
 
-def _stale(beat: Any, moment: Any) -> bool:
+def stale(beat: Any, moment: Any) -> bool:
     return beat is None or beat < moment - timedelta(seconds=STALE_S)
 
 
@@ -631,7 +601,7 @@ def _sent(session: Session, batch_ids: list[int]) -> None:
         session.execute(update(Batch).where(Batch.id.in_(batch_ids)).values(heartbeat_at=now()))
 
 
-def _orphaned(worker: str | None) -> bool:
+def orphaned(worker: str | None) -> bool:
     """Whether the process named ``worker`` (``host:pid``) ran on this machine and is gone."""
     if not worker or ":" not in worker:
         return False
@@ -703,8 +673,6 @@ def _load(store: Store, claimed: _Claimed, stop: threading.Event, progress: _Pro
     try:
         events = Events([progress])
         key, full = record_keys(plan)
-        if full and getattr(plan, "verbatim", None) is not None:
-            plan.verbatim = None  # its rows are parsed, so that the key of each one written is known
         if claimed.kind == "part":
             spread.load_partition(plan, claimed.run_id or "", claimed.partition,
                                   RunOptions(events=events, stop=stop, record_key=key, record_outcomes=full))
@@ -876,150 +844,6 @@ class _Progress:
                 session.commit()
         except Exception:  # progress is a courtesy: a failed write must not stop the batch
             log.warning("could not record the progress of batch %s", self.batch_id, exc_info=True)
-
-
-# --- retry policies -----------------------------------------------------------------------------
-
-
-def policy_for(session: Session, tenant_id: int, job_text: str, name: str | None) -> Policy:
-    """The job's own ``retry:`` when it sets one, else the tenant's policy, else the default."""
-    own = _own_retry(job_text, name)
-    if own is not None:
-        return Policy(own.attempts, own.backoff_ms / 1000, max(own.backoff_ms, own.max_backoff_ms) / 1000,
-                      ("transient",), "the job's retry:")
-    row = session.scalars(select(RetryPolicy).where(RetryPolicy.tenant_id == tenant_id)).first()
-    if row is None:
-        return DEFAULT_POLICY
-    return Policy(row.max_attempts, row.backoff_s, row.max_backoff_s, tuple(row.retry_on or ("transient",)),
-                  "the tenant's policy")
-
-
-def _own_retry(job_text: str, name: str | None) -> Any:
-    """The ``retry:`` the job ``name`` of the file sets itself, or None."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(job_text)
-    except yaml.YAMLError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    entries = data.get("jobs") if isinstance(data.get("jobs"), list) else [data]
-    for entry in entries:
-        if isinstance(entry, dict) and (name is None or entry.get("name", name) == name or len(entries) == 1):
-            retry = entry.get("retry", data.get("retry") if entry is not data else None)
-            if isinstance(retry, dict):
-                from portl.spec.models import Retry
-
-                try:
-                    return Retry.model_validate(retry)
-                except Exception:  # invalid: validation reported it when the job was submitted
-                    return None
-    return None
-
-
-# --- the sweeper --------------------------------------------------------------------------------
-
-
-def resend_after(environ: Any = None) -> int:
-    return whole_number(os.environ if environ is None else environ, RESEND_VARIABLE, REDISPATCH_S, "seconds",
-                        "a whole number of seconds, above how long work may wait in the broker's queue")
-
-
-def sweep(store: Store, dispatch: Dispatch, resend_s: float = REDISPATCH_S) -> int:
-    """Send again what is due: batches whose retry time has come, running batches whose worker
-    died, pending batches whose message was lost (sent ``resend_s`` ago and still not
-    taken: a broker restarted without keeping its queues), and queued jobs whose tenant has room.
-    Returns how many batches it sent."""
-    moment = now()
-    with store.sessions() as session:
-        due = session.scalars(select(Batch.id).where(Batch.status == BatchStatus.RETRYING,
-                                                     Batch.next_retry_at <= moment)).all()
-        running = session.execute(select(Batch.id, Batch.worker, Batch.heartbeat_at).where(
-            Batch.status == BatchStatus.RUNNING)).all()
-        lost = session.scalars(select(Batch.id).join(Job, Job.id == Batch.job_id).where(
-            Batch.status == BatchStatus.PENDING, Job.status == JobStatus.RUNNING,
-            (Batch.heartbeat_at.is_(None)) | (Batch.heartbeat_at < moment - timedelta(seconds=resend_s)))).all()
-    send: list[int] = []
-    with store.sessions() as session:
-        for batch_id in due:
-            if session.execute(update(Batch).where(Batch.id == batch_id, Batch.status == BatchStatus.RETRYING)
-                               .values(status=BatchStatus.PENDING, heartbeat_at=now())).rowcount:
-                send.append(batch_id)
-        for batch_id in lost:
-            if session.execute(update(Batch).where(Batch.id == batch_id, Batch.status == BatchStatus.PENDING)
-                               .values(heartbeat_at=now())).rowcount:
-                send.append(batch_id)
-        session.commit()
-    # A running batch whose worker died is sent, not reset: the delivery takes it over only while
-    # its heartbeat is still stale, so a worker that was only slow keeps it.
-    send += [b for b, worker, beat in running if _stale(beat, moment) or _orphaned(worker)]
-    for batch_id in send:
-        dispatch.send_batch(batch_id)
-    sent_jobs = _stuck_jobs(store, moment)
-    for job_id in sent_jobs:
-        dispatch.send_start(job_id, resume=True)
-    with store.sessions() as session:
-        tenants = session.scalars(select(Job.tenant_id).where(
-            Job.status == JobStatus.QUEUED, Job.deleted_at.is_(None),
-            (Job.dispatched_at.is_(None)) | (Job.dispatched_at < moment - timedelta(seconds=resend_s)))
-            .distinct()).all()
-    for tenant_id in tenants:
-        with store.sessions() as session:  # a hand-over that was lost is done again
-            session.execute(update(Job).where(Job.tenant_id == tenant_id, Job.status == JobStatus.QUEUED,
-                                              Job.dispatched_at < moment - timedelta(seconds=resend_s))
-                            .values(dispatched_at=None))
-            session.commit()
-        _admit_next(store, tenant_id, dispatch)
-    return len(send)
-
-
-def _stuck_jobs(store: Store, moment: Any) -> list[uuid.UUID]:
-    """Running (or cancelling) jobs that nothing moves on: no batch of theirs is at work, and the
-    process that was beginning or finishing one of their jobs of the file died (or none was, and
-    their last sign of life is old: a process died between a batch's end and the job's next step).
-    Each is claimed (its heartbeat renewed) so that one sweep sends it."""
-    active = select(Batch.id).where(Batch.job_id == Job.id, Batch.status.in_(ACTIVE)).exists()
-    with store.sessions() as session:
-        candidates = session.execute(select(Job.id, Job.worker, Job.heartbeat_at).where(
-            Job.status.in_((JobStatus.RUNNING, JobStatus.CANCELLING)), Job.deleted_at.is_(None), ~active)).all()
-        stuck = [(job_id, beat) for job_id, worker, beat in candidates
-                 if _stale(beat, moment) or (worker is not None and _orphaned(worker))]
-        claimed = []
-        for job_id, beat in stuck:
-            if session.execute(update(Job).where(Job.id == job_id, Job.heartbeat_at.is_(beat) if beat is None
-                                                 else Job.heartbeat_at == beat)
-                               .values(heartbeat_at=now(), worker=None)).rowcount:
-                claimed.append(job_id)
-        session.commit()
-    for job_id in claimed:
-        log.info("job %s was left with nothing moving it on; it is taken up again", job_id)
-    return claimed
-
-
-class Sweeper:
-    """:func:`sweep` on a thread, every ``interval_s``, until :meth:`stop`."""
-
-    def __init__(self, store: Store, dispatch: Dispatch, interval_s: float = 0.2):
-        self.store, self.dispatch, self.interval_s = store, dispatch, interval_s
-        self.resend_s = resend_after()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="portl-sweeper")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                sweep(self.store, self.dispatch, self.resend_s)
-            except Exception:  # the state database or the broker briefly away: the next sweep tries again
-                log.warning("the sweep for due retries failed; trying again", exc_info=True)
 
 
 # --- what a tenant may ask again ----------------------------------------------------------------
