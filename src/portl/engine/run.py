@@ -485,7 +485,8 @@ class _Run:
             self.events.emit("retry", level="warning", attempt=n + 1, error=str(exc), wait_s=round(delay, 3),
                              partition=at.partition, reading_after_row=at.rows)
 
-        size, verbatim = self.job.batch.size, self.plan.verbatim
+        # Keys of the rows written are read from parsed batches: a verbatim block is not parsed.
+        size, verbatim = self.job.batch.size, None if self.options.record_outcomes else self.plan.verbatim
         if verbatim is not None:
             def read(at: Checkpoint) -> Iterator[Chunk]:
                 return self.source.read_verbatim(size, at, verbatim.request)

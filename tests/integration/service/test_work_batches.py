@@ -287,3 +287,17 @@ def test_a_job_whose_process_died_between_its_steps_is_taken_up_by_the_sweeper(s
 
     assert done.status == JobStatus.SUCCEEDED and done.worker is None, done.error
     assert ids_in_pg(pg) == (2000 - 2, 2000 - 2)
+
+
+def test_a_full_record_log_of_an_append_names_each_record_inserted(store, executor, pg, pg_url):
+    """An append from CSV to PostgreSQL may send its blocks' text as it is (unparsed): with a full
+    record log, its rows are parsed so that each one's key is known."""
+    tenant = tenant_with_people(store, rows=2000)
+    job_id = add_job(store, tenant, pg_job(pg_url, extra="service: {record_log: full, record_key: id}\n"))
+
+    executor.submit(job_id)
+    assert wait_for(store, job_id, timeout=60).status == JobStatus.SUCCEEDED
+
+    inserted = log_entries(store, job_id, Outcome.INSERTED)
+    assert sorted(int(e.record_key) for e in inserted) == [i for i in range(1, 2001) if i % 1000]
+    assert ids_in_pg(pg) == (1998, 1998)
