@@ -274,9 +274,9 @@ def jobs_retry(
     format: OutputFormat = Format.text,
     debug: Debug = False,
 ) -> None:
-    """Run again a job that failed or was cancelled. It continues from the checkpoints its
-    destination holds, so the batches it committed are not loaded twice. With --wait, exit codes
-    as for `portl submit --wait`."""
+    """Run again what did not succeed of a job that failed, ended partial or was cancelled: its
+    dead-lettered and cancelled batches, each from the checkpoint its destination holds, so no row
+    is loaded twice. With --wait, exit codes as for `portl submit --wait`."""
     configure(debug=debug, format=format)
     path = _job_path(job_id)
     with _connect(server, api_key) as client:

@@ -286,11 +286,12 @@ def test_serve_on_a_port_in_use_says_so_and_exits_with_an_error(server, tmp_path
     assert "listening on" not in ran.stdout
 
 
-def test_a_valid_flow_of_steps_is_accepted_and_run(acme):
+def test_a_valid_flow_of_steps_is_accepted_as_a_job(acme):
     flow = ("version: 2\nname: sync\n"
             "steps:\n  - {id: read, type: csv.read, path: people.csv}\n")
     answer = acme.post("/api/v1/jobs", json={"job": flow})
     assert answer.status_code == 201, answer.json()
-    assert answer.json()["name"] == "sync"
+    assert answer.json()["name"] == "sync"  # it runs as one batch: tests/integration/service/test_runner.py
+    assert acme.get(f"/api/v1/jobs/{answer.json()['id']}").json()["id"] == answer.json()["id"]
 
 
