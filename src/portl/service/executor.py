@@ -149,11 +149,15 @@ class InProcessExecutor:
         """The jobs with a unit of work running now, in this process."""
         with self._lock:
             busy = list(self._busy.values())
-        jobs = {the_id for kind, the_id in busy if kind == "start"}
+        starts = [the_id for kind, the_id in busy if kind == "start"]
         batches = [the_id for kind, the_id in busy if kind == "batch"]
-        if batches:
-            with self.store.sessions() as session:
+        jobs: set[object] = set()
+        with self.store.sessions() as session:
+            if batches:
                 jobs.update(session.scalars(select(Batch.job_id).where(Batch.id.in_(batches))).all())
+            if starts:  # a start that only found its tenant at its limit leaves the job queued: not running
+                jobs.update(session.scalars(select(Job.id).where(Job.id.in_(starts),
+                                                                 Job.status == JobStatus.RUNNING)).all())
         return list(jobs)  # type: ignore[arg-type]
 
     def waiting(self) -> list[uuid.UUID]:
