@@ -21,15 +21,17 @@ SINKS = {
     "csv": "{type: csv, path: out.csv}",
     "jsonl": "{type: jsonl, path: out.jsonl}",
     "parquet": "{type: parquet, path: out.parquet}",
-    "postgres": "{type: postgres, url: '%(pg_url)s', table: people}",
-    "mysql": "{type: mysql, url: '%(mysql_url)s', table: people}",
+    "postgres": "{type: postgres, url: '%(url)s', table: people}",
+    "mysql": "{type: mysql, url: '%(url)s', table: people}",
 }
 SERVERS = {"postgres": "pg_url", "mysql": "mysql_url"}
+"""The fixture that gives a sink's test a place of its own on its server: a text that stands for
+``%(url)s`` in the sink's line of SINKS."""
 
 
 @pytest.fixture(autouse=True)
 def _server_urls(request, tmp_path):
-    """Give each test of a server sink its own database, and remember its URL for job()."""
+    """Give each test of a server sink its own place there, and remember it for job()."""
     sink = request.node.callspec.params.get("sink") if hasattr(request.node, "callspec") else None
     fixture = SERVERS.get(sink)
     (tmp_path / ".urls").write_text(request.getfixturevalue(fixture) if fixture else "")
@@ -52,7 +54,7 @@ def write_source(tmp_path, rows):
 
 def job(tmp_path, sink, body="", name="people"):
     url = (tmp_path / ".urls").read_text()
-    destination = SINKS[sink] % {"pg_url": url, "mysql_url": url}
+    destination = SINKS[sink] % {"url": url}
     text = f"name: {name}\nsource: {{type: csv, path: in.csv}}\ndestination: {destination}\n" + textwrap.dedent(body)
     path = tmp_path / f"{name}.yaml"
     path.write_text(text)

@@ -492,3 +492,36 @@ class CatalogSink(Protocol):
         ...
 
     def execute_ddl(self, statements: list[str]) -> None: ...
+
+
+# --- incremental sources: only what is new since the last run ------------------------------------
+
+
+@runtime_checkable
+class IncrementalSource(Protocol):
+    """A source that can read only what changed since the last finished run of its job
+    (``incremental:`` in its config): rows past a high-water mark of a cursor column, or files a
+    glob finds that were not loaded before.
+
+    The *mark* is JSON-serialisable data of the source's own (``{"cursor": "updated_at", "value":
+    "2024-05-01T10:00:00"}``, ``{"files": {"a.csv": {"size": 120, "etag": "…"}}}``). The engine keeps
+    the mark a run will leave with that run's checkpoints in the destination, so it commits with
+    the data it describes, and hands the mark of the last finished run to the next one.
+    """
+
+    def incremental_mark(self, previous: dict[str, Any] | None) -> dict[str, Any]:
+        """The mark this run will leave once finished, fixed before anything is read: the cursor's
+        maximum now (or ``previous``'s when nothing is newer), the files that exist now together
+        with those ``previous`` lists. ``previous`` is None on a job's first run."""
+        ...
+
+    def restrict(self, previous: dict[str, Any] | None, mark: dict[str, Any]) -> None:
+        """From now on read only what lies past ``previous`` (less the lookback) and up to
+        ``mark``: ``schema``, ``estimate``, ``partitions`` and ``read`` all see only that. With
+        ``previous`` None, everything up to ``mark``."""
+        ...
+
+    def describe_incremental(self, previous: dict[str, Any] | None, mark: dict[str, Any]) -> list[str]:
+        """Lines for the plan: the mark and the filter (``WHERE updated_at > … AND updated_at <= …``,
+        ``3 new files of 12``)."""
+        ...
