@@ -1,5 +1,6 @@
 """``lambda.invoke``: call an AWS Lambda function through boto3 with a JSON payload and read its
-JSON result.
+JSON result. ``lambda`` hooks of migration jobs invoke through the same client and attempt
+(:func:`lambda_client`, :func:`lambda_attempt`), with their own retry loop.
 
 boto3's own retries are switched off (``max_attempts: 0``) so that the step's ``retry:`` policy
 is the only one: throttling (429) and service errors (5xx), timeouts and dropped connections are
@@ -25,10 +26,14 @@ CONNECT_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class LambdaRequest:
-    """One invocation: the function (name, ARN or ``name:alias``) and its JSON payload."""
+    """One invocation: the function (name, ARN or ``name:alias``), its JSON payload, the alias or
+    version to run (``qualifier``), and whether to wait for the answer (``RequestResponse``) or
+    only queue the call (``Event``)."""
 
     function: str
     payload: Any
+    qualifier: str | None = None
+    invocation_type: str = "RequestResponse"
 
     def masked(self) -> dict[str, Any]:
         """The invocation for plans, logs and errors (a payload carries no connection secret)."""
@@ -41,7 +46,7 @@ def lambda_client(connection: LambdaConnection) -> Any:
         import boto3
         from botocore.config import Config
     except ImportError:
-        raise ConfigError("lambda.invoke needs boto3; install it with: pip install 'portl[aws]'") from None
+        raise ConfigError("calling AWS Lambda needs boto3; install it with: pip install 'portl[aws]'") from None
     config = Config(retries={"max_attempts": 0}, read_timeout=connection.timeout_s,
                     connect_timeout=min(connection.timeout_s, CONNECT_TIMEOUT_S))
     keys: dict[str, Any] = {}
@@ -59,41 +64,57 @@ def invoke_lambda(client: Any, request: LambdaRequest, policy: CallPolicy, on_at
     The function's JSON answer is the result's ``body``. A function that failed raises
     :class:`CallError` with its errorType and errorMessage; so does the final failure to reach it.
     """
+    payload = _payload_bytes(request)
+    return run_attempts(f"lambda.invoke {request.function}", policy, lambda: lambda_attempt(client, request, policy, payload),
+                        on_attempt, {"function": request.function}, sleep=sleep or time.sleep)
+
+
+def lambda_attempt(client: Any, request: LambdaRequest, policy: CallPolicy, payload: bytes | None = None) -> Attempt:
+    """One invocation of ``request``, never raising for a failure: the :class:`Attempt` says what
+    came back and whether ``policy`` allows another try. ``payload`` is the request's payload
+    already as JSON bytes, when the caller has them."""
     from botocore import exceptions as boto
 
-    payload = json.dumps(request.payload, default=str, ensure_ascii=False).encode("utf-8")
+    if payload is None:
+        payload = _payload_bytes(request)
+    arguments: dict[str, Any] = {"FunctionName": request.function, "InvocationType": request.invocation_type,
+                                 "Payload": payload}
+    if request.qualifier:
+        arguments["Qualifier"] = request.qualifier
+    try:
+        response = client.invoke(**arguments)
+        raw = response["Payload"].read()  # read it all: the connection goes back to the pool
+    except boto.ClientError as exc:
+        return _service_error(exc, policy)
+    except (boto.ReadTimeoutError, boto.ConnectTimeoutError):
+        return Attempt(problem=_timed_out(client), retryable=policy.retries_failure("timeout"),
+                       why_not_retried="timeout is not in retry_on", details={"failure": "timeout"})
+    except (boto.EndpointConnectionError, boto.ConnectionClosedError, boto.HTTPClientError, boto.ConnectionError) as exc:
+        return Attempt(problem=f"could not connect: {exc}", retryable=policy.retries_failure("connection"),
+                       why_not_retried="connection is not in retry_on", details={"failure": "connection"})
+    except boto.NoCredentialsError:
+        return Attempt(problem="found no AWS credentials; set access_key_id and secret_access_key, or "
+                               "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile or role",
+                       why_not_retried="credentials do not appear by waiting")
+    except boto.BotoCoreError as exc:
+        return Attempt(problem=f"failed: {exc}", why_not_retried="the request cannot be sent as it is")
+    status = response.get("StatusCode")
+    headers = dict(response.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
+    body = _decode(raw)
+    error = response.get("FunctionError")
+    if error:
+        return Attempt(problem=_function_error(error, body), status=status,
+                       why_not_retried="a function error comes back for the same payload")
+    return Attempt(result=CallResult(status, body, headers, 0), status=status)
+
+
+def _payload_bytes(request: LambdaRequest) -> bytes:
+    return json.dumps(request.payload, default=str, ensure_ascii=False).encode("utf-8")
+
+
+def _timed_out(client: Any) -> str:
     read_timeout = getattr(getattr(getattr(client, "meta", None), "config", None), "read_timeout", None)
-    timed_out = f"timed out after {read_timeout:g} s" if isinstance(read_timeout, (int, float)) else "timed out"
-
-    def attempt() -> Attempt:
-        try:
-            response = client.invoke(FunctionName=request.function, InvocationType="RequestResponse", Payload=payload)
-            raw = response["Payload"].read()  # read it all: the connection goes back to the pool
-        except boto.ClientError as exc:
-            return _service_error(exc, policy)
-        except (boto.ReadTimeoutError, boto.ConnectTimeoutError):
-            return Attempt(problem=timed_out, retryable=policy.retries_failure("timeout"),
-                           why_not_retried="timeout is not in retry_on", details={"failure": "timeout"})
-        except (boto.EndpointConnectionError, boto.ConnectionClosedError, boto.HTTPClientError, boto.ConnectionError) as exc:
-            return Attempt(problem=f"could not connect: {exc}", retryable=policy.retries_failure("connection"),
-                           why_not_retried="connection is not in retry_on", details={"failure": "connection"})
-        except boto.NoCredentialsError:
-            return Attempt(problem="found no AWS credentials; set access_key_id and secret_access_key on the lambda "
-                                   "connection, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-                           why_not_retried="credentials do not appear by waiting")
-        except boto.BotoCoreError as exc:
-            return Attempt(problem=f"failed: {exc}", why_not_retried="the request cannot be sent as it is")
-        status = response.get("StatusCode")
-        headers = dict(response.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
-        body = _decode(raw)
-        error = response.get("FunctionError")
-        if error:
-            return Attempt(problem=_function_error(error, body), status=status,
-                           why_not_retried="a function error comes back for the same payload")
-        return Attempt(result=CallResult(status, body, headers, 0), status=status)
-
-    return run_attempts(f"lambda.invoke {request.function}", policy, attempt, on_attempt,
-                        {"function": request.function}, sleep=sleep or time.sleep)
+    return f"timed out after {read_timeout:g} s" if isinstance(read_timeout, (int, float)) else "timed out"
 
 
 def _service_error(exc: Any, policy: CallPolicy) -> Attempt:
