@@ -31,7 +31,7 @@ LINKED_FILES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # The sections of the job language, each a model whose fields are keys a user writes.
 LANGUAGE_MODELS: list[type[BaseModel]] = [
     m.job_model(), m.Mapping, m.ColumnSpec, m.Conflict, m.Batch, m.Retry, m.Parallel, m.Hooks,
-    m.ScriptHook, m.PythonHook, m.HttpHook, m.Validation, m.Rejects, m.Service, m.DatabaseCopy,
+    m.ScriptHook, m.PythonHook, m.HttpHook, m.LambdaHook, m.Validation, m.Rejects, m.Service, m.DatabaseCopy,
 ]
 # Models reachable from the Job that are not sections of keys, and why.
 NOT_SECTIONS = {

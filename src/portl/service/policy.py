@@ -5,8 +5,12 @@ job may not do unless an admin allowed it for the tenant:
 - ``script`` and ``python`` hooks, which run code on the service's machines (``code_hooks``);
 - local paths that are absolute or climb out of the tenant's files folder with ``..``
   (``local_files``);
-- HTTP hooks, API calls and database hosts on loopback, private, link-local or otherwise
-  non-public addresses (``private_network``). Host names are resolved here: a name is judged by
+- AWS Lambda calls (``lambda`` hooks and flow connections) without keys of their own: boto3 would
+  sign them with the service's own AWS credentials, which only a tenant trusted to run code on
+  the service's machines could reach anyway (``code_hooks``). With its own keys a lambda hook is
+  allowed like an http hook: it reaches the network and runs nothing here;
+- HTTP hooks, API calls, Lambda endpoints and database hosts on loopback, private, link-local or
+  otherwise non-public addresses (``private_network``). Host names are resolved here: a name is judged by
   the addresses it resolves to, never by how it reads. A PostgreSQL or MySQL connection without a
   host means 127.0.0.1, so it is refused too.
 
@@ -143,6 +147,11 @@ class _Checker:
         if kind in _CODE_HOOKS and not self.allowed.code_hooks:
             yield (path + ("type",), f"{kind} hooks run code on the service's machines, which this tenant "
                    "is not allowed; ask an admin for `portl tenants allow TENANT --code-hooks`, or use an http hook", False)
+        if (kind == "lambda" and not (node.get("access_key_id") and node.get("secret_access_key"))
+                and not self.allowed.code_hooks):
+            yield (path + ("type",), "a lambda call without access_key_id and secret_access_key would use the "
+                   "service's own AWS credentials, which this tenant may not; give the tenant's own keys, or ask an "
+                   "admin for `portl tenants allow TENANT --code-hooks`", False)
         if kind in _DATABASES and not node.get("host") and not node.get("url") and not self.allowed.private_network:
             yield (path + ("type",), f"a {kind} connection without host or url connects to 127.0.0.1, a loopback "
                    "address this tenant may not reach; give the database server's public host", False)

@@ -293,7 +293,8 @@ def _entry_names(data: dict[str, Any], positions: Positions, problems: list[Prob
 
 
 def _substitute_env(data: dict[str, Any], environ: Mapping[str, str]) -> Substitution:
-    """Substitute ``${env:...}`` in source, destination, connections and hook urls and headers.
+    """Substitute ``${env:...}`` in source, destination, connections, hook urls and headers, and
+    the endpoint and keys of lambda hooks.
 
     A reference that cannot be substituted is reported where the job uses it. The file's other
     connections keep such text as written: a multi-job file may share connections that need
@@ -320,7 +321,7 @@ def _substitute_env(data: dict[str, Any], environ: Mapping[str, str]) -> Substit
                 if isinstance(hook, dict):
                     hook = dict(hook)
                     base = ("hooks", event) if single else ("hooks", event, index)
-                    for field in ("url", "headers"):
+                    for field in ("url", "headers", "endpoint_url", "access_key_id", "secret_access_key"):
                         if field in hook:
                             hook[field], _ = substitute(hook[field], environ, base + (field,), result)
                 changed.append(hook)

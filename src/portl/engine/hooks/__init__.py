@@ -86,6 +86,23 @@ header overrides both). Without a ``body``, the row or payload is sent as JSON (
 Header values typed as secrets, and values of credential-like headers (``Authorization``,
 ``X-Api-Key``...), are sent but never printed: plans show ``**********`` and errors mask them even
 where a server echoes them back.
+
+``lambda`` hooks
+================
+
+``function`` (name or ARN), ``qualifier``, ``region``, ``endpoint_url``, ``access_key_id`` /
+``secret_access_key`` (default: the usual AWS credentials), ``timeout_s``, ``invocation``. The
+function is invoked through boto3 with the row or payload as its event, exactly what a python hook
+receives, and its answer is read as an http hook's: for ``before_row``, ``{"row": {...}}``
+replaces the row, ``{"drop": "reason"}`` drops it, anything else keeps it.
+
+* A function error (``FunctionError``) fails at once with its errorType and errorMessage and the
+  row number; throttling (429), 408, 5xx, timeouts and connection errors are retried like http
+  hooks; other service answers (404 for an unknown function...) fail at once.
+* ``invocation: Event`` queues the call without an answer: ``after_*`` events only.
+* ``batch: true`` (row events) sends ``batch_rows`` rows per invocation as ``{"rows": [...]}``
+  (with ``job``, ``run_id``, ``event``, and ``outcome`` for ``after_row``); a ``before_row``
+  answer ``{"rows": [...]}`` has one entry per row sent, each read as a single row's answer.
 """
 
 from portl.engine.hooks.base import HookContext, SkipRow

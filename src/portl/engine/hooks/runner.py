@@ -9,7 +9,7 @@ import pyarrow as pa
 from portl.engine.hooks import python, script
 from portl.engine.hooks.base import ROW_EVENTS, Drop, HookCall, HookContext
 from portl.engine.hooks.rows import BatchRows
-from portl.spec.models import HOOK_EVENTS, Hooks, HttpHook, PythonHook, ScriptHook
+from portl.spec.models import HOOK_EVENTS, Hooks, HttpHook, LambdaHook, PythonHook, ScriptHook
 
 
 class HookRunner:
@@ -36,6 +36,8 @@ class HookRunner:
             return script.ScriptCall(hook, event, index, self.context)
         if isinstance(hook, PythonHook):
             return python.PythonCall(hook, event, index, self.context)
+        if isinstance(hook, LambdaHook):
+            return _lambda().LambdaCall(hook, event, index, self.context, retry_attempts, backoff_ms)
         assert self._client is not None
         return _http().HttpCall(hook, event, index, self.context, self._client, retry_attempts, backoff_ms)
 
@@ -70,39 +72,60 @@ class HookRunner:
         if not calls or batch.num_rows == 0:
             return batch, []
         rows = BatchRows(batch)
-        kept: list[int] = []
+        current = rows.json_rows()
+        alive = list(range(len(current)))
         dropped: list[tuple[int, str]] = []
         changed: dict[int, list[Any]] = {}
         changed_by: dict[int, str] = {}
-        for index, row in enumerate(rows.json_rows()):
-            where = _row_in_batch(index, None)
-            values: list[Any] | None = None
-            for position, call in enumerate(calls):
-                verdict = call.on_row(row, where)
-                if isinstance(verdict, Drop):
-                    dropped.append((index, verdict.reason))
-                    break
-                if verdict is not None:
-                    values = rows.decode(verdict, call.label, where)
-                    changed_by[index] = call.label
-                    if position + 1 < len(calls):
-                        row = rows.encode(values)
-            else:
-                kept.append(index)
-                if values is not None:
-                    changed[index] = values
-        return rows.assemble(kept, changed, changed_by, lambda i: _row_in_batch(i, None)), dropped
+
+        def settle(index: int, call: HookCall, verdict: Any, more: bool) -> bool:
+            """Apply one hook's verdict on one row; False when the row was dropped."""
+            if isinstance(verdict, Drop):
+                dropped.append((index, verdict.reason))
+                changed.pop(index, None)
+                return False
+            if verdict is not None:
+                changed[index] = rows.decode(verdict, call.label, _row_in_batch(index, None))
+                changed_by[index] = call.label
+                if more:
+                    current[index] = rows.encode(changed[index])
+            return True
+
+        # Hooks run row by row, each row through every hook in order; a batched hook (a lambda
+        # hook with batch: true) takes the surviving rows of the whole batch at once.
+        for first, segment in _segments(calls):
+            last = first + len(segment)
+            if _batched(segment[0]):
+                call = segment[0]
+                verdicts = call.on_rows([current[i] for i in alive], [_row_in_batch(i, None) for i in alive])
+                alive = [i for i, v in zip(alive, verdicts) if settle(i, call, v, last < len(calls))]
+                continue
+            survivors = []
+            for index in alive:
+                for position, call in enumerate(segment, first):
+                    if not settle(index, call, call.on_row(current[index], _row_in_batch(index, None)), position + 1 < len(calls)):
+                        break
+                else:
+                    survivors.append(index)
+            alive = survivors
+        dropped.sort()
+        return rows.assemble(alive, changed, changed_by, lambda i: _row_in_batch(i, None)), dropped
 
     def after_rows(self, batch: pa.RecordBatch, outcome: dict[str, Any]) -> None:
         """Run the after_row hooks on every row of a committed batch; the first failure raises HookError."""
         calls = self._calls["after_row"]
         if not calls or batch.num_rows == 0:
             return
-        for index, row in enumerate(BatchRows(batch).json_rows()):
-            where = _row_in_batch(index, outcome.get("batch"))
-            for call in calls:
-                # Each hook gets its own copy, so one cannot change what the next one sees.
-                call.on_row(dict(row) if len(calls) > 1 else row, where, outcome)
+        rows = BatchRows(batch).json_rows()
+        wheres = [_row_in_batch(index, outcome.get("batch")) for index in range(len(rows))]
+        for _, segment in _segments(calls):
+            if _batched(segment[0]):
+                segment[0].on_rows([dict(row) for row in rows] if len(calls) > 1 else rows, wheres, outcome)
+                continue
+            for row, where in zip(rows, wheres):
+                for call in segment:
+                    # Each hook gets its own copy, so one cannot change what the next one sees.
+                    call.on_row(dict(row) if len(calls) > 1 else row, where, outcome)
 
     def close(self) -> None:
         """Release HTTP connections and the job folder's place on sys.path; safe to call twice."""
@@ -130,6 +153,8 @@ def describe(hooks: Hooks, event: str) -> list[str]:
             lines.append(script.describe(hook))
         elif isinstance(hook, PythonHook):
             lines.append(python.describe(hook))
+        elif isinstance(hook, LambdaHook):
+            lines.append(_lambda().describe(hook))
         else:
             lines.append(_http().describe(hook))
     return lines
@@ -138,6 +163,29 @@ def describe(hooks: Hooks, event: str) -> list[str]:
 def _row_in_batch(index: int, batch: Any) -> str:
     """Rows are counted from 1 in messages, as a person reads a file."""
     return f"row {index + 1} of batch {batch}" if batch is not None else f"row {index + 1} of the batch"
+
+
+def _batched(call: HookCall) -> bool:
+    return bool(getattr(call, "batched", False))
+
+
+def _segments(calls: list[HookCall]) -> list[tuple[int, list[HookCall]]]:
+    """``calls`` cut into runs of row-by-row hooks and single batched hooks, each with the
+    position of its first call."""
+    segments: list[tuple[int, list[HookCall]]] = []
+    for position, call in enumerate(calls):
+        if _batched(call) or not segments or _batched(segments[-1][1][0]):
+            segments.append((position, [call]))
+        else:
+            segments[-1][1].append(call)
+    return segments
+
+
+def _lambda():
+    """The lambda hook module, imported on first use (it imports boto3 when a call is bound)."""
+    from portl.engine.hooks import lambda_
+
+    return lambda_
 
 
 def _http():
