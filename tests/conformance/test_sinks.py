@@ -23,8 +23,9 @@ SINKS = {
     "parquet": "{type: parquet, path: out.parquet}",
     "postgres": "{type: postgres, url: '%(url)s', table: people}",
     "mysql": "{type: mysql, url: '%(url)s', table: people}",
+    "elasticsearch": "{type: elasticsearch, url: '%(url)s', index: people}",
 }
-SERVERS = {"postgres": "pg_url", "mysql": "mysql_url"}
+SERVERS = {"postgres": "pg_url", "mysql": "mysql_url", "elasticsearch": "search_url"}
 """The fixture that gives a sink's test a place of its own on its server: a text that stands for
 ``%(url)s`` in the sink's line of SINKS."""
 

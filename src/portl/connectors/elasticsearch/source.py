@@ -1,0 +1,113 @@
+"""Reading an Elasticsearch or OpenSearch index page by page, in a point in time.
+
+A point in time (PIT) freezes the index as it was when the read began; pages follow each other
+with ``search_after`` on a sort that gives every document one place: ``_shard_doc`` on
+Elasticsearch, ``_id`` on OpenSearch (or ``sort:``, a field of the user's with a unique value per
+document). The checkpoint after each page holds the last hit's sort values, so a resume asks for
+what comes after them.
+
+Within the PIT's life (``keep_alive``, renewed by every page) a resume is exact. A resume after
+the PIT expired (a crash, then a resume later) opens a new PIT and continues after the saved sort
+values: with ``_id`` or a unique ``sort`` field that is exact for the documents that existed
+before and were not changed since; ``_shard_doc`` values belong to the segments of the old PIT,
+so after a refresh or merge they may point elsewhere, and a resume of an index that was written
+to meanwhile should use a ``sort`` field instead (the plan says which sort is used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from portl.connectors.base import Checkpoint, Chunk, Estimate
+from portl.connectors.elasticsearch import typemap
+from portl.connectors.elasticsearch.client import SearchClient, _path
+from portl.connectors.elasticsearch.config import Config
+from portl.errors import SourceError, TerminalError, TransientError
+
+
+class ElasticsearchSource:
+    """Reads ``index`` (optionally filtered by ``query``) in pages of ``batch_rows`` documents."""
+
+    def __init__(self, config: Config, base_dir: str):
+        if config.action is not None:
+            raise TerminalError(f"a {config.type} source takes no 'action' (it is for destinations)")
+        self.config = config
+        self.client = SearchClient(config, base_dir)
+        self.client.check()
+        self.index = config.index
+        self.name = f"{config.type}:{config.index}"
+        self.description = f"{config.type} {config.location()} index {config.index}"
+        answer = self.client.request("GET", f"/{_path(self.index)}/_mapping", f"reading the mapping of {self.index}",
+                                     missing_ok=True)
+        if not answer:
+            raise SourceError(f"index {self.index!r} not found on {self.client.where}")
+        merged: dict[str, Any] = {"properties": {}}
+        for value in answer.values():
+            mappings = value.get("mappings") or {}
+            merged["properties"].update(mappings.get("properties") or {})
+            if mappings.get("_meta"):
+                merged["_meta"] = mappings["_meta"]
+        self._schema = typemap.schema_of(merged)
+        if config.sort:
+            self.sort: list[Any] = [{config.sort: "asc"}]
+        elif self.client.opensearch:
+            self.sort = [{"_id": "asc"}]
+        else:
+            self.sort = [{"_shard_doc": "asc"}]
+        self.notes = [f"read in a point in time, {len(self._schema)} fields, sorted on "
+                      f"{next(iter(self.sort[0]))} with search_after"]
+
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    def estimate(self) -> Estimate:
+        body = {"query": self.config.query} if self.config.query else None
+        answer = self.client.request("POST", f"/{_path(self.index)}/_count", f"counting documents of {self.index}",
+                                     body=body)
+        return Estimate(rows=int(answer.get("count", 0)), exact=True)
+
+    def partitions(self, count: int) -> list[Checkpoint]:
+        return [Checkpoint("0", {"after": None})]
+
+    def read(self, batch_rows: int, start: Checkpoint | None) -> Iterator[Chunk]:
+        start = start or self.partitions(1)[0]
+        if start.done:
+            return
+        after = start.position.get("after")
+        rows_done = start.rows
+        keep_alive = self.config.keep_alive
+        pit = self.client.open_pit(self.index, keep_alive)
+        try:
+            while True:
+                body: dict[str, Any] = {"size": batch_rows, "sort": self.sort, "track_total_hits": False,
+                                        "pit": {"id": pit, "keep_alive": keep_alive}}
+                if self.config.query:
+                    body["query"] = self.config.query
+                if after is not None:
+                    body["search_after"] = after
+                answer = self.client.request("POST", "/_search", f"reading index {self.index}", body=body)
+                pit = answer.get("pit_id") or pit  # the cluster may hand a new id for the same PIT
+                hits = answer.get("hits", {}).get("hits", [])
+                if not hits:
+                    break
+                first = rows_done + 1
+                batch, rejects = typemap.to_batch(self._schema, [h.get("_source") or {} for h in hits], self.name,
+                                                  first, [h.get("_id", "") for h in hits])
+                after = hits[-1].get("sort")
+                if after is None:
+                    raise TerminalError(f"reading index {self.index}: the cluster gave no sort values to page on")
+                rows_done += len(hits)
+                yield Chunk(batch, Checkpoint(start.partition, {"after": after}, rows_done), first_record=first,
+                            rejects=rejects)
+                if len(hits) < batch_rows:
+                    break
+        except TransientError:
+            raise
+        finally:
+            self.client.close_pit(pit)
+
+    def close(self) -> None:
+        self.client.close()
