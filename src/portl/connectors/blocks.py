@@ -20,7 +20,7 @@ import tempfile
 import weakref
 import zlib
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from portl.errors import SourceError
 
@@ -54,21 +54,27 @@ class TextFile:
 
     ``name`` is the path as the user wrote it, used in messages. Construction fails with a
     :class:`SourceError` when the file is missing, a directory, or unreadable.
+
+    ``remote`` reads an object of a store instead (a
+    :class:`~portl.connectors.objectstore.RemoteObject`, found already): streams come from ranged
+    GETs, and scans from a seekable view of the object.
     """
 
-    def __init__(self, path: str, name: str, encoding: str, compression: str):
+    def __init__(self, path: str, name: str, encoding: str, compression: str, remote: Any = None):
         self.path = path
         self.name = name
         self.encoding = encoding
-        if not os.path.exists(path):
-            raise SourceError(f"source file not found: {path}")
-        if os.path.isdir(path):
-            raise SourceError(f"source {path} is a directory, not a file")
-        try:
-            with open(path, "rb") as probe:
-                probe.read(1)
-        except OSError as exc:
-            raise SourceError(f"cannot read source file {path}: {exc.strerror or exc}") from exc
+        self.remote = remote
+        if remote is None:
+            if not os.path.exists(path):
+                raise SourceError(f"source file not found: {path}")
+            if os.path.isdir(path):
+                raise SourceError(f"source {path} is a directory, not a file")
+            try:
+                with open(path, "rb") as probe:
+                    probe.read(1)
+            except OSError as exc:
+                raise SourceError(f"cannot read source file {path}: {exc.strerror or exc}") from exc
         self.compressed = compression == "gzip" or (compression == "auto" and path.lower().endswith(".gz"))
         codec = codecs.lookup(encoding).name
         self.utf8 = codec in ("utf-8", "utf-8-sig")
@@ -87,9 +93,26 @@ class TextFile:
     @property
     def size(self) -> int | None:
         """Bytes of the readable stream when known without reading it."""
+        if self._reads_remote:
+            return None if self.compressed else self.remote.size
         if self.compressed:
             return _gzip_size_hint(self._readable_path)
         return os.path.getsize(self._readable_path)
+
+    @property
+    def _reads_remote(self) -> bool:
+        return self.remote is not None and self._temp is None
+
+    def open_raw(self) -> BinaryIO:
+        """The readable bytes as a seekable file, for scans of a plain (uncompressed) stream."""
+        if self._reads_remote:
+            return self.remote.random_access()
+        return open(self._readable_path, "rb")
+
+    @property
+    def raw_size(self) -> int:
+        """Bytes of the plain readable stream (see :meth:`open_raw`)."""
+        return self.remote.size if self._reads_remote else os.path.getsize(self._readable_path)
 
     @property
     def readable_path(self) -> str:
@@ -99,7 +122,11 @@ class TextFile:
     def open_at(self, offset: int) -> BinaryIO:
         """The readable byte stream, positioned at ``offset``."""
         stream: BinaryIO
-        if self.compressed:
+        if self._reads_remote:
+            if not self.compressed:
+                return self.remote.open_at(offset)
+            stream = gzip.GzipFile(fileobj=self.remote.open_at(0), mode="rb")  # type: ignore[assignment]
+        elif self.compressed:
             stream = gzip.open(self._readable_path, "rb")  # type: ignore[assignment]
         else:
             stream = open(self._readable_path, "rb")
@@ -183,8 +210,12 @@ class TextFile:
         self._temp = temp
         weakref.finalize(self, _remove, temp)
         line, first = 1, True
-        opener = gzip.open if self.compressed else open
-        with opener(self.path, "rb") as source, os.fdopen(handle, "wb") as out:
+        if self.remote is not None:
+            raw = self.remote.open_at(0)
+            opened: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if self.compressed else raw  # type: ignore[assignment]
+        else:
+            opened = gzip.open(self.path, "rb") if self.compressed else open(self.path, "rb")  # type: ignore[assignment]
+        with opened as source, os.fdopen(handle, "wb") as out:
             read = self.read_from(source)
             while True:
                 raw = read(_COPY_BYTES)
@@ -467,18 +498,19 @@ class BlockReader:
 
 
 def range_starts(
-    path: str, data_start: int, count: int, accept: Callable[[bytes], bool]
+    file: TextFile, data_start: int, count: int, accept: Callable[[bytes], bool]
 ) -> list[int]:
-    """Start offsets of up to ``count`` byte ranges of a plain file, each at a line start.
+    """Start offsets of up to ``count`` byte ranges of a plain (uncompressed) text file, each at a
+    line start.
 
     Range ``k`` starts after the first newline at or after its nominal offset whose following
     line ``accept`` takes for a record (up to 1000 candidates; else the range merges with the
     previous one).
     """
-    size = os.path.getsize(path)
+    size = file.raw_size
     span = size - data_start
     starts = [data_start]
-    with open(path, "rb") as f:
+    with file.open_raw() as f:
         for k in range(1, count):
             nominal = data_start + span * k // count
             found = _line_start_after(f, max(nominal - 1, starts[-1]), size, accept)
@@ -516,11 +548,11 @@ def _line_start_after(f: BinaryIO, pos: int, size: int, accept: Callable[[bytes]
     return None
 
 
-def count_newlines(path: str, start: int, ends: list[int]) -> list[int]:
+def count_newlines(file: TextFile, start: int, ends: list[int]) -> list[int]:
     """Newlines between ``start`` and each offset of the ascending list ``ends``, in one pass."""
     counts: list[int] = []
     total, pos = 0, start
-    with open(path, "rb") as f:
+    with file.open_raw() as f:
         f.seek(start)
         for end in ends:
             while pos < end:

@@ -46,7 +46,7 @@ from portl.connectors.blocks import (
     range_starts,
     record_text,
 )
-from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.objectstore import FileConfig, has_glob, is_object_url, text_file
 from portl.connectors.csv_verbatim import CHECKABLE, BlockCheck
 from portl.errors import SourceError, TerminalError
 from portl.plural import counted
@@ -55,11 +55,11 @@ if TYPE_CHECKING:
     from portl.connectors.csv_sink import CsvSink
 
 
-class Config(ConnectorConfig):
+class Config(FileConfig):
     """A delimited text file (``type: csv`` or ``type: tsv``)."""
 
     type: Literal["csv", "tsv"]
-    path: str = Field(description="File path, relative to the job file's folder.")
+    path: str = Field(description="File path, relative to the job file's folder, or s3://bucket/key; a glob (*, ?, [...], **) reads many files.")
     delimiter: str | None = Field(None, description="Field separator; ',' for csv, a tab for tsv.")
     quote_char: str | None = Field('"', description="Quote character; null turns quoting off.")
     escape_char: str | None = Field(None, description="Escape character inside quoted fields (default: doubled quotes).")
@@ -111,15 +111,24 @@ class Config(ConnectorConfig):
         return self.delimiter or ("\t" if self.type == "tsv" else ",")
 
 
-def open_source(config: Config, base_dir: str) -> CsvSource:
-    """Open a CSV/TSV file for reading; a missing, empty or unreadable file fails here."""
+def open_source(config: Config, base_dir: str) -> Any:
+    """Open a CSV/TSV file (or every file a glob finds) for reading; a missing, empty or
+    unreadable file fails here."""
+    if has_glob(config.path):
+        from portl.connectors.multifile import MultiFileSource
+
+        return MultiFileSource(config, base_dir, CsvSource)
     return CsvSource(config, base_dir)
 
 
-def open_sink(config: Config, base_dir: str) -> CsvSink:
-    """Open a CSV/TSV file for writing (append or replace)."""
+def open_sink(config: Config, base_dir: str) -> Any:
+    """Open a CSV/TSV file, or an S3 object, for writing (append or replace)."""
     from portl.connectors.csv_sink import CsvSink
 
+    if is_object_url(config.path):
+        from portl.connectors.objectsink import ObjectTextSink
+
+        return ObjectTextSink(config, CsvSink(config, base_dir))
     return CsvSink(config, base_dir)
 
 
@@ -171,7 +180,7 @@ class CsvSource:
         self._delimiter = config.field_delimiter
         self._mode = NEWLINE  # how blocks are cut; upgraded when a cut proves wrong (see RecordCutter)
         self._newlines_seen = False  # a value holding a newline was met: parse with newlines_in_values
-        self._file = TextFile(resolve_path(config.path, base_dir), config.path, config.encoding, config.compression)
+        self._file = text_file(config, base_dir)
         try:
             self._layout = self._scan_head()
         except BaseException:
@@ -214,9 +223,8 @@ class CsvSource:
                 "as one partition; use workers: 1 for such files"
             )
             return whole
-        path = self._file.readable_path
-        starts = range_starts(path, layout.data_start, count, self._looks_like_record)
-        newlines = count_newlines(path, layout.data_start, starts)
+        starts = range_starts(self._file, layout.data_start, count, self._looks_like_record)
+        newlines = count_newlines(self._file, layout.data_start, starts)
         return [
             self._start(
                 str(k),

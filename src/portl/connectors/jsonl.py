@@ -35,17 +35,18 @@ from portl.connectors.blocks import (
     range_starts,
     record_text,
 )
-from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.config import resolve_path
+from portl.connectors.objectstore import FileConfig, has_glob, is_object_url, text_file
 from portl.connectors.filesink import ByteFileSink, json_default, text_ready
 from portl.errors import SourceError, TerminalError
 from portl.types import LogicalType, arrow_field
 
 
-class Config(ConnectorConfig):
+class Config(FileConfig):
     """A JSON lines file (``type: jsonl``), optionally gzip-compressed."""
 
     type: Literal["jsonl"]
-    path: str = Field(description="File path, relative to the job file's folder.")
+    path: str = Field(description="File path, relative to the job file's folder, or s3://bucket/key; a glob (*, ?, [...], **) reads many files.")
     encoding: str = Field("utf-8", description="Text encoding.")
     compression: Literal["auto", "gzip", "none"] = Field("auto", description="'auto' detects gzip from the .gz suffix.")
     allow_empty: bool = Field(False, description="Accept a file with no rows instead of failing.")
@@ -59,13 +60,21 @@ class Config(ConnectorConfig):
         return self.path
 
 
-def open_source(config: Config, base_dir: str) -> JsonlSource:
-    """Open a JSON lines file for reading; a missing or empty file fails here."""
+def open_source(config: Config, base_dir: str) -> Any:
+    """Open a JSON lines file (or every file a glob finds) for reading; a missing or empty file fails here."""
+    if has_glob(config.path):
+        from portl.connectors.multifile import MultiFileSource
+
+        return MultiFileSource(config, base_dir, JsonlSource)
     return JsonlSource(config, base_dir)
 
 
-def open_sink(config: Config, base_dir: str) -> JsonlSink:
-    """Open a JSON lines file for writing (append or replace)."""
+def open_sink(config: Config, base_dir: str) -> Any:
+    """Open a JSON lines file, or an S3 object, for writing (append or replace)."""
+    if is_object_url(config.path):
+        from portl.connectors.objectsink import ObjectTextSink
+
+        return ObjectTextSink(config, JsonlSink(config, base_dir))
     return JsonlSink(config, base_dir)
 
 
@@ -95,7 +104,7 @@ class JsonlSource:
         self.description = f"JSON lines file {config.path}"
         self.notes: list[str] = []
         self._unknown: set[str] = set()
-        self._file = TextFile(resolve_path(config.path, base_dir), config.path, config.encoding, config.compression)
+        self._file = text_file(config, base_dir)
         self._schema: pa.Schema | None = None
         try:
             self._scan_head()
@@ -122,9 +131,8 @@ class JsonlSource:
         if not self._file.seekable:
             self._note(f"{self.name} is compressed: it is read as one partition")
             return whole
-        path = self._file.readable_path
-        starts = range_starts(path, self._data_start, count, lambda line: True)
-        newlines = count_newlines(path, self._data_start, starts)
+        starts = range_starts(self._file, self._data_start, count, lambda line: True)
+        newlines = count_newlines(self._file, self._data_start, starts)
         return [
             _start(str(k), offset, starts[k + 1] if k + 1 < len(starts) else None, 1 + newlines[k], 1 + newlines[k])
             for k, offset in enumerate(starts)

@@ -29,17 +29,18 @@ from portl.connectors.base import (
     WriteResult,
     WriteSpec,
 )
-from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.config import resolve_path
+from portl.connectors.objectstore import FileConfig, has_glob, is_object_url, parquet_input
 from portl.connectors.filesink import TMP_SUFFIX, replace_atomically
 from portl.errors import SourceError, TerminalError
 from portl.types import logical_of, uuid_extension
 
 
-class Config(ConnectorConfig):
+class Config(FileConfig):
     """A Parquet file (``type: parquet``)."""
 
     type: Literal["parquet"]
-    path: str = Field(description="File path, relative to the job file's folder.")
+    path: str = Field(description="File path, relative to the job file's folder, or s3://bucket/key; a glob (*, ?, [...], **) reads many files.")
     compression: Literal["snappy", "zstd", "gzip", "none"] = Field("zstd", description="Codec used when writing.")
     allow_empty: bool = Field(False, description="Accept a file with no rows instead of failing (when read).")
 
@@ -47,13 +48,22 @@ class Config(ConnectorConfig):
         return self.path
 
 
-def open_source(config: Config, base_dir: str) -> ParquetSource:
-    """Open a Parquet file for reading; a missing, unreadable or empty file fails here."""
+def open_source(config: Config, base_dir: str) -> Any:
+    """Open a Parquet file (or every file a glob finds) for reading; a missing, unreadable or empty
+    file fails here."""
+    if has_glob(config.path):
+        from portl.connectors.multifile import MultiFileSource
+
+        return MultiFileSource(config, base_dir, ParquetSource)
     return ParquetSource(config, base_dir)
 
 
-def open_sink(config: Config, base_dir: str) -> ParquetSink:
-    """Open a Parquet file for writing (replace; append only when the file does not exist yet)."""
+def open_sink(config: Config, base_dir: str) -> Any:
+    """Open a Parquet file or S3 object for writing (replace; append only when it does not exist yet)."""
+    if is_object_url(config.path):
+        from portl.connectors.objectsink import ObjectParquetSink
+
+        return ObjectParquetSink(config)
     return ParquetSink(config, base_dir)
 
 
@@ -69,15 +79,12 @@ class ParquetSource:
     def __init__(self, config: Config, base_dir: str):
         self.config = config
         self.name = config.path
-        self.path = resolve_path(config.path, base_dir)
         self.description = f"Parquet file {config.path}"
         self.notes: list[str] = []
-        if not os.path.exists(self.path):
-            raise SourceError(f"source file not found: {self.path}")
-        if os.path.isdir(self.path):
-            raise SourceError(f"source {self.path} is a directory, not a file")
+        self._input, self._size = parquet_input(config, base_dir)
+        self.path = self._input if isinstance(self._input, str) else config.path
         try:
-            self._file = pq.ParquetFile(self.path)
+            self._file = pq.ParquetFile(self._readable())
         except PermissionError as exc:
             raise SourceError(f"cannot read source file {self.path}: {exc.strerror or exc}") from exc
         except (pa.ArrowException, OSError) as exc:
@@ -90,11 +97,15 @@ class ParquetSource:
                 f"{self.name} has no rows; set allow_empty: true on the source if an empty load is expected"
             )
 
+    def _readable(self) -> Any:
+        """What a reader opens: the local path, or a new seekable view of the object."""
+        return self._input if isinstance(self._input, str) else self._input()
+
     def schema(self) -> pa.Schema:
         return self._file.schema_arrow
 
     def estimate(self) -> Estimate:
-        return Estimate(rows=self._rows, bytes=os.path.getsize(self.path), exact=True)
+        return Estimate(rows=self._rows, bytes=self._size, exact=True)
 
     def partitions(self, count: int) -> list[Checkpoint]:
         groups = len(self._group_rows)
@@ -116,7 +127,7 @@ class ParquetSource:
         pos = start.position
         group, end = int(pos["row_group"]), int(pos.get("end_group", len(self._group_rows)))
         skip, row = int(pos.get("offset_in_group", 0)), int(pos.get("row", 0))
-        with pq.ParquetFile(self.path) as reader:  # one reader per read: partitions may run in threads
+        with pq.ParquetFile(self._readable()) as reader:  # one reader per read: partitions may run in threads
             yield from self._read_groups(reader, batch_rows, start.partition, group, end, skip, row, start.rows)
 
     def _read_groups(
@@ -131,7 +142,7 @@ class ParquetSource:
         rows: int,
     ) -> Iterator[Chunk]:
         """Batches of ``batch_rows`` from row groups ``group``..``end``, skipping ``skip`` rows."""
-        bytes_per_row = os.path.getsize(self.path) / max(1, self._rows)
+        bytes_per_row = self._size / max(1, self._rows)
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
         for g in range(group, end):

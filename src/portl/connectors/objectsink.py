@@ -1,0 +1,396 @@
+"""Writing CSV, TSV, JSON lines and Parquet to an S3 object, exactly once.
+
+An object cannot be written a little at a time, but a multipart upload can: parts are uploaded
+one by one, stay invisible, and become the object, whole, when the upload is completed. So a run
+that is killed leaves no object (or the previous one, untouched), and ``mode: replace`` swaps the
+object at the very end.
+
+A text object (:class:`ObjectTextSink`) is written like this:
+
+- batches are encoded by the format's own file sink (header, quoting, gzip members) into a
+  buffer; when a commit leaves the buffer at the part size or more, it is uploaded as the next
+  part, and ``<key>.portl-checkpoint.json`` (the sidecar) is replaced: the upload id, every part's
+  number and ETag, and each partition's checkpoint at the end of that part;
+- until the first part is uploaded, each commit also stores the buffer as ``<key>.portl-tail``,
+  so every batch of a small object (or the first part of a big one) commits by itself;
+- afterwards a commit that does not fill a part is kept in memory: its checkpoint reaches the
+  sidecar with the next part. A run killed in between resumes from the last part, and reads the
+  rows after it again, into the same part number (uploading a part number again replaces it);
+- finishing uploads the rest as the last part, deletes the sidecar, then completes the upload.
+  A crash between the two leaves no checkpoint: the next run starts over, and the object still
+  appears once.
+
+S3 parts are at least 5 MiB (but the last); the part size grows past 1,000 parts so that an
+upload's 10,000 parts hold about 275 GB. Appending to an existing object is refused: S3 has no
+append, and copying the object into a new upload first is a cost a user should choose knowingly.
+
+Parquet (:class:`ObjectParquetSink`) is written to a local temporary file by the Parquet sink
+and uploaded when the run finishes; like a local Parquet file it cannot be resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+
+from portl.connectors.base import (
+    Capabilities,
+    Checkpoint,
+    RunCheckpoints,
+    TableInfo,
+    TargetPlan,
+    WriteMode,
+    WriteResult,
+    WriteSpec,
+)
+from portl.connectors.filesink import SIDECAR_SUFFIX
+from portl.connectors.objectstore import store_for
+from portl.errors import TerminalError
+
+PART_BYTES = 8 << 20
+"""Upload a part once the buffer holds this much (S3's minimum is 5 MiB)."""
+MAX_PARTS = 10_000
+TAIL_SUFFIX = ".portl-tail"
+
+
+class _Tx:
+    """One transaction: the encoded batches and the checkpoints they reach."""
+
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.run_id: str | None = None
+        self.partitions: dict[str, dict[str, Any]] = {}
+
+
+class ObjectTextSink:
+    """A CSV, TSV or JSON lines object in S3, written by a multipart upload (see the module)."""
+
+    def __init__(self, config: Any, encoder: Any):
+        self.config = config
+        self.encoder = encoder  # the format's file sink: only its header() and encode() are used
+        self.store = store_for(config)
+        self.url = self.name = config.path
+        self.sidecar_url = self.url + SIDECAR_SUFFIX
+        self.tail_url = self.url + TAIL_SUFFIX
+        self.compressed = encoder.compressed
+        self.format_label = encoder.format_label
+        self.description = f"{self.format_label} object {self.url}"
+        self.capabilities = Capabilities(
+            modes=frozenset({WriteMode.APPEND, WriteMode.REPLACE}),
+            transactional=True,
+            resumable=True,
+            concurrent_writers=1,
+            bulk_method=f"S3 multipart upload ({encoder.bulk_method.split(',')[0]}), a part per {PART_BYTES >> 20} MiB",
+            mode_to_reuse=True,
+        )
+        self.schema: pa.Schema | None = None
+        self._side: dict[str, Any] | None = None
+        self._buffer = bytearray()
+        self._waiting: dict[str, dict[str, Any]] = {}  # checkpoints committed, not yet in the sidecar
+        self._prepared = False
+
+    # -- what is there -------------------------------------------------------------------------
+
+    def table_info(self) -> TableInfo | None:
+        return None
+
+    def count_rows(self) -> int | None:
+        return None  # the object being written is invisible until the run completes it
+
+    def existing_data(self) -> str | None:
+        """The object, when it exists and no unfinished run of ours is writing it."""
+        if self.store.get_text(self.sidecar_url) is not None:
+            return None
+        found = self.store.head(self.url, missing_ok=True)
+        return None if found is None else f"{self.url} ({found.size:,} bytes)"
+
+    # -- the Sink seam -------------------------------------------------------------------------
+
+    def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
+        self._check_mode(spec)
+        key = self.url.rsplit("/", 1)[-1]
+        plan = TargetPlan(
+            target=self.url,
+            ddl=[f"start a multipart upload of {self.url}; it becomes the object, whole, when the run finishes"
+                 + (" (replacing the object there)" if spec.mode is WriteMode.REPLACE else "")],
+            per_batch=[f"append the batch as {self.format_label} to the part buffer; at {PART_BYTES >> 20} MiB upload "
+                       f"it as the next part, then replace {key}{SIDECAR_SUFFIX}"],
+            notes=["until the first part is uploaded each batch commits with the buffer in "
+                   f"{key}{TAIL_SUFFIX}; afterwards checkpoints advance part by part, and a resume reads the rows "
+                   "after the last part again"],
+        )
+        if self.compressed:
+            plan.notes.append("gzip: each batch is written as its own gzip member")
+        return plan
+
+    def prepare(self, schema: pa.Schema, spec: WriteSpec, resuming: bool) -> None:
+        self._check_mode(spec)
+        self.schema = schema
+        side = self._read_sidecar()
+        self._waiting = {}
+        if resuming and side is not None and side.get("mode") == spec.mode.value and side.get("run_id"):
+            self._continue(side)
+        else:
+            self._discard(side)
+            header = self.encoder.header(schema)
+            self._buffer = bytearray(_gzip(header) if self.compressed and header else header)
+            self._side = {"run_id": None, "mode": spec.mode.value, "upload_id": None, "parts": [], "tail": 0,
+                          "partitions": {}}
+        self._prepared = True
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Tx]:
+        if not self._prepared:
+            raise TerminalError(f"{self.name}: the sink must be prepared before writing")
+        tx = _Tx()
+        yield tx  # a failed transaction is simply dropped: nothing of it left this process
+        self._commit(tx)
+
+    def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: _Tx) -> WriteResult:
+        if batch.num_rows:
+            data = self.encoder.encode(batch)
+            tx.data.append(_gzip(data) if self.compressed else data)
+        return WriteResult(inserted=batch.num_rows)
+
+    def save_checkpoint(self, tx: _Tx, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
+        tx.run_id = run_id
+        tx.partitions[checkpoint.partition] = {"checkpoint": checkpoint.to_json(), "state": state}
+
+    def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
+        side = self._side if self._side is not None else self._read_sidecar()
+        if side is None or side.get("run_id") != run_id:
+            return {}
+        return {pid: (Checkpoint.from_json(entry["checkpoint"]), dict(entry.get("state") or {}))
+                for pid, entry in side.get("partitions", {}).items()}
+
+    def job_checkpoints(self, job: str) -> dict[str, RunCheckpoints]:
+        """The run the sidecar describes: an object has one writer at a time."""
+        side = self._side if self._side is not None else self._read_sidecar()
+        if side is None or not side.get("run_id"):
+            return {}
+        return {side["run_id"]: self.load_checkpoints(side["run_id"])}
+
+    def forget_run(self, run_id: str) -> None:
+        """Nothing to do: a fresh run's :meth:`prepare` aborts what an earlier one left."""
+
+    def finish(self, run_id: str) -> None:
+        if not self._prepared:
+            return
+        side = self._side or {}
+        parts = list(side.get("parts", []))
+        if side.get("upload_id"):
+            if self._buffer or not parts:
+                parts.append(self._upload_part(side["upload_id"], len(parts) + 1))
+            # The sidecar goes first: a crash before the completion leaves no checkpoint, so the
+            # next run starts over and the object still appears once.
+            self.store.delete(self.sidecar_url)
+            self.store.call("complete the upload of", self.url, "complete_multipart_upload",
+                            UploadId=side["upload_id"], MultipartUpload={"Parts": parts})
+        else:
+            self.store.delete(self.sidecar_url)
+            self.store.put(self.url, bytes(self._buffer))
+        self.store.delete(self.tail_url)
+        self._buffer, self._side, self._prepared = bytearray(), None, False
+
+    def close(self) -> None:
+        """Nothing to release: an unfinished upload stays for ``--resume`` (or the next run aborts it)."""
+        self._buffer = bytearray()
+
+    # -- mechanics -----------------------------------------------------------------------------
+
+    def _check_mode(self, spec: WriteSpec) -> None:
+        if spec.mode not in (WriteMode.APPEND, WriteMode.REPLACE):
+            raise TerminalError(f"{self.name}: S3 objects cannot be written with mode {spec.mode.value}; use replace")
+        if spec.mode is WriteMode.APPEND and self.existing_data() is not None:
+            raise TerminalError(
+                f"cannot append to the existing object {self.url}: S3 objects cannot be appended to; use "
+                "mode: replace, or write to a new key"
+            )
+
+    def _commit(self, tx: _Tx) -> None:
+        side = self._side
+        assert side is not None
+        before, waiting = len(self._buffer), dict(self._waiting)
+        for data in tx.data:
+            self._buffer += data
+        self._waiting.update(tx.partitions)
+        run_id = tx.run_id or side.get("run_id")
+        try:
+            parts = side["parts"]
+            if len(self._buffer) >= PART_BYTES * (1 + len(parts) // 1000):
+                upload_id = side["upload_id"] or self._start_upload()
+                part = self._upload_part(upload_id, len(parts) + 1)
+                self._save({**side, "run_id": run_id, "upload_id": upload_id, "parts": [*parts, part], "tail": 0},
+                           tail=b"")
+            elif not parts:  # nothing uploaded yet: the buffer itself commits, as the tail object
+                self._save({**side, "run_id": run_id, "tail": len(self._buffer)}, tail=bytes(self._buffer))
+        except BaseException:
+            del self._buffer[before:]
+            self._waiting = waiting
+            raise
+
+    def _save(self, side: dict[str, Any], tail: bytes) -> None:
+        """Make what the buffer held durable: the tail object (when there is one), then the sidecar
+        with every checkpoint reached."""
+        if tail:
+            self.store.put(self.tail_url, tail)
+        side = {**side, "partitions": {**side.get("partitions", {}), **self._waiting}}
+        self.store.put(self.sidecar_url, json.dumps(side).encode("utf-8"))
+        self._side, self._waiting = side, {}
+        if not tail:
+            self._buffer = bytearray()
+
+    def _start_upload(self) -> str:
+        return self.store.call("start the upload of", self.url, "create_multipart_upload")["UploadId"]
+
+    def _upload_part(self, upload_id: str, number: int) -> dict[str, Any]:
+        if number > MAX_PARTS:
+            raise TerminalError(f"{self.url}: an S3 upload has at most {MAX_PARTS:,} parts; this object is larger "
+                                "than one upload can hold")
+        answer = self.store.call(f"upload part {number} of", self.url, "upload_part", UploadId=upload_id,
+                                 PartNumber=number, Body=bytes(self._buffer))
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def _continue(self, side: dict[str, Any]) -> None:
+        """Take up the run the sidecar describes: its upload's parts, and the tail it committed."""
+        upload_id = side.get("upload_id")
+        if upload_id:
+            try:
+                self.store.call("resume the upload of", self.url, "list_parts", UploadId=upload_id, MaxParts=1)
+            except TerminalError as exc:
+                raise TerminalError(
+                    f"{exc}; the unfinished run cannot be continued: run the job again without --resume (or with "
+                    "--restart) to load everything again"
+                ) from exc
+        tail = int(side.get("tail") or 0)
+        data = self.store.get_range(self.tail_url, 0, tail) if tail else b""
+        if len(data) != tail:
+            raise TerminalError(f"{self.tail_url} holds {len(data):,} bytes, the checkpoint expects {tail:,}; run "
+                                "the job again with --restart")
+        self._buffer, self._side = bytearray(data), side
+
+    def _discard(self, side: dict[str, Any] | None) -> None:
+        """Undo what an interrupted run that is not being continued left: its upload (and any
+        other unfinished upload of this key, which only a crashed writer leaves), tail, sidecar."""
+        for upload_id in self.store.uploads(self.url):
+            self.store.call("abort an old upload of", self.url, "abort_multipart_upload", UploadId=upload_id)
+        if side is not None:
+            self.store.delete(self.tail_url)
+            self.store.delete(self.sidecar_url)
+
+    def _read_sidecar(self) -> dict[str, Any] | None:
+        text = self.store.get_text(self.sidecar_url)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise TerminalError(f"cannot read the checkpoint object {self.sidecar_url} ({exc}); delete it to start over") from exc
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+class ObjectParquetSink:
+    """A Parquet object in S3: written to a local temporary file, uploaded when the run finishes
+    (multipart above the part size), so the object appears whole or not at all."""
+
+    def __init__(self, config: Any):
+        from portl.connectors.parquet import ParquetSink
+
+        self.config = config
+        self.store = store_for(config)
+        self.url = self.name = config.path
+        self.description = f"Parquet object {self.url}"
+        self._folder = tempfile.mkdtemp(prefix="portl-parquet-")
+        self._local = os.path.join(self._folder, "data.parquet")
+        self._inner = ParquetSink(config.model_copy(update={"path": self._local}), self._folder)
+        self._inner.name = self.url
+        self.capabilities = Capabilities(
+            modes=frozenset({WriteMode.APPEND, WriteMode.REPLACE}),
+            transactional=True,
+            resumable=False,
+            concurrent_writers=1,
+            bulk_method=f"pyarrow ParquetWriter ({config.compression}) to a local file, uploaded when the run finishes",
+            mode_to_reuse=True,
+        )
+
+    def table_info(self) -> TableInfo | None:
+        return None
+
+    def count_rows(self) -> int | None:
+        return None
+
+    def existing_data(self) -> str | None:
+        found = self.store.head(self.url, missing_ok=True)
+        return None if found is None else f"{self.url} ({found.size:,} bytes)"
+
+    def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
+        self._check_mode(spec)
+        return TargetPlan(
+            target=self.url,
+            ddl=[f"write a local temporary Parquet file; upload it as {self.url} when the run finishes"],
+            per_batch=[f"write the batch as a row group ({self.config.compression})"],
+            notes=["a Parquet object cannot be continued: --resume writes it again from the start"],
+        )
+
+    def prepare(self, schema: pa.Schema, spec: WriteSpec, resuming: bool) -> None:
+        self._check_mode(spec)
+        self._inner.prepare(schema, WriteSpec(WriteMode.REPLACE), resuming)
+
+    def transaction(self) -> Any:
+        return self._inner.transaction()
+
+    def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: Any) -> WriteResult:
+        return self._inner.write(batch, spec, tx)
+
+    def save_checkpoint(self, tx: Any, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
+        """Nothing to keep: an unfinished Parquet object cannot be continued."""
+
+    def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
+        return {}
+
+    def job_checkpoints(self, job: str) -> dict[str, RunCheckpoints]:
+        return {}
+
+    def forget_run(self, run_id: str) -> None:
+        """Nothing is kept to forget."""
+
+    def finish(self, run_id: str) -> None:
+        self._inner.finish(run_id)
+        if not os.path.exists(self._local):
+            return
+        from boto3.s3.transfer import TransferConfig
+
+        bucket, _, key = self.url[len("s3://"):].partition("/")
+        try:
+            self.store.client.upload_file(self._local, bucket, key, Config=TransferConfig(
+                multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES))
+        except Exception as exc:
+            raise self.store.error(getattr(exc, "__cause__", None) or exc, bucket, key, "upload") from exc
+        finally:
+            os.remove(self._local)
+
+    def close(self) -> None:
+        self._inner.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    def _check_mode(self, spec: WriteSpec) -> None:
+        if spec.mode not in (WriteMode.APPEND, WriteMode.REPLACE):
+            raise TerminalError(f"{self.name}: Parquet objects cannot be written with mode {spec.mode.value}; use replace")
+        if spec.mode is WriteMode.APPEND and self.existing_data() is not None:
+            raise TerminalError(
+                f"cannot append to the existing Parquet object {self.url}: Parquet files cannot be appended to; "
+                "use mode: replace, or write to a new key"
+            )
+

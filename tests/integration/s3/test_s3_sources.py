@@ -1,0 +1,168 @@
+"""Reading objects from S3 (moto's server, through boto3's own client): one object, globs of
+many (gzip, JSON lines, Parquet), local globs, byte-range partitions, resume, and errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import portl
+from portl.connectors import registry
+from portl.errors import ConfigError, SourceError
+from tests.integration.s3.helpers import csv_text, gz, people, run_job, sqlite_ids, write_job
+
+
+def test_one_csv_object_loads_every_row(tmp_path, s3_bucket):
+    s3_bucket.put("in/people.csv", csv_text(people(1, 500)))
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('in/people.csv')}'}}")
+    report = run_job(job, tmp_path / "state")
+    assert (report.counts.read, report.counts.inserted) == (500, 500)
+    assert sqlite_ids(tmp_path) == list(range(1, 501))
+
+
+def test_a_glob_reads_every_matching_object_across_prefixes_in_key_order(tmp_path, s3_bucket):
+    s3_bucket.put("logs/2024/02/b.csv.gz", gz(csv_text(people(11, 20))))
+    s3_bucket.put("logs/2024/01/a.csv.gz", gz(csv_text(people(1, 10))))
+    s3_bucket.put("logs/2024/01/notes.txt", "not a match")
+    s3_bucket.put("logs/c.csv.gz", gz(csv_text(people(21, 25))))
+    s3_bucket.put("other/d.csv.gz", gz(csv_text(people(100, 101))))
+    source = _open(tmp_path, f"{{type: csv, path: '{s3_bucket.url('logs/**/*.csv.gz')}'}}")
+    try:
+        assert [f.name.rsplit("/", 2)[-2:] for f in source.files] == [["01", "a.csv.gz"], ["02", "b.csv.gz"],
+                                                                       ["logs", "c.csv.gz"]]
+        ids = [int(r["id"]) for chunk in source.read(4, None) for r in chunk.data.to_pylist()]
+    finally:
+        source.close()
+    assert ids == list(range(1, 26))
+
+
+def test_jsonl_objects_and_parquet_objects_load_through_a_glob(tmp_path, s3_bucket):
+    for n, first in enumerate((1, 4)):
+        lines = "".join(json.dumps({"id": i, "name": f"n{i}"}) + "\n" for i in range(first, first + 3))
+        s3_bucket.put(f"j/part-{n}.jsonl", lines)
+        table = pa.table({"id": list(range(first, first + 3)), "name": [f"n{i}" for i in range(first, first + 3)]})
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        s3_bucket.put(f"p/part-{n}.parquet", sink.getvalue())
+    for kind, key in (("jsonl", "j/*.jsonl"), ("parquet", "p/part-?.parquet")):
+        job = write_job(tmp_path, f"{{type: {kind}, path: '{s3_bucket.url(key)}'}}", name=f"load_{kind}",
+                        destination=f"{{type: sqlite, path: out.db, table: {kind}}}")
+        assert run_job(job, tmp_path / "state").counts.inserted == 6
+        assert sqlite_ids(tmp_path, kind) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_glob_of_local_files_reads_them_as_one_source(tmp_path):
+    (tmp_path / "data" / "more").mkdir(parents=True)
+    (tmp_path / "data" / "b.csv").write_text(csv_text(people(4, 6)))
+    (tmp_path / "data" / "a.csv").write_text(csv_text(people(1, 3)))
+    (tmp_path / "data" / "more" / "c.csv").write_text(csv_text(people(7, 9)))
+    job = write_job(tmp_path, "{type: csv, path: 'data/**/*.csv'}")
+    assert run_job(job, tmp_path / "state").counts.inserted == 9
+    assert sqlite_ids(tmp_path) == list(range(1, 10))
+
+
+def test_rejects_name_the_object_and_its_line(tmp_path, s3_bucket):
+    s3_bucket.put("r/a.csv", csv_text(people(1, 3)))
+    s3_bucket.put("r/b.csv", "id,name,city\n4,ok,x\n5,too,many,fields\n")
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('r/*.csv')}'}}")
+    report = run_job(job, tmp_path / "state")
+    assert (report.counts.read, report.counts.inserted, report.counts.rejected) == (5, 4, 1)
+    rejects = (tmp_path / "people.rejects.csv").read_text()
+    assert s3_bucket.url("r/b.csv") in rejects and ",3," in rejects
+
+
+def test_a_file_whose_header_differs_is_an_error_naming_it(tmp_path, s3_bucket):
+    s3_bucket.put("h/a.csv", csv_text(people(1, 3)))
+    s3_bucket.put("h/b.csv", "id,full_name,city\n4,x,y\n")
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('h/*.csv')}'}}")
+    with pytest.raises(SourceError, match=r"h/b\.csv has the columns id, full_name, city, but .*h/a\.csv has id, name, city"):
+        run_job(job, tmp_path / "state")
+
+
+def test_two_workers_read_byte_ranges_of_one_object(tmp_path, s3_bucket):
+    s3_bucket.put("big.csv", csv_text(people(1, 20000)))
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('big.csv')}'}}",
+                    body="parallel: {workers: 2}\nbatch: {size: 1000}\n")
+    the_plan = portl.plan(portl.load_job(job))
+    starts = the_plan.source.partitions(2)
+    the_plan.close()
+    assert len(starts) == 2 and starts[1].position["offset"] > 0 and starts[1].position["line"] > 2
+    report = run_job(job, tmp_path / "state")
+    assert report.counts.inserted == 20000
+    assert sqlite_ids(tmp_path) == list(range(1, 20001))
+
+
+def test_a_crash_in_the_second_object_resumes_inside_it(tmp_path, s3_bucket, crash_hook):
+    s3_bucket.put("c/1.csv", csv_text(people(1, 30)))
+    s3_bucket.put("c/2.csv", csv_text(people(31, 300)))
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('c/*.csv')}'}}",
+                    body="batch: {size: 40}\n" + crash_hook.yaml)
+    crash_hook.arm()
+    with pytest.raises(portl.HookError):
+        run_job(job, tmp_path / "state")
+    crash_hook.disarm()
+    assert sqlite_ids(tmp_path) == list(range(1, 71))  # a batch holds rows of one object: 1-30, then 31-70
+    report = run_job(job, tmp_path / "state", resume=True)
+    assert report.resumed and report.counts.read == 300
+    assert sqlite_ids(tmp_path) == list(range(1, 301))
+
+
+def test_a_missing_bucket_is_named(tmp_path, s3_bucket):
+    job = write_job(tmp_path, "{type: csv, path: 's3://portl-no-such-bucket/in.csv'}")
+    with pytest.raises(SourceError, match="bucket 'portl-no-such-bucket' does not exist"):
+        run_job(job, tmp_path / "state")
+
+
+def test_a_glob_matching_nothing_names_the_pattern(tmp_path, s3_bucket):
+    s3_bucket.put("in/a.csv", csv_text(people(1, 2)))
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('in/*.tsv')}'}}")
+    with pytest.raises(SourceError, match=rf"no object matches {s3_bucket.url('in/')}\*\.tsv"):
+        run_job(job, tmp_path / "state")
+
+
+def test_a_missing_object_names_bucket_and_key(tmp_path, s3_bucket):
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('in/none.csv')}'}}")
+    with pytest.raises(SourceError, match=rf"no such object \(bucket '{s3_bucket.name}', key 'in/none.csv'\)"):
+        run_job(job, tmp_path / "state")
+
+
+def test_wrong_credentials_are_refused_with_a_clear_error_and_exit_code(tmp_path, s3_bucket, monkeypatch):
+    import moto.settings
+
+    s3_bucket.put("in/a.csv", csv_text(people(1, 2)))
+    monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # the server checks keys now
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('in/a.csv')}'}}")
+    result = subprocess.run([sys.executable, "-m", "portl.cli.app", "run", job, "--state-dir", str(tmp_path / "state")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "S3 refused the credentials (InvalidAccessKeyId)" in result.stderr + result.stdout
+    assert s3_bucket.url("in/a.csv") in result.stderr + result.stdout
+
+
+def test_store_options_on_a_local_path_are_refused(tmp_path):
+    (tmp_path / "in.csv").write_text(csv_text(people(1, 2)))
+    job = write_job(tmp_path, "{type: csv, path: in.csv, region: eu-west-1}")
+    with pytest.raises(ConfigError, match="region only apply to s3:// paths"):
+        portl.load_job(job)
+
+
+def test_keys_given_in_the_job_never_show_in_the_plan(tmp_path, s3_bucket):
+    s3_bucket.put("in/a.csv", csv_text(people(1, 2)))
+    source = (f"{{type: csv, path: '{s3_bucket.url('in/a.csv')}', aws_access_key_id: portl-test, "
+              "aws_secret_access_key: portl-test-secret}")
+    job = write_job(tmp_path, source)
+    loaded = portl.load_job(job)
+    assert "portl-test-secret" not in repr(loaded.job.source)
+    assert run_job(job, tmp_path / "state").counts.inserted == 2
+
+
+def _open(tmp_path, source_yaml: str):
+    job = write_job(tmp_path, source_yaml)
+    return registry.open_source(portl.load_job(job).job.source, str(tmp_path))
