@@ -35,3 +35,11 @@ def test_a_lambda_endpoint_on_a_private_address_is_refused_like_any_url():
     [(line, message)] = messages(text)
     assert line == 4 and message.startswith("http://10.0.0.5:9001 leads to 10.0.0.5, a loopback, private or link-local")
     assert messages(text, Allowances(private_network=True)) == []
+
+
+def test_a_flows_lambda_connection_without_keys_is_refused_the_same_way():
+    text = ("version: 2\nname: sync\nconnections:\n  aws: {type: lambda, region: eu-west-1}\n"
+            "steps:\n  - {id: enrich, type: lambda.invoke, connection: aws, function: enrich, payload: {a: 1}}\n")
+    [(line, message)] = messages(text)
+    assert line == 4 and message.startswith("a lambda call without access_key_id and secret_access_key")
+    assert messages(text.replace("region: eu-west-1", f"region: eu-west-1, {KEYS}")) == []

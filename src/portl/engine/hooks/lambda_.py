@@ -139,13 +139,14 @@ class LambdaCall:
 
         request = LambdaRequest(self.hook.function, payload, self.hook.qualifier, self.hook.invocation)
         body = to_json_bytes(payload)
-        delays: list[float] = []
-        attempts = self._policy.max_attempts
-        for number in range(1, attempts + 1):
+        delays: list[float] = []  # drawn at the first retry: most invocations never need them
+        number = 0
+        while True:
+            number += 1
             outcome = lambda_attempt(self._client, request, self._policy, body)
             if outcome.result is not None:
                 return outcome.result.body
-            if not outcome.retryable or number == attempts:
+            if not outcome.retryable or number >= self._policy.max_attempts:
                 tries = f" (gave up after {number} attempts)" if number > 1 else ""
                 raise HookError(mask_url(f"{self.label} {outcome.problem}{suffix}{tries}"))
             delays = delays or self._policy.delays()
@@ -153,7 +154,6 @@ class LambdaCall:
             if outcome.retry_after_s is not None:
                 delay = max(delay, min(outcome.retry_after_s, MAX_RETRY_AFTER_S))
             self._sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _span(places: list[str]) -> str:

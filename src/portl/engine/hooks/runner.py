@@ -13,8 +13,8 @@ from portl.spec.models import HOOK_EVENTS, Hooks, HttpHook, LambdaHook, PythonHo
 
 
 class HookRunner:
-    """Runs a job's hooks. Python hook functions are imported when the runner is built, so a
-    missing module fails before anything is written; close the runner (or use it as a context
+    """Runs a job's hooks. Python hook functions are imported (and lambda hooks' boto3 clients
+    made) when the runner is built, so a missing module fails before anything is written; close the runner (or use it as a context
     manager) to release its HTTP connections and its place on ``sys.path``."""
 
     def __init__(self, hooks: Hooks, context: HookContext, retry_attempts: int = 3, backoff_ms: int = 200):
