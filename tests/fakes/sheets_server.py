@@ -1,0 +1,562 @@
+"""A local server speaking the Google Sheets API v4 JSON endpoints Portl uses, so that the real
+``google-api-python-client`` reaches it over HTTP (``client_options={"api_endpoint": url}``).
+
+Spreadsheets live in memory as grids of cells (a value and a number format). Served:
+
+- ``GET /v4/spreadsheets/{id}``: properties, sheets (``gridProperties``, ``hidden``,
+  ``developerMetadata``) and, with ``ranges`` + ``includeGridData``, each cell's
+  ``effectiveValue`` / ``userEnteredFormat`` / ``effectiveFormat.numberFormat``;
+- ``GET …/values/{range}``, ``GET …/values:batchGet`` (``majorDimension`` ROWS or COLUMNS,
+  trailing empty rows and cells trimmed as Google does; ``UNFORMATTED_VALUE`` answers);
+- ``POST …/values/{range}:append``, ``PUT …/values/{range}``, ``POST …/values/{range}:clear``;
+- ``POST /v4/spreadsheets/{id}:batchUpdate`` with ``addSheet``, ``deleteSheet``, ``updateCells``,
+  ``appendCells``, ``appendDimension``, ``deleteDimension``, ``updateSheetProperties`` and
+  ``createDeveloperMetadata``. Like the real API a batchUpdate is atomic: it works on a copy that
+  replaces the spreadsheet only when every request applied.
+- ``POST /token``: an OAuth token endpoint (refresh-token and JWT-bearer grants), so that
+  credential files whose ``token_uri`` points here work.
+
+What it is not: no formulas (a string starting with ``=`` stays a string), no formatting beyond
+number formats, no ``fields`` masks on answers (it answers everything it has), no A1 ranges
+without a sheet name other than the first sheet. Limits are the real ones: 50,000 characters per
+cell, 10 million cells per spreadsheet (``cell_limit`` to lower it).
+
+Faults: ``fail_next(status, count, kind)`` answers the next ``count`` requests of ``kind`` (or
+any) with ``status`` (429 ``RESOURCE_EXHAUSTED``, 500, 503, 403, 404). ``requests`` counts every
+request by kind (``get``, ``values.get``, ``values.batchGet``, ``values.append``,
+``values.update``, ``values.clear``, ``batchUpdate``, ``token``). With ``tokens`` set, requests
+must carry one of them as a Bearer token (else 401); ``api_keys`` may read only.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.serving import FakeServer, Handler, serve_main
+
+CELL_CHARACTERS = 50_000
+CELL_LIMIT = 10_000_000
+WRITES = ("batchUpdate", "values.append", "values.update", "values.clear")
+STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+          429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+MESSAGES = {429: "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per user'",
+            500: "Internal error encountered.", 503: "The service is currently unavailable.",
+            403: "The caller does not have permission", 404: "Requested entity was not found."}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Sheet:
+    sheet_id: int
+    title: str
+    rows: list[list[dict | None]] = field(default_factory=list)
+    row_count: int = 1000
+    column_count: int = 26
+    hidden: bool = False
+    metadata: list[dict] = field(default_factory=list)
+
+    def cell(self, r: int, c: int) -> dict | None:
+        if r < len(self.rows) and c < len(self.rows[r]):
+            return self.rows[r][c]
+        return None
+
+    def put(self, r: int, c: int, value: dict | None) -> None:
+        if r >= self.row_count or c >= self.column_count:
+            raise ApiError(400, f"Invalid requests: range ({self.title}!R{r + 1}C{c + 1}) exceeds grid limits. "
+                                f"Max rows: {self.row_count}, max columns: {self.column_count}")
+        while len(self.rows) <= r:
+            self.rows.append([])
+        row = self.rows[r]
+        while len(row) <= c:
+            row.append(None)
+        row[c] = value
+
+    def last_row(self) -> int:
+        """The number of rows down to the last one holding a value."""
+        for r in range(len(self.rows) - 1, -1, -1):
+            if any(cell and "v" in cell for cell in self.rows[r]):
+                return r + 1
+        return 0
+
+    def properties(self, index: int) -> dict:
+        return {"sheetId": self.sheet_id, "title": self.title, "index": index, "sheetType": "GRID", "hidden": self.hidden,
+                "gridProperties": {"rowCount": self.row_count, "columnCount": self.column_count}}
+
+
+@dataclass
+class Spreadsheet:
+    spreadsheet_id: str
+    title: str
+    sheets: list[Sheet] = field(default_factory=list)
+    next_id: int = 1
+
+    def sheet(self, title: str) -> Sheet:
+        for s in self.sheets:
+            if s.title == title:
+                return s
+        raise ApiError(400, f"Unable to parse range: {title}")
+
+    def by_id(self, sheet_id: int) -> Sheet:
+        for s in self.sheets:
+            if s.sheet_id == sheet_id:
+                return s
+        raise ApiError(400, f"Invalid requests: No grid with id: {sheet_id}")
+
+
+# --- A1 notation ------------------------------------------------------------------------------
+
+_CELL = re.compile(r"^([A-Za-z]*)(\d*)$")
+
+
+def column_number(letters: str) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def column_letters(index: int) -> str:
+    out, index = "", index + 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        out = chr(65 + rest) + out
+    return out
+
+
+def parse_range(book: Spreadsheet, text: str) -> tuple[Sheet, int, int, int | None, int | None]:
+    """``(sheet, first row, first column, end row, end column)``, 0-based, ends excluded (None: open)."""
+    if "!" in text:
+        name, _, cells = text.rpartition("!")
+    elif any(s.title == text for s in book.sheets) or not _CELL.match(text.split(":")[0]):
+        name, cells = text, ""
+    else:
+        name, cells = book.sheets[0].title, text
+    if name.startswith("'") and name.endswith("'"):
+        name = name[1:-1].replace("''", "'")
+    sheet = book.sheet(name)
+    if not cells:
+        return sheet, 0, 0, None, None
+    start, _, end = cells.partition(":")
+    a, b = _CELL.match(start), _CELL.match(end or start)
+    if a is None or b is None:
+        raise ApiError(400, f"Unable to parse range: {text}")
+    r0 = int(a.group(2)) - 1 if a.group(2) else 0
+    c0 = column_number(a.group(1)) if a.group(1) else 0
+    r1 = int(b.group(2)) if b.group(2) else None
+    c1 = column_number(b.group(1)) + 1 if b.group(1) else None
+    return sheet, r0, c0, r1, c1
+
+
+# --- cells --------------------------------------------------------------------------------------
+
+def extended_value(value: Any) -> dict:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, (int, float)):
+        return {"numberValue": value}
+    return {"stringValue": str(value)}
+
+
+def plain(cell: dict | None) -> Any:
+    if not cell or "v" not in cell:
+        return None
+    value = cell["v"]
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def from_cell_data(data: dict, fields: str, old: dict | None) -> dict | None:
+    """A stored cell from a CellData of a request, under its ``fields`` mask."""
+    every = fields.strip() == "*"
+    masks = [f.strip() for f in fields.split(",")]
+    out = dict(old or {})
+    if every or "userEnteredValue" in masks:
+        out.pop("v", None)
+        entered = data.get("userEnteredValue")
+        if entered:
+            (kind, value), = entered.items()
+            if kind == "formulaValue":
+                raise ApiError(400, "formulas are not served by this fake")
+            if isinstance(value, str) and len(value) > CELL_CHARACTERS:
+                raise ApiError(400, f"Your input contains more than the maximum of {CELL_CHARACTERS} characters in a single cell.")
+            out["v"] = value
+    if every or any(m.startswith("userEnteredFormat") for m in masks):
+        number_format = data.get("userEnteredFormat", {}).get("numberFormat")
+        if number_format:
+            out["fmt"] = number_format
+        else:
+            out.pop("fmt", None)
+    return out or None
+
+
+def cell_data(cell: dict | None) -> dict:
+    if not cell:
+        return {}
+    out: dict = {}
+    if "v" in cell:
+        out["effectiveValue"] = extended_value(cell["v"])
+        out["userEnteredValue"] = extended_value(cell["v"])
+    if "fmt" in cell:
+        out["userEnteredFormat"] = {"numberFormat": cell["fmt"]}
+        out["effectiveFormat"] = {"numberFormat": cell["fmt"]}
+    return out
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+class SheetsHandler(Handler):
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
+    def _route(self, method: str) -> None:
+        body = self.read_body()
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        try:
+            status, answer = self.app.handle(method, unquote(parts.path), query, body, self.headers)
+        except ApiError as exc:
+            status, answer = exc.status, {"error": {"code": exc.status, "message": str(exc),
+                                                    "status": STATUS.get(exc.status, "UNKNOWN")}}
+        self.answer_json(status, answer)
+
+
+class SheetsServer(FakeServer):
+    """The fake Sheets API; ``url`` is the ``api_endpoint`` and ``token_uri`` the OAuth endpoint."""
+
+    handler = SheetsHandler
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.books: dict[str, Spreadsheet] = {}
+        self.requests: Counter[str] = Counter()
+        self.tokens: set[str] | None = None
+        self.refresh_tokens: dict[str, str] = {}
+        self.api_keys: set[str] = set()
+        self.forbidden: set[str] = set()
+        self.cell_limit = CELL_LIMIT
+        self.token_uri = self.url + "/token"
+        self._faults: list[list] = []
+        self._lock = threading.Lock()
+
+    # set-up and inspection, for tests
+
+    def create(self, spreadsheet_id: str, title: str = "Book", sheets: dict[str, list[list[Any]]] | None = None) -> Spreadsheet:
+        book = Spreadsheet(spreadsheet_id, title)
+        for name, rows in (sheets or {"Sheet1": []}).items():
+            self.add_sheet(book, name)
+            for r, row in enumerate(rows):
+                for c, value in enumerate(row):
+                    if value is not None:
+                        book.sheets[-1].put(r, c, value if isinstance(value, dict) else {"v": value})
+        self.books[spreadsheet_id] = book
+        return book
+
+    @staticmethod
+    def add_sheet(book: Spreadsheet, title: str, rows: int = 1000, columns: int = 26, hidden: bool = False) -> Sheet:
+        if any(s.title == title for s in book.sheets):
+            raise ApiError(400, f'Invalid requests[0].addSheet: A sheet with the name "{title}" already exists. '
+                                "Please enter another name.")
+        sheet = Sheet(book.next_id, title, row_count=rows, column_count=columns, hidden=hidden)
+        book.next_id += 1
+        book.sheets.append(sheet)
+        return sheet
+
+    def values(self, spreadsheet_id: str, title: str) -> list[list[Any]]:
+        """A tab's values as plain Python rows, trailing empty rows and cells left out."""
+        sheet = self.books[spreadsheet_id].sheet(title)
+        rows = [[plain(c) for c in row] for row in sheet.rows[:sheet.last_row()]]
+        for row in rows:
+            while row and row[-1] is None:
+                row.pop()
+        return rows
+
+    def writes(self) -> int:
+        return sum(self.requests[k] for k in WRITES)
+
+    def fail_next(self, status: int, count: int = 1, kind: str | None = None) -> None:
+        with self._lock:
+            self._faults.append([status, count, kind])
+
+    # requests
+
+    def handle(self, method: str, path: str, query: dict, body: bytes, headers: Any) -> tuple[int, Any]:
+        if path == "/token":
+            self._count("token")
+            return self._token(body)
+        match = re.match(r"^/v4/spreadsheets/([^/:]+)(?::batchUpdate|/values(?::batchGet|/(.+?)(?::(append|clear))?)?)?$", path)
+        if not match:
+            raise ApiError(404, f"no such endpoint: {method} {path}")
+        spreadsheet_id, value_range, verb = match.group(1), match.group(2), match.group(3)
+        if path.endswith(":batchUpdate"):
+            kind = "batchUpdate"
+        elif path.endswith("values:batchGet"):
+            kind = "values.batchGet"
+        elif value_range is not None:
+            kind = {"append": "values.append", "clear": "values.clear"}.get(verb or "", "values.update" if method == "PUT" else "values.get")
+        else:
+            kind = "get"
+        self._count(kind)
+        self._check_fault(kind)
+        self._check_auth(headers, query, kind)
+        if spreadsheet_id in self.forbidden:
+            raise ApiError(403, MESSAGES[403])
+        with self._lock:
+            book = self.books.get(spreadsheet_id)
+            if book is None:
+                raise ApiError(404, MESSAGES[404])
+            payload = json.loads(body) if body else {}
+            if kind == "get":
+                return 200, self._get(book, query)
+            if kind == "values.get":
+                return 200, self._read(book, value_range, query)
+            if kind == "values.batchGet":
+                return 200, {"spreadsheetId": book.spreadsheet_id,
+                             "valueRanges": [self._read(book, r, query) for r in query.get("ranges", [])]}
+            if kind == "batchUpdate":
+                return 200, self._batch_update(book, payload)
+            return 200, self._values_write(book, kind, value_range, payload)
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.requests[kind] += 1
+
+    def _check_fault(self, kind: str) -> None:
+        with self._lock:
+            for fault in self._faults:
+                status, count, wanted = fault
+                if count > 0 and wanted in (None, kind):
+                    fault[1] -= 1
+                    raise ApiError(status, MESSAGES.get(status, "fault injected"))
+
+    def _check_auth(self, headers: Any, query: dict, kind: str) -> None:
+        key = query.get("key", [None])[0]
+        if key is not None:
+            if key not in self.api_keys:
+                raise ApiError(400, "API key not valid. Please pass a valid API key.")
+            if kind in WRITES:
+                raise ApiError(401, "API keys are not supported by this API. Expected OAuth2 access token or other "
+                                    "authentication credentials that assert a principal.")
+            return
+        if self.tokens is None:
+            return
+        auth = headers.get("Authorization") or ""
+        if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+            raise ApiError(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+                                "cookie or other valid authentication credential.")
+
+    def _token(self, body: bytes) -> tuple[int, Any]:
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        grant = form.get("grant_type", "")
+        if grant == "refresh_token":
+            token = self.refresh_tokens.get(form.get("refresh_token", ""))
+            if token is None:
+                return 400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            token = self.refresh_tokens.get("service-account")
+            if token is None:
+                return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+        else:
+            return 400, {"error": "unsupported_grant_type"}
+        return 200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
+
+    def _get(self, book: Spreadsheet, query: dict) -> dict:
+        grid = query.get("includeGridData", ["false"])[0] == "true"
+        ranges = query.get("ranges", [])
+        sheets = []
+        for index, sheet in enumerate(book.sheets):
+            entry: dict = {"properties": sheet.properties(index)}
+            if sheet.metadata:
+                entry["developerMetadata"] = sheet.metadata
+            wanted = [r for r in ranges if parse_range(book, r)[0] is sheet]
+            if grid and wanted:
+                entry["data"] = []
+                for text in wanted:
+                    _, r0, c0, r1, c1 = parse_range(book, text)
+                    r1 = min(r1 if r1 is not None else sheet.last_row(), sheet.last_row())
+                    c1 = c1 if c1 is not None else sheet.column_count
+                    rows = [{"values": [cell_data(sheet.cell(r, c)) for c in range(c0, c1)]} for r in range(r0, r1)]
+                    entry["data"].append({"startRow": r0, "startColumn": c0, "rowData": rows})
+            sheets.append(entry)
+        for text in ranges:
+            parse_range(book, text)  # an unknown sheet is an error
+        return {"spreadsheetId": book.spreadsheet_id, "properties": {"title": book.title}, "sheets": sheets}
+
+    def _read(self, book: Spreadsheet, text: str, query: dict) -> dict:
+        sheet, r0, c0, r1, c1 = parse_range(book, text)
+        last = sheet.last_row()
+        r1 = min(last, r1) if r1 is not None else last
+        c1 = c1 if c1 is not None else sheet.column_count
+        formatted = query.get("valueRenderOption", ["FORMATTED_VALUE"])[0] == "FORMATTED_VALUE"
+        rows = []
+        for r in range(r0, r1):
+            row = [plain(sheet.cell(r, c)) for c in range(c0, c1)]
+            if formatted:
+                row = [None if v is None else ("TRUE" if v is True else "FALSE" if v is False else str(v)) for v in row]
+            while row and row[-1] is None:
+                row.pop()
+            rows.append(["" if v is None else v for v in row])
+        while rows and not rows[-1]:
+            rows.pop()
+        answer: dict = {"range": text, "majorDimension": query.get("majorDimension", ["ROWS"])[0]}
+        if answer["majorDimension"] == "COLUMNS" and rows:
+            width = max(len(r) for r in rows)
+            columns = [[r[c] if c < len(r) else "" for r in rows] for c in range(width)]
+            for column in columns:
+                while column and column[-1] == "":
+                    column.pop()
+            rows = columns
+        if rows:
+            answer["values"] = rows
+        return answer
+
+    def _values_write(self, book: Spreadsheet, kind: str, text: str, payload: dict) -> dict:
+        work = copy.deepcopy(book)
+        sheet, r0, c0, r1, c1 = parse_range(work, text)
+        if kind == "values.clear":
+            for r in range(r0, min(len(sheet.rows), r1 if r1 is not None else len(sheet.rows))):
+                for c in range(c0, min(len(sheet.rows[r]), c1 if c1 is not None else len(sheet.rows[r]))):
+                    sheet.rows[r][c] = None
+        else:
+            rows = payload.get("values", [])
+            if kind == "values.append":
+                r0 = max(r0, sheet.last_row())
+                sheet.row_count = max(sheet.row_count, r0 + len(rows))
+            for i, row in enumerate(rows):
+                for j, value in enumerate(row):
+                    if isinstance(value, str) and len(value) > CELL_CHARACTERS:
+                        raise ApiError(400, f"Your input contains more than the maximum of {CELL_CHARACTERS} "
+                                            "characters in a single cell.")
+                    sheet.put(r0 + i, c0 + j, None if value is None or value == "" else {"v": value})
+        self._check_cells(work)
+        self.books[book.spreadsheet_id] = work
+        return {"spreadsheetId": book.spreadsheet_id}
+
+    def _batch_update(self, book: Spreadsheet, payload: dict) -> dict:
+        work = copy.deepcopy(book)  # atomic: applied to a copy that replaces the book only at the end
+        replies = []
+        for i, request in enumerate(payload.get("requests", [])):
+            (name, body), = request.items()
+            try:
+                replies.append(self._apply(work, name, body))
+            except ApiError as exc:
+                raise ApiError(exc.status, f"Invalid requests[{i}].{name}: {exc}") from None
+        self._check_cells(work)
+        self.books[book.spreadsheet_id] = work
+        return {"spreadsheetId": book.spreadsheet_id, "replies": replies}
+
+    def _check_cells(self, book: Spreadsheet) -> None:
+        cells = sum(s.row_count * s.column_count for s in book.sheets)
+        if cells > self.cell_limit:
+            raise ApiError(400, f"This action would increase the number of cells in the workbook above the limit of "
+                                f"{self.cell_limit} cells.")
+
+    def _apply(self, book: Spreadsheet, name: str, body: dict) -> dict:
+        if name == "addSheet":
+            props = body.get("properties", {})
+            grid = props.get("gridProperties", {})
+            sheet = self.add_sheet(book, props["title"], grid.get("rowCount", 1000), grid.get("columnCount", 26),
+                                   props.get("hidden", False))
+            return {"addSheet": {"properties": sheet.properties(len(book.sheets) - 1)}}
+        if name == "deleteSheet":
+            sheet = book.by_id(body["sheetId"])
+            book.sheets.remove(sheet)
+            return {}
+        if name == "updateSheetProperties":
+            props, fields = body["properties"], body.get("fields", "*")
+            sheet = book.by_id(props["sheetId"])
+            grid = props.get("gridProperties", {})
+            if "gridProperties.rowCount" in fields or fields == "*":
+                sheet.row_count = grid.get("rowCount", sheet.row_count)
+            if "gridProperties.columnCount" in fields or fields == "*":
+                sheet.column_count = grid.get("columnCount", sheet.column_count)
+            if "hidden" in fields or fields == "*":
+                sheet.hidden = props.get("hidden", False)
+            if "title" in fields or fields == "*":
+                sheet.title = props.get("title", sheet.title)
+            return {}
+        if name == "appendDimension":
+            sheet = book.by_id(body["sheetId"])
+            if body["dimension"] == "ROWS":
+                sheet.row_count += body["length"]
+            else:
+                sheet.column_count += body["length"]
+            return {}
+        if name == "deleteDimension":
+            rng = body["range"]
+            sheet = book.by_id(rng["sheetId"])
+            start, end = rng["startIndex"], rng["endIndex"]
+            if rng["dimension"] == "ROWS":
+                del sheet.rows[start:end]
+                sheet.row_count -= max(0, min(end, sheet.row_count) - start)
+            else:
+                for row in sheet.rows:
+                    del row[start:end]
+                sheet.column_count -= max(0, min(end, sheet.column_count) - start)
+            return {}
+        if name == "appendCells":
+            sheet = book.by_id(body["sheetId"])
+            start = sheet.last_row()
+            rows = body.get("rows", [])
+            sheet.row_count = max(sheet.row_count, start + len(rows))
+            for i, row in enumerate(rows):
+                for j, data in enumerate(row.get("values", [])):
+                    sheet.put(start + i, j, from_cell_data(data, body["fields"], None))
+            return {}
+        if name == "updateCells":
+            fields = body["fields"]
+            if "start" in body:
+                sheet = book.by_id(body["start"]["sheetId"])
+                r0, c0 = body["start"].get("rowIndex", 0), body["start"].get("columnIndex", 0)
+                for i, row in enumerate(body.get("rows", [])):
+                    for j, data in enumerate(row.get("values", [])):
+                        sheet.put(r0 + i, c0 + j, from_cell_data(data, fields, sheet.cell(r0 + i, c0 + j)))
+                return {}
+            rng = body["range"]
+            sheet = book.by_id(rng["sheetId"])
+            r0, c0 = rng.get("startRowIndex", 0), rng.get("startColumnIndex", 0)
+            r1, c1 = rng.get("endRowIndex", sheet.row_count), rng.get("endColumnIndex", sheet.column_count)
+            rows = body.get("rows", [])
+            for r in range(r0, min(r1, max(len(sheet.rows), r0 + len(rows)))):
+                for c in range(c0, c1):
+                    i, j = r - r0, c - c0
+                    data = rows[i]["values"][j] if i < len(rows) and j < len(rows[i].get("values", [])) else {}
+                    old = sheet.cell(r, c)
+                    if old is None and not data:
+                        continue
+                    sheet.put(r, c, from_cell_data(data, fields, old))
+            return {}
+        if name == "createDeveloperMetadata":
+            meta = dict(body["developerMetadata"])
+            location = meta.get("location", {})
+            sheet = book.by_id(location["sheetId"])
+            meta["metadataId"] = sum(len(s.metadata) for s in book.sheets) + 1
+            meta["location"] = {"locationType": "SHEET", "sheetId": sheet.sheet_id}
+            sheet.metadata.append(meta)
+            return {"createDeveloperMetadata": {"developerMetadata": meta}}
+        raise ApiError(400, f"request kind {name!r} is not served by this fake")
+
+
+def main(argv: list[str] | None = None) -> None:
+    serve_main("A local Google Sheets API v4 (in memory).", lambda options: SheetsServer(options.host, options.port,
+                                                                                         background=False), argv=argv)
+
+
+if __name__ == "__main__":
+    main()
