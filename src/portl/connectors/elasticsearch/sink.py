@@ -128,6 +128,7 @@ class ElasticsearchSink:
         self._spec: WriteSpec | None = None
         self._warnings: list[str] = []
         self._checkpoints_ready = False
+        self._spoilt: Bulk | None = None
 
     # --- introspection and planning ------------------------------------------------------
 
@@ -270,7 +271,15 @@ class ElasticsearchSink:
 
     @contextmanager
     def transaction(self) -> Iterator[Bulk]:
-        yield Bulk()
+        """A :class:`Bulk`. After one that ended in an error (a refused document), the next goes
+        on with it: the engine writes the batch's good rows again in a fresh transaction, and
+        they are answered from what the first request did."""
+        bulk, self._spoilt = self._spoilt or Bulk(), None
+        try:
+            yield bulk
+        except BaseException:
+            self._spoilt = bulk
+            raise
 
     @contextmanager
     def savepoint(self, tx: Bulk) -> Iterator[None]:
