@@ -79,7 +79,9 @@ class MultiFileSource:
         starts, before = [0], 0
         for i, found in enumerate(files[:-1]):
             before += found.size
-            if before >= total * len(starts) / groups and len(starts) < groups:
+            target = total * len(starts) / groups
+            # cut after this file when that lands nearer the target than cutting after the next
+            if len(starts) < groups and abs(before - target) <= abs(before + files[i + 1].size - target):
                 starts.append(i + 1)
         bounds = starts + [len(files)]
         return [_start(str(k), bounds[k], bounds[k + 1]) for k in range(len(starts))]

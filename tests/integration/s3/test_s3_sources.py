@@ -166,3 +166,22 @@ def test_keys_given_in_the_job_never_show_in_the_plan(tmp_path, s3_bucket):
 def _open(tmp_path, source_yaml: str):
     job = write_job(tmp_path, source_yaml)
     return registry.open_source(portl.load_job(job).job.source, str(tmp_path))
+
+
+def test_an_incremental_glob_of_objects_reads_only_new_and_rewritten_objects(tmp_path, s3_bucket):
+    s3_bucket.put("inc/a.csv", csv_text(people(1, 2)))
+    s3_bucket.put("inc/b.csv", csv_text(people(3, 4)))
+    first = _open(tmp_path, f"{{type: csv, path: '{s3_bucket.url('inc/*.csv')}'}}")
+    previous = first.incremental_mark(None)
+    first.close()
+    s3_bucket.put("inc/b.csv", csv_text(people(3, 4)).replace("name-", "NAME-"))  # same size, new ETag
+    s3_bucket.put("inc/c.csv", csv_text(people(5, 6)))
+    source = _open(tmp_path, f"{{type: csv, path: '{s3_bucket.url('inc/*.csv')}'}}")
+    mark = source.incremental_mark(previous)
+    source.restrict(previous, mark)
+    try:
+        rows = [r for chunk in source.read(100, None) for r in chunk.data.to_pylist()]
+    finally:
+        source.close()
+    assert [(r["id"], r["name"][:4]) for r in rows] == [("3", "NAME"), ("4", "NAME"), ("5", "name"), ("6", "name")]
+    assert mark["files"][s3_bucket.url("inc/a.csv")] == previous["files"][s3_bucket.url("inc/a.csv")]

@@ -1,0 +1,149 @@
+"""A glob of local files as one source: order, partitions, checkpoints, and the incremental
+protocol (the files loaded so far as the mark; only new or changed files read next time)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from portl.connectors import csv as csv_connector
+from portl.connectors.base import IncrementalSource
+from portl.connectors.multifile import MultiFileSource
+from portl.errors import SourceError
+
+
+def write_csv(folder, name: str, first: int, last: int) -> None:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(first, last + 1)))
+
+
+def open_glob(folder, pattern: str = "data/*.csv") -> MultiFileSource:
+    config = csv_connector.Config(type="csv", path=pattern)
+    source = csv_connector.open_source(config, str(folder))
+    assert isinstance(source, MultiFileSource)
+    return source
+
+
+def ids(source, start=None, batch: int = 1000) -> list[int]:
+    return [int(r["id"]) for chunk in source.read(batch, start) for r in chunk.data.to_pylist()]
+
+
+def test_files_are_read_in_the_order_of_their_sorted_names(tmp_path):
+    write_csv(tmp_path, "data/b.csv", 4, 6)
+    write_csv(tmp_path, "data/a.csv", 1, 3)
+    source = open_glob(tmp_path)
+    assert [f.name for f in source.files] == [os.path.join("data", "a.csv"), os.path.join("data", "b.csv")]
+    assert ids(source) == [1, 2, 3, 4, 5, 6]
+    source.close()
+
+
+def test_a_checkpoint_names_the_file_and_resumes_inside_it(tmp_path):
+    write_csv(tmp_path, "data/a.csv", 1, 3)
+    write_csv(tmp_path, "data/b.csv", 4, 9)
+    source = open_glob(tmp_path)
+    chunks = list(source.read(2, None))
+    after = chunks[2].checkpoint  # rows 1-2, 3, then 4-5 of b.csv
+    assert after.position["name"] == os.path.join("data", "b.csv") and after.rows == 5 and not after.done
+    assert ids(source, after) == [6, 7, 8, 9]
+    assert chunks[-1].checkpoint.done
+    source.close()
+
+
+def test_partitions_split_many_files_into_runs_of_whole_files(tmp_path):
+    for n in range(4):
+        write_csv(tmp_path, f"data/{n}.csv", n * 10 + 1, n * 10 + 10)
+    source = open_glob(tmp_path)
+    starts = source.partitions(2)
+    assert [(s.position["file"], s.position["end_file"]) for s in starts] == [(0, 2), (2, 4)]
+    assert sorted(i for s in starts for i in ids(source, s)) == list(range(1, 41))
+    source.close()
+
+
+def test_rejects_name_the_file_they_come_from(tmp_path):
+    write_csv(tmp_path, "data/a.csv", 1, 2)
+    (tmp_path / "data" / "b.csv").write_text("id,name\n3,x\n4,y,z\n")
+    source = open_glob(tmp_path)
+    rejects = [r for chunk in source.read(100, None) for r in chunk.rejects]
+    assert [(r.source, r.line) for r in rejects] == [(os.path.join("data", "b.csv"), 3)]
+    source.close()
+
+
+def test_a_file_with_other_columns_is_named(tmp_path):
+    write_csv(tmp_path, "data/a.csv", 1, 2)
+    (tmp_path / "data" / "b.csv").write_text("id,label\n3,x\n")
+    source = open_glob(tmp_path)
+    with pytest.raises(SourceError, match=r"b\.csv has the columns id, label, but data/a\.csv has id, name"):
+        ids(source)
+    source.close()
+
+
+def test_a_glob_matching_nothing_is_an_error_naming_it(tmp_path):
+    with pytest.raises(SourceError, match=r"no file matches data/\*\.csv"):
+        open_glob(tmp_path)
+
+
+# --- incremental ---------------------------------------------------------------------------------
+
+
+def test_a_glob_source_is_an_incremental_source(tmp_path):
+    write_csv(tmp_path, "data/a.csv", 1, 2)
+    assert isinstance(open_glob(tmp_path), IncrementalSource)
+
+
+def test_the_first_run_reads_every_file_and_its_mark_lists_them(tmp_path):
+    write_csv(tmp_path, "data/a.csv", 1, 2)
+    write_csv(tmp_path, "data/b.csv", 3, 4)
+    source = open_glob(tmp_path)
+    mark = source.incremental_mark(None)
+    assert sorted(mark["files"]) == [os.path.join("data", "a.csv"), os.path.join("data", "b.csv")]
+    assert mark["files"][os.path.join("data", "a.csv")]["size"] == len("id,name\n1,n1\n2,n2\n")
+    source.restrict(None, mark)
+    assert ids(source) == [1, 2, 3, 4]
+    source.close()
+
+
+def test_the_next_run_reads_only_new_and_changed_files(tmp_path):
+    write_csv(tmp_path, "data/a.csv", 1, 2)
+    write_csv(tmp_path, "data/b.csv", 3, 4)
+    first = open_glob(tmp_path)
+    previous = first.incremental_mark(None)
+    first.close()
+    write_csv(tmp_path, "data/c.csv", 5, 6)  # new
+    write_csv(tmp_path, "data/b.csv", 3, 5)  # changed: another size
+    source = open_glob(tmp_path)
+    mark = source.incremental_mark(previous)
+    source.restrict(previous, mark)
+    assert [f.name for f in source.files] == [os.path.join("data", "b.csv"), os.path.join("data", "c.csv")]
+    assert ids(source) == [3, 4, 5, 5, 6]
+    lines = source.describe_incremental(previous, mark)
+    assert lines[0].startswith("1 new file, 1 changed file of 3 files")
+    source.close()
+
+
+def test_a_run_with_nothing_new_reads_nothing(tmp_path):
+    write_csv(tmp_path, "data/a.csv", 1, 2)
+    first = open_glob(tmp_path)
+    previous = first.incremental_mark(None)
+    first.close()
+    source = open_glob(tmp_path)
+    mark = source.incremental_mark(previous)
+    source.restrict(previous, mark)
+    assert mark == previous
+    assert source.files == [] and ids(source) == [] and source.estimate().bytes == 0
+    assert source.partitions(2)[0].done
+    source.close()
+
+
+def test_a_file_gone_since_stays_in_the_mark(tmp_path):
+    write_csv(tmp_path, "data/a.csv", 1, 2)
+    write_csv(tmp_path, "data/b.csv", 3, 4)
+    first = open_glob(tmp_path)
+    previous = first.incremental_mark(None)
+    first.close()
+    os.remove(tmp_path / "data" / "a.csv")
+    source = open_glob(tmp_path)
+    mark = source.incremental_mark(previous)
+    assert os.path.join("data", "a.csv") in mark["files"]  # not loaded again should it come back unchanged
+    source.close()
