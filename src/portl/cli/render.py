@@ -46,6 +46,10 @@ def render_plan(console: Console, plan: Any) -> None:
     console.print(schema)
     for note in plan.source_notes:
         console.print(f"  [dim]note: {escape(note)}[/]")
+    if getattr(plan, "incremental", None) is not None:
+        console.print("  [bold]incremental[/]")
+        for line in plan.incremental.lines:
+            console.print(f"    {escape(line)}")
 
     d = data["destination"]
     how = d["mode"] + (f" on ({', '.join(d['key'])}), strategy {d['strategy']}" if d["key"] else "")
@@ -212,6 +216,10 @@ def render_run(console: Console, r: RunRecord) -> None:
     for key in ("destination", "mode", "rejects_file"):
         if r.meta.get(key):
             console.print(f"[bold]{key.replace('_', ' ')}[/] {escape(str(r.meta[key]))}")
+    if r.meta.get("incremental"):  # the window of an incremental run (engine.incremental)
+        window = r.meta["incremental"]
+        console.print(f"[bold]incremental[/] after {escape(_mark_text(window.get('previous')))}, up to "
+                      f"{escape(_mark_text(window.get('mark')))}")
     console.print("[bold]counts[/] " + ", ".join(f"{k} {v:,}" for k, v in r.counts.items() if isinstance(v, int)))
     for reason, n in (r.counts.get("skipped_by_reason") or {}).items():
         console.print(f"  skipped: {escape(reason)}: {n:,}")
@@ -223,6 +231,16 @@ def render_run(console: Console, r: RunRecord) -> None:
         console.print(table)
     if r.error:
         console.print(f"[bold red]error[/] {escape(r.error)}")
+
+
+def _mark_text(mark: dict[str, Any] | None) -> str:
+    """An incremental mark for people: its cursor and value, or how many files it lists."""
+    if mark is None:
+        return "the start (first run)"
+    if "cursor" in mark:
+        return f"{mark['cursor']} = {mark.get('value')}"
+    files = mark.get("files")
+    return f"{len(files)} files" if isinstance(files, (dict, list)) else json.dumps(mark)
 
 
 def run_json(r: RunRecord) -> dict[str, Any]:

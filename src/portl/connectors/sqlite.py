@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import json
 import math
@@ -23,9 +24,10 @@ from portl.connectors.base import (
     TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
 )
 from portl.connectors.closest import table_hint
-from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.config import ConnectorConfig, Incremental, KeyRule, incremental_problem, resolve_path
 from portl.connectors.sql import dialect as sql
 from portl.connectors.sql import expressions
+from portl.connectors.sql.incremental import CursorReads
 from portl.connectors.sql.params import multi_row_params, row_slices, text_columns_for_db
 from portl.errors import ConflictError, RowRefused, SourceError, TerminalError, TransientError
 from portl.types import LogicalType, arrow_field, logical_of
@@ -41,11 +43,15 @@ class Config(ConnectorConfig):
     query: str | None = Field(None, description="SELECT to read instead of a table (sources only).")
     tables: str | list[str] | None = Field(None, description="Whole-database copy (sources only): \"*\" for every table, or a list of names.")
     foreign_keys: bool = Field(False, description="Destinations: enforce the tables' foreign keys (PRAGMA foreign_keys = ON); a row whose reference is missing is rejected.")
+    incremental: Incremental | None = Field(None, description="Sources only: read only the rows whose cursor column grew since the job's last finished run.")
 
     @model_validator(mode="after")
     def _table_or_query(self) -> "Config":
         if sum(bool(v) for v in (self.table, self.query, self.tables)) > 1:
             raise ValueError("give one of 'table', 'query' or 'tables'")
+        problem = incremental_problem(self)
+        if problem is not None:
+            raise KeyRule("incremental", problem)
         return self
 
     def describe(self) -> str:
@@ -155,8 +161,9 @@ def _table_info(conn: sqlite3.Connection, table: str) -> TableInfo | None:
 # --- source ----------------------------------------------------------------------------------
 
 
-class SqliteSource:
-    """Reads a table (in rowid order, partitioned by rowid ranges) or a query."""
+class SqliteSource(CursorReads):
+    """Reads a table (in rowid order, partitioned by rowid ranges) or a query; with
+    ``incremental``, only the rows of its window (:mod:`portl.connectors.sql.incremental`)."""
 
     def __init__(self, config: Config, base_dir: str):
         if not config.table and not config.query:
@@ -210,14 +217,20 @@ class SqliteSource:
 
     def estimate(self) -> Estimate:
         if self.config.table:
-            (rows,) = self.conn.execute(f"SELECT count(*) FROM {DIALECT.table(self.config.table)}").fetchone()
+            params: list = []
+            where = f" WHERE {self._window_condition(params)}" if self.window is not None else ""
+            (rows,) = self.conn.execute(f"SELECT count(*) FROM {DIALECT.table(self.config.table)}{where}",
+                                        params).fetchone()
             return Estimate(rows=rows, exact=True)
         return Estimate()
 
     def partitions(self, count: int) -> list[Checkpoint]:
         if not self._use_rowid or count <= 1:
             return [Checkpoint("0", {"after": None, "end": None, "offset": 0})]
-        low, high = self.conn.execute(f"SELECT min(rowid), max(rowid) FROM {DIALECT.table(self.config.table)}").fetchone()
+        params: list = []
+        where = f" WHERE {self._window_condition(params)}" if self.window is not None else ""
+        low, high = self.conn.execute(f"SELECT min(rowid), max(rowid) FROM {DIALECT.table(self.config.table)}{where}",
+                                      params).fetchone()
         if low is None:
             return [Checkpoint("0", {"after": None, "end": None, "offset": 0})]
         step = max(1, (high - low + 1) // count)
@@ -240,10 +253,15 @@ class SqliteSource:
                     where.append("rowid > ?"); params.append(pos["after"])
                 if pos.get("end") is not None:
                     where.append("rowid <= ?"); params.append(pos["end"])
+                if self.window is not None:
+                    where.append(self._window_condition(params))
                 clause = (" WHERE " + " AND ".join(where)) if where else ""
                 query = f"SELECT rowid, * FROM {DIALECT.table(self.config.table)}{clause} ORDER BY rowid"
             else:
-                query, params = self._select() + " LIMIT -1 OFFSET ?", [pos.get("offset", 0)]
+                params = []
+                within = f" WHERE {self._window_condition(params)}" if self.window is not None else ""
+                query = self._select() + within + " LIMIT -1 OFFSET ?"
+                params.append(pos.get("offset", 0))
             cursor = conn.execute(query, params)
             while True:
                 rows = cursor.fetchmany(batch_rows)
@@ -263,8 +281,39 @@ class SqliteSource:
         finally:
             conn.close()
 
+    # incremental reads (sql.incremental.CursorReads)
+
+    def _window_condition(self, params: list) -> str:
+        """The window's condition on the cursor, its values appended to ``params``."""
+
+        def bind(value: Any) -> str:
+            params.append(_bindable(value))
+            return "?"
+
+        return self.window.condition(self.quoted_cursor(), bind)
+
+    def quoted_cursor(self) -> str:
+        return DIALECT.quote(self.config.incremental.cursor)
+
+    def cursor_maximum(self) -> Any:
+        """The cursor's largest value now: one query, answered from an index on the cursor when there is one."""
+        try:
+            relation = DIALECT.table(self.config.table) if self.config.table else f"({self._select()})"
+            return self.conn.execute(f"SELECT max({self.quoted_cursor()}) FROM {relation}").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise translate(exc, f"finding the incremental mark of {self.description} failed") from exc
+
     def close(self) -> None:
         self.conn.close()
+
+
+def _bindable(value: Any) -> Any:
+    """A window bound as SQLite compares it: decimals as numbers, dates and times as ISO text."""
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else value.isoformat()
+    return value
 
 
 def _to_batch(schema: pa.Schema, columns: list[tuple], source: str, first_record: int) -> tuple[pa.RecordBatch, list[Reject]]:
@@ -338,6 +387,7 @@ class SqliteSink:
         alters_tables=True,
         bulk_method="multi-row INSERT via executemany, one transaction per batch",
         max_params=MAX_PARAMS,
+        keeps_runs=True,
         savepoints=True,
     )
 

@@ -20,6 +20,7 @@ from portl.connectors.base import Estimate, Sink, Source, TableInfo, TargetPlan,
 from portl.connectors.closest import table_hint
 from portl.connectors.sql.dialect import split_qualified
 from portl.engine.hooks import describe as describe_hooks
+from portl.engine.incremental import IncrementalPlan, plan_incremental
 from portl.engine.mapping import MappedBatch, MappingPlan, apply_mapping, resolve_mapping
 from portl.engine.validation import check_schema
 from portl.engine.verbatim import VerbatimPlan, verbatim_plan
@@ -82,6 +83,8 @@ class Plan:
     verbatim: VerbatimPlan | None = None
     """Set when the source's text blocks go to the destination as they are (see engine.verbatim)."""
     verbatim_why_not: str = ""
+    incremental: IncrementalPlan | None = None
+    """The window an incremental source reads (see engine.incremental)."""
 
     @property
     def name(self) -> str:
@@ -112,6 +115,7 @@ class Plan:
                 "schema": [{"name": f.name, "type": str(logical_of(f))} for f in self.source_schema],
                 "estimate": dataclasses.asdict(self.estimate),
                 "notes": self.source_notes,
+                "incremental": self.incremental.to_json() if self.incremental is not None else None,
             },
             "destination": {
                 "description": self.sink.description,
@@ -211,6 +215,7 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
         raise ConfigError(loaded.located(("conflict", "strategy"), f"{sink.description} does not support the conflict "
                                          f"strategy {job.conflict.strategy.value!r}; it supports: "
                                          + ", ".join(sorted(s.value for s in caps.upsert_strategies))))
+    incremental = plan_incremental(loaded, source, sink)  # before anything is read: the source sees its window only
     schema = source.schema()
     destination = sink.table_info()
     if destination is None and caps.alters_tables and not job.mapping.create_missing_columns:
@@ -232,7 +237,7 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
         job=loaded, source=source, sink=sink, source_schema=schema, estimate=source.estimate(),
         destination=destination, mapping=mapping, spec=spec, target=target,
         reject_path=_reject_path(loaded), warnings=list(mapping.warnings) + warnings + list(target.notes),
-        errors=errors, hooks=hooks, source_notes=list(getattr(source, "notes", []) or []),
+        errors=errors, hooks=hooks, source_notes=list(getattr(source, "notes", []) or []), incremental=incremental,
     )
     if not errors:
         used = {event for event in HOOK_EVENTS if getattr(job.hooks, event)}

@@ -27,6 +27,7 @@ from typing import Any
 
 from portl.connectors.base import Checkpoint, WriteMode
 from portl.engine.hooks import HookContext, HookRunner
+from portl.engine.incremental import continue_window
 from portl.engine.outcome import Counts, RunReport
 from portl.engine.plan import Plan
 from portl.engine.run import RunOptions, _Run
@@ -155,6 +156,7 @@ class _Part(_Run):
         if checkpoint.done or FINISHED in committed:
             return counts
         self.state_extra.update(partitions=state.get("partitions"), rows_before=state.get("rows_before"))
+        continue_window(self.plan, committed, self.state_extra)  # the window the run began with, not this plan's
         self.rejects.truncate(int(state.get("rejects_offset", 0)))  # what a stopped attempt wrote past its commit
         self.hooks = self._hooks()
         try:
@@ -175,6 +177,7 @@ class _Part(_Run):
             raise ResumeError(f"run {run_id} has no checkpoint in {self.sink.description}: it was never started "
                               "there, or a later run of the job replaced it")
         marker = committed.pop(FINISHED, None)
+        continue_window(self.plan, committed, self.state_extra)  # the ~finished checkpoint keeps the run's mark
         for partition, (_, state) in committed.items():
             self.partition_counts[partition] = Counts.from_json(state.get("counts", {}))
             self.rows_before = state.get("rows_before")

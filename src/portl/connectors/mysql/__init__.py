@@ -49,6 +49,6 @@ def sink_capabilities():
     from portl.connectors.mysql.sink import WRITERS
 
     return Capabilities(modes=frozenset(WriteMode), upsert_strategies=frozenset(ConflictStrategy), transactional=True,
-                        resumable=True, concurrent_writers=WRITERS, alters_tables=True, whole_databases=True,
+                        resumable=True, concurrent_writers=WRITERS, alters_tables=True, whole_databases=True, keeps_runs=True,
                         bulk_method=f"LOAD DATA LOCAL INFILE of each batch where the server allows it, else multi-row "
                                     f"INSERT with bound values; up to {WRITERS} batches at once")

@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 
-from portl.connectors.config import ServerConfig, resolve_path
+from portl.connectors.config import Incremental, ServerConfig, resolve_path
 from portl.errors import TerminalError
 from portl.secrets import Secret, mask_url
 
@@ -35,6 +35,8 @@ class Config(ServerConfig):
         None, description="Source only, for whole-database copies: '*' (every table of the database) or a list of table names."
     )
     query: str | None = Field(None, description="Source only: a SELECT to read instead of a table.")
+    incremental: Incremental | None = Field(
+        None, description="Source only: read only the rows whose cursor column grew since the job's last finished run.")
     ssl_ca: str | None = Field(None, description="CA certificate file to verify the server with (relative to the job file's folder).")
     ssl_cert: str | None = Field(None, description="Client certificate file (relative to the job file's folder).")
     ssl_key: str | None = Field(None, description="Client private key file (relative to the job file's folder).")

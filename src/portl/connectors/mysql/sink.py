@@ -117,7 +117,7 @@ class MysqlSink:
             method = "multi-row INSERT with bound values, up to 4 batches at once"
         return Capabilities(modes=frozenset(WriteMode), upsert_strategies=frozenset(ConflictStrategy),
                             transactional=True, resumable=True, concurrent_writers=WRITERS, alters_tables=True,
-                            bulk_method=method, savepoints=True, whole_databases=True)
+                            bulk_method=method, savepoints=True, whole_databases=True, keeps_runs=True)
 
     def _connections(self) -> Pool:
         with self._pool_lock:

@@ -36,6 +36,7 @@ from portl.connectors.mysql.client import Server, ValueReader, abandon_stream, c
 from portl.connectors.mysql.columns import Column, column_of_result, to_arrow
 from portl.connectors.mysql.config import Config
 from portl.connectors.mysql.dialect import DIALECT, qualified
+from portl.connectors.sql.incremental import CursorReads
 from portl.errors import SourceError
 
 SEPARATOR = b"\xff"
@@ -46,8 +47,9 @@ _KEYSET_KINDS = {"int32", "int64", "uint64"}
 _NO_DATE_EXAMPLES = {"zero": "0000-00-00", "impossible": "2024-02-30"}
 
 
-class MysqlSource:
-    """Reads one table or one query."""
+class MysqlSource(CursorReads):
+    """Reads one table or one query; with ``incremental``, only the rows of its window
+    (:mod:`portl.connectors.sql.incremental`). A query is then read as a derived table."""
 
     def __init__(self, config: Config, base_dir: str, server: Server | None = None):
         if not config.table and not config.query:
@@ -139,7 +141,7 @@ class MysqlSource:
             close_quietly(conn)
 
     def estimate(self) -> Estimate:
-        if not self.config.table:
+        if not self.config.table or self.window is not None:  # a window's size is known once read
             return Estimate()
         with self._cursor("estimating the rows of") as cur:
             rows = catalog.table_rows(cur, self.database, self.table)
@@ -151,7 +153,9 @@ class MysqlSource:
             return whole
         q = DIALECT.quote
         with self._cursor("finding the key range of") as cur:
-            execute(cur, f"SELECT MIN({q(self.key)}), MAX({q(self.key)}) FROM {self._table_sql()}")
+            params: list = []
+            where = f" WHERE {self._window_condition(params)}" if self.window is not None else ""
+            execute(cur, f"SELECT MIN({q(self.key)}), MAX({q(self.key)}) FROM {self._table_sql()}{where}", params or None)
             low, high = cur.fetchone()
         if low is None:
             return whole
@@ -223,6 +227,8 @@ class MysqlSource:
             if pos.get("end") is not None:
                 where.append(f"{q(self.key)} <= %s")
                 params.append(pos["end"])
+        if self.window is not None:
+            where.append(self._window_condition(params))
         row = csvrows.csv_row(self.columns) if verbatim else packed_row(self.columns)
         statement = f"SELECT {row} FROM {self._table_sql()}"
         if where:
@@ -271,7 +277,11 @@ class MysqlSource:
                     counts: dict[tuple[str, str], int]) -> Iterator[Chunk]:
         pos = dict(start.position)
         rows_done = start.rows
-        with _stream(conn, self._query_text()) as cur:
+        statement, params = self._query_text(), None
+        if self.window is not None:
+            params = []
+            statement = f"SELECT * FROM ({statement}) AS portl_query WHERE {self._window_condition(params)}"
+        with _stream(conn, statement, params) as cur:
             skip = pos.get("offset", 0)
             while skip > 0:  # a query's order is its own: skip the rows already loaded as they arrive
                 skipped = len(cur.fetchmany(min(skip, 50_000)))
@@ -290,6 +300,27 @@ class MysqlSource:
                 pos["offset"] = pos.get("offset", 0) + len(rows)
                 yield Chunk(batch, Checkpoint(start.partition, dict(pos), rows_done), first_record=first,
                             size_bytes=batch.nbytes)
+
+    # incremental reads (sql.incremental.CursorReads)
+
+    def _window_condition(self, params: list) -> str:
+        """The window's condition on the cursor, its values appended to ``params``."""
+
+        def bind(value: Any) -> str:
+            params.append(value)
+            return "%s"
+
+        return self.window.condition(self.quoted_cursor(), bind)
+
+    def quoted_cursor(self) -> str:
+        return DIALECT.quote(self.config.incremental.cursor)
+
+    def cursor_maximum(self) -> Any:
+        """The cursor's largest value now: one query, answered from an index on the cursor when there is one."""
+        relation = self._table_sql() if self.config.table else f"({self._query_text()}) AS portl_query"
+        with self._cursor("finding the incremental mark of") as cur:
+            execute(cur, f"SELECT MAX({self.quoted_cursor()}) FROM {relation}")
+            return cur.fetchone()[0]
 
     def _batch(self, texts: list[pa.Array], counts: dict[tuple[str, str], int]) -> pa.RecordBatch:
         arrays = []

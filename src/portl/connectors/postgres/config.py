@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 
-from portl.connectors.config import ServerConfig, resolve_path
+from portl.connectors.config import Incremental, ServerConfig, resolve_path
 from portl.secrets import Secret
 
 DEFAULT_HOST = "127.0.0.1"
@@ -40,6 +40,8 @@ class Config(ServerConfig):
         "table of schema sales), or a list of table names.",
     )
     query: str | None = Field(None, description="Source only: a SELECT to read instead of a table.")
+    incremental: Incremental | None = Field(
+        None, description="Source only: read only the rows whose cursor column grew since the job's last finished run.")
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
         None, description="libpq sslmode, passed through."
     )

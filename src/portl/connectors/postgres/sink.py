@@ -60,6 +60,7 @@ class PostgresSink:
                     "up to 4 at once",
         verbatim=frozenset({"csv", "pgbinary"}),
         savepoints=True,
+        keeps_runs=True,
         whole_databases=True,
     )
 

@@ -45,6 +45,7 @@ from portl.connectors.postgres.config import Config
 from portl.connectors.postgres.connection import connect, translate
 from portl.connectors.postgres.copytext import Decoder
 from portl.connectors.postgres.typemap import PgColumn, quote_ident
+from portl.connectors.sql.incremental import CursorReads
 from portl.errors import SourceError
 from portl.types import logical_of
 
@@ -58,8 +59,9 @@ _BINARY = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric", "boo
 _BIG_YEAR = "[0-9]{5}-[0-9]{2}-[0-9]{2}"  # a date past 9999
 
 
-class PostgresSource:
-    """Reads one table or one query."""
+class PostgresSource(CursorReads):
+    """Reads one table or one query; with ``incremental``, only the rows of its window
+    (:mod:`portl.connectors.sql.incremental`), in every SELECT it makes."""
 
     def __init__(self, config: Config, base_dir: str):
         if not config.table and not config.query:
@@ -114,9 +116,12 @@ class PostgresSource:
                 kind, size = self.conn.execute("SELECT relkind, pg_relation_size(oid) FROM pg_class WHERE oid = %s",
                                                (self.oid,)).fetchone()
                 if kind in ("r", "m") and size < EXACT_COUNT_BELOW_BYTES:
-                    (rows,) = self.conn.execute(f"SELECT count(*) FROM {self.table.sql}").fetchone()
+                    where = f" WHERE {self._window_condition(self.conn, '')}" if self.window is not None else ""
+                    (rows,) = self.conn.execute(f"SELECT count(*) FROM {self.table.sql}{where}").fetchone()
                     return Estimate(rows=rows, exact=True)
             query = f"SELECT * FROM {self.table.sql}" if self.oid is not None else self.query
+            if self.window is not None:  # the planner's estimate of the window's rows, read through the index
+                query = f"SELECT * FROM ({query}) AS q WHERE {self._window_condition(self.conn, 'q.')}"
             (plan,) = self.conn.execute(f"EXPLAIN (FORMAT JSON) {query}").fetchone()
             plan = json.loads(plan) if isinstance(plan, str) else plan
             return Estimate(rows=int(plan[0]["Plan"]["Plan Rows"]))
@@ -128,7 +133,8 @@ class PostgresSource:
         if self.key is None or count <= 1:
             return whole
         q = quote_ident(self.key)
-        low, high = self.conn.execute(f"SELECT min({q}), max({q}) FROM {self.table.sql}").fetchone()
+        where = f" WHERE {self._window_condition(self.conn, '')}" if self.window is not None else ""
+        low, high = self.conn.execute(f"SELECT min({q}), max({q}) FROM {self.table.sql}{where}").fetchone()
         if low is None:
             return whole
         step = max(1, (high - low + 1) // count)
@@ -148,13 +154,14 @@ class PostgresSource:
         offset = f" OFFSET {value(position.get('offset', 0))}" if position.get("offset") else ""
         if self.config.query:
             names = [c.name for c in self.columns]
+            within = f" WHERE {self._window_condition(conn, 'q.')}" if self.window is not None else ""
             if any(c.rounded for c in self.columns) and len(set(names)) == len(names):
-                return f"SELECT {', '.join(_item(c, 'q.') for c in self.columns)} FROM ({self.query}) AS q{offset}"
-            return f"SELECT * FROM ({self.query}) AS q{offset}"
+                return f"SELECT {', '.join(_item(c, 'q.') for c in self.columns)} FROM ({self.query}) AS q{within}{offset}"
+            return f"SELECT * FROM ({self.query}) AS q{within}{offset}"
         head = f"SELECT {', '.join(_item(c, '') for c in self.columns)} FROM {self.table.sql}"
         if self.key is not None:
             key = quote_ident(self.key)
-            where = []
+            where = [self._window_condition(conn, "")] if self.window is not None else []
             if position.get("after") is not None:
                 where.append(f"{key} > {value(position['after'])}")
             if position.get("end") is not None:
@@ -162,7 +169,27 @@ class PostgresSource:
             clause = (" WHERE " + " AND ".join(where)) if where else ""
             return f"{head}{clause} ORDER BY {key}"
         order = f" ORDER BY {', '.join(quote_ident(k) for k in self.order)}" if self.order else ""
-        return f"{head}{order}{offset}"
+        within = f" WHERE {self._window_condition(conn, '')}" if self.window is not None else ""
+        return f"{head}{within}{order}{offset}"
+
+    # incremental reads (sql.incremental.CursorReads)
+
+    def _window_condition(self, conn: psycopg.Connection, prefix: str) -> str:
+        """The window's condition on the cursor, its values rendered by psycopg (COPY binds none)."""
+        return self.window.condition(prefix + quote_ident(self.config.incremental.cursor),
+                                     lambda v: psycopg.sql.Literal(v).as_string(conn))
+
+    def quoted_cursor(self) -> str:
+        return quote_ident(self.config.incremental.cursor)
+
+    def cursor_maximum(self) -> object:
+        """The cursor's largest value now: one query, answered from an index on the cursor when there is one."""
+        q = quote_ident(self.config.incremental.cursor)
+        relation = self.table.sql if self.config.table else f"({self.query}) AS q"
+        try:
+            return self.conn.execute(f"SELECT max({q}) FROM {relation}").fetchone()[0]
+        except psycopg.Error as exc:
+            raise self._translate(exc, self.conn) from exc
 
     def read(self, batch_rows: int, start: Checkpoint | None) -> Iterator[Chunk]:
         return self._read(batch_rows, start, False)
