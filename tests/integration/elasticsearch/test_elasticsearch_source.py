@@ -1,0 +1,137 @@
+"""Reading Elasticsearch and OpenSearch indexes with their real clients, against the in-memory
+stand-in cluster of tests/fakes/search_server.py (not a real server: none can run here)."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+
+import pytest
+
+import portl
+from portl.connectors import registry
+from portl.connectors.base import Checkpoint
+from portl.connectors.elasticsearch import Config
+from tests.fakes.search_server import SearchServer
+from tests.integration.elasticsearch.helpers import run_job
+
+
+@pytest.fixture(params=["elasticsearch", "opensearch"])
+def cluster(request):
+    with SearchServer(request.param) as server:
+        yield server
+
+
+def seed(cluster: SearchServer, count: int, mappings: dict | None = None) -> None:
+    """An index made as a user would make it, with the product's own client."""
+    if cluster.flavor == "opensearch":
+        from opensearchpy import OpenSearch, helpers
+
+        client = OpenSearch(hosts=[cluster.url])
+        client.indices.create(index="events", body={"mappings": mappings or {}})
+    else:
+        from elasticsearch import Elasticsearch, helpers
+
+        client = Elasticsearch(cluster.url)
+        client.indices.create(index="events", mappings=mappings or {})
+    actions = ({"_index": "events", "_id": f"e{i:04d}", "_source": {"n": i, "kind": "odd" if i % 2 else "even",
+                                                                     "at": f"2024-01-01T00:00:{i % 60:02d}Z"}}
+               for i in range(1, count + 1))
+    helpers.bulk(client, actions)
+    client.close()
+
+
+def open_source(cluster: SearchServer, **extra):
+    config = Config(type=cluster.flavor, url=cluster.url, index="events", **extra)
+    return registry.open_source(config, ".")
+
+
+MAPPINGS = {"properties": {"n": {"type": "long"}, "kind": {"type": "keyword"}, "at": {"type": "date"}}}
+
+
+def test_the_schema_comes_from_the_index_mapping(cluster):
+    seed(cluster, 3, MAPPINGS)
+    source = open_source(cluster)
+    try:
+        assert [(f.name, str(f.type)) for f in source.schema()] == [
+            ("n", "int64"), ("kind", "string"), ("at", "timestamp[us, tz=UTC]")]
+    finally:
+        source.close()
+
+
+def test_pages_are_read_in_one_point_in_time_with_search_after(cluster):
+    seed(cluster, 25, MAPPINGS)
+    source = open_source(cluster)
+    try:
+        chunks = list(source.read(10, None))
+    finally:
+        source.close()
+    assert [c.data.num_rows for c in chunks] == [10, 10, 5]
+    assert sorted(n for c in chunks for n in c.data.column("n").to_pylist()) == list(range(1, 26))
+    pit_path = "/events/_search/point_in_time" if cluster.flavor == "opensearch" else "/events/_pit"
+    assert [m for m, p in cluster.requests if p == pit_path] == ["POST"]
+    assert sum(1 for m, p in cluster.requests if p == "/_search") == 3
+    assert not cluster.pits  # closed after the read
+    assert chunks[-1].checkpoint.rows == 25
+
+
+def test_a_read_resumed_from_a_checkpoint_gives_exactly_the_rest(cluster):
+    seed(cluster, 30, MAPPINGS)
+    source = open_source(cluster)
+    try:
+        first = next(iter(source.read(12, None)))
+        saved = Checkpoint.from_json(first.checkpoint.to_json())
+        rest = list(source.read(12, saved))
+    finally:
+        source.close()
+    seen = first.data.column("n").to_pylist() + [n for c in rest for n in c.data.column("n").to_pylist()]
+    assert sorted(seen) == list(range(1, 31)) and len(seen) == 30
+    assert rest[0].first_record == 13
+
+
+def test_a_query_filters_what_is_read(tmp_path, cluster):
+    seed(cluster, 20, MAPPINGS)
+    report = run_job(tmp_path, f"""
+        name: odd
+        source: {{type: {cluster.flavor}, url: '{cluster.url}', index: events,
+                  query: {{bool: {{filter: [{{term: {{kind: odd}}}}, {{range: {{n: {{gt: 10}}}}}}]}}}}}}
+        destination: {{type: csv, path: out.csv}}
+        batch: {{size: 3}}
+        """)
+    assert report.counts.read == 5
+    with open(tmp_path / "out.csv", newline="") as handle:
+        assert sorted(int(r["n"]) for r in csv.DictReader(handle)) == [11, 13, 15, 17, 19]
+
+
+def test_a_document_whose_value_does_not_fit_its_column_is_rejected_with_its_id(tmp_path, search_server):
+    seed(search_server, 3, {"properties": {"n": {"type": "long"}, "kind": {"type": "keyword"},
+                                           "at": {"type": "keyword"}}})
+    search_server.indices["events"].mappings["properties"]["n"] = {"type": "boolean"}  # changed under the data
+    report = run_job(tmp_path, f"""
+        name: bad
+        source: {{type: elasticsearch, url: '{search_server.url}', index: events}}
+        destination: {{type: csv, path: out.csv}}
+        """)
+    assert (report.counts.read, report.counts.rejected) == (3, 3)
+    with open(tmp_path / "bad.rejects.csv", newline="") as handle:
+        first = next(csv.DictReader(handle))
+    assert first["error"] == "document e0001: value 1 does not fit column n (bool)"
+
+
+def test_a_crash_then_resume_reads_every_document_once(tmp_path, cluster, crash_hook):
+    seed(cluster, 100, MAPPINGS)
+    body = (f"name: copy\nsource: {{type: {cluster.flavor}, url: '{cluster.url}', index: events}}\n"
+            "destination: {type: sqlite, path: out.db, table: events}\nbatch: {size: 20}\n" + crash_hook.yaml)
+    crash_hook.arm()
+    with pytest.raises(portl.HookError):
+        run_job(tmp_path, body)
+    crash_hook.disarm()
+    report = run_job(tmp_path, body, resume=True)
+    assert report.resumed and report.counts.read == 100
+    with sqlite3.connect(tmp_path / "out.db") as conn:
+        assert sorted(n for (n,) in conn.execute("SELECT n FROM events")) == list(range(1, 101))
+
+
+def test_a_missing_index_is_a_clear_error(search_server):
+    with pytest.raises(portl.PortlError, match=r"index 'events' not found on Elasticsearch at http://127\.0\.0\.1"):
+        open_source(search_server)
