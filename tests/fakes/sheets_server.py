@@ -246,6 +246,8 @@ class SheetsServer(FakeServer):
         super().__init__(*args, **kwargs)
         self.books: dict[str, Spreadsheet] = {}
         self.requests: Counter[str] = Counter()
+        self.updates: list[list[str]] = []
+        """The request kinds of every batchUpdate that applied, in order."""
         self.tokens: set[str] | None = None
         self.refresh_tokens: dict[str, str] = {}
         self.api_keys: set[str] = set()
@@ -459,6 +461,7 @@ class SheetsServer(FakeServer):
                 raise ApiError(exc.status, f"Invalid requests[{i}].{name}: {exc}") from None
         self._check_cells(work)
         self.books[book.spreadsheet_id] = work
+        self.updates.append([next(iter(r)) for r in payload.get("requests", [])])
         return {"spreadsheetId": book.spreadsheet_id, "replies": replies}
 
     def _check_cells(self, book: Spreadsheet) -> None:

@@ -27,6 +27,8 @@ from portl.errors import SourceError
 FORMAT_ROWS = 5
 """Data rows whose number formats are read to tell dates from numbers: a column's first cells
 say what it holds, and reading formats is the costly part of a spreadsheets.get."""
+EMPTY_STRETCH = 16
+"""At most this many pages are asked for at once past the data (a chunk holds at most as many)."""
 _A1 = re.compile(r"^([A-Za-z]*)(\d*)$")
 
 
@@ -191,9 +193,13 @@ class GsheetSource:
             return
         row, done = int(start.position["row"]), start.rows  # row: 1-based sheet row of the next page
         end = self.area.end_row if self.area.end_row is not None else self._grid_rows()
+        pages = 1
         while row <= end:
-            size = min(batch_rows, end - row + 1)
+            size = min(batch_rows * pages, end - row + 1)
             page = self.tab.values(self.tab.range(row - 1, size), "reading")
+            # Grids are often far longer than their data: past the data, empty pages double in
+            # length (up to EMPTY_STRETCH pages), so the rest costs a few requests, not hundreds.
+            pages = 1 if any(page) and len(page) == size else min(pages * 2, EMPTY_STRETCH)
             kept, lines = [], []
             for offset, values in enumerate(page):
                 if any(v not in ("", None) for v in values):
