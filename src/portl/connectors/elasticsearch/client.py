@@ -97,7 +97,7 @@ class SearchClient:
     def check(self) -> dict[str, Any]:
         """The cluster's greeting (``GET /``): whether it can be reached with these credentials."""
         try:
-            return self.request("GET", "/", f"connecting to {self.where}")
+            return self.request("GET", "/", "asking the cluster for its greeting (GET /)")
         except TransientError as exc:
             raise TerminalError(f"{exc}; check 'hosts' (or 'url') and that the cluster is running") from exc
 
