@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob as globlib
 import io
 import os
+import queue
 import re
 import threading
 from dataclasses import dataclass
@@ -320,7 +321,8 @@ class S3Store:
 
     # -- errors --------------------------------------------------------------------------------
 
-    def error(self, exc: BaseException, bucket: str, key: str, action: str, source: bool = False) -> Exception:
+    @staticmethod
+    def error(exc: BaseException, bucket: str, key: str, action: str, source: bool = False) -> Exception:
         """``exc`` from boto3 as a Portl error that says what failed, where, and what to do."""
         code, where = _code(exc), f"{SCHEME}{bucket}/{key}"
         terminal = SourceError if source else TerminalError
@@ -388,23 +390,70 @@ class RemoteObject:
         """A stream of the object from ``offset`` to its end: one GET, read as it comes."""
         if offset >= self.size:
             return io.BytesIO(b"")
-        return _Body(self.store.get_range(self.name, offset, None, stream=True))
+        return _ReadAhead(self.store.get_range(self.name, offset, None, stream=True), self.name)
 
     def random_access(self) -> ObjectFile:
         return ObjectFile(self)
 
 
-class _Body(io.RawIOBase):
-    """A GET's body as a readable binary stream (``gzip`` and ``with`` take it)."""
+class _ReadAhead(io.RawIOBase):
+    """A GET's body as a readable binary stream (``gzip`` and ``with`` take it), received on a
+    thread of its own a few MiB ahead of the reader: the network and the store's answer overlap
+    the parsing of the blocks already there. Memory: at most ``_DEPTH`` chunks of ``_CHUNK``."""
 
-    def __init__(self, body: Any):
-        self._body = body
+    _CHUNK = 4 << 20
+    _DEPTH = 4
+
+    def __init__(self, body: Any, name: str):
+        self._body, self._name = body, name
+        self._queue: queue.Queue = queue.Queue(maxsize=self._DEPTH)
+        self._stop = threading.Event()
+        self._buf, self._at, self._eof = b"", 0, False
+        self._thread = threading.Thread(target=self._receive, name="portl-s3-read", daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._body.read(self._CHUNK)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader, which raises it
+            self._put(exc)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        return self._body.read(None if size is None or size < 0 else size)
+        want = None if size is None or size < 0 else size
+        pieces, have = [], 0
+        while want is None or have < want:
+            if self._at >= len(self._buf):
+                if self._eof:
+                    break
+                item = self._queue.get()
+                if isinstance(item, BaseException):
+                    self._eof = True
+                    bucket, _, key = self._name[len(SCHEME):].partition("/")
+                    raise S3Store.error(item, bucket, key, "read", source=True) from item
+                if not item:
+                    self._eof = True
+                    break
+                self._buf, self._at = item, 0
+            take = len(self._buf) - self._at if want is None else min(want - have, len(self._buf) - self._at)
+            pieces.append(self._buf[self._at : self._at + take] if take < len(self._buf) or self._at else self._buf)
+            self._at += take
+            have += take
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -413,7 +462,11 @@ class _Body(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._body.close()
+            self._stop.set()
+            try:
+                self._body.close()
+            except Exception:  # closing a half-read body drops its connection; nothing to report
+                pass
         super().close()
 
 
