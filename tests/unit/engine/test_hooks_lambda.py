@@ -7,6 +7,8 @@ from __future__ import annotations
 import socket
 import sqlite3
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +223,25 @@ def test_a_batched_hook_sees_rows_as_earlier_hooks_left_them_and_only_the_surviv
     assert emails(kept) == [(1, "ann@example.com!"), (4, "bob@example.com!"), (5, "cy@example.com!")]
 
 
+def test_concurrent_invocations_of_a_batch_keep_the_rows_in_order(make_runner, lambda_server):
+    threads = set()
+
+    def clean_slowly(event):
+        threads.add(threading.get_ident())
+        time.sleep(0.05)  # long enough for the invocations to overlap
+        return {"rows": [clean(row) for row in event["rows"]]}
+
+    lambda_server.register("clean", clean_slowly)
+    runner = make_runner({"before_row": {"type": "lambda", "function": "clean", "batch": True, "batch_rows": 1,
+                                         "concurrency": 5}})
+
+    kept, dropped = runner.before_rows(ROWS)
+
+    assert emails(kept) == [(1, "ann@example.com"), (4, "bob@example.com"), (5, "cy@example.com")]
+    assert dropped == [(1, "test account"), (2, "no email")]
+    assert len(lambda_server.invocations) == 5 and len(threads) > 1
+
+
 def test_a_batched_after_row_hook_gets_the_outcome_with_the_rows(make_runner, lambda_server):
     lambda_server.register("audit", lambda event: None)
 
@@ -235,11 +256,11 @@ def test_a_batched_after_row_hook_gets_the_outcome_with_the_rows(make_runner, la
 
 def test_describe_shows_function_region_and_endpoint_but_no_key():
     hooks = Hooks.model_validate({"before_row": {"type": "lambda", "function": "clean", "qualifier": "live", **KEYS,
-                                                 "region": "eu-west-1", "batch": True},
+                                                 "region": "eu-west-1", "batch": True, "concurrency": 4},
                                   "after_job": {"type": "lambda", "invocation": "Event", "endpoint_url": "http://u:pw@lambda.local:9001",
                                                 "function": "arn:aws:lambda:ap-south-1:123456789012:function:notify"}})
 
-    assert describe(hooks, "before_row") == ["lambda: clean:live (eu-west-1, batches of 1000 rows)"]
+    assert describe(hooks, "before_row") == ["lambda: clean:live (eu-west-1, batches of 1000 rows, 4 at once)"]
     assert describe(hooks, "after_job") == ["lambda: arn:aws:lambda:ap-south-1:123456789012:function:notify "
                                             "(ap-south-1 at http://u:**********@lambda.local:9001, Event: not waited for)"]
     assert "wJalr" not in repr(hooks) and "wJalr" not in hooks.model_dump_json()
@@ -249,6 +270,7 @@ def test_describe_shows_function_region_and_endpoint_but_no_key():
     ("before_row: {type: lambda, function: f, invocation: Event}", "before_row needs invocation: RequestResponse"),
     ("after_job: {type: lambda, function: f, batch: true}", "after_job has no rows"),
     ("after_job: {type: lambda, function: f, access_key_id: AKID}", "access_key_id is given without secret_access_key"),
+    ("after_row: {type: lambda, function: f, concurrency: 4}", "concurrency applies to batch: true"),
 ])
 def test_a_lambda_hook_that_does_not_fit_its_event_is_refused_when_loading(tmp_path, hooks, expected):
     (tmp_path / "job.yaml").write_text("source: {type: csv, path: in.csv}\ndestination: {type: sqlite, path: o.db, table: t}\n"

@@ -103,6 +103,7 @@ replaces the row, ``{"drop": "reason"}`` drops it, anything else keeps it.
 * ``batch: true`` (row events) sends ``batch_rows`` rows per invocation as ``{"rows": [...]}``
   (with ``job``, ``run_id``, ``event``, and ``outcome`` for ``after_row``); a ``before_row``
   answer ``{"rows": [...]}`` has one entry per row sent, each read as a single row's answer.
+  ``concurrency`` invocations of one batch are in flight at once; answers are read in row order.
 """
 
 from portl.engine.hooks.base import HookContext, SkipRow

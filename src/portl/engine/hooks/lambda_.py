@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from portl.engine.hooks.base import Drop, HookContext, RowVerdict, drop_reason, excerpt, hook_label, to_json_bytes
@@ -55,6 +56,8 @@ def describe(hook: LambdaHook) -> str:
         where += ", Event: not waited for"
     if hook.batch:
         where += f", batches of {hook.batch_rows} rows"
+        if hook.concurrency > 1:
+            where += f", {hook.concurrency} at once"
     return f"lambda: {function_shown(hook)} ({where})"
 
 
@@ -90,30 +93,38 @@ class LambdaCall:
         return self._verdict(answer, where)
 
     def on_rows(self, rows: list[dict[str, Any]], wheres: list[str], outcome: dict[str, Any] | None = None) -> list[RowVerdict]:
-        """Send ``rows`` ``batch_rows`` at a time; one verdict per row (all None outside before_row)."""
-        verdicts: list[RowVerdict] = []
+        """Send ``rows`` ``batch_rows`` at a time, up to ``concurrency`` invocations at once; one
+        verdict per row, in order (all None outside before_row). The first failing invocation, in
+        row order, fails the call once those in flight have ended."""
         size = self.hook.batch_rows
-        for start in range(0, len(rows), size):
-            chunk, places = rows[start:start + size], wheres[start:start + size]
-            payload: dict[str, Any] = {"job": self.context.job, "run_id": self.context.run_id, "event": self.event,
-                                       "rows": chunk}
-            if outcome is not None:
-                payload["outcome"] = outcome
-            span = _span(places)
-            answer = self._invoke(payload, f" ({span})")
-            if self.event != "before_row":
-                verdicts.extend([None] * len(chunk))
-                continue
-            entries = answer.get("rows") if isinstance(answer, dict) else None
-            if entries is None:
-                verdicts.extend([None] * len(chunk))  # no per-row answer: every row goes on as it is
-                continue
-            if not isinstance(entries, list) or len(entries) != len(chunk):
-                got = f"{len(entries)} entries" if isinstance(entries, list) else f"a {type(entries).__name__}"
-                raise HookError(f"{self.label} answered {got} in 'rows' for the {len(chunk)} rows it was sent ({span}); "
-                                "answer one entry per row, in the order sent")
-            verdicts.extend(self._verdict(entry, where) for entry, where in zip(entries, places))
-        return verdicts
+        chunks = [(rows[start:start + size], wheres[start:start + size]) for start in range(0, len(rows), size)]
+        workers = min(self.hook.concurrency, len(chunks))
+        if workers <= 1:
+            answers = [self._chunk(chunk, places, outcome) for chunk, places in chunks]
+        else:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="portl-lambda")
+            try:
+                answers = list(pool.map(lambda item: self._chunk(item[0], item[1], outcome), chunks))
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)  # after a failure, what has not started never starts
+        return [verdict for verdicts in answers for verdict in verdicts]
+
+    def _chunk(self, chunk: list[dict[str, Any]], places: list[str], outcome: dict[str, Any] | None) -> list[RowVerdict]:
+        """One invocation with the rows of ``chunk``, and its verdict on each."""
+        payload: dict[str, Any] = {"job": self.context.job, "run_id": self.context.run_id, "event": self.event,
+                                   "rows": chunk}
+        if outcome is not None:
+            payload["outcome"] = outcome
+        span = _span(places)
+        answer = self._invoke(payload, f" ({span})")
+        entries = answer.get("rows") if isinstance(answer, dict) and self.event == "before_row" else None
+        if entries is None:
+            return [None] * len(chunk)  # no per-row answer: every row goes on as it is
+        if not isinstance(entries, list) or len(entries) != len(chunk):
+            got = f"{len(entries)} entries" if isinstance(entries, list) else f"a {type(entries).__name__}"
+            raise HookError(f"{self.label} answered {got} in 'rows' for the {len(chunk)} rows it was sent ({span}); "
+                            "answer one entry per row, in the order sent")
+        return [self._verdict(entry, where) for entry, where in zip(entries, places)]
 
     def close(self) -> None:
         client, self._client = getattr(self, "_client", None), None
