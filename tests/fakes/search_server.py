@@ -345,7 +345,7 @@ class SearchServer(FakeServer):
                     return {**head, "status": 200, "result": "noop"}
                 source = merged
             self._check(index, doc_id, source)
-            index.docs[doc_id] = (index.docs[doc_id][0] if exists else next(self._seq), copy.deepcopy(source))
+            index.docs[doc_id] = (index.docs[doc_id][0] if exists else next(self._seq), source)  # parsed for it alone
             return {**head, "status": 200 if exists else 201, "result": "updated" if exists else "created",
                     "_version": 1}
         except Problem as problem:
