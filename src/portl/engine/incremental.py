@@ -78,6 +78,10 @@ def plan_incremental(loaded: Any, source: Any, sink: Any) -> IncrementalPlan | N
     if loaded.job.write_mode == WriteMode.REPLACE:
         raise ConfigError(loaded.located(("mode",), "mode replace would keep only the rows of this run's window: "
                                                     "an incremental job appends or upserts (give 'conflict')"))
+    if incremental.lookback is not None and loaded.job.conflict is None:  # also refused when the job is loaded
+        raise ConfigError(loaded.located(where + ("lookback",), "a lookback reads rows again that the last run loaded; "
+                                         "without a conflict key they would be loaded twice: add 'conflict: {key: "
+                                         "[<the key column>]}', or remove the lookback"))
     if not sink.capabilities.keeps_runs:
         raise ConfigError(loaded.located(where, f"{sink.description} keeps no record of finished runs, so it cannot "
                                                 "hold the mark an incremental run leaves; load into a database table"))
