@@ -89,6 +89,22 @@ def test_a_read_resumed_from_a_checkpoint_gives_exactly_the_rest(cluster):
     assert rest[0].first_record == 13
 
 
+def test_a_point_in_time_that_expires_between_pages_is_opened_again_and_the_read_goes_on(cluster):
+    seed(cluster, 30, MAPPINGS)
+    source = open_source(cluster)
+    seen = []
+    try:
+        for chunk in source.read(10, None):
+            seen += chunk.data.column("n").to_pylist()
+            cluster.pits.clear()  # keep_alive passed before the next page was asked for
+        assert sorted(seen) == list(range(1, 31)) and len(seen) == 30
+        assert source.warnings() == ["the point in time on index events expired during the read and was opened "
+                                     "again (3 times): documents changed meanwhile were read as they are now; a "
+                                     "longer keep_alive avoids it"]
+    finally:
+        source.close()
+
+
 def test_a_query_filters_what_is_read(tmp_path, cluster):
     seed(cluster, 20, MAPPINGS)
     report = run_job(tmp_path, f"""

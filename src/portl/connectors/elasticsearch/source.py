@@ -6,7 +6,9 @@ Elasticsearch, ``_id`` on OpenSearch (or ``sort:``, a field of the user's with a
 document). The checkpoint after each page holds the last hit's sort values, so a resume asks for
 what comes after them.
 
-Within the PIT's life (``keep_alive``, renewed by every page) a resume is exact. A resume after
+Within the PIT's life (``keep_alive``, renewed by every page) a resume is exact. A PIT that
+expires between two pages (a destination slower than ``keep_alive``) is opened again and the read
+goes on after the last page's sort values, as a resume would. A resume after
 the PIT expired (a crash, then a resume later) opens a new PIT and continues after the saved sort
 values: with ``_id`` or a unique ``sort`` field that is exact for the documents that existed
 before and were not changed since; ``_shard_doc`` values belong to the segments of the old PIT,
@@ -25,7 +27,7 @@ from portl.connectors.base import Checkpoint, Chunk, Estimate
 from portl.connectors.elasticsearch import typemap
 from portl.connectors.elasticsearch.client import SearchClient, _path
 from portl.connectors.elasticsearch.config import Config
-from portl.errors import SourceError, TerminalError, TransientError
+from portl.errors import SourceError, TerminalError
 
 
 class ElasticsearchSource:
@@ -57,6 +59,8 @@ class ElasticsearchSource:
             self.sort = [{"_id": "asc"}]
         else:
             self.sort = [{"_shard_doc": "asc"}]
+        self.reopened = 0
+        """Points in time that expired during the read and were opened again."""
         self.notes = [f"read in a point in time, {len(self._schema)} fields, sorted on "
                       f"{next(iter(self.sort[0]))} with search_after"]
 
@@ -88,7 +92,12 @@ class ElasticsearchSource:
                     body["query"] = self.config.query
                 if after is not None:
                     body["search_after"] = after
-                answer = self.client.request("POST", "/_search", f"reading index {self.index}", body=body)
+                answer = self.client.request("POST", "/_search", f"reading index {self.index}", body=body,
+                                             missing_ok=True)
+                if answer is None:  # the point in time expired between two pages: go on in a new one
+                    pit = self.client.open_pit(self.index, keep_alive)
+                    self.reopened += 1
+                    continue
                 pit = answer.get("pit_id") or pit  # the cluster may hand a new id for the same PIT
                 hits = answer.get("hits", {}).get("hits", [])
                 if not hits:
@@ -104,10 +113,15 @@ class ElasticsearchSource:
                             rejects=rejects)
                 if len(hits) < batch_rows:
                     break
-        except TransientError:
-            raise
         finally:
             self.client.close_pit(pit)
+
+    def warnings(self) -> list[str]:
+        if not self.reopened:
+            return []
+        return [f"the point in time on index {self.index} expired during the read and was opened again "
+                f"({self.reopened} time{'s' if self.reopened > 1 else ''}): documents changed meanwhile were read as "
+                "they are now; a longer keep_alive avoids it"]
 
     def close(self) -> None:
         self.client.close()
