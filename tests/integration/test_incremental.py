@@ -360,3 +360,29 @@ def test_a_file_destination_cannot_hold_the_mark(pg_origin, tmp_path, pg_url):
         """))
     message = problem(str(path))
     assert "keeps no record of finished runs" in message
+
+
+# --- other cursor types ----------------------------------------------------------------------------
+
+
+def test_a_timestamptz_cursor_compares_instants_whatever_the_zone_they_were_written_in(pg_origin, tmp_path, pg_url, dest):
+    pg_origin.run("ALTER TABLE orders ALTER COLUMN updated_at TYPE timestamptz USING updated_at AT TIME ZONE 'UTC'")
+    pg_origin.run("SET TIME ZONE 'Asia/Tokyo'")
+    pg_origin.insert([(i, f"n{i}", datetime.datetime(2024, 5, 1, 10, i, tzinfo=datetime.timezone.utc)) for i in range(1, 6)])
+    path = job(tmp_path, pg_origin, pg_url, "{cursor: updated_at, lookback: 2m}")
+    assert counts(run(path)) == (5, 5, 0)
+    pg_origin.insert([(6, "n6", datetime.datetime(2024, 5, 1, 19, 10, tzinfo=datetime.timezone(datetime.timedelta(hours=9))))])
+    assert counts(run(path)) == (3, 1, 2)  # 10:04 and 10:05 UTC again, and 10:10 UTC (19:10 in Tokyo)
+
+
+def test_a_date_cursor_looks_back_whole_days(tmp_path, pg_url, mysql_url, dest):
+    origin = Origin("mysql", tmp_path, mysql_url=mysql_url)
+    try:
+        origin.run("ALTER TABLE orders MODIFY updated_at date")
+        origin.insert([(i, f"n{i}", datetime.date(2024, 5, i)) for i in range(1, 6)])
+        path = job(tmp_path, origin, pg_url, "{cursor: updated_at, lookback: 1d}")
+        assert counts(run(path)) == (5, 5, 0)
+        origin.insert([(6, "n6", datetime.date(2024, 5, 5))])  # the same day as the mark: a late row
+        assert counts(run(path)) == (2, 1, 1)  # past May 4 (the mark less a day): both rows of May 5
+    finally:
+        origin.close()
