@@ -188,6 +188,7 @@ def test_a_resumed_run_reads_the_window_it_began_with(origin, tmp_path, pg_url, 
     resumed = run(path, resume=True)
     assert resumed.resumed and resumed.counts.read == 10 and resumed.counts.inserted == 10
     assert (11, "after the crash") not in copied(dest)  # past the mark the run began with
+    assert any("reads the window it began with" in w for w in resumed.warnings), resumed.warnings
     assert counts(run(path)) == (2, 1, 1)  # the next run reads on from that mark
     assert dest.execute("SELECT count(*) FROM orders_copy").fetchone() == (11,)
     assert (1, "changed after the crash") in copied(dest)
