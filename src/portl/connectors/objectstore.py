@@ -20,6 +20,7 @@ import os
 import queue
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -383,17 +384,68 @@ class RemoteObject:
     """One object, as :class:`~portl.connectors.blocks.TextFile` reads it: streams from an offset,
     and a seekable file for scanning (partition starts, Parquet footers)."""
 
+    _HEAD_BYTES = 4 << 20
+
     def __init__(self, store: S3Store, found: Found):
         self.store, self.name, self.size, self.version = store, found.name, found.size, found.version
+        self._head: bytes | None = None
+        self._lock = threading.Lock()
 
     def open_at(self, offset: int) -> Any:
-        """A stream of the object from ``offset`` to its end: one GET, read as it comes."""
+        """A stream of the object from ``offset`` to its end. The first few MiB are fetched once
+        and kept (the header scan, and the plan's look at the first rows, read only those);
+        past them, one GET streams the rest as it is read."""
         if offset >= self.size:
             return io.BytesIO(b"")
+        head = self.head_bytes()
+        if offset < len(head):
+            rest = None if len(head) >= self.size else (lambda: self._stream(len(head)))
+            return _Chained(head[offset:], rest)
+        return self._stream(offset)
+
+    def head_bytes(self) -> bytes:
+        with self._lock:
+            if self._head is None:
+                self._head = self.store.get_range(self.name, 0, min(self.size, self._HEAD_BYTES))
+            return self._head
+
+    def _stream(self, offset: int) -> _ReadAhead:
         return _ReadAhead(self.store.get_range(self.name, offset, None, stream=True), self.name)
 
     def random_access(self) -> ObjectFile:
         return ObjectFile(self)
+
+
+class _Chained(io.RawIOBase):
+    """Bytes already fetched, then a stream opened only if the reader goes past them."""
+
+    def __init__(self, first: bytes, rest: Callable[[], Any] | None):
+        self._first, self._at, self._open_rest = first, 0, rest
+        self._rest: Any = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = None if size is None or size < 0 else size
+        piece = self._first[self._at :] if want is None else self._first[self._at : self._at + want]
+        self._at += len(piece)
+        if (want is not None and len(piece) >= want) or self._open_rest is None:
+            return piece
+        if self._rest is None:
+            self._rest = self._open_rest()
+        more = self._rest.read(-1 if want is None else want - len(piece))
+        return piece + more if piece else more
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._rest is not None:
+            self._rest.close()
+        super().close()
 
 
 class _ReadAhead(io.RawIOBase):
