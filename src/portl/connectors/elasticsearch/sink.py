@@ -112,6 +112,7 @@ class ElasticsearchSink:
         alters_tables=True,
         bulk_method="bulk API (streaming_bulk), requests bounded by chunk_rows and chunk_bytes; deterministic _ids",
         savepoints=True,
+        keeps_runs=True,
     )
 
     def __init__(self, config: Config, base_dir: str):
@@ -431,9 +432,11 @@ class ElasticsearchSink:
                             params={"refresh": "wait_for"}, body=doc)
 
     def _checkpoint_docs(self, query: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """The checkpoints ``query`` finds, the 10,000 saved last (a job's runs, newest first)."""
         name = self.config.checkpoint_index
         answer = self.client.request("POST", f"/{_path(name)}/_search", f"reading checkpoints from index {name}",
-                                     body={"query": query, "size": 10000}, missing_ok=True)
+                                     body={"query": query, "size": 10000, "sort": [{"saved_at": "desc"}]},
+                                     missing_ok=True)
         if not answer:
             return []
         rows = []
