@@ -35,7 +35,7 @@ def _switch(flags: str, help: str, panel: str) -> Any:
 def _side(side: str, panel: str) -> dict[str, Any]:
     """The options that say where a side is; ``--source-...`` and ``--destination-...`` alike."""
     return {
-        "type": _text(f"--{side}-type", "TYPE", "csv, tsv, parquet, jsonl, sqlite, postgres, mysql, mariadb "
+        "type": _text(f"--{side}-type", "TYPE", "csv, tsv, parquet, jsonl, sqlite, postgres, mysql, mariadb, gsheet "
                       f"(default: from --{side}-path or --{side}-url).", panel),
         "connection": _text(f"--{side}-connection", "NAME", "A named connection from the connections file.", panel),
         "path": _text(f"--{side}-path", "PATH", "File or SQLite database.", panel),
@@ -46,6 +46,12 @@ def _side(side: str, panel: str) -> dict[str, Any]:
         "password": _text(f"--{side}-password", "PASSWORD", "Database password; prefer ${env:NAME}.", panel),
         "database": _text(f"--{side}-database", "NAME", "Database name.", panel),
         "schema": _text(f"--{side}-schema", "SCHEMA", "Schema, for PostgreSQL (default public).", panel),
+        "spreadsheet": _text(f"--{side}-spreadsheet", "ID|URL", "Google Sheets: the spreadsheet's ID or URL.", panel),
+        "credentials": _text(f"--{side}-credentials", "FILE", "Google Sheets: a service-account key or an "
+                             "authorized-user file (default: Application Default Credentials).", panel),
+        "endpoint": _text(f"--{side}-endpoint", "URL", "Google Sheets: the API's root URL (a proxy or emulator).", panel),
+        "sheet": _text(f"--{side}-sheet", "TAB", "Google Sheets: the tab" + (" (created when missing; default: the "
+                       "source's name)." if side == "destination" else "."), panel),
         "table": _text(f"--{side}-table", "TABLE", "Table; a new destination table is created (default: the "
                        "source's name)." if side == "destination" else "Table to read.", panel),
     }
@@ -74,6 +80,10 @@ SourcePassword, DestinationPassword = _SOURCE_OPTIONS["password"], _DESTINATION_
 SourceDatabase, DestinationDatabase = _SOURCE_OPTIONS["database"], _DESTINATION_OPTIONS["database"]
 SourceSchema, DestinationSchema = _SOURCE_OPTIONS["schema"], _DESTINATION_OPTIONS["schema"]
 SourceTable, DestinationTable = _SOURCE_OPTIONS["table"], _DESTINATION_OPTIONS["table"]
+SourceSpreadsheet, DestinationSpreadsheet = _SOURCE_OPTIONS["spreadsheet"], _DESTINATION_OPTIONS["spreadsheet"]
+SourceCredentials, DestinationCredentials = _SOURCE_OPTIONS["credentials"], _DESTINATION_OPTIONS["credentials"]
+SourceEndpoint, DestinationEndpoint = _SOURCE_OPTIONS["endpoint"], _DESTINATION_OPTIONS["endpoint"]
+SourceSheet, DestinationSheet = _SOURCE_OPTIONS["sheet"], _DESTINATION_OPTIONS["sheet"]
 MappingKind = _text("--mapping", "auto|manual", "auto: by name; manual: the --column list.", MAPPING)
 Columns = _many("--column", "DEST=SOURCE", "A column to load, once per column (manual mapping).")
 ColumnTypes = _many("--column-type", "COL=TYPE", "A column's type, e.g. amount=decimal(12,2).")
@@ -133,6 +143,10 @@ def init_command(
     source_database: SourceDatabase = None,
     source_schema: SourceSchema = None,
     source_table: SourceTable = None,
+    source_spreadsheet: SourceSpreadsheet = None,
+    source_credentials: SourceCredentials = None,
+    source_endpoint: SourceEndpoint = None,
+    source_sheet: SourceSheet = None,
     destination_type: DestinationType = None,
     destination_connection: DestinationConnection = None,
     destination_path: DestinationPath = None,
@@ -144,6 +158,10 @@ def init_command(
     destination_database: DestinationDatabase = None,
     destination_schema: DestinationSchema = None,
     destination_table: DestinationTable = None,
+    destination_spreadsheet: DestinationSpreadsheet = None,
+    destination_credentials: DestinationCredentials = None,
+    destination_endpoint: DestinationEndpoint = None,
+    destination_sheet: DestinationSheet = None,
     mapping: MappingKind = None,
     columns: Columns = None,
     column_types: ColumnTypes = None,

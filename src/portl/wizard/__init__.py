@@ -18,7 +18,7 @@ from __future__ import annotations
 from portl.wizard.flow import Outcome, WizardOptions, run_wizard
 
 #: Answers that are paths: in an answers file they are relative to the file's folder.
-PATH_KEYS = ("source_path", "destination_path", "output")
+PATH_KEYS = ("source_path", "destination_path", "source_credentials", "destination_credentials", "output")
 
 
 def answer_keys() -> list[str]:

@@ -21,7 +21,9 @@ from portl.spec.models import HOOK_EVENTS
 from portl.wizard.samples import Suggestion
 
 _TEMPORAL = ("date", "timestamp", "timestamptz", "datetime")
-LOCATION_KEYS = ("path", "url", "host", "port", "user", "password", "database", "schema")
+SHEET_KEYS = ("spreadsheet", "credentials", "endpoint", "sheet")
+"""The answers that say where a spreadsheet's tab is (``source_spreadsheet``...)."""
+LOCATION_KEYS = ("path", "url", "host", "port", "user", "password", "database", "schema") + SHEET_KEYS
 """The answers that say where a side is, after its type (``source_path``...)."""
 
 
@@ -90,7 +92,7 @@ def connector(answers: Mapping[str, Any], side: str, job_dir: str, cwd: str) -> 
     for key in LOCATION_KEYS:
         value = answers.get(f"{side}_{key}")
         if value not in (None, ""):
-            data[key] = relative_path(value, job_dir, cwd) if key == "path" else value
+            data[key] = relative_path(value, job_dir, cwd) if key in ("path", "credentials") else value
     if answers.get(f"{side}_table"):
         data["table"] = answers[f"{side}_table"]
     return name if name and len(data) == 1 else data

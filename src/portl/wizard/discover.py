@@ -31,7 +31,7 @@ from portl.spec.envsubst import substitute
 from portl.types import logical_of
 from portl.wizard.samples import ColumnSample, Suggestion, suggest
 
-FILE, DATABASE_FILE, SERVER = "file", "database file", "server"
+FILE, DATABASE_FILE, SERVER, SPREADSHEET = "file", "database file", "server", "spreadsheet"
 SAMPLE_ROWS = 200
 """Rows read to suggest conversions; the first few are shown."""
 ESTIMATES_AT_MOST = 20
@@ -94,7 +94,8 @@ class DestinationFacts:
 @lru_cache(maxsize=1)
 def kinds() -> dict[str, str]:
     """Every connector type the wizard can ask about, with its kind: a file (``path``), a database
-    file (``path`` and ``table``) or a database server (``url``). Aliases are left out."""
+    file (``path`` and ``table``), a database server (``url``) or a spreadsheet (``spreadsheet``
+    and ``sheet``). Aliases are left out."""
     found = {}
     for name in registry.modules():
         if name in _ALIASES:
@@ -106,6 +107,8 @@ def kinds() -> dict[str, str]:
             found[name] = DATABASE_FILE
         elif "path" in fields:
             found[name] = FILE
+        elif "spreadsheet" in fields and "sheet" in fields:
+            found[name] = SPREADSHEET
     return found
 
 

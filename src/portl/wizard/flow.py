@@ -23,8 +23,8 @@ from portl.engine.plan import plan as make_plan
 from portl.errors import ConfigError, PortlError
 from portl.wizard import answers as short
 from portl.wizard import discover, saving, show
-from portl.wizard.compose import LOCATION_KEYS, ColumnSetting, column_settings
-from portl.wizard.discover import DATABASE_FILE, FILE, SERVER
+from portl.wizard.compose import LOCATION_KEYS, SHEET_KEYS, ColumnSetting, column_settings
+from portl.wizard.discover import DATABASE_FILE, FILE, SERVER, SPREADSHEET
 from portl.wizard.interview import REQUIRED, Interview, Question, Unsettled
 from portl.wizard.prompts import Terminal
 from portl.wizard.checks import choice
@@ -36,7 +36,7 @@ from portl.wizard.samples import ColumnSample, transform_text
 STEPS = 8
 _REVISED = ("mapping", "columns", "detect", "column_types", "transforms", "date_formats", "create_missing_columns",
             "extra_destination_columns", "conflict_key", "conflict_strategy", "mode")
-_SERVER_KEYS = LOCATION_KEYS[1:]  # all but the path
+_SERVER_KEYS = tuple(k for k in LOCATION_KEYS[1:] if k not in SHEET_KEYS)  # all but the path
 
 
 @dataclass
@@ -125,6 +125,9 @@ class Wizard:
             return self._location_missing(side)
         if where in (FILE, DATABASE_FILE):
             iv.ask(q[f"{side}_path"])
+        elif where == SPREADSHEET:
+            for key in SHEET_KEYS:  # the tab's check reads it (a source) or opens it (a destination)
+                iv.ask(q[f"{side}_{key}"])
         elif iv.value(f"{side}_connection") is None:
             self._server(side)
         if where in (DATABASE_FILE, SERVER) and f"{side}_tables" in iv.facts:

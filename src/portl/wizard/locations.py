@@ -2,8 +2,9 @@
 
 A side (``source`` or ``destination``) is a connector type, then either a named connection from
 the connections file, a path (files and SQLite), or a server's URL or host, port, user... and,
-for databases, a table. The check that completes a location looks at it right away: a source
-file is read, a database lists its tables, a destination is opened without writing.
+for databases, a table; or a spreadsheet (its ID or URL, a credentials file) and a tab. The check
+that completes a location looks at it right away: a source file or tab is read, a database lists
+its tables, a destination is opened without writing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from portl.secrets import mask_url
 from portl.wizard import discover
 from portl.wizard.checks import choice, integer, resolved_path, text
 from portl.wizard.compose import LOCATION_KEYS
-from portl.wizard.discover import DATABASE_FILE, FILE, SERVER
+from portl.wizard.discover import DATABASE_FILE, FILE, SERVER, SPREADSHEET
 from portl.wizard.interview import REQUIRED, Interview, Question, Unsettled
 
 _EXTENSIONS = {
@@ -62,7 +63,8 @@ def location(iv: Interview, side: str, **override: Any) -> dict[str, Any]:
 
 def base_name(iv: Interview) -> str:
     """A name for the job, the destination table and the files: the source table or file stem."""
-    table = iv.answers.get("source_table") or (connection(iv, "source") or {}).get("table")
+    table = (iv.answers.get("source_table") or iv.answers.get("source_sheet")
+             or (connection(iv, "source") or {}).get("table"))
     if table:
         return normalise_name(str(table).rsplit(".", 1)[-1]) or "job"
     path = iv.answers.get("source_path") or (connection(iv, "source") or {}).get("path")
@@ -80,7 +82,10 @@ def look(iv: Interview, side: str, **override: Any) -> None:
     data = location(iv, side, **override)
     data.pop("table", None)
     k = kind(iv, side)
-    if k == FILE and side == "source":
+    if k == SPREADSHEET:
+        if data.get("sheet"):
+            _look_at_tab(iv, side, data)
+    elif k == FILE and side == "source":
         iv.facts["source"] = discover.read_source(data, iv.cwd, iv.environ)
     elif k == FILE:
         iv.facts["destination"] = discover.inspect_destination(data, iv.cwd, iv.environ)
@@ -89,6 +94,54 @@ def look(iv: Interview, side: str, **override: Any) -> None:
         if side == "source" and not tables:
             raise ValueError(f"{discover.build_config(data, iv.environ).describe()} holds no tables to read")
         iv.facts[f"{side}_tables"] = tables  # None: a database file that the first run creates
+
+
+def _look_at_tab(iv: Interview, side: str, data: dict[str, Any]) -> None:
+    """Read a source tab's header and first rows, or open a destination tab without writing."""
+    if side == "source":
+        iv.facts["source"] = discover.read_source(data, iv.cwd, iv.environ)
+    else:
+        iv.facts["destination"] = discover.inspect_destination(data, iv.cwd, iv.environ)
+
+
+def _spreadsheet_check(side: str):
+    def check(value: Any, iv: Interview) -> str:
+        given = text(value, "the spreadsheet ID or URL")
+        config = discover.build_config({"type": iv.value(f"{side}_type"), "spreadsheet": given}, iv.environ)
+        return config.spreadsheet  # the ID, also when a URL was pasted
+    return check
+
+
+def _credentials_check(value: Any, iv: Interview) -> str | None:
+    if value is None or not str(value).strip():
+        return None
+    path = str(value).strip()
+    full = resolved_path(path, iv.cwd, iv.environ)
+    if not os.path.isfile(full):
+        raise ValueError(f"no such file: {path}{_nearby(full)}")
+    return path
+
+
+def _sheet_default(side: str):
+    def default(iv: Interview) -> Any:
+        named = (connection(iv, side) or {}).get("sheet")
+        if named:
+            return named
+        return base_name(iv) if side == "destination" else REQUIRED
+    return default
+
+
+def _sheet_check(side: str):
+    def check(value: Any, iv: Interview) -> str:
+        name = text(value, "the tab name")
+        iv.value(f"{side}_spreadsheet")  # Unsettled while the spreadsheet is not known
+        _look_at_tab(iv, side, location(iv, side, sheet=name))
+        return name
+    return check
+
+
+def _spreadsheet_details(side: str):
+    return lambda iv: kind(iv, side) == SPREADSHEET and connection(iv, side) is None
 
 
 def _type_default(side: str):
@@ -100,6 +153,9 @@ def _type_default(side: str):
         if isinstance(path, str):
             lowered = path.lower().removesuffix(".gz")
             return _EXTENSIONS.get(os.path.splitext(lowered)[1], REQUIRED)
+        if iv.given.get(f"{side}_spreadsheet"):
+            sheets = [name for name, k in discover.kinds().items() if k == SPREADSHEET]
+            return sheets[0] if len(sheets) == 1 else REQUIRED
         url = iv.given.get(f"{side}_url")
         if isinstance(url, str) and "://" in url:
             return _SCHEMES.get(url.split("://", 1)[0].lower(), REQUIRED)
@@ -287,6 +343,19 @@ def side_questions(side: str) -> dict[str, Question]:
                  check=lambda v, iv: text(v, "the schema"),
                  applies=lambda iv, s=side: kind(iv, s) == SERVER and connection(iv, s) is None
                  and "schema" in discover.config_fields(iv.value(f"{s}_type"))),
+        Question(f"{side}_spreadsheet", "Spreadsheet ID or URL", check=_spreadsheet_check(side),
+                 applies=_spreadsheet_details(side), when="for Google Sheets " + ("sources" if side == "source" else "destinations"),
+                 hint="The ID is the part of the spreadsheet's URL after /spreadsheets/d/; the whole URL works too."),
+        Question(f"{side}_credentials", "Credentials file (service account or OAuth user; empty: Application Default "
+                 "Credentials)", default=lambda iv: None, check=_credentials_check, applies=_spreadsheet_details(side),
+                 hint="A service-account key (share the spreadsheet with its e-mail) or an authorized-user file."),
+        Question(f"{side}_endpoint", "Sheets API endpoint", default=lambda iv: None,
+                 check=lambda v, iv: str(v).strip() or None if v is not None else None,
+                 applies=_spreadsheet_details(side), asked=lambda iv: False),
+        Question(f"{side}_sheet", "Tab name" + (" (created when missing)" if side == "destination" else ""),
+                 default=_sheet_default(side), check=_sheet_check(side),
+                 applies=lambda iv, s=side: kind(iv, s) == SPREADSHEET,
+                 when="for Google Sheets " + ("sources" if side == "source" else "destinations")),
         Question(f"{side}_table", f"{role} table", default=_table_default(side), check=_table_check(side),
                  applies=lambda iv, s=side: kind(iv, s) in (DATABASE_FILE, SERVER),
                  when="for database " + ("sources" if side == "source" else "destinations"),
