@@ -17,6 +17,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from portl.connectors.config import Incremental
 from portl.connectors.registry import config_models
 from portl.spec import models as m
 from portl.spec.loader import job_names, load_job
@@ -32,6 +33,7 @@ LINKED_FILES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 LANGUAGE_MODELS: list[type[BaseModel]] = [
     m.job_model(), m.Mapping, m.ColumnSpec, m.Conflict, m.Batch, m.Retry, m.Parallel, m.Hooks,
     m.ScriptHook, m.PythonHook, m.HttpHook, m.LambdaHook, m.Validation, m.Rejects, m.Service, m.DatabaseCopy,
+    Incremental,
 ]
 # Models reachable from the Job that are not sections of keys, and why.
 NOT_SECTIONS = {
