@@ -88,8 +88,8 @@ def plan_incremental(loaded: Any, source: Any, sink: Any) -> IncrementalPlan | N
     previous, number = last_mark(sink.job_checkpoints(job_key(loaded.name, loaded.job.destination)))
     try:
         mark = source.incremental_mark(previous)
-        lines = source.describe_incremental(previous, mark)
         source.restrict(previous, mark)
+        lines = source.describe_incremental(previous, mark)
     except ConfigError as exc:
         key = getattr(exc, "key", None)
         raise ConfigError(loaded.located(where + ((key,) if key else ()), str(exc))) from None
