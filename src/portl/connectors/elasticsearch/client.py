@@ -10,7 +10,6 @@ translation of the client's exceptions into Portl's (:func:`translate`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -44,7 +43,6 @@ class SearchClient:
         self.product = config.product
         self.opensearch = config.type == "opensearch"
         self.where = f"{self.product} at {config.location()}"
-        self._lock = threading.Lock()
         ca_certs = resolve_path(config.ca_certs, base_dir) if config.ca_certs else None
         if self.opensearch:
             from opensearchpy import OpenSearch

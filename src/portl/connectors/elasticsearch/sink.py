@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,20 +39,15 @@ import pyarrow as pa
 
 from portl.connectors.base import (
     Capabilities, Checkpoint, ColumnInfo, ConflictStrategy, RunCheckpoints, TableInfo, TargetPlan, WriteMode,
-    WriteResult, WriteSpec, group_checkpoints,
+    WriteResult, WriteSpec,
 )
 from portl.connectors.elasticsearch import typemap
+from portl.connectors.elasticsearch.checkpoints import CheckpointIndex
 from portl.connectors.elasticsearch.client import SearchClient, _path, translate
 from portl.connectors.elasticsearch.config import Config
 from portl.errors import ConflictError, RowRefused, TerminalError, TransientError
 
 SIDES = ("-portl-a", "-portl-b")
-CHECKPOINT_MAPPINGS = {
-    "dynamic": False,
-    "properties": {"run_id": {"type": "keyword"}, "job": {"type": "keyword"}, "target": {"type": "keyword"},
-                   "partition": {"type": "keyword"}, "saved_at": {"type": "date", "format": "epoch_millis"},
-                   "checkpoint": {"type": "object", "enabled": False}, "state": {"type": "object", "enabled": False}},
-}
 _FIELD = re.compile(r"field \[([^\]]+)\]")
 INSERTED, UPDATED, SKIPPED = "inserted", "updated", "skipped"
 
@@ -128,7 +122,7 @@ class ElasticsearchSink:
         self._action = "index"
         self._spec: WriteSpec | None = None
         self._warnings: list[str] = []
-        self._checkpoints_ready = False
+        self.checkpoints = CheckpointIndex(self.client, config.checkpoint_index, config.index)
         self._spoilt: Bulk | None = None
 
     # --- introspection and planning ------------------------------------------------------
@@ -226,7 +220,7 @@ class ElasticsearchSink:
     def prepare(self, schema: pa.Schema, spec: WriteSpec, resuming: bool) -> None:
         self._check_action(spec)
         self._spec = spec
-        self._ensure_checkpoint_index()
+        self.checkpoints.ensure()
         mappings = self._mappings(self.index)
         key = spec.key if spec.mode == WriteMode.UPSERT else ()
         if spec.mode == WriteMode.REPLACE:
@@ -251,22 +245,10 @@ class ElasticsearchSink:
         absent = [k for k in self._key if k not in schema.names]
         if absent:
             raise TerminalError(f"index {self.index} is keyed on ({', '.join(self._key)}), but the rows have no "
-                                f"{', '.join(absent)}; map it, or set action: index to let documents get other _ids")
+                                f"{', '.join(absent)}: map {'it' if len(absent) == 1 else 'them'}, since each document's _id is made of its key")
 
     def _create(self, index: str, mappings: dict[str, Any]) -> None:
         self.client.request("PUT", f"/{_path(index)}", f"creating index {index}", body={"mappings": mappings})
-
-    def _ensure_checkpoint_index(self) -> None:
-        if self._checkpoints_ready:
-            return
-        name = self.config.checkpoint_index
-        if self.client.request("GET", f"/{_path(name)}/_mapping", f"reading index {name}", missing_ok=True) is None:
-            try:
-                self._create(name, CHECKPOINT_MAPPINGS)
-            except TerminalError as exc:  # created by another run meanwhile
-                if "already_exists" not in str(exc) and "already exists" not in str(exc):
-                    raise
-        self._checkpoints_ready = True
 
     # --- writing -------------------------------------------------------------------------
 
@@ -419,43 +401,19 @@ class ElasticsearchSink:
     def _key_values(self, doc: dict[str, Any]) -> tuple:
         return tuple(doc.get(k) for k in self._key)
 
-    # --- checkpoints ---------------------------------------------------------------------
+    # --- checkpoints (checkpoints.CheckpointIndex) ---------------------------------------
 
     def save_checkpoint(self, tx: Bulk, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
-        self._ensure_checkpoint_index()
-        name = self.config.checkpoint_index
-        doc = {"run_id": run_id, "job": state.get("job", ""), "target": self.index,
-               "partition": checkpoint.partition, "saved_at": int(time.time() * 1000),
-               "checkpoint": checkpoint.to_json(), "state": state}
-        doc_id = f"{run_id}:{checkpoint.partition}"
-        self.client.request("PUT", f"/{_path(name)}/_doc/{_path(doc_id)}", f"saving a checkpoint in index {name}",
-                            params={"refresh": "wait_for"}, body=doc)
-
-    def _checkpoint_docs(self, query: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-        """The checkpoints ``query`` finds, the 10,000 saved last (a job's runs, newest first)."""
-        name = self.config.checkpoint_index
-        answer = self.client.request("POST", f"/{_path(name)}/_search", f"reading checkpoints from index {name}",
-                                     body={"query": query, "size": 10000, "sort": [{"saved_at": "desc"}]},
-                                     missing_ok=True)
-        if not answer:
-            return []
-        rows = []
-        for hit in answer.get("hits", {}).get("hits", []):
-            doc = hit.get("_source") or {}
-            rows.append((doc["run_id"], doc["checkpoint"], doc.get("state") or {}))
-        return rows
+        self.checkpoints.save(run_id, checkpoint, state)
 
     def load_checkpoints(self, run_id: str) -> RunCheckpoints:
-        return group_checkpoints(self._checkpoint_docs({"term": {"run_id": run_id}})).get(run_id, {})
+        return self.checkpoints.of_run(run_id)
 
     def job_checkpoints(self, job: str) -> dict[str, RunCheckpoints]:
-        query = {"bool": {"filter": [{"term": {"job": job}}, {"term": {"target": self.index}}]}}
-        return group_checkpoints(self._checkpoint_docs(query))
+        return self.checkpoints.of_job(job)
 
     def forget_run(self, run_id: str) -> None:
-        name = self.config.checkpoint_index
-        self.client.request("POST", f"/{_path(name)}/_delete_by_query", f"forgetting run {run_id} in index {name}",
-                            params={"refresh": "true"}, body={"query": {"term": {"run_id": run_id}}}, missing_ok=True)
+        self.checkpoints.forget(run_id)
 
     # --- finishing -----------------------------------------------------------------------
 
