@@ -53,6 +53,11 @@ def test_each_run_moves_only_what_changed_and_the_plan_says_what_it_will_read(po
     assert query(tmp_path / "warehouse.db", "SELECT count(*), count(DISTINCT id) FROM orders") == [(21, 21)]
     assert query(tmp_path / "warehouse.db", "SELECT item FROM orders WHERE id = 3") == [("changed",)]
 
+    runs = portl("runs", "--format", "json")
+    latest = json.loads(runs.stdout)[0]["run_id"]
+    shown = portl("runs", "show", latest)
+    assert "incremental after updated_at = 2024-05-01 10:20:00, up to updated_at = 2024-05-01 11:01:00" in shown.output
+
 
 def test_validate_refuses_a_lookback_without_a_conflict_key_at_its_line(portl, write):
     write("job.yaml", JOB.replace("conflict: {key: [id]}\n", ""))
