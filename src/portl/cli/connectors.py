@@ -56,6 +56,7 @@ def describe(kind: Any) -> dict[str, Any]:
             "concurrent_writers": caps.concurrent_writers,
             "alters_tables": caps.alters_tables,
             "whole_databases": caps.whole_databases,
+            "keeps_runs": caps.keeps_runs,  # can hold an incremental job's mark
             "bulk_method": caps.bulk_method,
         }
     return {
