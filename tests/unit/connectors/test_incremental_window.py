@@ -160,6 +160,7 @@ def test_a_mark_of_another_cursor_makes_a_first_run():
     ("2024-05-01T10:00:00.250", datetime.timedelta(minutes=5), "timestamp", "2024-05-01T09:55:00.250000"),
     ("2024-05-01T10:00:00Z", datetime.timedelta(hours=1), "timestamptz", "2024-05-01T09:00:00Z"),
     ("2024-05-02", datetime.timedelta(days=1), "date", "2024-05-01"),
+    (1714557600, datetime.timedelta(minutes=10), "timestamp", 1714557000),  # epoch seconds in SQLite
 ])
 def test_look_back_keeps_the_value_in_its_own_form(value, amount, kind, expected):
     assert look_back(value, amount, kind) == expected

@@ -241,6 +241,8 @@ def look_back(value: Any, amount: datetime.timedelta | int | float | None, kind:
     """``value`` less the lookback, in the value's own form."""
     if not amount:
         return value
+    if isinstance(amount, datetime.timedelta) and isinstance(value, (int, float, Decimal)):
+        return value - type(value)(int(amount.total_seconds()))  # a time kept as a number (SQLite): seconds
     if isinstance(value, str):  # a time kept as text: shifted, and written back the same way
         return _as_text_like(look_back(_parse_time(value), amount, kind), value)
     if isinstance(value, datetime.datetime):
