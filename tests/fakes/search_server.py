@@ -5,7 +5,8 @@ drive the real ``elasticsearch`` and ``opensearch-py`` clients against this HTTP
 answers the few endpoints Portl uses with the JSON the real ones document:
 
 - ``GET /`` (with ``X-Elastic-Product: Elasticsearch`` on every answer in Elasticsearch flavour,
-  which the official client checks); credentials checked when the server is given some;
+  which the official client checks; 403 with ``greeting_forbidden``, as for a user without the
+  cluster's monitor privilege); credentials checked when the server is given some;
 - indices: ``PUT /i`` (with mappings), ``GET /i/_mapping``, ``PUT /i/_mapping``, ``DELETE /i``,
   ``POST /i/_refresh``, ``POST /i/_count``, ``POST /i/_mget``, ``PUT|GET|DELETE /i/_doc/id``,
   ``POST /i/_search``, ``POST /i/_delete_by_query``; aliases: ``GET /_alias/a``, ``POST /_aliases``
@@ -83,8 +84,9 @@ class SearchServer(FakeServer):
     handler = SearchHandler
 
     def __init__(self, flavor: str = "elasticsearch", *, username: str | None = None, password: str = "",
-                 api_key: str | None = None, **kwargs: Any):
+                 api_key: str | None = None, greeting_forbidden: bool = False, **kwargs: Any):
         self.flavor = flavor
+        self.greeting_forbidden = greeting_forbidden  # a user without the cluster's monitor privilege
         self.credentials = {f"Basic {base64.b64encode(f'{username}:{password}'.encode()).decode()}"} if username else set()
         if api_key:
             self.credentials.add(f"ApiKey {api_key}")
@@ -142,6 +144,8 @@ class SearchServer(FakeServer):
     def route(self, method: str, path: list[str], params: dict[str, str], raw: bytes) -> tuple[int, Any]:
         body = json.loads(raw) if raw and not (path and path[-1] == "_bulk") else None
         if not path:
+            if self.greeting_forbidden:
+                raise Problem(403, "security_exception", "action [cluster:monitor/main] is unauthorized for user [loader]")
             return 200, self._greeting()
         head, rest = path[0], path[1:]
         if head == "_bulk":

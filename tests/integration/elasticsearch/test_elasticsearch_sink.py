@@ -192,6 +192,14 @@ def test_wrong_credentials_are_a_clear_error_that_never_shows_the_password(tmp_p
         assert report.counts.inserted == 1
 
 
+def test_a_user_who_may_not_see_the_cluster_but_may_write_the_index_loads(tmp_path):
+    write_people(tmp_path, [(1, "ann", "oslo")])
+    with SearchServer(greeting_forbidden=True) as server:
+        report = run_job(tmp_path, "name: people\nsource: {type: csv, path: in.csv}\n" + destination(server) + PEOPLE)
+        assert report.counts.inserted == 1
+        assert ("GET", "/") in server.requests
+
+
 def test_the_api_key_is_sent_and_masked_in_the_plan(tmp_path):
     write_people(tmp_path, [(1, "ann", "oslo")])
     with SearchServer(api_key="a2V5OnNlY3JldA==") as server:

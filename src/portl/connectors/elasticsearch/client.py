@@ -78,8 +78,9 @@ class SearchClient:
     # --- requests ---------------------------------------------------------------------------
 
     def request(self, method: str, path: str, doing: str, *, params: dict[str, Any] | None = None,
-                body: Any = None, missing_ok: bool = False) -> Any:
-        """Send one JSON request and return the decoded answer; None for a 404 with ``missing_ok``."""
+                body: Any = None, missing_ok: bool = False, forbidden_ok: bool = False) -> Any:
+        """Send one JSON request and return the decoded answer; None for a 404 with ``missing_ok``,
+        for a 403 with ``forbidden_ok``."""
         try:
             if self.opensearch:
                 return self.client.transport.perform_request(method, path, params=params, body=body)
@@ -88,14 +89,17 @@ class SearchClient:
                 headers["content-type"] = "application/json"
             return self.client.perform_request(method, path, params=params, headers=headers, body=body).body
         except Exception as exc:
-            if missing_ok and status_of(exc) == 404:
+            status = status_of(exc)
+            if (missing_ok and status == 404) or (forbidden_ok and status == 403):
                 return None
             raise translate(exc, doing, self.where) from exc
 
     def check(self) -> dict[str, Any]:
-        """The cluster's greeting (``GET /``): whether it can be reached with these credentials."""
+        """The cluster's greeting (``GET /``): whether it can be reached with these credentials.
+        A user allowed to work on indexes but not to see the cluster (403) is let through."""
+        doing = "asking the cluster for its greeting (GET /)"
         try:
-            return self.request("GET", "/", "asking the cluster for its greeting (GET /)")
+            return self.request("GET", "/", doing, forbidden_ok=True) or {}
         except TransientError as exc:
             raise TerminalError(f"{exc}; check 'hosts' (or 'url') and that the cluster is running") from exc
 
