@@ -31,6 +31,7 @@ class Dialect:
     conflict_target: bool = True
     # "on_conflict": INSERT ... ON CONFLICT (SQLite, Postgres). "on_duplicate_key": MySQL's
     # INSERT ... SELECT ... ON DUPLICATE KEY UPDATE, which fires on any unique key of the table.
+    # "merge": MERGE INTO ... USING stage ON <key> (Snowflake, whose keys are not enforced).
     upsert_clause: str = "on_conflict"
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -118,6 +119,8 @@ def upsert_from_stage(d: Dialect, stage: str, table: str, columns: Sequence[str]
     """ONE set-based statement moving a staged batch into the target under a conflict strategy."""
     if d.upsert_clause == "on_duplicate_key":
         return upsert_on_duplicate_key(d, stage, table, columns, key, strategy)
+    if d.upsert_clause == "merge":
+        return upsert_merge(d, stage, table, columns, key, strategy)
     cols = d.column_list(columns)
     where = " WHERE true" if d.select_where_true else ""
     head = f"INSERT INTO {d.table(table)} ({cols}) SELECT {cols} FROM {d.table(stage)}{where}"
@@ -156,3 +159,22 @@ def upsert_on_duplicate_key(d: Dialect, stage: str, table: str, columns: Sequenc
     else:
         sets = ", ".join(f"{t}.{d.quote(c)} = s.{d.quote(c)}" for c in others)
     return f"{head} ON DUPLICATE KEY UPDATE {sets}"
+
+
+def upsert_merge(d: Dialect, stage: str, table: str, columns: Sequence[str], key: Sequence[str], strategy: ConflictStrategy) -> str:
+    """``MERGE INTO t USING stage s ON <key>``: the form of a database that does not enforce keys,
+    where the match on the key columns is what finds an existing row. ``skip`` and ``fail`` only
+    insert the rows not matched (``fail`` checked for conflicts first); ``overwrite`` sets every
+    other column, ``merge`` only those the incoming row has a value for."""
+    cols = d.column_list(columns)
+    values = ", ".join(f"s.{d.quote(c)}" for c in columns)
+    head = f"MERGE INTO {d.table(table)} t USING {d.table(stage)} s ON {key_match(d, 't', 's', key)}"
+    insert = f" WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
+    others = [c for c in columns if c not in key]
+    if strategy in (ConflictStrategy.SKIP, ConflictStrategy.FAIL) or not others:
+        return head + insert
+    if strategy == ConflictStrategy.MERGE:
+        sets = ", ".join(f"t.{d.quote(c)} = COALESCE(s.{d.quote(c)}, t.{d.quote(c)})" for c in others)
+    else:
+        sets = ", ".join(f"t.{d.quote(c)} = s.{d.quote(c)}" for c in others)
+    return f"{head} WHEN MATCHED THEN UPDATE SET {sets}{insert}"
