@@ -21,7 +21,8 @@ answers the few endpoints Portl uses with the JSON the real ones document:
 
 Queries understood: match_all, term, terms, ids, range, exists and bool (must, filter, must_not).
 Tests can inject failures: ``refuse(id, reason)`` refuses a document, ``throttle_items(n)``
-answers the next n bulk items 429, ``throttle_requests(n)`` the next n bulk requests 429; and
+answers the next n bulk items 429, ``throttle_requests(n)`` the next n bulk requests 429,
+``fail_next(method, path, status)`` the next such request with that status; and
 read what was asked: ``bulk_requests`` (documents and bytes of each), ``requests`` (method, path).
 """
 
@@ -98,6 +99,7 @@ class SearchServer(FakeServer):
         self.refusals: dict[str, tuple[str, str]] = {}
         self.items_to_throttle = 0
         self.requests_to_throttle = 0
+        self.failures: list[list[Any]] = []
         self._seq = itertools.count(1)
         super().__init__(**kwargs)
 
@@ -111,6 +113,11 @@ class SearchServer(FakeServer):
 
     def throttle_requests(self, count: int) -> None:
         self.requests_to_throttle = count
+
+    def fail_next(self, method: str, path_prefix: str, status: int = 500, count: int = 1) -> None:
+        """Answer the next ``count`` requests of ``method`` (``*``: any) whose path starts with ``path_prefix``
+        with ``status``, without doing them (a node that fails before it acts)."""
+        self.failures.append([method, path_prefix, status, count])
 
     def documents(self, name: str) -> dict[str, dict[str, Any]]:
         """The documents of an index (or of the index an alias points to), by ``_id``."""
@@ -133,6 +140,7 @@ class SearchServer(FakeServer):
             return
         try:
             with self.lock:
+                self._injected_failure(method, parts.path)
                 status, body = self.route(method, path, params, raw)
         except Problem as problem:
             status, body = problem.status, problem.body()
@@ -140,6 +148,14 @@ class SearchServer(FakeServer):
             h.answer(status, b"", headers)
         else:
             h.answer_json(status, body, headers)
+
+    def _injected_failure(self, method: str, path: str) -> None:
+        for failure in self.failures:
+            wanted, prefix, status, count = failure
+            if count > 0 and wanted in (method, "*") and path.startswith(prefix):
+                failure[3] -= 1
+                raise Problem(status, "node_failure_exception" if status >= 500 else "illegal_state_exception",
+                              f"injected failure of {method} {path}")
 
     def route(self, method: str, path: list[str], params: dict[str, str], raw: bytes) -> tuple[int, Any]:
         body = json.loads(raw) if raw and not (path and path[-1] == "_bulk") else None

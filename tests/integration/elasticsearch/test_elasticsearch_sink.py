@@ -221,3 +221,28 @@ def test_action_is_refused_with_mode_upsert(tmp_path, search_server):
     with pytest.raises(portl.PortlError, match="'action' applies to modes append and replace"):
         run_job(tmp_path, "name: people\nsource: {type: csv, path: in.csv}\nconflict: {key: [id]}\n"
                 + destination(search_server, ", action: create") + PEOPLE)
+
+
+def test_a_bulk_request_answered_503_is_sent_again(tmp_path, cluster):
+    write_people(tmp_path, [(i, f"n{i}", "c") for i in range(1, 11)])
+    cluster.fail_next("*", "/_bulk", status=503)
+    report = run_job(tmp_path, "name: people\nsource: {type: csv, path: in.csv}\n" + destination(cluster) + PEOPLE)
+    assert report.counts.inserted == 10 and len(cluster.documents("people")) == 10
+    assert sum(1 for _, p in cluster.requests if p == "/_bulk") == 2
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["keyless", "keyed index"])
+def test_a_batch_written_again_because_its_checkpoint_failed_is_loaded_once(tmp_path, cluster, keyed):
+    """The documents landed, the checkpoint did not: the engine writes the batch again, and its
+    documents (the same _ids) count once, as inserted, never as rejected duplicates."""
+    write_people(tmp_path, [(i, f"n{i}", "c") for i in range(1, 101)])
+    body = "name: people\nsource: {type: csv, path: in.csv}\nbatch: {size: 30}\nretry: {backoff_ms: 1}\n" + PEOPLE
+    if keyed:
+        write_people(tmp_path, [(0, "zero", "c")])
+        run_job(tmp_path, body.replace("name: people", "name: first") + "conflict: {key: [id]}\n" + destination(cluster))
+        write_people(tmp_path, [(i, f"n{i}", "c") for i in range(1, 101)])
+    cluster.fail_next("PUT", "/portl_checkpoints/_doc/", status=500)
+    report = run_job(tmp_path, body + destination(cluster))
+    assert (report.counts.read, report.counts.inserted, report.counts.rejected) == (100, 100, 0)
+    ids = sorted(doc["id"] for doc in cluster.documents("people").values())
+    assert ids == ([0] if keyed else []) + list(range(1, 101))
