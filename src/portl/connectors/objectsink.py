@@ -8,14 +8,18 @@ object at the very end.
 A text object (:class:`ObjectTextSink`) is written like this:
 
 - batches are encoded by the format's own file sink (header, quoting, gzip members) into a
-  buffer; when a commit leaves the buffer at the part size or more, it is uploaded as the next
-  part, and ``<key>.portl-checkpoint.json`` (the sidecar) is replaced: the upload id, every part's
-  number and ETag, and each partition's checkpoint at the end of that part;
-- until the first part is uploaded, each commit also stores the buffer as ``<key>.portl-tail``,
-  so every batch of a small object (or the first part of a big one) commits by itself;
-- afterwards a commit that does not fill a part is kept in memory: its checkpoint reaches the
-  sidecar with the next part. A run killed in between resumes from the last part, and reads the
-  rows after it again, into the same part number (uploading a part number again replaces it);
+  buffer; once it holds the part size, it is uploaded as the next part. A transaction that
+  uploaded a part commits by replacing ``<key>.portl-checkpoint.json`` (the sidecar): the upload
+  id, every part's number and ETag, the bytes after the last part (stored as ``<key>.portl-tail``
+  when there are any) and each partition's checkpoint;
+- until the first part is uploaded, every commit stores the buffer as the tail, so each batch of
+  a small object (or of the first part of a big one) commits by itself;
+- afterwards a commit that uploads no part is kept in memory: its checkpoint reaches the sidecar
+  with the next part. A run killed in between resumes from the last part, and reads the rows after
+  it again, into the same part number (uploading a part number again replaces it);
+- a transaction that fails takes the buffer back to where it began; parts it uploaded are
+  uploaded again under the same numbers, and completing the upload leaves out a part it does not
+  list. So ``transaction: job`` streams its parts too, and memory stays about one part;
 - finishing uploads the rest as the last part, deletes the sidecar, then completes the upload.
   A crash between the two leaves no checkpoint: the next run starts over, and the object still
   appears once.
@@ -61,10 +65,12 @@ TAIL_SUFFIX = ".portl-tail"
 
 
 class _Tx:
-    """One transaction: the encoded batches and the checkpoints they reach."""
+    """One transaction: the parts it uploaded, what the buffer held before it, its checkpoints."""
 
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
+    def __init__(self, buffered: int) -> None:
+        self.buffered = buffered  # bytes in the buffer when it began
+        self.carry: bytes | None = None  # those bytes, once a part of this transaction took them
+        self.parts: list[dict[str, Any]] = []
         self.run_id: str | None = None
         self.partitions: dict[str, dict[str, Any]] = {}
 
@@ -149,14 +155,27 @@ class ObjectTextSink:
     def transaction(self) -> Iterator[_Tx]:
         if not self._prepared:
             raise TerminalError(f"{self.name}: the sink must be prepared before writing")
-        tx = _Tx()
-        yield tx  # a failed transaction is simply dropped: nothing of it left this process
-        self._commit(tx)
+        tx = _Tx(len(self._buffer))
+        try:
+            yield tx
+            self._commit(tx)
+        except BaseException:
+            # Parts this transaction uploaded are not in the sidecar: the next part uploads take
+            # their numbers again, and completing the upload leaves out any part it does not list.
+            self._buffer = bytearray(tx.carry) if tx.carry is not None else self._buffer[: tx.buffered]
+            raise
 
     def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: _Tx) -> WriteResult:
         if batch.num_rows:
             data = self.encoder.encode(batch)
-            tx.data.append(_gzip(data) if self.compressed else data)
+            self._buffer += _gzip(data) if self.compressed else data
+            parts = len(self._side["parts"]) + len(tx.parts)  # type: ignore[index]
+            if len(self._buffer) >= PART_BYTES * (1 + parts // 1000):
+                body = bytes(self._buffer)
+                if tx.carry is None:
+                    tx.carry = body[: tx.buffered]
+                tx.parts.append(self._upload_part(self._upload_id(), parts + 1, body))
+                self._buffer = bytearray()
         return WriteResult(inserted=batch.num_rows)
 
     def save_checkpoint(self, tx: _Tx, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
@@ -187,7 +206,7 @@ class ObjectTextSink:
         parts = list(side.get("parts", []))
         if side.get("upload_id"):
             if self._buffer or not parts:
-                parts.append(self._upload_part(side["upload_id"], len(parts) + 1))
+                parts.append(self._upload_part(side["upload_id"], len(parts) + 1, bytes(self._buffer)))
             # The sidecar goes first: a crash before the completion leaves no checkpoint, so the
             # next run starts over and the object still appears once.
             self.store.delete(self.sidecar_url)
@@ -215,47 +234,40 @@ class ObjectTextSink:
             )
 
     def _commit(self, tx: _Tx) -> None:
+        """Make the transaction durable when it uploaded a part, or while no part is uploaded (the
+        buffer goes to the tail object); otherwise its checkpoints wait for the next part."""
         side = self._side
         assert side is not None
-        before, waiting = len(self._buffer), dict(self._waiting)
-        for data in tx.data:
-            self._buffer += data
-        self._waiting.update(tx.partitions)
+        waiting = {**self._waiting, **tx.partitions}
         run_id = tx.run_id or side.get("run_id")
-        try:
-            parts = side["parts"]
-            if len(self._buffer) >= PART_BYTES * (1 + len(parts) // 1000):
-                upload_id = side["upload_id"] or self._start_upload()
-                part = self._upload_part(upload_id, len(parts) + 1)
-                self._save({**side, "run_id": run_id, "upload_id": upload_id, "parts": [*parts, part], "tail": 0},
-                           tail=b"")
-            elif not parts:  # nothing uploaded yet: the buffer itself commits, as the tail object
-                self._save({**side, "run_id": run_id, "tail": len(self._buffer)}, tail=bytes(self._buffer))
-        except BaseException:
-            del self._buffer[before:]
+        if not tx.parts and side["parts"]:
             self._waiting = waiting
-            raise
-
-    def _save(self, side: dict[str, Any], tail: bytes) -> None:
-        """Make what the buffer held durable: the tail object (when there is one), then the sidecar
-        with every checkpoint reached."""
+            return
+        tail = bytes(self._buffer)
         if tail:
             self.store.put(self.tail_url, tail)
-        side = {**side, "partitions": {**side.get("partitions", {}), **self._waiting}}
+        side = {**side, "run_id": run_id, "parts": [*side["parts"], *tx.parts], "tail": len(tail),
+                "partitions": {**side.get("partitions", {}), **waiting}}
         self.store.put(self.sidecar_url, json.dumps(side).encode("utf-8"))
         self._side, self._waiting = side, {}
-        if not tail:
-            self._buffer = bytearray()
 
-    def _start_upload(self) -> str:
-        return self.store.call("start the upload of", self.url, "create_multipart_upload")["UploadId"]
+    def _upload_id(self) -> str:
+        """The run's multipart upload, started with its first part."""
+        side = self._side
+        assert side is not None
+        if not side.get("upload_id"):
+            answer = self.store.call("start the upload of", self.url, "create_multipart_upload")
+            # Kept at once (not only when the sidecar is next written), so that parts of a
+            # transaction that fails still go to this upload when it is written again.
+            self._side = side = {**side, "upload_id": answer["UploadId"]}
+        return side["upload_id"]
 
-    def _upload_part(self, upload_id: str, number: int) -> dict[str, Any]:
+    def _upload_part(self, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
         if number > MAX_PARTS:
             raise TerminalError(f"{self.url}: an S3 upload has at most {MAX_PARTS:,} parts; this object is larger "
                                 "than one upload can hold")
         answer = self.store.call(f"upload part {number} of", self.url, "upload_part", UploadId=upload_id,
-                                 PartNumber=number, Body=bytes(self._buffer))
+                                 PartNumber=number, Body=body)
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def _continue(self, side: dict[str, Any]) -> None:
@@ -269,6 +281,9 @@ class ObjectTextSink:
                     f"{exc}; the unfinished run cannot be continued: run the job again without --resume (or with "
                     "--restart) to load everything again"
                 ) from exc
+        for other in self.store.uploads(self.url):  # started by the run that stopped, never recorded
+            if other != upload_id:
+                self.store.call("abort an old upload of", self.url, "abort_multipart_upload", UploadId=other)
         tail = int(side.get("tail") or 0)
         data = self.store.get_range(self.tail_url, 0, tail) if tail else b""
         if len(data) != tail:

@@ -110,3 +110,20 @@ def test_the_plan_says_how_the_object_is_written(tmp_path, s3_bucket):
     finally:
         the_plan.close()
     assert s3_bucket.keys() == []  # planning writes nothing
+
+
+def test_one_transaction_for_the_job_streams_its_parts_and_a_failure_keeps_the_old_object(
+        tmp_path, s3_bucket, small_parts, crash_hook):
+    s3_bucket.put("t.csv", csv_text(people(1, 3)))
+    wide_people(tmp_path, 120_000)
+    target = f"{{type: csv, path: '{s3_bucket.url('t.csv')}'}}"
+    job = write_job(tmp_path, "{type: csv, path: in.csv}", target,
+                    body="transaction: job\nmode: replace\nbatch: {size: 30000}\n" + crash_hook.yaml)
+    crash_hook.arm()
+    with pytest.raises(portl.HookError):
+        run_job(job, tmp_path / "state")
+    crash_hook.disarm()
+    assert csv_ids(s3_bucket.get("t.csv")) == [1, 2, 3]
+    assert run_job(job, tmp_path / "state").counts.inserted == 120_000
+    assert csv_ids(s3_bucket.get("t.csv")) == list(range(1, 120_001))
+    assert s3_bucket.keys() == ["t.csv"] and s3_bucket.uploads() == []
