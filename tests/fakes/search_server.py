@@ -19,7 +19,8 @@ answers the few endpoints Portl uses with the JSON the real ones document:
   /i/_search/point_in_time`` + ``DELETE /_search/point_in_time`` (OpenSearch); ``POST /_search``
   with ``pit``, ``sort`` (``_shard_doc``, ``_id`` or a field) and ``search_after``.
 
-Queries understood: match_all, term, terms, ids, range, exists and bool (must, filter, must_not).
+Queries understood: match_all, term, terms, ids, range, exists and bool (must, filter, must_not,
+should); aggregations: max.
 Tests can inject failures: ``refuse(id, reason)`` refuses a document, ``throttle_items(n)``
 answers the next n bulk items 429, ``throttle_requests(n)`` the next n bulk requests 429,
 ``fail_next(method, path, status)`` the next such request with that status; and
@@ -431,9 +432,12 @@ class SearchServer(FakeServer):
         if after is not None:
             docs = [d for d in docs if key(d) > list(after)]
         size = int(body.get("size", 10))
+        aggregations = {name: _aggregate(spec, [d[2] for d in docs]) for name, spec in (body.get("aggs") or {}).items()}
         hits = [{"_index": index, "_id": d[0], "_score": None, "_source": copy.deepcopy(d[2]), "sort": key(d)}
                 for d in docs[:size]]
         answer: dict[str, Any] = {"took": 1, "timed_out": False, "hits": {"hits": hits}}
+        if aggregations:
+            answer["aggregations"] = aggregations
         if pit is not None:
             answer["pit_id"] = pit["id"]
         return 200, answer
@@ -527,15 +531,45 @@ def _matches(doc: dict[str, Any], doc_id: str, query: Any) -> bool:
             return False
         tests: dict[str, Callable[[Any, Any], bool]] = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
                                                           "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
-        return all(tests[op](value, bound) for op, bound in bounds.items() if op in tests)
+        return all(tests[op](_comparable(value), _comparable(bound)) for op, bound in bounds.items() if op in tests)
     if kind == "bool":
         def listed(part: str) -> list[Any]:
             found = spec.get(part) or []
             return found if isinstance(found, list) else [found]
 
+        should = listed("should")
+        wanted = int(spec.get("minimum_should_match", 0 if listed("must") + listed("filter") else 1)) if should else 0
         return (all(_matches(doc, doc_id, q) for q in listed("must") + listed("filter"))
-                and not any(_matches(doc, doc_id, q) for q in listed("must_not")))
+                and not any(_matches(doc, doc_id, q) for q in listed("must_not"))
+                and sum(_matches(doc, doc_id, q) for q in should) >= wanted)
     raise Problem(400, "parsing_exception", f"unknown query [{kind}]")
+
+
+def _comparable(value: Any) -> Any:
+    """Dates as instants (a date field compares ``…Z`` and ``…+00:00`` alike), other values as they are."""
+    if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-" and value[7:8] == "-":
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def _aggregate(spec: dict[str, Any], docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``max`` aggregation: a date field's value in epoch milliseconds, with its ISO text."""
+    (kind, options), = spec.items()
+    if kind != "max":
+        raise Problem(400, "parsing_exception", f"unknown aggregation [{kind}]")
+    values = [_comparable(d.get(options["field"])) for d in docs if d.get(options["field"]) is not None]
+    if not values:
+        return {"value": None}
+    top = max(values)
+    if isinstance(top, dt.datetime):
+        millis = top.replace(microsecond=top.microsecond // 1000 * 1000)
+        return {"value": millis.timestamp() * 1000,
+                "value_as_string": millis.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+    return {"value": float(top)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -151,3 +151,53 @@ def test_a_crash_then_resume_reads_every_document_once(tmp_path, cluster, crash_
 def test_a_missing_index_is_a_clear_error(search_server):
     with pytest.raises(portl.PortlError, match=r"index 'events' not found on Elasticsearch at http://127\.0\.0\.1"):
         open_source(search_server)
+
+
+def add_events(cluster: SearchServer, numbers: range) -> None:
+    from elasticsearch import Elasticsearch, helpers
+
+    client = Elasticsearch(cluster.url)
+    helpers.bulk(client, ({"_index": "events", "_id": f"e{i:04d}",
+                           "_source": {"n": i, "kind": "late", "at": f"2024-01-02T00:{i % 60:02d}:00Z"}}
+                          for i in numbers))
+    client.close()
+
+
+@pytest.mark.parametrize("cursor", ["n", "at"])
+def test_an_incremental_job_reads_only_the_documents_past_the_last_runs_mark(tmp_path, search_server, cursor):
+    seed(search_server, 20, MAPPINGS)
+    body = (f"name: events\nsource: {{type: elasticsearch, url: '{search_server.url}', index: events, "
+            f"incremental: {{cursor: {cursor}}}}}\n"
+            "destination: {type: sqlite, path: out.db, table: events}\nconflict: {key: [n]}\n")
+    first = run_job(tmp_path, body)
+    assert first.counts.read == 20
+    add_events(search_server, range(21, 26))
+    second = run_job(tmp_path, body)
+    assert second.counts.read == 5 and second.counts.inserted == 5
+    third = run_job(tmp_path, body)
+    assert third.counts.read == 0
+    with sqlite3.connect(tmp_path / "out.db") as conn:
+        assert sorted(n for (n,) in conn.execute("SELECT n FROM events")) == list(range(1, 26))
+
+
+def test_the_plan_shows_the_incremental_filter_as_a_range_query(tmp_path, search_server):
+    seed(search_server, 3, MAPPINGS)
+    path = tmp_path / "job.yaml"
+    path.write_text(f"name: events\nsource: {{type: elasticsearch, url: '{search_server.url}', index: events, "
+                    "incremental: {cursor: n}}\ndestination: {type: sqlite, path: out.db, table: events}\n")
+    the_plan = portl.plan(portl.load_job(str(path)))
+    try:
+        lines = the_plan.incremental.lines
+    finally:
+        the_plan.close()
+    assert lines[-1] == ('filter: {"bool": {"should": [{"range": {"n": {"lte": 3}}}, {"bool": {"must_not": '
+                         '[{"exists": {"field": "n"}}]}}], "minimum_should_match": 1}}')
+
+
+def test_a_text_cursor_is_refused_at_its_key(tmp_path, search_server):
+    seed(search_server, 3, MAPPINGS)
+    path = tmp_path / "job.yaml"
+    path.write_text(f"name: events\nsource: {{type: elasticsearch, url: '{search_server.url}', index: events, "
+                    "incremental: {cursor: kind}}\ndestination: {type: sqlite, path: out.db, table: events}\n")
+    with pytest.raises(portl.ConfigError, match="field kind of .* is text; a cursor here is a number or a date field"):
+        portl.plan(portl.load_job(str(path)))

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from portl.connectors.config import ConnectorConfig
+from portl.connectors.config import ConnectorConfig, Incremental, KeyRule, incremental_problem
 from portl.secrets import Secret, mask_url
 
 DEFAULT_URL = "http://127.0.0.1:9200"
@@ -47,6 +47,9 @@ class Config(ConnectorConfig):
         None, description="Sources: a field with a unique value per document to page on. Default: _shard_doc "
         "(Elasticsearch) or _id (OpenSearch); see the docs for what a resume can rely on with each.")
     keep_alive: str = Field("5m", description="Sources: how long the point in time stays open between two pages.")
+    incremental: Incremental | None = Field(
+        None, description="Sources: read only the documents whose cursor field (a number or a date) grew since "
+        "the job's last finished run.")
 
     @field_validator("hosts")
     @classmethod
@@ -63,6 +66,9 @@ class Config(ConnectorConfig):
             raise ValueError("'password' needs 'username'")
         if self.api_key is not None and self.username:
             raise ValueError("give 'api_key' or 'username'/'password', not both")
+        problem = incremental_problem(self)
+        if problem is not None:
+            raise KeyRule("incremental", problem.replace("column", "field"))
         for node in self.nodes():
             if not node.startswith(("http://", "https://")):
                 raise ValueError(f"node {mask_url(node)!r} must start with http:// or https://")

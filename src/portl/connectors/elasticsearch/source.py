@@ -18,7 +18,10 @@ to meanwhile should use a ``sort`` field instead (the plan says which sort is us
 
 from __future__ import annotations
 
+import datetime
+import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -27,11 +30,19 @@ from portl.connectors.base import Checkpoint, Chunk, Estimate
 from portl.connectors.elasticsearch import typemap
 from portl.connectors.elasticsearch.client import SearchClient, _path
 from portl.connectors.elasticsearch.config import Config
+from portl.connectors.sql.incremental import CursorReads, IncrementalError, Window, window
 from portl.errors import SourceError, TerminalError
 
+CURSOR_KINDS = ("int", "bigint", "float", "date", "timestamp", "timestamptz")
+"""Cursor types a ``max`` aggregation can give: numbers and dates (not keyword text)."""
 
-class ElasticsearchSource:
-    """Reads ``index`` (optionally filtered by ``query``) in pages of ``batch_rows`` documents."""
+
+class ElasticsearchSource(CursorReads):
+    """Reads ``index`` (optionally filtered by ``query``) in pages of ``batch_rows`` documents.
+
+    With ``incremental``, only the documents whose cursor field lies in the run's window
+    (:class:`~portl.connectors.sql.incremental.CursorReads`, whose window arithmetic is shared with
+    the database sources): a ``range`` filter beside ``query``; the mark is a ``max`` aggregation."""
 
     def __init__(self, config: Config, base_dir: str):
         if config.action is not None:
@@ -68,9 +79,9 @@ class ElasticsearchSource:
         return self._schema
 
     def estimate(self) -> Estimate:
-        body = {"query": self.config.query} if self.config.query else None
+        query = self._query()
         answer = self.client.request("POST", f"/{_path(self.index)}/_count", f"counting documents of {self.index}",
-                                     body=body)
+                                     body={"query": query} if query else None)
         return Estimate(rows=int(answer.get("count", 0)), exact=True)
 
     def partitions(self, count: int) -> list[Checkpoint]:
@@ -88,8 +99,9 @@ class ElasticsearchSource:
             while True:
                 body: dict[str, Any] = {"size": batch_rows, "sort": self.sort, "track_total_hits": False,
                                         "pit": {"id": pit, "keep_alive": keep_alive}}
-                if self.config.query:
-                    body["query"] = self.config.query
+                query = self._query()
+                if query:
+                    body["query"] = query
                 if after is not None:
                     body["search_after"] = after
                 answer = self.client.request("POST", "/_search", f"reading index {self.index}", body=body,
@@ -116,6 +128,69 @@ class ElasticsearchSource:
         finally:
             self.client.close_pit(pit)
 
+    def _query(self) -> dict[str, Any] | None:
+        """The user's ``query``, and the incremental window's filter beside it."""
+        if self.window is None:
+            return self.config.query
+        restricted = self._window_query(self.window)
+        return {"bool": {"filter": [self.config.query, restricted]}} if self.config.query else restricted
+
+    # --- incremental reads (sql.incremental.CursorReads) ------------------------------------
+
+    def quoted_cursor(self) -> str:
+        return self.config.incremental.cursor
+
+    def cursor_kind(self) -> str:
+        kind = super().cursor_kind()
+        if kind not in CURSOR_KINDS:
+            raise IncrementalError("cursor", f"incremental.cursor: field {self.config.incremental.cursor} of "
+                                             f"{self.description} is {kind}; a cursor here is a number or a date field")
+        return kind
+
+    def cursor_maximum(self) -> Any:
+        """The cursor's largest value now, by a ``max`` aggregation (in the user's ``query``)."""
+        cursor, kind = self.config.incremental.cursor, self.cursor_kind()
+        body: dict[str, Any] = {"size": 0, "track_total_hits": False, "aggs": {"mark": {"max": {"field": cursor}}}}
+        if self.config.query:
+            body["query"] = self.config.query
+        answer = self.client.request("POST", f"/{_path(self.index)}/_search",
+                                     f"finding the incremental mark of {self.description}", body=body)
+        found = (answer.get("aggregations") or {}).get("mark") or {}
+        value, text = found.get("value"), found.get("value_as_string")
+        if value is None:
+            return None
+        if kind in ("int", "bigint"):
+            return int(value)
+        if kind == "float":
+            return float(value)
+        moment = (datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else
+                  datetime.datetime.fromtimestamp(value / 1000, datetime.timezone.utc))
+        if kind == "date":
+            return moment.date()
+        if kind == "timestamp":
+            return moment.replace(tzinfo=None)
+        return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+    def _window_query(self, win: Window) -> dict[str, Any]:
+        """The window as a query: a ``range`` on the cursor, and documents without one on a first run."""
+        cursor = self.config.incremental.cursor
+        missing = {"bool": {"must_not": [{"exists": {"field": cursor}}]}}
+        if win.empty:
+            return missing if win.nulls else {"bool": {"must_not": [{"match_all": {}}]}}
+        bounds: dict[str, Any] = {"lte": _bound(win.upto)}
+        if win.after is not None:
+            bounds["gt"] = _bound(win.after)
+        if win.since is not None:
+            bounds["gte"] = _bound(win.since)
+        ranged = {"range": {cursor: bounds}}
+        return {"bool": {"should": [ranged, missing], "minimum_should_match": 1}} if win.nulls else ranged
+
+    def describe_incremental(self, previous: dict[str, Any] | None, mark: dict[str, Any]) -> list[str]:
+        lines = super().describe_incremental(previous, mark)
+        shown = window(self.config.incremental, self.cursor_kind(), previous, mark)
+        query = json.dumps(self._window_query(shown), default=str)
+        return [line for line in lines if not line.startswith("filter: ")] + [f"filter: {query}"]
+
     def warnings(self) -> list[str]:
         if not self.reopened:
             return []
@@ -125,3 +200,12 @@ class ElasticsearchSource:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _bound(value: Any) -> Any:
+    """A window's bound as a range query takes it: ISO text for dates and times."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
