@@ -55,13 +55,12 @@ from portl.connectors.base import (
     WriteSpec,
 )
 from portl.connectors.filesink import SIDECAR_SUFFIX
-from portl.connectors.objectstore import store_for
+from portl.connectors.objectstore import TAIL_SUFFIX, store_for
 from portl.errors import TerminalError
 
 PART_BYTES = 8 << 20
 """Upload a part once the buffer holds this much (S3's minimum is 5 MiB)."""
 MAX_PARTS = 10_000
-TAIL_SUFFIX = ".portl-tail"
 
 
 class _Tx:

@@ -28,10 +28,15 @@ from pydantic import Field, model_validator
 
 from portl.connectors.blocks import TextFile
 from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.filesink import SIDECAR_SUFFIX, TMP_SUFFIX
 from portl.errors import ConfigError, SourceError, TerminalError, TransientError
 from portl.secrets import Secret
 
 SCHEME = "s3://"
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]+)://")
+TAIL_SUFFIX = ".portl-tail"
+OWN_SUFFIXES = (SIDECAR_SUFFIX, TAIL_SUFFIX, TMP_SUFFIX)
+"""What Portl keeps beside a file or object it writes; a glob never reads those."""
 GLOB_CHARS = frozenset("*?[")
 _STORE_KEYS = ("endpoint_url", "region", "profile", "aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
@@ -66,8 +71,12 @@ class FileConfig(ConnectorConfig):
             raise ValueError(f"{', '.join(given)} only apply to s3:// paths, and path is {path!r}")
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ValueError("give aws_access_key_id and aws_secret_access_key together")
-        if is_object_url(path) and not _split(path)[0]:
-            raise ValueError(f"{path!r} names no bucket; write s3://bucket/key")
+        if is_object_url(path) and not all(_split(path)):
+            raise ValueError(f"{path!r} names no bucket or no key; write s3://bucket/key")
+        scheme = _SCHEME.match(path)
+        if scheme and not is_object_url(path):
+            raise ValueError(f"{scheme.group(1)}:// paths are not supported; a path is a local file or s3://bucket/key "
+                             "(S3-compatible stores too, with endpoint_url)")
         return self
 
 
@@ -95,7 +104,7 @@ def find_files(config: Any, base_dir: str) -> list[Found]:
     if is_object_url(path):
         return store_for(config).find(path)
     pattern = resolve_path(path, base_dir)
-    matches = sorted(p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p))
+    matches = sorted(p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p) and not p.endswith(OWN_SUFFIXES))
     if not matches:
         raise SourceError(f"no file matches {path} (looked for {pattern})")
     found = []
@@ -224,7 +233,7 @@ class S3Store:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for page in pages:
                 for item in page.get("Contents", []):
-                    if match(item["Key"]) and not item["Key"].endswith("/"):
+                    if match(item["Key"]) and not item["Key"].endswith(("/", *OWN_SUFFIXES)):
                         found.append(Found(f"{SCHEME}{bucket}/{item['Key']}", int(item["Size"]), item["ETag"].strip('"')))
         except Exception as exc:
             raise self.error(exc, bucket, prefix, "list the objects of", source=True) from exc

@@ -147,3 +147,21 @@ def test_a_file_gone_since_stays_in_the_mark(tmp_path):
     mark = source.incremental_mark(previous)
     assert os.path.join("data", "a.csv") in mark["files"]  # not loaded again should it come back unchanged
     source.close()
+
+
+def test_a_glob_never_reads_what_portl_keeps_beside_a_file_it_writes(tmp_path):
+    write_csv(tmp_path, "data/a.csv", 1, 2)
+    (tmp_path / "data" / "b.csv.portl-checkpoint.json").write_text("{}")
+    (tmp_path / "data" / "c.csv.portl-tmp").write_text("id,name\n9,x\n")
+    source = open_glob(tmp_path, "data/*")
+    assert [f.name for f in source.files] == [os.path.join("data", "a.csv")]
+    source.close()
+
+
+@pytest.mark.parametrize("path, problem", [
+    ("gs://bucket/a.csv", "gs:// paths are not supported"),
+    ("s3://bucket", "names no bucket or no key"),
+])
+def test_paths_of_other_stores_and_without_a_key_are_refused(path, problem):
+    with pytest.raises(ValueError, match=problem):
+        csv_connector.Config(type="csv", path=path)
