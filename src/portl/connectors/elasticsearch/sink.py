@@ -110,8 +110,10 @@ class ElasticsearchSink:
     )
 
     def __init__(self, config: Config, base_dir: str):
-        if config.query is not None or config.sort is not None:
-            raise TerminalError(f"a {config.type} destination takes no 'query' or 'sort' (they are for sources)")
+        given = [k for k in ("query", "sort", "incremental") if getattr(config, k) is not None]
+        if given:
+            raise TerminalError(f"a {config.type} destination takes no {' or '.join(repr(k) for k in given)} "
+                                "(they are for sources)")
         self.config = config
         self.client = SearchClient(config, base_dir)
         self.client.check()
@@ -130,15 +132,7 @@ class ElasticsearchSink:
     def _mappings(self, index: str) -> dict[str, Any] | None:
         answer = self.client.request("GET", f"/{_path(index)}/_mapping", f"reading the mapping of index {index}",
                                      missing_ok=True)
-        if not answer:
-            return None
-        mappings = [v.get("mappings", {}) for v in answer.values()]
-        merged: dict[str, Any] = {"properties": {}}
-        for m in mappings:
-            merged["properties"].update(m.get("properties") or {})
-            if m.get("_meta"):
-                merged["_meta"] = m["_meta"]
-        return merged
+        return typemap.merged_mappings(answer) if answer else None
 
     def table_info(self) -> TableInfo | None:
         mappings = self._mappings(self.index)

@@ -57,13 +57,7 @@ class ElasticsearchSource(CursorReads):
                                      missing_ok=True)
         if not answer:
             raise SourceError(f"index {self.index!r} not found on {self.client.where}")
-        merged: dict[str, Any] = {"properties": {}}
-        for value in answer.values():
-            mappings = value.get("mappings") or {}
-            merged["properties"].update(mappings.get("properties") or {})
-            if mappings.get("_meta"):
-                merged["_meta"] = mappings["_meta"]
-        self._schema = typemap.schema_of(merged)
+        self._schema = typemap.schema_of(typemap.merged_mappings(answer))
         if config.sort:
             self.sort: list[Any] = [{config.sort: "asc"}]
         elif self.client.opensearch:

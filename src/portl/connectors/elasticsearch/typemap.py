@@ -103,6 +103,18 @@ def schema_of(mappings: dict[str, Any]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def merged_mappings(answer: dict[str, Any]) -> dict[str, Any]:
+    """The mappings of an index from a ``GET <index>/_mapping`` answer: for an alias over several
+    indexes, their fields together (and the ``_meta`` of one of them)."""
+    merged: dict[str, Any] = {"properties": {}}
+    for value in answer.values():
+        mappings = value.get("mappings") or {}
+        merged["properties"].update(mappings.get("properties") or {})
+        if mappings.get("_meta"):
+            merged["_meta"] = mappings["_meta"]
+    return merged
+
+
 def key_of(mappings: dict[str, Any]) -> tuple[str, ...]:
     """The key Portl recorded when it created the index with one, else ()."""
     return tuple(((mappings.get("_meta") or {}).get("portl") or {}).get("key") or ())
