@@ -138,7 +138,7 @@ def _json_values(field: pa.Field, column: pa.Array, warnings: list[str]) -> list
     logical = logical_of(field)
     name, t = logical.name, column.type
     if name == "decimal":
-        return decimal_text(column.cast(pa.decimal128(38, t.scale)) if not pa.types.is_decimal(t) else column).to_pylist()
+        return decimal_text(column if pa.types.is_decimal(t) else column.cast(pa.decimal128(38, 0))).to_pylist()
     if name == "uuid" and isinstance(column, pa.ExtensionArray):
         return uuid_text(column).to_pylist()
     if name == "date":
