@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -185,3 +186,35 @@ def test_an_incremental_glob_of_objects_reads_only_new_and_rewritten_objects(tmp
         source.close()
     assert [(r["id"], r["name"][:4]) for r in rows] == [("3", "NAME"), ("4", "NAME"), ("5", "name"), ("6", "name")]
     assert mark["files"][s3_bucket.url("inc/a.csv")] == previous["files"][s3_bucket.url("inc/a.csv")]
+
+
+def test_without_boto3_an_s3_path_says_which_extra_to_install(tmp_path):
+    shadow = tmp_path / "shadow" / "boto3"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("boto3 is not installed here (test stand-in)")\n')
+    job = write_job(tmp_path, "{type: csv, path: 's3://some-bucket/in.csv'}")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    result = subprocess.run([sys.executable, "-m", "portl.cli.app", "plan", job], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 1
+    assert "s3:// paths need boto3: pip install 'portl[aws]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_utf16_object_and_a_parquet_object_read_by_two_workers(tmp_path, s3_bucket):
+    s3_bucket.put("u16.csv", csv_text(people(1, 300)).encode("utf-16"))
+    table = pa.table({"id": list(range(1, 1001)), "name": [f"n{i}" for i in range(1, 1001)]})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=250)
+    s3_bucket.put("rg.parquet", sink.getvalue())
+    utf16 = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('u16.csv')}', encoding: utf-16}}", name="u16",
+                      destination="{type: sqlite, path: out.db, table: u16}")
+    assert run_job(utf16, tmp_path / "state").counts.inserted == 300
+    assert sqlite_ids(tmp_path, "u16") == list(range(1, 301))
+    groups = write_job(tmp_path, f"{{type: parquet, path: '{s3_bucket.url('rg.parquet')}'}}", name="rg",
+                       destination="{type: sqlite, path: out.db, table: rg}", body="parallel: {workers: 2}\n")
+    the_plan = portl.plan(portl.load_job(groups))
+    assert len(the_plan.source.partitions(2)) == 2
+    the_plan.close()
+    assert run_job(groups, tmp_path / "state").counts.inserted == 1000
+    assert sqlite_ids(tmp_path, "rg") == list(range(1, 1001))
