@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from portl.connectors.blocks import TextFile
-from portl.connectors.config import ConnectorConfig, resolve_path
+from portl.connectors.config import ConnectorConfig, Incremental, KeyRule, resolve_path
 from portl.connectors.filesink import SIDECAR_SUFFIX, TMP_SUFFIX
 from portl.errors import ConfigError, SourceError, TerminalError, TransientError
 from portl.secrets import Secret
@@ -62,6 +62,9 @@ class FileConfig(ConnectorConfig):
     aws_access_key_id: str | None = Field(None, description="Access key id, when not taken from the environment or a profile.")
     aws_secret_access_key: Secret | None = Field(None, description="Secret access key; never printed.")
     aws_session_token: Secret | None = Field(None, description="Session token of temporary credentials; never printed.")
+    incremental: Incremental | None = Field(
+        None, description="Sources whose path is a glob: read only the files that are new or changed since the job's "
+        "last finished run (incremental: {}).")
 
     @model_validator(mode="after")
     def _store_options_need_an_object_path(self) -> FileConfig:
@@ -69,6 +72,9 @@ class FileConfig(ConnectorConfig):
         path = getattr(self, "path", "")
         if given and not is_object_url(path):
             raise ValueError(f"{', '.join(given)} only apply to s3:// paths, and path is {path!r}")
+        problem = _incremental_problem(self.incremental, path)
+        if problem is not None:
+            raise KeyRule("incremental", problem)
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ValueError("give aws_access_key_id and aws_secret_access_key together")
         if is_object_url(path) and not all(_split(path)):
@@ -78,6 +84,20 @@ class FileConfig(ConnectorConfig):
             raise ValueError(f"{scheme.group(1)}:// paths are not supported; a path is a local file or s3://bucket/key "
                              "(S3-compatible stores too, with endpoint_url)")
         return self
+
+
+def _incremental_problem(incremental: Incremental | None, path: str) -> str | None:
+    """Why ``incremental`` cannot apply to a file source with this path, or None."""
+    if incremental is None:
+        return None
+    if not has_glob(path):
+        return (f"incremental on a file source reads the new files of a glob, and {path!r} is one file; write a "
+                "glob (data/*.csv, s3://bucket/prefix/*.csv), or remove incremental")
+    given = [key for key in ("cursor", "lookback", "initial") if getattr(incremental, key) is not None]
+    if given:
+        return (f"a file glob reads only the files that are new or changed; it takes no {', '.join(given)}: "
+                "write incremental: {}")
+    return None
 
 
 # --- what a path finds ---------------------------------------------------------------------------

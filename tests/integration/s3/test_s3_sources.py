@@ -218,3 +218,19 @@ def test_a_utf16_object_and_a_parquet_object_read_by_two_workers(tmp_path, s3_bu
     the_plan.close()
     assert run_job(groups, tmp_path / "state").counts.inserted == 1000
     assert sqlite_ids(tmp_path, "rg") == list(range(1, 1001))
+
+
+def test_an_incremental_job_over_a_glob_of_objects_loads_only_the_new_ones(tmp_path, s3_bucket):
+    s3_bucket.put("land/a.csv", csv_text(people(1, 3)))
+    s3_bucket.put("land/b.csv", csv_text(people(4, 5)))
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('land/*.csv')}', incremental: {{}}}}")
+    assert run_job(job, tmp_path / "state").counts.inserted == 5
+    s3_bucket.put("land/c.csv", csv_text(people(6, 7)))
+    the_plan = portl.plan(portl.load_job(job))
+    lines = the_plan.incremental.lines
+    the_plan.close()
+    assert lines[0].startswith("1 new file, 0 changed files of 3 files") and "2 files loaded before" in lines[0]
+    report = run_job(job, tmp_path / "state")
+    assert (report.counts.read, report.counts.inserted) == (2, 2)
+    assert sqlite_ids(tmp_path) == list(range(1, 8))
+    assert run_job(job, tmp_path / "state").counts.read == 0  # nothing new

@@ -165,3 +165,12 @@ def test_a_glob_never_reads_what_portl_keeps_beside_a_file_it_writes(tmp_path):
 def test_paths_of_other_stores_and_without_a_key_are_refused(path, problem):
     with pytest.raises(ValueError, match=problem):
         csv_connector.Config(type="csv", path=path)
+
+
+@pytest.mark.parametrize("path, incremental, problem", [
+    ("data/a.csv", {}, "'data/a.csv' is one file; write a glob"),
+    ("data/*.csv", {"cursor": "updated_at"}, "it takes no cursor"),
+])
+def test_incremental_on_a_file_source_needs_a_glob_and_no_cursor(path, incremental, problem):
+    with pytest.raises(ValueError, match=problem):
+        csv_connector.Config(type="csv", path=path, incremental=incremental)
