@@ -433,7 +433,9 @@ class SearchServer(FakeServer):
             docs = [d for d in docs if key(d) > list(after)]
         size = int(body.get("size", 10))
         aggregations = {name: _aggregate(spec, [d[2] for d in docs]) for name, spec in (body.get("aggs") or {}).items()}
-        hits = [{"_index": index, "_id": d[0], "_score": None, "_source": copy.deepcopy(d[2]), "sort": key(d)}
+        wanted = body.get("_source")
+        hits = [{"_index": index, "_id": d[0], "_score": None, "sort": key(d),
+                 "_source": copy.deepcopy({k: v for k, v in d[2].items() if k in wanted} if isinstance(wanted, list) else d[2])}
                 for d in docs[:size]]
         answer: dict[str, Any] = {"took": 1, "timed_out": False, "hits": {"hits": hits}}
         if aggregations:

@@ -201,3 +201,21 @@ def test_a_text_cursor_is_refused_at_its_key(tmp_path, search_server):
                     "incremental: {cursor: kind}}\ndestination: {type: sqlite, path: out.db, table: events}\n")
     with pytest.raises(portl.ConfigError, match="field kind of .* is text; a cursor here is a number or a date field"):
         portl.plan(portl.load_job(str(path)))
+
+
+def test_fields_reads_only_the_fields_named_in_their_order(cluster):
+    seed(cluster, 4, MAPPINGS)
+    source = open_source(cluster, fields=["kind", "n"])
+    try:
+        assert source.schema().names == ["kind", "n"]
+        rows = [r for chunk in source.read(10, None) for r in chunk.data.to_pylist()]
+    finally:
+        source.close()
+    assert sorted(rows, key=lambda r: r["n"]) == [{"kind": "odd", "n": 1}, {"kind": "even", "n": 2},
+                                                  {"kind": "odd", "n": 3}, {"kind": "even", "n": 4}]
+
+
+def test_a_field_the_index_lacks_is_named_with_the_fields_it_has(search_server):
+    seed(search_server, 1, MAPPINGS)
+    with pytest.raises(portl.PortlError, match="index events has no field nope; its fields are: n, kind, at"):
+        open_source(search_server, fields=["n", "nope"])

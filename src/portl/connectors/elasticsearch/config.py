@@ -43,6 +43,9 @@ class Config(ConnectorConfig):
         CHECKPOINT_INDEX, description="Destinations: the index where Portl keeps its checkpoints.")
     query: dict[str, Any] | None = Field(
         None, description="Sources: a query in the search DSL (as a YAML mapping), e.g. {term: {status: open}}.")
+    fields: list[str] | None = Field(
+        None, description="Sources: read only these fields of each document (its _source filtered), in this order. "
+        "Default: every field of the mapping.")
     sort: str | None = Field(
         None, description="Sources: a field with a unique value per document to page on. Default: _shard_doc "
         "(Elasticsearch) or _id (OpenSearch); see the docs for what a resume can rely on with each.")

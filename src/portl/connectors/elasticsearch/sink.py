@@ -110,7 +110,7 @@ class ElasticsearchSink:
     )
 
     def __init__(self, config: Config, base_dir: str):
-        given = [k for k in ("query", "sort", "incremental") if getattr(config, k) is not None]
+        given = [k for k in ("query", "sort", "fields", "incremental") if getattr(config, k) is not None]
         if given:
             raise TerminalError(f"a {config.type} destination takes no {' or '.join(repr(k) for k in given)} "
                                 "(they are for sources)")

@@ -58,6 +58,12 @@ class ElasticsearchSource(CursorReads):
         if not answer:
             raise SourceError(f"index {self.index!r} not found on {self.client.where}")
         self._schema = typemap.schema_of(typemap.merged_mappings(answer))
+        if config.fields:
+            unknown = [f for f in config.fields if f not in self._schema.names]
+            if unknown:
+                raise SourceError(f"index {self.index} has no field {', '.join(unknown)}; its fields are: "
+                                  f"{', '.join(self._schema.names)}")
+            self._schema = pa.schema([self._schema.field(f) for f in config.fields])
         if config.sort:
             self.sort: list[Any] = [{config.sort: "asc"}]
         elif self.client.opensearch:
@@ -98,6 +104,8 @@ class ElasticsearchSource(CursorReads):
                     body["query"] = query
                 if after is not None:
                     body["search_after"] = after
+                if self.config.fields:
+                    body["_source"] = list(self.config.fields)
                 answer = self.client.request("POST", "/_search", f"reading index {self.index}", body=body,
                                              missing_ok=True)
                 if answer is None:  # the point in time expired between two pages: go on in a new one
