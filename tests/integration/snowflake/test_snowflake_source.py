@@ -18,7 +18,7 @@ from portl.types import logical_of
 from tests.integration.snowflake.helpers import run_job
 
 TYPES_DDL = """CREATE TABLE "types" ("small" NUMBER(9,0), "big" NUMBER(18,0), "int" INT, "money" NUMBER(12,2),
-    "f" FLOAT, "b" BOOLEAN, "s" VARCHAR, "bin" BINARY, "d" DATE, "t" TIME, "ntz" TIMESTAMP_NTZ, "tz" TIMESTAMP_TZ,
+    "f" FLOAT, "wide" NUMBER(19,0), "b" BOOLEAN, "s" VARCHAR, "bin" BINARY, "d" DATE, "t" TIME, "ntz" TIMESTAMP_NTZ, "tz" TIMESTAMP_TZ,
     "ltz" TIMESTAMP_LTZ, "v" VARIANT)"""
 
 
@@ -41,14 +41,14 @@ def test_snowflake_types_read_as_logical_types(snowflake_place):
         kinds = {f.name: str(logical_of(f)) for f in src.schema()}
     finally:
         src.close()
-    assert kinds == {"small": "int", "big": "bigint", "int": "decimal(38,0)", "money": "decimal(12,2)", "f": "float",
+    assert kinds == {"small": "int", "big": "bigint", "int": "decimal(38,0)", "money": "decimal(12,2)", "f": "float", "wide": "bigint",
                      "b": "bool", "s": "text", "bin": "bytes", "d": "date", "t": "text", "ntz": "timestamp",
                      "tz": "timestamptz", "ltz": "timestamptz", "v": "json"}
 
 
 def test_values_arrive_in_their_logical_types(snowflake_place):
     snowflake_place.query(TYPES_DDL)
-    snowflake_place.query("""INSERT INTO "types" SELECT 7, 9000000000, 123, 12.34, 1.5, true, 'héllo',
+    snowflake_place.query("""INSERT INTO "types" SELECT 7, 9000000000, 123, 12.34, 1.5, -9223372036854775808, true, 'héllo',
         TO_BINARY('00ff', 'HEX'), '2024-02-29', '10:11:12.5', '2024-01-02 03:04:05.123456',
         '2024-01-02 03:04:05.5+00:00', '2024-01-02 03:04:05', PARSE_JSON('{"a": [1, 2]}')""")
     src = source(snowflake_place, table="types")
@@ -57,6 +57,7 @@ def test_values_arrive_in_their_logical_types(snowflake_place):
     finally:
         src.close()
     assert row["small"] == 7 and row["big"] == 9000000000 and row["int"] == Decimal("123")
+    assert row["wide"] == -9223372036854775808
     assert row["money"] == Decimal("12.34") and row["f"] == 1.5 and row["b"] is True and row["s"] == "héllo"
     assert row["d"] == dt.date(2024, 2, 29) and row["t"] == "10:11:12.500000"
     assert row["ntz"] == dt.datetime(2024, 1, 2, 3, 4, 5, 123456)
@@ -117,3 +118,14 @@ def test_a_missing_table_is_named_with_the_tables_there_are(snowflake_place):
     seed_numbers(snowflake_place, 1)
     with pytest.raises(portl.PortlError, match=r"table numbrs does not exist in Snowflake .*did you mean 'numbers'"):
         source(snowflake_place, table="numbrs")
+
+
+def test_a_value_past_the_range_its_number_type_reads_as_is_named(snowflake_place):
+    snowflake_place.query('CREATE TABLE "wide" ("id" NUMBER(10,0))')
+    snowflake_place.query('INSERT INTO "wide" VALUES (1), (9999999999)')
+    src = source(snowflake_place, table="wide")
+    try:
+        with pytest.raises(portl.PortlError, match=r"column id holds a value that does not fit int .*cast"):
+            list(src.read(10, None))
+    finally:
+        src.close()

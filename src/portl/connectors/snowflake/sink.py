@@ -254,19 +254,20 @@ class SnowflakeSink:
         columns = [self._names.get(c, c) for c in batch.schema.names]
         tx.batches += 1
         folder = f"b{tx.batches}_{uuid.uuid4().hex[:8]}"
+        null = csvparts.null_marker(batch)
         with tx.conn.cursor() as cur:
-            self._put(cur, tx, folder, csvparts.encode(batch))
+            self._put(cur, tx, folder, csvparts.encode(batch, null))
             if spec.mode != WriteMode.UPSERT:
-                loaded = self._copy(cur, _copy_sql(self._target.sql, columns, self._order, f"@{tx.stage}/{folder}/"),
-                                    self._target, folder)
+                loaded = self._copy(cur, _copy_sql(self._target.sql, columns, self._order, f"@{tx.stage}/{folder}/",
+                                                   null), self._target, folder)
                 self._check_loaded(loaded, batch.num_rows)
                 return WriteResult(inserted=loaded)
             try:
                 cur.execute(f"DELETE FROM {tx.staging}")
             except sf_errors.Error as exc:
                 raise translate(exc, f"emptying the staging table of {self.description}") from exc
-            loaded = self._copy(cur, _copy_sql(tx.staging, columns, columns, f"@{tx.stage}/{folder}/"), self.table,
-                                folder)
+            loaded = self._copy(cur, _copy_sql(tx.staging, columns, columns, f"@{tx.stage}/{folder}/", null),
+                                self.table, folder)
             self._check_loaded(loaded, batch.num_rows)
             key = [self._names.get(k, k) for k in spec.key]
             try:
@@ -407,11 +408,11 @@ def _save(cur: Any, table: TableName, run_id: str, partition: str, checkpoint: d
                 (run_id, partition, state.get("job"), json.dumps(checkpoint), json.dumps(state)))
 
 
-def _copy_sql(table: str, columns: list[str], order: list[str], location: str) -> str:
+def _copy_sql(table: str, columns: list[str], order: list[str], location: str, null: str = csvparts.NULL) -> str:
     """``COPY INTO`` a table from a stage folder; the column list only when the file's columns are
     not the table's, in its order."""
     listed = "" if list(columns) == list(order) else f" ({DIALECT.column_list(columns)})"
-    return f"COPY INTO {table}{listed} FROM {location} FILE_FORMAT = ({csvparts.FILE_FORMAT}) {COPY_OPTIONS}"
+    return f"COPY INTO {table}{listed} FROM {location} FILE_FORMAT = ({csvparts.file_format(null)}) {COPY_OPTIONS}"
 
 
 def _staging_name(table: TableName) -> str:

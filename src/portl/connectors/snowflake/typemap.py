@@ -7,9 +7,9 @@ looks the same whatever Arrow form the server sent (an ``int64`` or a ``decimal1
 ======================  ================  ==================================================
 Snowflake               logical           note
 ======================  ================  ==================================================
-NUMBER(p,0), p ≤ 9      int
-NUMBER(p,0), p ≤ 18     bigint
-NUMBER(p,0), p > 18     decimal(p,0)      INT / INTEGER are NUMBER(38,0): decimal(38,0)
+NUMBER(p,0), p ≤ 10     int               a value past int's range fails the read, naming it
+NUMBER(p,0), p ≤ 19     bigint            likewise past bigint's
+NUMBER(p,0), p > 19     decimal(p,0)      INT / INTEGER are NUMBER(38,0): decimal(38,0)
 NUMBER(p,s), s > 0      decimal(p,s)
 FLOAT                   float
 BOOLEAN                 bool
@@ -31,7 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from portl.connectors.sql.dialect import Dialect
-from portl.types import LogicalType, arrow_field
+from portl.errors import SourceError
+from portl.types import LogicalType, arrow_field, logical_of
 
 # The connector's type codes (snowflake.connector.constants.FIELD_TYPES), kept here so that
 # describing a result needs no driver import.
@@ -59,10 +60,7 @@ DIALECT = Dialect(
     },
     decimal_name="NUMBER({p},{s})",
     upsert_clause="merge",
-    notes={
-        "int": "NUMBER(10,0) holds every int; it reads back as bigint (a NUMBER(10,0) may exceed int's range)",
-        "timestamptz": "TIMESTAMP_TZ keeps the offset written, which Portl writes as +00:00",
-    },
+    notes={"timestamptz": "TIMESTAMP_TZ keeps the offset written, which Portl writes as +00:00"},
 )
 
 
@@ -70,9 +68,11 @@ def logical_of_column(type_code: int, precision: int | None, scale: int | None) 
     """The logical type of a result column described by the connector."""
     if type_code == FIXED:
         p, s = precision or 38, scale or 0
-        if s == 0 and p <= 9:
+        # NUMBER(10,0) and NUMBER(19,0) are what int and bigint are written as: their widest
+        # values have that many digits (a larger value in such a column fails the read, named).
+        if s == 0 and p <= 10:
             return LogicalType("int")
-        if s == 0 and p <= 18:
+        if s == 0 and p <= 19:
             return LogicalType("bigint")
         return LogicalType("decimal", p, s)
     return LogicalType({
@@ -118,5 +118,11 @@ def conform(table: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table:
             column = pc.cast(column.cast(pa.time64("us"), safe=False) if column.type.unit == "ns" else column, pa.string())
         elif pa.types.is_timestamp(column.type) and column.type.tz is not None and field.type.tz is not None:
             column = column.cast(pa.timestamp(column.type.unit, "UTC"))
-        columns.append(column.cast(field.type) if column.type != field.type else column)
+        if column.type != field.type:
+            try:
+                column = column.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise SourceError(f"column {field.name} holds a value that does not fit {logical_of(field)} ({exc}); "
+                                  "read it through a query that casts it (e.g. to NUMBER(38,0))") from exc
+        columns.append(column)
     return pa.Table.from_arrays(columns, schema=schema)
