@@ -66,6 +66,13 @@ def test_replace_swaps_the_loaded_table_in_and_leaves_no_side_table(tmp_path, sn
     (tmp_path / "in.csv").write_text("id,name,city\n1,ann,oslo\n2,bob,rome\n")
     run_job(path)
     (tmp_path / "in.csv").write_text("id,name,city\n5,eve,kyiv\n")
+    the_plan = portl.plan(portl.load_job(path))
+    try:
+        swap = the_plan.target.per_batch[-1]
+    finally:
+        the_plan.close()
+    assert swap.startswith("-- once, after the last batch: ")
+    assert 'ALTER TABLE "people" SWAP WITH "people__portl_new"; DROP TABLE "people__portl_new"' in swap
     report = run_job(path)
     assert report.counts.inserted == 1
     assert rows(snowflake_place) == [(5, "eve", "kyiv")]
@@ -95,6 +102,8 @@ def test_an_upsert_into_a_table_created_without_quotes_finds_its_columns(tmp_pat
     (tmp_path / "in.csv").write_text("id,name,city\n1,ANN,\n2,bob,rome\n")
     report = run_job(people_job(snowflake_job, "conflict: {key: [ID], strategy: merge}\n" + PEOPLE))
     assert (report.counts.inserted, report.counts.updated) == (1, 1)
+    # fakesnow cannot MERGE inside a transaction: the run says it upserted with UPDATE and INSERT
+    assert any("cannot run MERGE inside a transaction" in w for w in report.warnings)
     assert snowflake_place.query("SELECT ID, NAME, CITY FROM PEOPLE ORDER BY ID") == [(1, "ANN", "oslo"), (2, "bob", "rome")]
 
 

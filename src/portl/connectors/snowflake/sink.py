@@ -157,8 +157,7 @@ class SnowflakeSink:
         plan.per_batch.append("COMMIT")
         if spec.mode == WriteMode.REPLACE:
             swap = replace.statements(self.table, self.new, info is not None)
-            plan.notes.append("once, after the last batch: " + "; ".join(swap))
-            plan.notes.append("ALTER TABLE … SWAP WITH is atomic on Snowflake; a server without it gets two renames")
+            plan.per_batch.append("-- once, after the last batch: " + "; ".join(swap))
         return plan
 
     def _ddl(self, cur: Any, schema: pa.Schema, spec: WriteSpec, resuming: bool) -> tuple[list[str], TableInfo | None]:
@@ -203,6 +202,8 @@ class SnowflakeSink:
                             "partition VARCHAR NOT NULL, job VARCHAR, checkpoint VARCHAR NOT NULL, state VARCHAR NOT NULL, "
                             "updated_at TIMESTAMP_TZ, PRIMARY KEY (run_id, partition))")
                 info = self._info(cur, self._target)
+                if self._replacing and self._info(cur, self.table) is not None and not replace.can_swap(cur, self.new):
+                    self._warnings.append(replace.NOT_ATOMIC.format(table=self.table))
             except sf_errors.Error as exc:
                 raise translate(exc, f"preparing {self.description}") from exc
         self._names = _names(schema.names, info)
@@ -368,12 +369,10 @@ class SnowflakeSink:
             return
         with self.conn.cursor() as cur:
             try:
-                warning = replace.swap(cur, self.table, self.new, run_id)
+                replace.swap(cur, self.table, self.new, run_id)
                 _save(cur, self.checkpoints, run_id, SWAPPED, {}, {})
             except sf_errors.Error as exc:
                 raise translate(exc, f"swapping the loaded table {self.new} in for {self.table}") from exc
-        if warning:
-            self._warnings.append(warning)
         self._swapped = True
 
     def warnings(self) -> list[str]:
