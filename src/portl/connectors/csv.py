@@ -40,7 +40,6 @@ from portl.connectors.blocks import (
     SAMPLE_BYTES,
     BlockReader,
     RecordCutter,
-    TextFile,
     check_encoding,
     count_newlines,
     range_starts,

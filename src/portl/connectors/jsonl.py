@@ -29,7 +29,6 @@ from portl.connectors.blocks import (
     SAMPLE_BYTES,
     BlockReader,
     NewlineCutter,
-    TextFile,
     check_encoding,
     count_newlines,
     range_starts,

@@ -56,6 +56,7 @@ from portl.connectors.base import (
 )
 from portl.connectors.filesink import SIDECAR_SUFFIX
 from portl.connectors.objectstore import TAIL_SUFFIX, store_for
+from portl.connectors.objectstore.paths import split_url
 from portl.errors import TerminalError
 
 PART_BYTES = 8 << 20
@@ -386,7 +387,7 @@ class ObjectParquetSink:
             return
         from boto3.s3.transfer import TransferConfig
 
-        bucket, _, key = self.url[len("s3://"):].partition("/")
+        bucket, key = split_url(self.url)
         try:
             self.store.client.upload_file(self._local, bucket, key, Config=TransferConfig(
                 multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES))
