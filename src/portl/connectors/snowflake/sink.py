@@ -48,6 +48,10 @@ from portl.types import LogicalType, arrow_type, logical_of
 CHECKPOINT_TABLE = "_portl_checkpoints"
 SWAPPED = "(replace: swapped)"  # the checkpoint row that records a finished swap
 COPY_OPTIONS = "ON_ERROR = ABORT_STATEMENT PURGE = TRUE"
+STAGED = "@PORTL_STAGE_…/<batch>/"  # where a batch's file goes, as the plan shows it
+CHECKPOINT_DDL = ("CREATE TABLE IF NOT EXISTS {table} (run_id VARCHAR NOT NULL, partition VARCHAR NOT NULL, job VARCHAR, "
+                  "checkpoint VARCHAR NOT NULL, state VARCHAR NOT NULL, updated_at TIMESTAMP_TZ, "
+                  "PRIMARY KEY (run_id, partition))")
 
 
 class Session:
@@ -136,22 +140,23 @@ class SnowflakeSink:
         names = _names(schema.names, info)
         columns = [names[c] for c in schema.names]
         target = self.new if spec.mode == WriteMode.REPLACE else self.table
-        plan = TargetPlan(target=f"snowflake {self.config.location()} table {self.table}", ddl=ddl)
-        plan.per_batch.append("PUT 'file://<batch>.csv.gz' @<temporary stage>/<batch>/ AUTO_COMPRESS = FALSE "
-                              "OVERWRITE = TRUE  -- the batch as gzip CSV")
+        plan = TargetPlan(target=f"snowflake {self.config.location()} table {self.table}",
+                          ddl=[*ddl, CHECKPOINT_DDL.format(table=self.checkpoints.sql),
+                               "CREATE TEMPORARY STAGE IF NOT EXISTS PORTL_STAGE_…"])
+        plan.per_batch.append(f"PUT 'file://<batch>.csv.gz' {STAGED} AUTO_COMPRESS = FALSE OVERWRITE = TRUE  "
+                              "-- the batch as gzip CSV")
         plan.per_batch.append("BEGIN")
         order = [c.name for c in info.columns] if info is not None and spec.mode != WriteMode.REPLACE else columns
         if spec.mode == WriteMode.UPSERT:
             stage = _staging_name(self.table)
-            plan.ddl.append(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS SELECT {DIALECT.column_list(columns)} "
-                            f"FROM {self.table.sql} WHERE 1 = 0  -- once per session, before any transaction")
-            plan.per_batch += [f"DELETE FROM {stage}", _copy_sql(stage, columns, columns, "<batch>")]
+            plan.ddl.append(_staging_ddl(stage, columns, self.table))
+            plan.per_batch += [f"DELETE FROM {stage}", _copy_sql(stage, columns, columns, STAGED)]
             key = [names.get(k, k) for k in spec.key]
             if spec.strategy == ConflictStrategy.FAIL:
                 plan.per_batch.append(sql.existing_keys(DIALECT, stage, self.table.sql, key))
             plan.per_batch += upsert.statements(stage, self.table.sql, columns, key, spec.strategy)
         else:
-            plan.per_batch.append(_copy_sql(target.sql, columns, order, "<batch>"))
+            plan.per_batch.append(_copy_sql(target.sql, columns, order, STAGED))
         plan.per_batch.append(f"DELETE FROM {self.checkpoints.sql} WHERE run_id = … AND partition = …; "
                               f"INSERT INTO {self.checkpoints.sql} …  -- the checkpoint")
         plan.per_batch.append("COMMIT")
@@ -198,9 +203,7 @@ class SnowflakeSink:
                 ddl, _ = self._ddl(cur, schema, spec, resuming)
                 for statement in ddl:
                     cur.execute(statement)
-                cur.execute(f"CREATE TABLE IF NOT EXISTS {self.checkpoints.sql} (run_id VARCHAR NOT NULL, "
-                            "partition VARCHAR NOT NULL, job VARCHAR, checkpoint VARCHAR NOT NULL, state VARCHAR NOT NULL, "
-                            "updated_at TIMESTAMP_TZ, PRIMARY KEY (run_id, partition))")
+                cur.execute(CHECKPOINT_DDL.format(table=self.checkpoints.sql))
                 info = self._info(cur, self._target)
                 if self._replacing and self._info(cur, self.table) is not None and not replace.can_swap(cur, self.new):
                     self._warnings.append(replace.NOT_ATOMIC.format(table=self.table))
@@ -221,10 +224,8 @@ class SnowflakeSink:
                     cur.execute(f"CREATE TEMPORARY STAGE IF NOT EXISTS {session.stage}")
                     if self._spec is not None and self._spec.mode == WriteMode.UPSERT:
                         session.staging = _staging_name(self.table)
-                        columns = DIALECT.column_list(list(self._names.values()))
-                        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {session.staging} AS SELECT {columns} "
-                                    f"FROM {self.table.sql} WHERE 1 = 0")
                         names = list(self._names.values())
+                        cur.execute(_staging_ddl(session.staging, names, self.table))
                         key = [self._names.get(k, k) for k in self._spec.key]
                         session.merge = upsert.merge_works(cur, session.staging, self.table.sql, names, key)
                         if not session.merge:
@@ -412,6 +413,12 @@ def _copy_sql(table: str, columns: list[str], order: list[str], location: str, n
     not the table's, in its order."""
     listed = "" if list(columns) == list(order) else f" ({DIALECT.column_list(columns)})"
     return f"COPY INTO {table}{listed} FROM {location} FILE_FORMAT = ({csvparts.file_format(null)}) {COPY_OPTIONS}"
+
+
+def _staging_ddl(staging: str, columns: list[str], table: TableName) -> str:
+    """The session's staging table: the batch's columns, with the table's types; created once per
+    session, before its first transaction."""
+    return f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS SELECT {DIALECT.column_list(columns)} FROM {table.sql} WHERE 1 = 0"
 
 
 def _staging_name(table: TableName) -> str:
