@@ -21,6 +21,11 @@ number formats, no ``fields`` masks on answers (it answers everything it has), n
 without a sheet name other than the first sheet. Limits are the real ones: 50,000 characters per
 cell, 10 million cells per spreadsheet (``cell_limit`` to lower it).
 
+In its own process (``python -m tests.fakes.sheets_server --port 0 --refresh-token T``, which
+accepts the refresh token ``T``), ``POST /_fake/create`` makes a spreadsheet (``{"spreadsheetId",
+"sheets": {title: rows}}``), ``GET /_fake/requests`` answers the counts and ``POST /_fake/values``
+a tab's values.
+
 Faults: ``fail_next(status, count, kind)`` answers the next ``count`` requests of ``kind`` (or
 any) with ``status`` (429 ``RESOURCE_EXHAUSTED``, 500, 503, 403, 404). ``requests`` counts every
 request by kind (``get``, ``values.get``, ``values.batchGet``, ``values.append``,
@@ -30,7 +35,6 @@ must carry one of them as a Bearer token (else 401); ``api_keys`` may read only.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import threading
@@ -66,6 +70,22 @@ class Sheet:
     column_count: int = 26
     hidden: bool = False
     metadata: list[dict] = field(default_factory=list)
+    owned: set[int] = field(default_factory=set)
+    """Rows this copy may change in place; the others are shared with the copy it was made from."""
+
+    def snapshot(self) -> Sheet:
+        """A copy that shares the rows until it changes them (a batchUpdate works on one)."""
+        return Sheet(self.sheet_id, self.title, list(self.rows), self.row_count, self.column_count, self.hidden,
+                     [dict(m) for m in self.metadata])
+
+    def own(self, r: int) -> list[dict | None]:
+        while len(self.rows) <= r:
+            self.rows.append([])
+            self.owned.add(len(self.rows) - 1)
+        if r not in self.owned:
+            self.rows[r] = list(self.rows[r])
+            self.owned.add(r)
+        return self.rows[r]
 
     def cell(self, r: int, c: int) -> dict | None:
         if r < len(self.rows) and c < len(self.rows[r]):
@@ -76,9 +96,7 @@ class Sheet:
         if r >= self.row_count or c >= self.column_count:
             raise ApiError(400, f"Invalid requests: range ({self.title}!R{r + 1}C{c + 1}) exceeds grid limits. "
                                 f"Max rows: {self.row_count}, max columns: {self.column_count}")
-        while len(self.rows) <= r:
-            self.rows.append([])
-        row = self.rows[r]
+        row = self.own(r)
         while len(row) <= c:
             row.append(None)
         row[c] = value
@@ -101,6 +119,9 @@ class Spreadsheet:
     title: str
     sheets: list[Sheet] = field(default_factory=list)
     next_id: int = 1
+
+    def snapshot(self) -> Spreadsheet:
+        return Spreadsheet(self.spreadsheet_id, self.title, [s.snapshot() for s in self.sheets], self.next_id)
 
     def sheet(self, title: str) -> Sheet:
         for s in self.sheets:
@@ -176,12 +197,19 @@ def plain(cell: dict | None) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def from_cell_data(data: dict, fields: str, old: dict | None) -> dict | None:
-    """A stored cell from a CellData of a request, under its ``fields`` mask."""
-    every = fields.strip() == "*"
+def field_mask(fields: str) -> tuple[bool, bool]:
+    """What a ``fields`` mask of updateCells / appendCells writes: (values, number formats)."""
     masks = [f.strip() for f in fields.split(",")]
-    out = dict(old or {})
-    if every or "userEnteredValue" in masks:
+    every = "*" in masks
+    return every or "userEnteredValue" in masks, every or any(m.startswith("userEnteredFormat") for m in masks)
+
+
+def from_cell_data(data: dict, mask: tuple[bool, bool], old: dict | None) -> dict | None:
+    """A stored cell from a CellData of a request, under its ``fields`` mask."""
+    if not data and not old:
+        return None
+    out = dict(old) if old else {}
+    if mask[0]:
         out.pop("v", None)
         entered = data.get("userEnteredValue")
         if entered:
@@ -191,7 +219,7 @@ def from_cell_data(data: dict, fields: str, old: dict | None) -> dict | None:
             if isinstance(value, str) and len(value) > CELL_CHARACTERS:
                 raise ApiError(400, f"Your input contains more than the maximum of {CELL_CHARACTERS} characters in a single cell.")
             out["v"] = value
-    if every or any(m.startswith("userEnteredFormat") for m in masks):
+    if mask[1]:
         number_format = data.get("userEnteredFormat", {}).get("numberFormat")
         if number_format:
             out["fmt"] = number_format
@@ -302,6 +330,8 @@ class SheetsServer(FakeServer):
         if path == "/token":
             self._count("token")
             return self._token(body)
+        if path.startswith("/_fake/"):  # for a server in its own process: set-up and counts
+            return self._control(method, path, json.loads(body) if body else {})
         match = re.match(r"^/v4/spreadsheets/([^/:]+)(?::batchUpdate|/values(?::batchGet|/(.+?)(?::(append|clear))?)?)?$", path)
         if not match:
             raise ApiError(404, f"no such endpoint: {method} {path}")
@@ -334,6 +364,19 @@ class SheetsServer(FakeServer):
             if kind == "batchUpdate":
                 return 200, self._batch_update(book, payload)
             return 200, self._values_write(book, kind, value_range, payload)
+
+    def _control(self, method: str, path: str, payload: dict) -> tuple[int, Any]:
+        if path == "/_fake/requests":
+            with self._lock:
+                return 200, dict(self.requests)
+        if path == "/_fake/create" and method == "POST":
+            with self._lock:
+                self.create(payload["spreadsheetId"], sheets=payload.get("sheets"))
+            return 200, {}
+        if path == "/_fake/values" and method == "POST":
+            with self._lock:
+                return 200, {"values": self.values(payload["spreadsheetId"], payload["sheet"])}
+        raise ApiError(404, f"no such endpoint: {method} {path}")
 
     def _count(self, kind: str) -> None:
         with self._lock:
@@ -429,12 +472,13 @@ class SheetsServer(FakeServer):
         return answer
 
     def _values_write(self, book: Spreadsheet, kind: str, text: str, payload: dict) -> dict:
-        work = copy.deepcopy(book)
+        work = book.snapshot()
         sheet, r0, c0, r1, c1 = parse_range(work, text)
         if kind == "values.clear":
             for r in range(r0, min(len(sheet.rows), r1 if r1 is not None else len(sheet.rows))):
-                for c in range(c0, min(len(sheet.rows[r]), c1 if c1 is not None else len(sheet.rows[r]))):
-                    sheet.rows[r][c] = None
+                row = sheet.own(r)
+                for c in range(c0, min(len(row), c1 if c1 is not None else len(row))):
+                    row[c] = None
         else:
             rows = payload.get("values", [])
             if kind == "values.append":
@@ -451,7 +495,7 @@ class SheetsServer(FakeServer):
         return {"spreadsheetId": book.spreadsheet_id}
 
     def _batch_update(self, book: Spreadsheet, payload: dict) -> dict:
-        work = copy.deepcopy(book)  # atomic: applied to a copy that replaces the book only at the end
+        work = book.snapshot()  # atomic: applied to a copy that replaces the book only at the end
         replies = []
         for i, request in enumerate(payload.get("requests", [])):
             (name, body), = request.items()
@@ -507,10 +551,11 @@ class SheetsServer(FakeServer):
             start, end = rng["startIndex"], rng["endIndex"]
             if rng["dimension"] == "ROWS":
                 del sheet.rows[start:end]
+                sheet.owned = {r if r < start else r - (end - start) for r in sheet.owned if not start <= r < end}
                 sheet.row_count -= max(0, min(end, sheet.row_count) - start)
             else:
-                for row in sheet.rows:
-                    del row[start:end]
+                for r in range(len(sheet.rows)):
+                    del sheet.own(r)[start:end]
                 sheet.column_count -= max(0, min(end, sheet.column_count) - start)
             return {}
         if name == "appendCells":
@@ -518,12 +563,23 @@ class SheetsServer(FakeServer):
             start = sheet.last_row()
             rows = body.get("rows", [])
             sheet.row_count = max(sheet.row_count, start + len(rows))
+            mask = field_mask(body["fields"])
+            fast = len(sheet.rows) == start  # nothing below the data: whole rows are added as they are
             for i, row in enumerate(rows):
-                for j, data in enumerate(row.get("values", [])):
-                    sheet.put(start + i, j, from_cell_data(data, body["fields"], None))
+                values = row.get("values", [])
+                if fast:
+                    if len(values) > sheet.column_count:
+                        raise ApiError(400, f"Invalid requests: range ({sheet.title}!R{start + i + 1}C{len(values)}) "
+                                            f"exceeds grid limits. Max columns: {sheet.column_count}")
+                    sheet.rows.append([from_cell_data(data, mask, None) if data else None for data in values])
+                    sheet.owned.add(len(sheet.rows) - 1)
+                    continue
+                for j, data in enumerate(values):
+                    if data:
+                        sheet.put(start + i, j, from_cell_data(data, mask, None))
             return {}
         if name == "updateCells":
-            fields = body["fields"]
+            fields = field_mask(body["fields"])
             if "start" in body:
                 sheet = book.by_id(body["start"]["sheetId"])
                 r0, c0 = body["start"].get("rowIndex", 0), body["start"].get("columnIndex", 0)
@@ -557,8 +613,16 @@ class SheetsServer(FakeServer):
 
 
 def main(argv: list[str] | None = None) -> None:
-    serve_main("A local Google Sheets API v4 (in memory).", lambda options: SheetsServer(options.host, options.port,
-                                                                                         background=False), argv=argv)
+    def make(options: Any) -> SheetsServer:
+        server = SheetsServer(options.host, options.port, background=False)
+        if options.refresh_token:
+            server.refresh_tokens = {options.refresh_token: "local-access-token", "service-account": "local-access-token"}
+        return server
+
+    def arguments(parser: Any) -> None:
+        parser.add_argument("--refresh-token", help="A refresh token the token endpoint accepts.")
+
+    serve_main("A local Google Sheets API v4 (in memory).", make, arguments, argv=argv)
 
 
 if __name__ == "__main__":

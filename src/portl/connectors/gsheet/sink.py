@@ -265,9 +265,7 @@ class GsheetSink:
             self._meta(fresh=True)
             return (not created or self._properties() is not None) and (not control or self._sheet(CONTROL) is not None)
 
-        api = self.api
-        api.call(lambda: api.spreadsheets.batchUpdate(spreadsheetId=api.spreadsheet, body={"requests": requests}),
-                 "preparing", write=True, landed=landed if (created or control) else None)
+        self.api.batch_update(requests, "preparing", landed=landed if (created or control) else None)
         self._meta(fresh=True)
 
     def _header_request(self, sheet_id: int) -> dict:
@@ -279,7 +277,7 @@ class GsheetSink:
         api = self.api
         ranges = [f"{quote_sheet(self.title)}!{column_letters(self.header.index(k))}2:{column_letters(self.header.index(k))}"
                   for k in self._key]
-        answer = api.call(lambda: api.spreadsheets.values().batchGet(
+        answer = api.call(lambda: api.values.batchGet(
             spreadsheetId=api.spreadsheet, ranges=ranges, majorDimension="COLUMNS", valueRenderOption="UNFORMATTED_VALUE",
             dateTimeRenderOption="SERIAL_NUMBER"), "reading the keys of")
         columns = [(r.get("values") or [[]])[0] for r in answer.get("valueRanges", [])]
@@ -490,9 +488,7 @@ class GsheetSink:
             saved = self._read_control()
             return all(saved.get(where) == row for where, row in tx.checkpoints.items())
 
-        api = self.api
-        api.call(lambda: api.spreadsheets.batchUpdate(spreadsheetId=api.spreadsheet, body={"requests": requests}),
-                 "writing to", write=True, landed=landed if tx.checkpoints else None)
+        self.api.batch_update(requests, "writing to", landed=landed if tx.checkpoints else None)
         self._grid_cells += tx.cells
         if self._keys is not None:
             if tx.cleared:
@@ -518,7 +514,7 @@ class GsheetSink:
                 self._control, self._control_rows = {}, 0
                 return {}
         api = self.api
-        answer = api.call(lambda: api.spreadsheets.values().get(
+        answer = api.call(lambda: api.values.get(
             spreadsheetId=api.spreadsheet, range=f"{quote_sheet(CONTROL)}!A1:F", valueRenderOption="UNFORMATTED_VALUE"),
             "reading the checkpoints of")
         values = answer.get("values", [])
@@ -556,9 +552,7 @@ class GsheetSink:
         control_id = self._sheet(CONTROL)["properties"]["sheetId"]
         requests = [{"deleteDimension": {"range": {"sheetId": control_id, "dimension": "ROWS", "startIndex": at - 1,
                                                    "endIndex": at}}} for at in rows]
-        api = self.api
-        api.call(lambda: api.spreadsheets.batchUpdate(spreadsheetId=api.spreadsheet, body={"requests": requests}),
-                 "forgetting an old run in", write=True, landed=lambda: not self.load_checkpoints(run_id))
+        self.api.batch_update(requests, "forgetting an old run in", landed=lambda: not self.load_checkpoints(run_id))
         self._read_control()
 
     def finish(self, run_id: str) -> None:

@@ -101,7 +101,7 @@ class Tab:
 
     def values(self, text: str, doing: str) -> list[list[Any]]:
         api = self.api
-        answer = api.call(lambda: api.spreadsheets.values().get(
+        answer = api.call(lambda: api.values.get(
             spreadsheetId=api.spreadsheet, range=text, majorDimension="ROWS", valueRenderOption="UNFORMATTED_VALUE",
             dateTimeRenderOption="SERIAL_NUMBER"), doing)
         return answer.get("values", [])
