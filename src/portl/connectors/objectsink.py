@@ -112,10 +112,10 @@ class ObjectTextSink:
 
     def existing_data(self) -> str | None:
         """The object, when it exists and no unfinished run of ours is writing it."""
-        if self.store.get_text(self.sidecar_url) is not None:
-            return None
         found = self.store.head(self.url, missing_ok=True)
-        return None if found is None else f"{self.url} ({found.size:,} bytes)"
+        if found is None or self.store.get_text(self.sidecar_url) is not None:
+            return None
+        return f"{self.url} ({found.size:,} bytes)"
 
     # -- the Sink seam -------------------------------------------------------------------------
 

@@ -127,3 +127,10 @@ def test_one_transaction_for_the_job_streams_its_parts_and_a_failure_keeps_the_o
     assert run_job(job, tmp_path / "state").counts.inserted == 120_000
     assert csv_ids(s3_bucket.get("t.csv")) == list(range(1, 120_001))
     assert s3_bucket.keys() == ["t.csv"] and s3_bucket.uploads() == []
+
+
+def test_writing_to_a_missing_bucket_names_it(tmp_path, s3_bucket):
+    (tmp_path / "in.csv").write_text(csv_text(people(1, 3)))
+    job = write_job(tmp_path, "{type: csv, path: in.csv}", "{type: csv, path: 's3://portl-no-such-bucket/o.csv'}")
+    with pytest.raises(TerminalError, match="cannot write s3://portl-no-such-bucket/o.csv: bucket 'portl-no-such-bucket' does not exist"):
+        run_job(job, tmp_path / "state")

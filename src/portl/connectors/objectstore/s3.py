@@ -82,8 +82,8 @@ class S3Store:
 
     def head(self, url: str, missing_ok: bool = False) -> Found | None:
         """What the store says of one object; a missing one is an error unless ``missing_ok``."""
-        with self._lock:
-            known = self._known.get(url)
+        with self._lock:  # a glob's listing said already (a destination always asks again)
+            known = None if missing_ok else self._known.get(url)
         if known is not None:
             return known
         bucket, key = split_url(url)
@@ -91,20 +91,20 @@ class S3Store:
             meta = self.client.head_object(Bucket=bucket, Key=key)
         except Exception as exc:
             if _code(exc) in ("404", "NoSuchKey", "NotFound"):
-                if self._bucket_exists(bucket, key) and missing_ok:
+                if self._bucket_exists(bucket, key, source=not missing_ok) and missing_ok:
                     return None
             elif _code(exc) in ("403", "400"):
-                self._bucket_exists(bucket, key)  # a HEAD answer has no body: ask again for the reason
+                self._bucket_exists(bucket, key, source=not missing_ok)  # a HEAD answer has no body: ask again
             raise self.error(exc, bucket, key, "read", source=not missing_ok) from exc
         return Found(url, int(meta["ContentLength"]), meta.get("ETag", "").strip('"'))
 
-    def _bucket_exists(self, bucket: str, key: str) -> bool:
+    def _bucket_exists(self, bucket: str, key: str, source: bool) -> bool:
         """True when the bucket is there; else raises the error a listing gives, which (unlike a
         HEAD answer) says what is wrong: no such bucket, bad keys, access denied."""
         try:
             self.client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
         except Exception as exc:
-            raise self.error(exc, bucket, key, "read", source=True) from exc
+            raise self.error(exc, bucket, key, "read" if source else "write", source=source) from exc
         return True
 
     def remote(self, url: str) -> RemoteObject:
