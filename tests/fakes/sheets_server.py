@@ -27,7 +27,8 @@ accepts the refresh token ``T``), ``POST /_fake/create`` makes a spreadsheet (``
 a tab's values.
 
 Faults: ``fail_next(status, count, kind)`` answers the next ``count`` requests of ``kind`` (or
-any) with ``status`` (429 ``RESOURCE_EXHAUSTED``, 500, 503, 403, 404). ``requests`` counts every
+any) with ``status`` (429 ``RESOURCE_EXHAUSTED``, 500, 503, 403, 404); ``after_applying=True``
+applies a write first, as when Google's answer is lost after the change was made. ``requests`` counts every
 request by kind (``get``, ``values.get``, ``values.batchGet``, ``values.append``,
 ``values.update``, ``values.clear``, ``batchUpdate``, ``token``). With ``tokens`` set, requests
 must carry one of them as a Bearer token (else 401); ``api_keys`` may read only.
@@ -320,9 +321,11 @@ class SheetsServer(FakeServer):
     def writes(self) -> int:
         return sum(self.requests[k] for k in WRITES)
 
-    def fail_next(self, status: int, count: int = 1, kind: str | None = None) -> None:
+    def fail_next(self, status: int, count: int = 1, kind: str | None = None, *, after_applying: bool = False) -> None:
+        """Answer the next ``count`` requests of ``kind`` (any when None) with ``status``; with
+        ``after_applying``, a write is applied first (the answer is lost, the change is not)."""
         with self._lock:
-            self._faults.append([status, count, kind])
+            self._faults.append([status, count, kind, after_applying])
 
     # requests
 
@@ -345,7 +348,7 @@ class SheetsServer(FakeServer):
         else:
             kind = "get"
         self._count(kind)
-        self._check_fault(kind)
+        late = self._check_fault(kind)
         self._check_auth(headers, query, kind)
         if spreadsheet_id in self.forbidden:
             raise ApiError(403, MESSAGES[403])
@@ -362,8 +365,12 @@ class SheetsServer(FakeServer):
                 return 200, {"spreadsheetId": book.spreadsheet_id,
                              "valueRanges": [self._read(book, r, query) for r in query.get("ranges", [])]}
             if kind == "batchUpdate":
-                return 200, self._batch_update(book, payload)
-            return 200, self._values_write(book, kind, value_range, payload)
+                answer = self._batch_update(book, payload)
+            else:
+                answer = self._values_write(book, kind, value_range, payload)
+        if late:
+            raise ApiError(late, MESSAGES.get(late, "fault injected"))
+        return 200, answer
 
     def _control(self, method: str, path: str, payload: dict) -> tuple[int, Any]:
         if path == "/_fake/requests":
@@ -382,13 +389,18 @@ class SheetsServer(FakeServer):
         with self._lock:
             self.requests[kind] += 1
 
-    def _check_fault(self, kind: str) -> None:
+    def _check_fault(self, kind: str) -> int:
+        """Raise the fault due for a request of ``kind``, or return the status to answer after
+        applying it (0: none)."""
         with self._lock:
             for fault in self._faults:
-                status, count, wanted = fault
+                status, count, wanted, after_applying = fault
                 if count > 0 and wanted in (None, kind):
                     fault[1] -= 1
+                    if after_applying and kind in WRITES:
+                        return status
                     raise ApiError(status, MESSAGES.get(status, "fault injected"))
+        return 0
 
     def _check_auth(self, headers: Any, query: dict, kind: str) -> None:
         key = query.get("key", [None])[0]

@@ -178,3 +178,29 @@ def test_a_batch_update_is_atomic_in_the_local_server(local_sheets, book):
     with pytest.raises(HttpError, match="exceeds grid limits"):
         service.spreadsheets().batchUpdate(spreadsheetId="book", body={"requests": [good, bad]}).execute()
     assert local_sheets.server.values("book", "Sheet1") == []
+
+
+def test_a_write_applied_but_answered_500_is_not_sent_again(local_sheets, tmp_path, book):
+    server = local_sheets.server
+    write_csv(tmp_path, "id,name,born\n" + "".join(f"{i},n{i},\n" for i in range(1, 21)))
+    path = sheet_job(local_sheets, tmp_path, "batch: {size: 10}\n" + COLUMNS)
+    portl.plan(portl.load_job(path)).close()
+    server.fail_next(500, 1, "batchUpdate", after_applying=True)
+    report = run(path, tmp_path)
+    assert (report.counts.read, report.counts.inserted) == (20, 20)
+    assert [r[0] for r in server.values("book", "people")[1:]] == list(range(1, 21))
+
+
+def test_rows_past_the_spreadsheets_10_million_cells_are_rejected(local_sheets, tmp_path):
+    server = local_sheets.server
+    book = server.create("book", sheets={"Sheet1": []})
+    # Room for the new tab (3 cells), the checkpoints tab (6), 2 rows of 3 cells and 2 checkpoint rows of 6
+    book.sheets[0].row_count, book.sheets[0].column_count = 10_000_000 - 3 - 6 - 2 * 3 - 2 * 6, 1
+    write_csv(tmp_path, "id,name,born\n1,a,\n2,b,\n3,c,\n4,d,\n")
+    report = run(sheet_job(local_sheets, tmp_path, COLUMNS), tmp_path)
+    assert (report.counts.read, report.counts.inserted, report.counts.rejected) == (4, 2, 2)
+    assert [r[0] for r in server.values("book", "people")[1:]] == [1, 2]
+    with open(tmp_path / "sheet_job.rejects.csv", newline="") as handle:
+        rejects = list(csv.DictReader(handle))
+    assert [r["line"] for r in rejects] == ["4", "5"]
+    assert "more than 10,000,000 cells, the most Google Sheets allows" in rejects[0]["error"]

@@ -150,3 +150,17 @@ def test_reads_are_retried_through_server_errors(local_sheets, tmp_path):
     local_sheets.server.fail_next(503, 2, "values.get")
     _, rows = read_all(src)
     assert [r["id"] for r in rows] == [1, 2]
+
+
+def test_a_crash_while_reading_a_tab_then_resume_loads_each_row_once(local_sheets, tmp_path, crash_hook):
+    local_sheets.server.create("book", sheets={"people": [["id", "name"]] + [[i, f"n{i}"] for i in range(1, 51)]})
+    text = local_sheets.destination("book", "people")
+    path = job(tmp_path, f"source: {text}\ndestination: {{type: sqlite, path: out.db, table: people}}\n"
+                         "batch: {size: 10}\n" + crash_hook.yaml)
+    crash_hook.arm()
+    with pytest.raises(portl.HookError):
+        run(path, tmp_path)
+    crash_hook.disarm()
+    report = run(path, tmp_path, resume=True)
+    assert report.resumed and report.counts.read == 50
+    assert rows_of(tmp_path / "out.db", "SELECT id FROM people ORDER BY id") == [(i,) for i in range(1, 51)]

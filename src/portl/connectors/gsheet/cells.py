@@ -77,7 +77,7 @@ def column_array(values: list[Any], t: pa.DataType, number_format: str | None) -
         if number_format == "TIME":
             return pa.array([None if v is None else _time_text(v) if isinstance(v, (int, float)) and not
                              isinstance(v, bool) else number_text(v) for v in values], pa.string()), bad
-        return pa.array([None if v is None or isinstance(v, str) else number_text(v) for v in values]
+        return pa.array([v if v is None or isinstance(v, str) else number_text(v) for v in values]
                         if any(v is not None and not isinstance(v, str) for v in values) else values, pa.string()), bad
     if pa.types.is_boolean(t):
         fitted = _fit(values, lambda v: isinstance(v, bool), bad, "not TRUE or FALSE")
@@ -148,7 +148,8 @@ def column_cells(name: str, array: pa.Array) -> list[dict]:
         return [{} if v is None else {"userEnteredValue": {"boolValue": v}} for v in array.to_pylist()]
     if pa.types.is_integer(t):
         values = array.to_pylist()
-        too_big = pc.greater_equal(pc.abs(pc.cast(array, pa.float64())), float(EXACT_INTEGER))
+        wide = array if pa.types.is_int64(t) else pc.cast(array, pa.int64(), safe=False)
+        too_big = pc.fill_null(pc.or_(pc.greater_equal(wide, EXACT_INTEGER), pc.less_equal(wide, -EXACT_INTEGER)), False)
         if pc.any(too_big).as_py():
             row = pc.index(too_big, True).as_py()
             raise Refusal(row, name, values[row], f"column {name}: {values[row]} has more digits than a spreadsheet "

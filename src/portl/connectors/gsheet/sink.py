@@ -359,7 +359,8 @@ class GsheetSink:
                 raise ConflictError(f"tab {self.title}", list(spec.key), [tuple(v[r] for v in values) for r in taken])
         new = [r for r in range(rows) if spec.mode != WriteMode.UPSERT or existing[r] is None]
         width = max(len(self.header), 1)
-        room = (MAX_CELLS - self._grid_cells - tx.cells) // width
+        # Checkpoint rows take cells too: this batch's, and the run's end marker, may each be new.
+        room = (MAX_CELLS - self._grid_cells - tx.cells - 2 * len(CONTROL_HEADER)) // width
         if len(new) > room:
             row = new[max(room, 0)]
             raise RowRefused(f"the spreadsheet would hold more than {MAX_CELLS:,} cells, the most Google Sheets "
@@ -489,7 +490,7 @@ class GsheetSink:
             return all(saved.get(where) == row for where, row in tx.checkpoints.items())
 
         self.api.batch_update(requests, "writing to", landed=landed if tx.checkpoints else None)
-        self._grid_cells += tx.cells
+        self._grid_cells += tx.cells + len(fresh) * len(CONTROL_HEADER)
         if self._keys is not None:
             if tx.cleared:
                 self._keys = {}
