@@ -45,7 +45,7 @@ from portl.connectors.blocks import (
     range_starts,
     record_text,
 )
-from portl.connectors.objectstore import FileConfig, has_glob, is_object_url, text_file
+from portl.connectors.objectstore import FileConfig, is_glob_path, is_object_url, text_file
 from portl.connectors.csv_verbatim import CHECKABLE, BlockCheck
 from portl.errors import SourceError, TerminalError
 from portl.plural import counted
@@ -113,7 +113,7 @@ class Config(FileConfig):
 def open_source(config: Config, base_dir: str) -> Any:
     """Open a CSV/TSV file (or every file a glob finds) for reading; a missing, empty or
     unreadable file fails here."""
-    if has_glob(config.path):
+    if is_glob_path(config, base_dir):
         from portl.connectors.multifile import MultiFileSource
 
         return MultiFileSource(config, base_dir, CsvSource)

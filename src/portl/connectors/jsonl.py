@@ -35,7 +35,7 @@ from portl.connectors.blocks import (
     record_text,
 )
 from portl.connectors.config import resolve_path
-from portl.connectors.objectstore import FileConfig, has_glob, is_object_url, text_file
+from portl.connectors.objectstore import FileConfig, is_glob_path, is_object_url, text_file
 from portl.connectors.filesink import ByteFileSink, json_default, text_ready
 from portl.errors import SourceError, TerminalError
 from portl.types import LogicalType, arrow_field
@@ -61,7 +61,7 @@ class Config(FileConfig):
 
 def open_source(config: Config, base_dir: str) -> Any:
     """Open a JSON lines file (or every file a glob finds) for reading; a missing or empty file fails here."""
-    if has_glob(config.path):
+    if is_glob_path(config, base_dir):
         from portl.connectors.multifile import MultiFileSource
 
         return MultiFileSource(config, base_dir, JsonlSource)

@@ -30,7 +30,7 @@ from portl.connectors.base import (
     WriteSpec,
 )
 from portl.connectors.config import resolve_path
-from portl.connectors.objectstore import FileConfig, has_glob, is_object_url, parquet_input
+from portl.connectors.objectstore import FileConfig, is_glob_path, is_object_url, parquet_input
 from portl.connectors.filesink import TMP_SUFFIX, replace_atomically
 from portl.errors import SourceError, TerminalError
 from portl.types import logical_of, uuid_extension
@@ -51,7 +51,7 @@ class Config(FileConfig):
 def open_source(config: Config, base_dir: str) -> Any:
     """Open a Parquet file (or every file a glob finds) for reading; a missing, unreadable or empty
     file fails here."""
-    if has_glob(config.path):
+    if is_glob_path(config, base_dir):
         from portl.connectors.multifile import MultiFileSource
 
         return MultiFileSource(config, base_dir, ParquetSource)

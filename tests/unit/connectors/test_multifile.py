@@ -174,3 +174,12 @@ def test_paths_of_other_stores_and_without_a_key_are_refused(path, problem):
 def test_incremental_on_a_file_source_needs_a_glob_and_no_cursor(path, incremental, problem):
     with pytest.raises(ValueError, match=problem):
         csv_connector.Config(type="csv", path=path, incremental=incremental)
+
+
+def test_a_file_whose_name_holds_brackets_is_read_as_that_file(tmp_path):
+    write_csv(tmp_path, "data[1].csv", 1, 2)
+    write_csv(tmp_path, "data1.csv", 8, 9)
+    source = csv_connector.open_source(csv_connector.Config(type="csv", path="data[1].csv"), str(tmp_path))
+    assert not isinstance(source, MultiFileSource)
+    assert ids(source) == [1, 2]
+    source.close()

@@ -32,7 +32,7 @@ from portl.connectors.objectstore.s3 import S3Store, store_for
 from portl.errors import SourceError
 from portl.secrets import Secret
 
-__all__ = ["FileConfig", "Found", "S3Store", "SCHEME", "TAIL_SUFFIX", "find_files", "has_glob", "is_object_url",
+__all__ = ["FileConfig", "Found", "S3Store", "SCHEME", "TAIL_SUFFIX", "find_files", "has_glob", "is_glob_path", "is_object_url",
            "parquet_input", "store_for", "text_file"]
 
 
@@ -86,6 +86,15 @@ def _incremental_problem(incremental: Incremental | None, path: str) -> str | No
 
 
 # --- what a path finds ---------------------------------------------------------------------------
+
+
+def is_glob_path(config: Any, base_dir: str) -> bool:
+    """Whether a source's path is a glob to expand: it has glob characters, and is not the name of
+    a local file that exists as written (``data[1].csv``)."""
+    path = config.path
+    if not has_glob(path):
+        return False
+    return is_object_url(path) or not os.path.isfile(resolve_path(path, base_dir))
 
 
 def find_files(config: Any, base_dir: str) -> list[Found]:
