@@ -129,3 +129,14 @@ def test_a_value_past_the_range_its_number_type_reads_as_is_named(snowflake_plac
             list(src.read(10, None))
     finally:
         src.close()
+
+
+def test_an_empty_table_is_read_as_no_rows(tmp_path, snowflake_job, snowflake_place):
+    snowflake_place.query('CREATE TABLE "numbers" ("id" NUMBER(10,0), "label" VARCHAR)')
+    path = snowflake_job("""
+        name: back
+        source: {type: snowflake, {snowflake}, table: numbers}
+        destination: {type: csv, path: out.csv}
+    """)
+    report = run_job(path)
+    assert (report.status, report.counts.read, report.counts.inserted) == ("succeeded", 0, 0)
