@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.services import unavailable
+
 SCHEMA = "PORTL"
 
 
@@ -56,8 +58,11 @@ class SnowflakePlace:
 @pytest.fixture(scope="session")
 def snowflake_server() -> Iterator[dict[str, Any]]:
     """Connection keywords of a fakesnow server on a free port of 127.0.0.1, for the session."""
-    fakesnow = pytest.importorskip("fakesnow", reason="fakesnow is not installed (pip install 'fakesnow[server]')")
-    pytest.importorskip("snowflake.connector", reason="snowflake-connector-python is not installed")
+    try:
+        import fakesnow
+        import snowflake.connector  # noqa: F401
+    except ImportError as exc:  # skipped, or failed under PORTL_REQUIRE_SERVICES=1
+        unavailable("a fake Snowflake (pip install 'fakesnow[server]' 'snowflake-connector-python<5')", exc)
     with fakesnow.server() as kwargs:
         for name in ("uvicorn", "uvicorn.access", "uvicorn.error", "fakesnow.server"):  # a line per request
             logging.getLogger(name).setLevel(logging.WARNING)
