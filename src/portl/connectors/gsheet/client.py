@@ -24,6 +24,7 @@ from typing import Any
 from portl.connectors.config import resolve_path
 from portl.connectors.gsheet.config import DEFAULT_ENDPOINT, Config
 from portl.errors import ConfigError, TerminalError, TransientError
+from portl.secrets import MASK
 
 SCOPE_WRITE = "https://www.googleapis.com/auth/spreadsheets"
 SCOPE_READ = "https://www.googleapis.com/auth/spreadsheets.readonly"
@@ -111,7 +112,9 @@ def service_account_email(config: Config, base_dir: str) -> str | None:
 
 class SheetsApi:
     """One spreadsheet's client: ``call`` runs a request built by the google client, retried and
-    translated. Requests are serialised (httplib2 connections are not thread-safe)."""
+    translated. Requests are serialised (httplib2 connections are not thread-safe). Errors are
+    raised without the client's exception as their cause: its text holds the request's URL, and
+    with an API key the key."""
 
     def __init__(self, config: Config, base_dir: str, *, write: bool):
         self.config = config
@@ -168,31 +171,31 @@ class SheetsApi:
             except HttpError as exc:
                 status = int(exc.resp.status)
                 if status != 429 and status < 500:
-                    raise self._terminal(status, _message(exc), doing) from exc
-                failure: Exception = exc
-                retry_reason = f"{status} {_message(exc)}"
+                    raise self._terminal(status, self._scrub(_message(exc)), doing) from None
+                retry_reason = f"{status} {self._scrub(_message(exc))}"
             except RefreshError as exc:
                 raise TerminalError(f"{doing} {self.where} failed: Google refused the credentials "
-                                    f"({_refresh_reason(exc)}); check the credentials file or renew its token") from exc
+                                    f"({self._scrub(_refresh_reason(exc))}); check the credentials file or renew its "
+                                    "token") from None
             except (TransportError, OSError, TimeoutError) as exc:
-                status, failure, retry_reason = 0, exc, f"connection failed: {exc}"
+                status, retry_reason = 0, f"connection failed: {self._scrub(str(exc))}"
             except Exception as exc:  # httplib2's own errors (ServerNotFoundError...) have no common base
                 if type(exc).__module__.startswith("httplib2"):
-                    status, failure, retry_reason = 0, exc, f"connection failed: {exc}"
+                    status, retry_reason = 0, f"connection failed: {self._scrub(str(exc))}"
                 else:
                     raise
             if write and status != 429 and landed is not None and self._landed(landed):
                 return None
             if write and status != 429 and landed is None:
                 raise TransientError(f"{doing} {self.where} failed ({retry_reason}); it may or may not have been "
-                                     "applied, so it is not sent again blindly") from failure
+                                     "applied, so it is not sent again blindly") from None
             if attempt == attempts:
                 if status == 429:
                     raise TransientError(
                         f"{doing} {self.where}: Google's quota is still used up after {attempts} attempts "
                         f"({retry_reason}). Wait a minute and resume (portl run --resume), ask Google for a higher "
-                        "quota, or raise retries/retry_wait") from failure
-                raise TransientError(f"{doing} {self.where} failed after {attempts} attempts: {retry_reason}") from failure
+                        "quota, or raise retries/retry_wait") from None
+                raise TransientError(f"{doing} {self.where} failed after {attempts} attempts: {retry_reason}") from None
             cap = self.config.retry_wait * 2 ** (attempt - 1)
             self.sleep(cap / 2 + random.uniform(0, cap / 2))
         raise AssertionError("unreachable")
@@ -216,6 +219,11 @@ class SheetsApi:
             return landed()
         except (TransientError, TerminalError):
             return False
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the API key (the client puts it in request URLs, which errors quote)."""
+        key = self.config.api_key.get_secret_value() if self.config.api_key is not None else ""
+        return text.replace(key, MASK) if key else text
 
     def _terminal(self, status: int, message: str, doing: str) -> TerminalError:
         if status == 401:

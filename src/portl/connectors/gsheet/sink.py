@@ -17,7 +17,6 @@ whose key is new are appended (``appendCells``), rows whose key exists are updat
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,17 +26,18 @@ import pyarrow as pa
 
 from portl.connectors.base import (
     Capabilities, Checkpoint, ColumnInfo, ConflictStrategy, RunCheckpoints, TableInfo, TargetPlan, WriteMode,
-    WriteResult, WriteSpec, group_checkpoints,
+    WriteResult, WriteSpec,
 )
 from portl.connectors.gsheet.cells import MAX_CELLS, Refusal, cell_key_text, column_cells, key_text
+from portl.connectors.gsheet.checkpoints import TITLE as CONTROL
+from portl.connectors.gsheet.checkpoints import WIDTH as CONTROL_WIDTH
+from portl.connectors.gsheet.checkpoints import CheckpointTab, text_row
 from portl.connectors.gsheet.client import SheetsApi, column_letters, quote_sheet
 from portl.connectors.gsheet.config import Config
 from portl.connectors.gsheet.source import Area, Tab
 from portl.errors import ConfigError, ConflictError, RowRefused, TerminalError
 from portl.types import logical_of
 
-CONTROL = "_portl_checkpoints"
-CONTROL_HEADER = ["run_id", "partition", "checkpoint", "state", "updated_at", "sheet"]
 KEY_METADATA = "portl.key"
 TYPE_SAMPLE = 100  # rows of an existing tab read to tell its columns' types
 
@@ -90,11 +90,11 @@ class GsheetSink:
         self.description = f"Google Sheets {config.describe()}"
         self._sheets: list[dict] | None = None
         self._tab: Tab | None = None
+        self._scanned = False
         self.header: list[str] = []
         self._key: tuple[str, ...] = ()
         self._keys: dict[str, int | None] | None = None  # key -> 1-based sheet row (None: appended, row unknown)
-        self._control: dict[tuple[str, str], int] | None = None  # (run, partition) -> 1-based row
-        self._control_rows = 0
+        self.checkpoints = CheckpointTab(self.api, self._control_id, self.title)
         self._truncate_pending = False
         self._grid_cells = 0
         self._fields = "userEnteredValue"
@@ -112,6 +112,10 @@ class GsheetSink:
     def _sheet(self, title: str) -> dict | None:
         return next((s for s in self._meta() if s["properties"]["title"] == title), None)
 
+    def _control_id(self) -> int | None:
+        sheet = self._sheet(CONTROL)
+        return None if sheet is None else sheet["properties"]["sheetId"]
+
     def _properties(self) -> dict | None:
         sheet = self._sheet(self.title)
         return None if sheet is None else sheet["properties"]
@@ -124,16 +128,15 @@ class GsheetSink:
         return ()
 
     def _scan(self) -> Tab | None:
-        """The tab's header and column types, or None when the tab is missing or empty."""
-        if self._tab is None:
+        """The tab's header and column types, or None when the tab is missing or empty; read once."""
+        if not self._scanned:
+            self._scanned = True
             properties = self._properties()
             if properties is None:
                 return None
             tab = Tab(self.api, properties, Area(), TYPE_SAMPLE)
-            if not tab.scan(empty_ok=True):
-                return None
-            self._tab = tab
-            self.header = list(tab.names)
+            if tab.scan(empty_ok=True):
+                self._tab, self.header = tab, list(tab.names)
         return self._tab
 
     def table_info(self) -> TableInfo | None:
@@ -145,9 +148,6 @@ class GsheetSink:
 
     def table_names(self) -> list[str]:
         return [s["properties"]["title"] for s in self._meta() if not s["properties"]["title"].startswith("_portl_")]
-
-    def existing_data(self) -> str | None:
-        return None
 
     # -- planning ----------------------------------------------------------------------------------
 
@@ -208,8 +208,7 @@ class GsheetSink:
             requests.append({"addSheet": {"properties": {"title": self.title, "gridProperties": {
                 "rowCount": 1, "columnCount": max(1, width)}}}})
         if self._sheet(CONTROL) is None:
-            requests.append({"addSheet": {"properties": {"title": CONTROL, "hidden": True, "gridProperties": {
-                "rowCount": 1, "columnCount": len(CONTROL_HEADER)}}}})
+            requests.append(CheckpointTab.add_request())
         self._run_prepare(requests, created, control=self._sheet(CONTROL) is None)
         properties = self._properties()
         sheet_id = properties["sheetId"]
@@ -227,15 +226,11 @@ class GsheetSink:
             requests.append({"createDeveloperMetadata": {"developerMetadata": {
                 "metadataKey": KEY_METADATA, "metadataValue": json.dumps(list(spec.key)),
                 "location": {"sheetId": sheet_id}, "visibility": "DOCUMENT"}}})
-        if self._sheet(CONTROL) is not None and self._control is None:
-            self._read_control()
-        if self._control_rows == 0:
-            requests.append({"updateCells": {"start": {"sheetId": self._sheet(CONTROL)["properties"]["sheetId"],
-                                                       "rowIndex": 0, "columnIndex": 0},
-                                             "rows": [_text_row(CONTROL_HEADER)], "fields": "userEnteredValue"}})
+        header = self.checkpoints.header_request()
+        if header is not None:
+            requests.append(header)
         if requests:
             self._run_prepare(requests)
-        self._control_rows = max(self._control_rows, 1)  # the header
         self._meta(fresh=True)
         self._grid_cells = sum(s["properties"].get("gridProperties", {}).get("rowCount", 0) *
                                s["properties"].get("gridProperties", {}).get("columnCount", 0) for s in self._meta())
@@ -270,7 +265,7 @@ class GsheetSink:
 
     def _header_request(self, sheet_id: int) -> dict:
         return {"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
-                                "rows": [_text_row(self.header)], "fields": "userEnteredValue"}}
+                                "rows": [text_row(self.header)], "fields": "userEnteredValue"}}
 
     def _load_keys(self) -> None:
         """Every key the tab holds, with its row: one values.batchGet of the key columns."""
@@ -360,7 +355,7 @@ class GsheetSink:
         new = [r for r in range(rows) if spec.mode != WriteMode.UPSERT or existing[r] is None]
         width = max(len(self.header), 1)
         # Checkpoint rows take cells too: this batch's, and the run's end marker, may each be new.
-        room = (MAX_CELLS - self._grid_cells - tx.cells - 2 * len(CONTROL_HEADER)) // width
+        room = (MAX_CELLS - self._grid_cells - tx.cells - 2 * CONTROL_WIDTH) // width
         if len(new) > room:
             row = new[max(room, 0)]
             raise RowRefused(f"the spreadsheet would hold more than {MAX_CELLS:,} cells, the most Google Sheets "
@@ -468,93 +463,33 @@ class GsheetSink:
         if tx.appended:
             requests.append({"appendCells": {"sheetId": self._properties()["sheetId"],
                                              "rows": [{"values": row} for row in tx.appended], "fields": self._fields}})
-        control_id = self._sheet(CONTROL)["properties"]["sheetId"] if tx.checkpoints else None
-        placed: dict[tuple[str, str], int] = {}
-        fresh: list[list[str]] = []
-        for where, row in tx.checkpoints.items():
-            at = self._control.get(where) if self._control is not None else None
-            if at is not None:
-                requests.append({"updateCells": {"start": {"sheetId": control_id, "rowIndex": at - 1, "columnIndex": 0},
-                                                 "rows": [_text_row(row)], "fields": "userEnteredValue"}})
-            else:
-                placed[where] = self._control_rows + len(fresh) + 1
-                fresh.append(row)
-        if fresh:
-            requests.append({"appendCells": {"sheetId": control_id, "rows": [_text_row(r) for r in fresh],
-                                             "fields": "userEnteredValue"}})
+        written, placed = self.checkpoints.requests(tx.checkpoints)
+        requests += written
         if not requests:
             return
 
-        def landed() -> bool:
-            saved = self._read_control()
-            return all(saved.get(where) == row for where, row in tx.checkpoints.items())
-
-        self.api.batch_update(requests, "writing to", landed=landed if tx.checkpoints else None)
-        self._grid_cells += tx.cells + len(fresh) * len(CONTROL_HEADER)
+        landed = (lambda: self.checkpoints.landed(tx.checkpoints)) if tx.checkpoints else None
+        self.api.batch_update(requests, "writing to", landed=landed)
+        self._grid_cells += tx.cells + len(placed) * CONTROL_WIDTH
         if self._keys is not None:
             if tx.cleared:
                 self._keys = {}
             for key in tx.key_order:
                 self._keys.setdefault(key, None)
-        if self._control is not None:
-            for where, at in placed.items():
-                self._control.setdefault(where, at)
-            self._control_rows = max([self._control_rows, *placed.values()])
+        self.checkpoints.committed(placed)
 
     def save_checkpoint(self, tx: SheetTx, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
         self._clear_if_pending(tx)
-        tx.checkpoints[(run_id, checkpoint.partition)] = [
-            run_id, checkpoint.partition, json.dumps(checkpoint.to_json()), json.dumps(state),
-            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), self.title]
-
-    def _read_control(self) -> dict[tuple[str, str], list[str]]:
-        """Every checkpoint row of the spreadsheet (rows 2.. of the hidden tab), indexed."""
-        if self._sheet(CONTROL) is None:
-            self._meta(fresh=True)
-            if self._sheet(CONTROL) is None:
-                self._control, self._control_rows = {}, 0
-                return {}
-        api = self.api
-        answer = api.call(lambda: api.values.get(
-            spreadsheetId=api.spreadsheet, range=f"{quote_sheet(CONTROL)}!A1:F", valueRenderOption="UNFORMATTED_VALUE"),
-            "reading the checkpoints of")
-        values = answer.get("values", [])
-        rows: dict[tuple[str, str], list[str]] = {}
-        self._control = {}
-        for i, row in enumerate(values[1:], start=2):
-            row = [str(v) for v in row] + [""] * (len(CONTROL_HEADER) - len(row))
-            if row[0]:
-                rows[(row[0], row[1])] = row[:len(CONTROL_HEADER)]
-                self._control[(row[0], row[1])] = i
-        self._control_rows = len(values)
-        return rows
+        tx.checkpoints[(run_id, checkpoint.partition)] = self.checkpoints.row(run_id, checkpoint, state)
 
     def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
-        out = {}
-        for (run, _), row in self._read_control().items():
-            if run == run_id:
-                checkpoint = Checkpoint.from_json(json.loads(row[2]))
-                out[checkpoint.partition] = (checkpoint, json.loads(row[3] or "{}"))
-        return out
+        return self.checkpoints.load(run_id)
 
     def job_checkpoints(self, job: str) -> dict[str, RunCheckpoints]:
-        found = []
-        for (run, _), row in self._read_control().items():
-            state = json.loads(row[3] or "{}")
-            if state.get("job") == job and row[5] in ("", self.title):
-                found.append((run, json.loads(row[2]), state))
-        return group_checkpoints(found)
+        return self.checkpoints.of_job(job)
 
     def forget_run(self, run_id: str) -> None:
-        self._read_control()
-        rows = sorted((at for (run, _), at in (self._control or {}).items() if run == run_id), reverse=True)
-        if not rows:
-            return
-        control_id = self._sheet(CONTROL)["properties"]["sheetId"]
-        requests = [{"deleteDimension": {"range": {"sheetId": control_id, "dimension": "ROWS", "startIndex": at - 1,
-                                                   "endIndex": at}}} for at in rows]
-        self.api.batch_update(requests, "forgetting an old run in", landed=lambda: not self.load_checkpoints(run_id))
-        self._read_control()
+        self.checkpoints.forget(run_id)
 
     def finish(self, run_id: str) -> None:
         pass
@@ -568,7 +503,3 @@ class GsheetSink:
 
 def _joined(parts: list[str | None]) -> str:
     return "\x1f".join("\x00" if p is None else p for p in parts)
-
-
-def _text_row(values: list[str]) -> dict:
-    return {"values": [{"userEnteredValue": {"stringValue": v}} for v in values]}
