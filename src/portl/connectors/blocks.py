@@ -93,26 +93,27 @@ class TextFile:
     @property
     def size(self) -> int | None:
         """Bytes of the readable stream when known without reading it."""
-        if self._reads_remote:
+        if self.reads_remote:
             return None if self.compressed else self.remote.size
         if self.compressed:
             return _gzip_size_hint(self._readable_path)
         return os.path.getsize(self._readable_path)
 
     @property
-    def _reads_remote(self) -> bool:
+    def reads_remote(self) -> bool:
+        """Bytes come from the object itself (not from a local UTF-8 copy of it)."""
         return self.remote is not None and self._temp is None
 
     def open_raw(self) -> BinaryIO:
         """The readable bytes as a seekable file, for scans of a plain (uncompressed) stream."""
-        if self._reads_remote:
+        if self.reads_remote:
             return self.remote.random_access()
         return open(self._readable_path, "rb")
 
     @property
     def raw_size(self) -> int:
         """Bytes of the plain readable stream (see :meth:`open_raw`)."""
-        return self.remote.size if self._reads_remote else os.path.getsize(self._readable_path)
+        return self.remote.size if self.reads_remote else os.path.getsize(self._readable_path)
 
     @property
     def readable_path(self) -> str:
@@ -122,7 +123,7 @@ class TextFile:
     def open_at(self, offset: int) -> BinaryIO:
         """The readable byte stream, positioned at ``offset``."""
         stream: BinaryIO
-        if self._reads_remote:
+        if self.reads_remote:
             if not self.compressed:
                 return self.remote.open_at(offset)
             stream = gzip.GzipFile(fileobj=self.remote.open_at(0), mode="rb")  # type: ignore[assignment]
@@ -550,6 +551,8 @@ def _line_start_after(f: BinaryIO, pos: int, size: int, accept: Callable[[bytes]
 
 def count_newlines(file: TextFile, start: int, ends: list[int]) -> list[int]:
     """Newlines between ``start`` and each offset of the ascending list ``ends``, in one pass."""
+    if file.remote is not None and file.reads_remote:
+        return file.remote.newlines_before(start, ends)
     counts: list[int] = []
     total, pos = 0, start
     with file.open_raw() as f:
