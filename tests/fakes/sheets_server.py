@@ -49,6 +49,7 @@ from tests.fakes.sheets_grid import (
     CELL_CHARACTERS, CELL_LIMIT, ApiError, Spreadsheet, apply_request, cell_data, parse_range, plain,
 )
 
+PAYLOAD_BYTES = 10 * 1024 * 1024
 WRITES = ("batchUpdate", "values.append", "values.update", "values.clear")
 STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
           429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
@@ -69,6 +70,10 @@ class SheetsHandler(Handler):
 
     def _route(self, method: str) -> None:
         body = self.read_body()
+        if len(body) > PAYLOAD_BYTES:
+            self.answer_json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message":
+                                             f"Request payload size exceeds the limit: {PAYLOAD_BYTES} bytes."}})
+            return
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
         try:

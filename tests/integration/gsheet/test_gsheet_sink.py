@@ -204,3 +204,27 @@ def test_rows_past_the_spreadsheets_10_million_cells_are_rejected(local_sheets, 
         rejects = list(csv.DictReader(handle))
     assert [r["line"] for r in rejects] == ["4", "5"]
     assert "more than 10,000,000 cells, the most Google Sheets allows" in rejects[0]["error"]
+
+
+def test_batches_are_cut_to_stay_under_googles_10_mb_per_request(local_sheets, tmp_path, book):
+    server = local_sheets.server
+    write_csv(tmp_path, "id,name,born\n" + "".join(f"{i},n{i},2024-01-01\n" for i in range(1, 30_001)))
+    path = sheet_job(local_sheets, tmp_path, "batch: {size: 25000}\n" + COLUMNS)
+    the_plan = portl.plan(portl.load_job(path))
+    rows = the_plan.sink.max_batch_rows
+    the_plan.close()
+    assert 20_000 < rows < 25_000  # about 360 bytes a row (a text, a date, a number), 8 MB a request
+    before = server.requests["batchUpdate"]
+    report = run(path, tmp_path)
+    assert report.counts.inserted == 30_000 and report.counts.batches == 2
+    assert server.requests["batchUpdate"] - before == 2 + 2 + 2  # set-up, two batches, the last checkpoints
+
+
+def test_a_batch_whose_request_would_pass_10_mb_is_refused_before_it_is_sent(local_sheets, tmp_path, book):
+    long = "x" * 1_000  # texts far longer than the batch size was cut for
+    write_csv(tmp_path, "id,name,born\n" + "".join(f"{i},{long},\n" for i in range(1, 12_001)))
+    path = sheet_job(local_sheets, tmp_path, COLUMNS)
+    with pytest.raises(TerminalError, match=r"a batch of 12,000 rows makes a request of 1\d\.\d MB, more than the 10 MB "
+                                            r"Google accepts; set batch.size to at most 7,\d{3}"):
+        run(path, tmp_path)
+    assert local_sheets.server.values("book", "people") == [["id", "name", "born"]]

@@ -164,3 +164,38 @@ def test_a_crash_while_reading_a_tab_then_resume_loads_each_row_once(local_sheet
     report = run(path, tmp_path, resume=True)
     assert report.resumed and report.counts.read == 50
     assert rows_of(tmp_path / "out.db", "SELECT id FROM people ORDER BY id") == [(i,) for i in range(1, 51)]
+
+
+def _service_account(local_sheets, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path = tmp_path / "service-account.json"
+    path.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k1",
+                                "private_key": pem, "client_email": "loader@p.iam.gserviceaccount.com",
+                                "client_id": "1", "token_uri": local_sheets.server.token_uri}))
+    return path
+
+
+def test_a_service_account_key_reads_and_a_403_names_its_email(local_sheets, tmp_path):
+    local_sheets.server.create("book", sheets={"people": [["id"], [1]]})
+    local_sheets.credentials = _service_account(local_sheets, tmp_path)
+    _, rows = read_all(source(local_sheets, tmp_path))
+    assert rows == [{"id": 1}]
+    local_sheets.server.forbidden = {"book"}
+    with pytest.raises(TerminalError, match="share the spreadsheet with loader@p.iam.gserviceaccount.com"):
+        source(local_sheets, tmp_path)
+
+
+def test_an_api_key_google_refuses_is_never_printed(local_sheets, tmp_path):
+    local_sheets.server.create("book", sheets={"people": [["id"], [7]]})
+    text = (f"{{type: gsheet, spreadsheet: book, sheet: people, endpoint: '{local_sheets.server.url}', "
+            "api_key: not-the-key-123}")
+    config = portl.load_job(job(tmp_path, f"source: {text}\ndestination: {{type: sqlite, path: o.db, table: t}}\n")).job.source
+    with pytest.raises(TerminalError) as caught:
+        registry.open_source(config, str(tmp_path))
+    assert "API key not valid" in str(caught.value)
+    assert "not-the-key-123" not in str(caught.value) and caught.value.__cause__ is None

@@ -29,6 +29,8 @@ from portl.secrets import MASK
 SCOPE_WRITE = "https://www.googleapis.com/auth/spreadsheets"
 SCOPE_READ = "https://www.googleapis.com/auth/spreadsheets.readonly"
 INSTALL = "pip install 'portl[sheets]'"
+REQUEST_BYTES = 10 * 1024 * 1024
+"""Google refuses a request body past 10 MB."""
 
 
 def quote_sheet(title: str) -> str:
@@ -200,11 +202,16 @@ class SheetsApi:
             self.sleep(cap / 2 + random.uniform(0, cap / 2))
         raise AssertionError("unreachable")
 
-    def batch_update(self, requests: list[dict], doing: str, landed: Callable[[], bool] | None = None) -> Any:
-        """One ``spreadsheets.batchUpdate`` of ``requests``, atomic at Google. The body is encoded
-        here, once: the client would also turn a body given to it into a string for each attempt
-        (a second encoding of every cell, as slow as the first)."""
+    def batch_update(self, requests: list[dict], doing: str, landed: Callable[[], bool] | None = None,
+                     rows: int = 0) -> Any:
+        """One ``spreadsheets.batchUpdate`` of ``requests`` (``rows`` of data), atomic at Google.
+        The body is encoded here, once: the client would also turn a body given to it into a
+        string for each attempt (a second encoding of every cell, as slow as the first)."""
         text = json.dumps({"requests": requests}, separators=(",", ":"))
+        if len(text) > REQUEST_BYTES:
+            fit = f"; set batch.size to at most {int(rows * REQUEST_BYTES * 0.8 / len(text)):,}" if rows else ""
+            raise TerminalError(f"{doing} {self.where}: a batch of {rows:,} rows makes a request of "
+                                f"{len(text) / 2 ** 20:.1f} MB, more than the 10 MB Google accepts{fit}")
 
         def make() -> Any:
             request = self.spreadsheets.batchUpdate(spreadsheetId=self.spreadsheet, body={})

@@ -32,13 +32,15 @@ from portl.connectors.gsheet.cells import MAX_CELLS, Refusal, cell_key_text, col
 from portl.connectors.gsheet.checkpoints import TITLE as CONTROL
 from portl.connectors.gsheet.checkpoints import WIDTH as CONTROL_WIDTH
 from portl.connectors.gsheet.checkpoints import CheckpointTab, text_row
-from portl.connectors.gsheet.client import SheetsApi, column_letters, quote_sheet
+from portl.connectors.gsheet.client import REQUEST_BYTES, SheetsApi, column_letters, quote_sheet
 from portl.connectors.gsheet.config import Config
 from portl.connectors.gsheet.source import Area, Tab
 from portl.errors import ConfigError, ConflictError, RowRefused, TerminalError
 from portl.types import logical_of
 
 KEY_METADATA = "portl.key"
+CELL_BYTES = {"date": 130, "timestamp": 140, "timestamptz": 140, "text": 160, "json": 300, "uuid": 80, "bytes": 300}
+"""Bytes a cell of each logical type takes in a request, about (text: 100 characters); others 50."""
 TYPE_SAMPLE = 100  # rows of an existing tab read to tell its columns' types
 
 
@@ -58,6 +60,8 @@ class SheetTx:
     checkpoints: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     cells: int = 0
     """Cells this transaction adds to the spreadsheet's grid."""
+    rows: int = 0
+    """Rows written (appended or updated)."""
     cleared: bool = False
 
 
@@ -98,6 +102,9 @@ class GsheetSink:
         self._truncate_pending = False
         self._grid_cells = 0
         self._fields = "userEnteredValue"
+        self.max_batch_rows: int | None = None
+        """Rows per batch whose request stays under Google's 10 MB, about; the engine reads at most
+        as many at once."""
 
     # -- what is there -----------------------------------------------------------------------------
 
@@ -163,6 +170,8 @@ class GsheetSink:
 
     def plan(self, schema: pa.Schema, spec: WriteSpec) -> TargetPlan:
         self._check_header(schema, spec)
+        per_row = 20 + sum(CELL_BYTES.get(logical_of(f).name, 50) for f in schema)
+        self.max_batch_rows = max(1, int(REQUEST_BYTES * 0.8) // per_row)
         where = f"tab {quote_sheet(self.title)}"
         plan = TargetPlan(target=f"Google Sheets {self.api.where} {where}")
         if self._properties() is None:
@@ -187,7 +196,8 @@ class GsheetSink:
                           ConflictStrategy.FAIL: "a key that exists fails the batch"}[spec.strategy])
         steps.append("appendCells of the new rows")
         steps.append(f"the checkpoint row in {CONTROL}")
-        plan.per_batch.append("spreadsheets.batchUpdate, one atomic request: " + "; ".join(steps))
+        plan.per_batch.append(f"spreadsheets.batchUpdate, one atomic request of at most {self.max_batch_rows:,} rows "
+                              "(Google takes requests up to 10 MB): " + "; ".join(steps))
         for f in schema:
             logical = logical_of(f).name
             if logical == "decimal":
@@ -305,18 +315,18 @@ class GsheetSink:
     @contextmanager
     def savepoint(self, tx: SheetTx) -> Iterator[None]:
         """A mark in the transaction's requests; work after it that raises is taken back out."""
-        marks = (len(tx.requests), len(tx.appended), len(tx.key_order), len(tx.undo), tx.cells, tx.cleared,
+        marks = (len(tx.requests), len(tx.appended), len(tx.key_order), len(tx.undo), tx.cells, tx.rows, tx.cleared,
                  dict(tx.checkpoints))
         try:
             yield
         except BaseException:
-            requests, appended, keys, undo, cells, cleared, checkpoints = marks
+            requests, appended, keys, undo, cells, rows, cleared, checkpoints = marks
             for index, before in reversed(tx.undo[undo:]):
                 tx.appended[index] = before
             for key in tx.key_order[keys:]:
                 tx.new_keys.pop(key, None)
             del tx.requests[requests:], tx.appended[appended:], tx.key_order[keys:], tx.undo[undo:]
-            tx.cells, tx.checkpoints = cells, checkpoints
+            tx.cells, tx.rows, tx.checkpoints = cells, rows, checkpoints
             if tx.cleared and not cleared:
                 tx.cleared, self._truncate_pending = False, True
             raise
@@ -395,6 +405,7 @@ class GsheetSink:
             else:
                 updates.append((index, cells))
         tx.requests.extend(self._updates(updates, positions, spec.strategy == ConflictStrategy.MERGE))
+        tx.rows += rows
         return result
 
     def _existing(self, keys: list[str], tx: SheetTx) -> list[tuple[int, int | None] | None]:
@@ -469,7 +480,7 @@ class GsheetSink:
             return
 
         landed = (lambda: self.checkpoints.landed(tx.checkpoints)) if tx.checkpoints else None
-        self.api.batch_update(requests, "writing to", landed=landed)
+        self.api.batch_update(requests, "writing to", landed=landed, rows=tx.rows)
         self._grid_cells += tx.cells + len(placed) * CONTROL_WIDTH
         if self._keys is not None:
             if tx.cleared:
