@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pyarrow as pa
@@ -41,7 +41,7 @@ from portl.connectors.snowflake.config import Config
 from portl.connectors.snowflake.connection import TableName, connect, existing_name, translate
 from portl.connectors.snowflake.typemap import DIALECT, logical_of_declared, quote_ident
 from portl.connectors.sql import dialect as sql
-from portl.errors import ConflictError, TerminalError
+from portl.errors import ConflictError, TerminalError, TransientError
 from portl.plural import counted
 from portl.types import LogicalType, arrow_type, logical_of
 
@@ -237,20 +237,31 @@ class SnowflakeSink:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """BEGIN … COMMIT on the writers' session; a failure rolls back. After a failure worth
+        retrying the session is dropped, so that the retry logs in again."""
         session = self._session()
         cur = session.conn.cursor()
         try:
-            cur.execute("BEGIN")
+            _run(cur, "BEGIN", f"beginning a batch's transaction on {self.description}")
             try:
                 yield session
             except BaseException:
-                cur.execute("ROLLBACK")
+                with suppress(sf_errors.Error):  # the error that got here says what went wrong
+                    cur.execute("ROLLBACK")
                 raise
-            cur.execute("COMMIT")
-        except sf_errors.Error as exc:
-            raise translate(exc, f"committing a batch to {self.description}") from exc
+            _run(cur, "COMMIT", f"committing a batch to {self.description}")
+        except TransientError:
+            self._drop_writer()
+            raise
         finally:
-            cur.close()
+            with suppress(sf_errors.Error):
+                cur.close()
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with suppress(sf_errors.Error):
+                writer.conn.close()
 
     def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: Session) -> WriteResult:
         columns = [self._names.get(c, c) for c in batch.schema.names]
@@ -391,14 +402,21 @@ class SnowflakeSink:
                 raise translate(exc, f"counting the rows of {table}") from exc
 
     def close(self) -> None:
-        for conn in (self._writer.conn if self._writer is not None else None, getattr(self, "conn", None)):
-            if conn is not None:
-                try:
-                    conn.close()
-                except sf_errors.Error:
-                    pass  # the session ends with the process either way; its temporary objects with it
-        self._writer = None
+        """Log out; the sessions' temporary stage and staging table go with them."""
+        if getattr(self, "_writer", None) is not None:
+            self._drop_writer()
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            with suppress(sf_errors.Error):
+                conn.close()
         shutil.rmtree(getattr(self, "_folder", ""), ignore_errors=True)
+
+
+def _run(cur: Any, statement: str, doing: str) -> None:
+    try:
+        cur.execute(statement)
+    except sf_errors.Error as exc:
+        raise translate(exc, doing) from exc
 
 
 def _save(cur: Any, table: TableName, run_id: str, partition: str, checkpoint: dict, state: dict) -> None:
