@@ -8,6 +8,10 @@ import pytest
 from portl.errors import ConfigError, Problem
 from tests.services import mysql_url, pg_url  # noqa: F401  (fixtures)
 from tests.fakes.fixtures import http_recorder, lambda_server  # noqa: F401  (fixtures)
+from tests.fakes.search_fixtures import opensearch_server, search_server, search_url  # noqa: F401  (fixtures)
+from tests.fakes.s3_server import s3_bucket, s3_endpoint, s3_url  # noqa: F401  (fixtures)
+from tests.fakes.snowflake_server import snowflake_place, snowflake_server, snowflake_yaml  # noqa: F401  (fixtures)
+from tests.fakes.sheets_fixtures import gsheet_url, local_sheets  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

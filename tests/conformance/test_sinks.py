@@ -24,8 +24,12 @@ SINKS = {
     "postgres": "{type: postgres, url: '%(url)s', table: people}",
     "mysql": "{type: mysql, url: '%(url)s', table: people}",
     "elasticsearch": "{type: elasticsearch, url: '%(url)s', index: people}",
+    "snowflake": "{type: snowflake, %(url)s, table: people}",
+    "gsheet": "{type: gsheet, %(url)s, sheet: people}",
+    "s3": "{type: csv, path: 's3://%(url)s/out/people.csv'}",
 }
-SERVERS = {"postgres": "pg_url", "mysql": "mysql_url", "elasticsearch": "search_url"}
+SERVERS = {"postgres": "pg_url", "mysql": "mysql_url", "elasticsearch": "search_url", "snowflake": "snowflake_yaml",
+           "gsheet": "gsheet_url", "s3": "s3_url"}
 """The fixture that gives a sink's test a place of its own on its server: a text that stands for
 ``%(url)s`` in the sink's line of SINKS."""
 
@@ -46,6 +50,10 @@ GAPS = {
     ("csv", "refuse"): "a CSV file has no constraints: it refuses no row",
     ("jsonl", "refuse"): "a JSON lines file has no constraints: it refuses no row",
     ("parquet", "refuse"): "a Parquet file has no constraints: it refuses no row",
+    ("snowflake", "refuse"): "Snowflake enforces no key and has no savepoints: a batch is loaded or refused whole",
+    ("s3", "upsert"): "an S3 object has no keys to update in place",
+    ("s3", "append"): "S3 has no append: an existing object can only be replaced whole",
+    ("s3", "refuse"): "an object has no constraints: it refuses no row",
 }
 
 def write_source(tmp_path, rows):

@@ -164,6 +164,9 @@ class Capabilities:
     savepoints: bool = False
     """Part of a transaction can be undone (``savepoint``): when the destination refuses some rows
     of a batch (:class:`~portl.errors.RowRefused`), the engine loads the others and rejects those."""
+    keeps_runs: bool = False
+    """The checkpoints of a finished run stay in the destination (``job_checkpoints`` returns
+    them): an incremental job's mark is kept there, with the data it describes."""
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,19 @@ class Sink(Protocol):
     def count_rows(self) -> int | None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PlacedSink(Protocol):
+    """A sink without transactions (a search index's bulk API) whose writes must be safe to repeat:
+    the engine tells it, before a batch's writes, where each of the batch's rows sits in the source,
+    so that it can name each row's document after its place (run, partition, position). A batch
+    sent again after a crash then overwrites its own documents instead of adding copies."""
+
+    def place_rows(self, tx: Any, run_id: str, checkpoint: Checkpoint, places: list[int]) -> None:
+        """The rows of the next batch written in ``tx`` sit at ``places`` (0-based) of partition
+        ``checkpoint.partition``; ``write`` is then given that batch, or slices of it (``engine.isolate``)."""
+        ...
 
 
 @runtime_checkable

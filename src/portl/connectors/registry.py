@@ -32,6 +32,10 @@ BUILTIN: dict[str, str] = {
     "mariadb": "portl.connectors.mysql",
     "postgres": "portl.connectors.postgres",
     "postgresql": "portl.connectors.postgres",
+    "gsheet": "portl.connectors.gsheet",
+    "elasticsearch": "portl.connectors.elasticsearch",
+    "opensearch": "portl.connectors.elasticsearch",
+    "snowflake": "portl.connectors.snowflake",
 }
 
 

@@ -36,6 +36,7 @@ from portl.engine.conflicts import settle_duplicates
 from portl.engine.events import Events
 from portl.engine.executor import LocalExecutor
 from portl.engine.hooks import HookContext, HookRunner
+from portl.engine.incremental import STATE_KEY as INCREMENTAL, continue_window
 from portl.engine.isolate import isolate, record_starts, refused_rejects, text_rejects
 from portl.engine.ledger_sync import LedgerSync
 from portl.engine.mapping import apply_mapping
@@ -172,6 +173,8 @@ class _Run:
         # Written into every checkpoint's state: the destination can then tell this job's
         # unfinished runs from finished ones whatever ledger a later run finds (engine.unfinished).
         self.state_extra: dict[str, Any] = {"job": self.job_key}
+        if getattr(plan, "incremental", None) is not None:  # the window commits with the rows (engine.incremental)
+            self.state_extra[INCREMENTAL] = plan.incremental.to_state()
         self.superseded: list[str] = []
         self.events = options.events
         self.sink, self.source = plan.sink, plan.source
@@ -318,6 +321,8 @@ class _Run:
         self.state_extra.update(partitions=len(starts), rows_before=self.rows_before)
         meta = {"partitions": [s.to_json() for s in starts], "rows_before": self.rows_before,
                 "rejects_file": self.rejects.path, "destination": self.sink.description, "mode": plan.spec.mode.value}
+        if INCREMENTAL in self.state_extra:
+            meta[INCREMENTAL] = self.state_extra[INCREMENTAL]
         if self.ledger is None:
             self.ledger = L.Ledger(self.state_dir)
         record = self.ledger.start_run(plan.name, plan.job.path, plan.job_hash, meta)
@@ -339,6 +344,9 @@ class _Run:
         """Continue ``pending``: the ledger's record of it, or one made from the destination's
         checkpoints when this ledger never saw it (a run started from elsewhere)."""
         plan, committed = self.plan, pending.committed
+        note = continue_window(plan, committed, self.state_extra)  # before its partitions are cut again
+        if note is not None:
+            self.warnings.append(note)
         if self.ledger is None:
             self.ledger = L.Ledger(self.state_dir)
         record = previous if previous is not None and previous.id == pending.run_id else self.ledger.get(pending.run_id)
@@ -487,6 +495,8 @@ class _Run:
 
         # Keys of the rows written are read from parsed batches: a verbatim block is not parsed.
         size, verbatim = self.job.batch.size, None if self.options.record_outcomes else self.plan.verbatim
+        # A destination whose requests have a size limit (Google Sheets: 10 MB) takes fewer rows at once.
+        size = min(size, getattr(self.sink, "max_batch_rows", None) or size)
         if verbatim is not None:
             def read(at: Checkpoint) -> Iterator[Chunk]:
                 return self.source.read_verbatim(size, at, verbatim.request)
@@ -671,6 +681,9 @@ class _Run:
         manager = nullcontext(job_tx) if job_tx is not None else self.sink.transaction()
         active = manager.__enter__()
         prepared.refused = []
+        place_rows = getattr(self.sink, "place_rows", None)
+        if place_rows is not None:  # a sink without transactions names its rows after their place (PlacedSink)
+            place_rows(active, self.run_id, chunk.checkpoint, _places(prepared))
         try:
             try:
                 result = self._write_batch(prepared, active, job_tx is not None)
@@ -845,6 +858,14 @@ class _Run:
                 state = {**self.state_extra, "counts": counts.to_json(), "rejects_offset": self.rejects.size}
                 self.sink.save_checkpoint(tx, self.run_id, checkpoint, state)
             self.ledger_sync.checkpoint(checkpoint.partition, checkpoint.to_json(), state, None)
+
+
+def _places(prepared: Prepared) -> list[int]:
+    """Where each row of a prepared batch sits in its partition of the source (0-based): the rows
+    the partition gave before the chunk, plus the row's index in the chunk. The same rows read
+    again from the same checkpoint get the same places, whatever the batch size."""
+    before = prepared.chunk.checkpoint.rows - prepared.rows_read
+    return pc.add(prepared.source_index.cast(pa.int64()), before).to_pylist()
 
 
 def record_key_text(values: list[Any]) -> str:

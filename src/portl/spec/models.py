@@ -237,7 +237,42 @@ class HttpHook(Model):
     timeout_s: float = Field(10.0, gt=0, description="Request timeout in seconds.")
 
 
-Hook = Annotated[Union[ScriptHook, PythonHook, HttpHook], Field(discriminator="type")]
+class LambdaHook(Model):
+    """Invoke an AWS Lambda function with the row or batch summary as its JSON payload."""
+
+    type: Literal["lambda"]
+    function: str = Field(min_length=1, description="Function name or ARN.")
+    qualifier: str | None = Field(None, min_length=1, description="Alias or version to invoke, e.g. live or 7.")
+    region: str | None = Field(None, min_length=1, description="AWS region. Default: the ARN's, else AWS_REGION / AWS_DEFAULT_REGION, else us-east-1.")
+    endpoint_url: str | None = Field(None, description="Invoke API endpoint instead of AWS's, e.g. http://127.0.0.1:9001.")
+    access_key_id: str | None = Field(None, description="AWS access key id, with secret_access_key. Default: the usual AWS credentials.")
+    secret_access_key: Secret | None = Field(None, description="AWS secret access key; never printed.")
+    timeout_s: float = Field(30.0, gt=0, description="Seconds to wait for the function's answer, per attempt.")
+    invocation: Literal["RequestResponse", "Event"] = Field(
+        "RequestResponse", description="RequestResponse waits for the answer; Event queues the call (after_* events only).")
+    batch: bool = Field(False, description="Row events: send the rows of a batch together, as {\"rows\": [...]}.")
+    batch_rows: int = Field(1000, ge=1, le=100_000, description="With batch: true, at most this many rows per invocation.")
+    concurrency: int = Field(1, ge=1, le=64, description="With batch: true, invocations of one batch's rows in flight at once.")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("endpoint_url must be an http:// or https:// URL, e.g. http://127.0.0.1:9001")
+        return value
+
+    @model_validator(mode="after")
+    def _both_keys_or_neither(self) -> LambdaHook:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            given, missing = ("access_key_id", "secret_access_key") if self.access_key_id else ("secret_access_key", "access_key_id")
+            raise KeyProblem(given, f"{given} is given without {missing}; give both, or neither to use the usual AWS credentials")
+        if self.concurrency > 1 and not self.batch:
+            raise KeyProblem("concurrency", "concurrency applies to batch: true, where a batch's rows go in several "
+                                            "invocations; add batch: true, or leave concurrency out")
+        return self
+
+
+Hook = Annotated[Union[ScriptHook, PythonHook, HttpHook, LambdaHook], Field(discriminator="type")]
 HOOK_EVENTS = ("before_job", "after_job", "before_batch", "after_batch", "before_row", "after_row")
 
 
@@ -255,6 +290,20 @@ class Hooks(Model):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _lambda_fits_its_event(self) -> Hooks:
+        for event in HOOK_EVENTS:
+            for hook in getattr(self, event):
+                if not isinstance(hook, LambdaHook):
+                    continue
+                if hook.invocation == "Event" and not event.startswith("after_"):
+                    raise KeyProblem(event, f"a lambda hook with invocation: Event gets no answer, so it cannot stop or "
+                                            f"change anything; {event} needs invocation: RequestResponse (Event suits after_* events)")
+                if hook.batch and event not in ("before_row", "after_row"):
+                    raise KeyProblem(event, f"batch: true sends the rows of a batch together; {event} has no rows, "
+                                            "so it applies only to before_row and after_row")
+        return self
 
     @property
     def has_row_hooks(self) -> bool:
@@ -313,6 +362,14 @@ class JobBase(Model):
             raise KeyProblem("mode", "mode 'upsert' needs a 'conflict' section with the key columns")
         if self.conflict is not None and self.mode not in (None, WriteMode.UPSERT):
             raise KeyProblem("conflict", f"'conflict' only applies to mode upsert, but mode is {self.mode.value!r}")
+        incremental = getattr(getattr(self, "source", None), "incremental", None)
+        if incremental is not None and self.mode == WriteMode.REPLACE:
+            raise KeyProblem("mode", "mode replace would keep only the rows of one run's window: an incremental source "
+                                     "appends or upserts; give 'conflict: {key: [...]}' to update rows that changed")
+        if incremental is not None and incremental.lookback is not None and self.conflict is None:
+            raise KeyProblem("source", f"incremental.lookback reads rows again that the last run loaded ({incremental.lookback} "
+                                       "before its mark); without a conflict key they would be loaded twice. Add "
+                                       "'conflict: {key: [<the key column>]}' so they are upserted, or remove the lookback")
         return self
 
     @property
