@@ -95,7 +95,9 @@ def test_a_copy_the_server_refuses_names_the_table_and_file_and_loads_nothing(tm
         run_job(path)
     message = str(caught.value)
     assert message.startswith("COPY INTO people refused the batch in file b1_")
-    assert ".csv.gz" in message and "rolled back: nothing of it was written" in message
+    assert ".csv.gz: Conversion Error: CSV Error on Line: 2 " in message  # the server's words: file, line
+    assert "line N of the file is row N of the batch" in message
+    assert "rolled back: nothing of it was written" in message
     assert snowflake_place.query('SELECT count(*) FROM "people"') == [(0,)]
     assert snowflake_place.query('SELECT count(*) FROM "_portl_checkpoints"') == [(0,)]
 

@@ -12,6 +12,7 @@ credentials, a missing object, a missing privilege, a value the column refuses) 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import snowflake.connector
@@ -54,8 +55,8 @@ def translate(exc: Exception, doing: str, *, source: bool = False, login: bool =
 
 def _message(exc: Exception) -> str:
     """The server's message without the driver's prefix (``002003 (02000): SQL compilation error:``)."""
-    text = getattr(exc, "raw_msg", None) or str(exc)
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    text = re.sub(r"^\d{6} \(\w{5}\): ", "", str(getattr(exc, "raw_msg", None) or exc))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if lines and lines[0].rstrip(":").lower() == "sql compilation error":
         lines = lines[1:]
     return " ".join(lines) if lines else type(exc).__name__

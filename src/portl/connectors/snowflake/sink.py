@@ -321,7 +321,8 @@ class SnowflakeSink:
             error = translate(exc, "")
             if isinstance(error, TerminalError):
                 raise TerminalError(f"COPY INTO {table} refused the batch in file {folder}.csv.gz:{str(error)[1:]} "
-                                    "(the batch's transaction was rolled back: nothing of it was written)") from exc
+                                    "(line N of the file is row N of the batch, which has no header; the batch's "
+                                    "transaction was rolled back: nothing of it was written)") from exc
             raise error from exc
         names = [d.name.lower() for d in cur.description]
         at = names.index("rows_loaded") if "rows_loaded" in names else None
