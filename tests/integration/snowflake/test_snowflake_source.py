@@ -144,3 +144,14 @@ def test_an_empty_table_is_read_as_no_rows(tmp_path, snowflake_job, snowflake_pl
     """)
     report = run_job(path)
     assert (report.status, report.counts.read, report.counts.inserted) == ("succeeded", 0, 0)
+
+
+def test_a_schema_and_table_named_in_lower_case_find_those_created_without_quotes(snowflake_place):
+    snowflake_place.query(f"CREATE SCHEMA {snowflake_place.database}.SALES")
+    snowflake_place.query(f"CREATE TABLE {snowflake_place.database}.SALES.ORDERS (ID NUMBER(10,0))")
+    snowflake_place.query(f"INSERT INTO {snowflake_place.database}.SALES.ORDERS VALUES (7)")
+    src = source(snowflake_place, table="sales.orders")
+    try:
+        assert [r for c in src.read(10, None) for r in c.data.to_pylist()] == [{"ID": 7}]
+    finally:
+        src.close()

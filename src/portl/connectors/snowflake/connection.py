@@ -93,13 +93,19 @@ class TableName:
 
 
 def existing_name(cur: Any, table: TableName) -> TableName | None:
-    """``table`` as it exists: its name as written, else (a name in lower case) in upper case,
-    the name Snowflake gives a table created without quotes; None when neither exists."""
-    candidates = [table.name] + ([table.name.upper()] if table.name != table.name.upper() else [])
-    for name in candidates:
-        if table_exists(cur, table.sibling(name)):
-            return table.sibling(name)
+    """``table`` as it exists: its name (and schema) as written, else in upper case, the name
+    Snowflake gives a table created without quotes; None when none exists."""
+    for schema in _spellings(table.schema) if table.schema else [None]:
+        for name in _spellings(table.name):
+            candidate = TableName(schema, name)
+            if table_exists(cur, candidate):
+                return candidate
     return None
+
+
+def _spellings(name: str) -> list[str]:
+    """A name as written, then in upper case (Snowflake's name for one written without quotes)."""
+    return [name] if name == name.upper() else [name, name.upper()]
 
 
 def table_exists(cur: Any, table: TableName) -> bool:
