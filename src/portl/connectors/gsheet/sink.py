@@ -246,8 +246,8 @@ class GsheetSink:
                                s["properties"].get("gridProperties", {}).get("columnCount", 0) for s in self._meta())
         self._truncate_pending = spec.mode == WriteMode.REPLACE and not resuming
         self._key = tuple(spec.key) if spec.mode == WriteMode.UPSERT else self._declared_key()
-        if spec.mode == WriteMode.REPLACE and not resuming:
-            self._key = ()  # the tab starts empty: no key to keep unique
+        if spec.mode == WriteMode.REPLACE and not resuming or not set(self._key) <= set(schema.names):
+            self._key = ()  # the tab starts empty, or the load writes no key: none to keep unique
         if any(pa.types.is_date(f.type) or pa.types.is_timestamp(f.type) for f in schema):
             self._fields = "userEnteredValue,userEnteredFormat.numberFormat"
         self._keys = None
