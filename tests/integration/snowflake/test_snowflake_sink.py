@@ -147,3 +147,23 @@ def test_the_merge_statement_real_snowflake_runs_settles_each_strategy(snowflake
     counts = snowflake_place.query(merge)
     assert counts[0][0] == 1  # number of rows inserted
     assert rows(snowflake_place) == expected
+
+
+def test_a_replace_that_crashed_resumes_into_its_loaded_table_and_swaps_once(tmp_path, snowflake_job, snowflake_place,
+                                                                               crash_hook):
+    path = people_job(snowflake_job, "mode: replace\nbatch: {size: 10}\n" + crash_hook.yaml + PEOPLE)
+    (tmp_path / "in.csv").write_text("id,name,city\n100,old,x\n")
+    run_job(path)
+    (tmp_path / "in.csv").write_text("id,name,city\n" + "".join(f"{i},n{i},c\n" for i in range(1, 51)))
+    crash_hook.arm()
+    with pytest.raises(portl.HookError):
+        run_job(path)
+    crash_hook.disarm()
+    assert rows(snowflake_place) == [(100, "old", "x")]  # readers still see the old rows
+    assert snowflake_place.query('SELECT count(*) FROM "people__portl_new"') == [(20,)]
+    report = run_job(path, resume=True)
+    assert report.resumed and report.counts.inserted == 50
+    assert [r[0] for r in rows(snowflake_place)] == list(range(1, 51))
+    tables = {name for (name,) in snowflake_place.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = CURRENT_SCHEMA()")}
+    assert tables == {"people", "_portl_checkpoints"}
