@@ -89,7 +89,7 @@ class ObjectTextSink:
         self.format_label = encoder.format_label
         self.description = f"{self.format_label} object {self.url}"
         self.capabilities = Capabilities(
-            modes=frozenset({WriteMode.APPEND, WriteMode.REPLACE}),
+            modes=_modes(self.store, self.url),
             transactional=True,
             resumable=True,
             concurrent_writers=1,
@@ -128,9 +128,6 @@ class ObjectTextSink:
                  + (" (replacing the object there)" if spec.mode is WriteMode.REPLACE else "")],
             per_batch=[f"append the batch as {self.format_label} to the part buffer; at {PART_BYTES >> 20} MiB upload "
                        f"it as the next part, then replace {key}{SIDECAR_SUFFIX}"],
-            notes=["until the first part is uploaded each batch commits with the buffer in "
-                   f"{key}{TAIL_SUFFIX}; afterwards checkpoints advance part by part, and a resume reads the rows "
-                   "after the last part again"],
         )
         if self.compressed:
             plan.notes.append("gzip: each batch is written as its own gzip member")
@@ -310,6 +307,13 @@ class ObjectTextSink:
             raise TerminalError(f"cannot read the checkpoint object {self.sidecar_url} ({exc}); delete it to start over") from exc
 
 
+def _modes(store: Any, url: str) -> frozenset[WriteMode]:
+    """``replace``, and ``append`` while the key holds no object: S3 has no append."""
+    if store.head(url, missing_ok=True) is not None:
+        return frozenset({WriteMode.REPLACE})
+    return frozenset({WriteMode.APPEND, WriteMode.REPLACE})
+
+
 def _gzip(data: bytes) -> bytes:
     import gzip
 
@@ -332,7 +336,7 @@ class ObjectParquetSink:
         self._inner = ParquetSink(config.model_copy(update={"path": self._local}), self._folder)
         self._inner.name = self.url
         self.capabilities = Capabilities(
-            modes=frozenset({WriteMode.APPEND, WriteMode.REPLACE}),
+            modes=_modes(self.store, self.url),
             transactional=True,
             resumable=False,
             concurrent_writers=1,

@@ -80,8 +80,12 @@ def test_replace_swaps_the_object_and_append_to_an_existing_one_is_refused(tmp_p
     (tmp_path / "in.csv").write_text(csv_text(people(7, 8)))
     target = f"{{type: csv, path: '{s3_bucket.url('people.csv')}'}}"
     append = write_job(tmp_path, "{type: csv, path: in.csv}", target, body="mode: append\n", name="add")
-    with pytest.raises(TerminalError, match="cannot append to the existing object .*people.csv: S3 objects cannot be appended"):
+    with pytest.raises(portl.ConfigError, match=r"CSV object .*people\.csv cannot append; it supports: replace"):
         run_job(append, tmp_path / "state")
+    unsaid = write_job(tmp_path, "{type: csv, path: in.csv}", target, name="unsaid")
+    with pytest.raises(portl.ConfigError, match=r"people\.csv \(\d+ bytes\) already exists .*set mode: replace to write it "
+                                                r"anew \(CSV object .* cannot be appended to\)"):
+        run_job(unsaid, tmp_path / "state")
     replace = write_job(tmp_path, "{type: csv, path: in.csv}", target, body="mode: replace\n")
     assert run_job(replace, tmp_path / "state").counts.inserted == 2
     assert csv_ids(s3_bucket.get("people.csv")) == [7, 8]
