@@ -234,3 +234,19 @@ def test_an_incremental_job_over_a_glob_of_objects_loads_only_the_new_ones(tmp_p
     assert (report.counts.read, report.counts.inserted) == (2, 2)
     assert sqlite_ids(tmp_path) == list(range(1, 8))
     assert run_job(job, tmp_path / "state").counts.read == 0  # nothing new
+
+
+def test_two_workers_over_a_glob_resume_each_run_of_files_where_it_stopped(tmp_path, crash_hook):
+    (tmp_path / "data").mkdir()
+    for n in range(4):
+        (tmp_path / "data" / f"part-{n}.csv").write_text(csv_text(people(n * 5000 + 1, n * 5000 + 5000)))
+    job = write_job(tmp_path, "{type: csv, path: 'data/part-*.csv'}",
+                    body="parallel: {workers: 2}\nbatch: {size: 1000}\n" + crash_hook.yaml)
+    crash_hook.arm()
+    with pytest.raises(portl.HookError):
+        run_job(job, tmp_path / "state")
+    crash_hook.disarm()
+    assert 0 < len(sqlite_ids(tmp_path)) < 20000
+    report = run_job(job, tmp_path / "state", resume=True)
+    assert report.resumed and report.counts.read == 20000
+    assert sqlite_ids(tmp_path) == list(range(1, 20001))
