@@ -250,3 +250,18 @@ def test_two_workers_over_a_glob_resume_each_run_of_files_where_it_stopped(tmp_p
     report = run_job(job, tmp_path / "state", resume=True)
     assert report.resumed and report.counts.read == 20000
     assert sqlite_ids(tmp_path) == list(range(1, 20001))
+
+
+def test_credentials_come_from_a_named_profile_of_the_shared_files(tmp_path, s3_bucket, monkeypatch):
+    s3_bucket.put("in/a.csv", csv_text(people(1, 2)))
+    (tmp_path / "credentials").write_text("[loader]\naws_access_key_id = portl-profile\naws_secret_access_key = s\n")
+    (tmp_path / "config").write_text("[profile loader]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('in/a.csv')}', profile: loader}}")
+    assert run_job(job, tmp_path / "state").counts.inserted == 2
+    missing = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('in/a.csv')}', profile: nobody}}", name="nobody")
+    with pytest.raises(ConfigError, match="nobody"):
+        run_job(missing, tmp_path / "state")

@@ -14,7 +14,7 @@ from portl.connectors.objectstore.paths import (
     GLOB_CHARS, OWN_SUFFIXES, SCHEME, STORE_KEYS, Found, has_glob, key_pattern, split_url,
 )
 from portl.connectors.objectstore.streams import RemoteObject
-from portl.errors import ConfigError, SourceError, TerminalError, TransientError
+from portl.errors import ConfigError, PortlError, SourceError, TerminalError, TransientError
 
 
 class S3Store:
@@ -170,6 +170,8 @@ class S3Store:
     @staticmethod
     def error(exc: BaseException, bucket: str, key: str, action: str, source: bool = False) -> Exception:
         """``exc`` from boto3 as a Portl error that says what failed, where, and what to do."""
+        if isinstance(exc, PortlError):  # said already (the client could not be made)
+            return exc
         code, where = _code(exc), f"{SCHEME}{bucket}/{key}"
         terminal = SourceError if source else TerminalError
         kind = type(exc).__name__
