@@ -48,7 +48,7 @@ def test_append_creates_the_tab_with_a_header_typed_cells_and_one_request_per_ba
 def test_append_to_a_tab_whose_header_lacks_a_column_is_refused_at_plan_time(local_sheets, tmp_path):
     local_sheets.server.create("book", sheets={"people": [["id", "name"], [1, "a"]]})
     write_csv(tmp_path, "id,name,born\n2,b,2000-01-01\n")
-    with pytest.raises(TerminalError, match="has the header id, name, which lacks born"):
+    with pytest.raises(ConfigError, match="has the header id, name, which lacks born"):
         portl.plan(portl.load_job(sheet_job(local_sheets, tmp_path, "mode: append\n" + COLUMNS)))
 
 

@@ -163,7 +163,7 @@ class GsheetSink:
             return
         missing = [name for name in schema.names if name not in self.header]
         if missing:
-            raise TerminalError(
+            raise ConfigError(
                 f"tab {self.title!r} of {self.api.where} has the header {', '.join(self.header)}, which lacks "
                 f"{', '.join(missing)}; add {'that column' if len(missing) == 1 else 'those columns'} to the sheet's "
                 "first row, map the columns to the sheet's names, or use mode: replace")
