@@ -161,6 +161,12 @@ def test_keys_given_in_the_job_never_show_in_the_plan(tmp_path, s3_bucket):
     job = write_job(tmp_path, source)
     loaded = portl.load_job(job)
     assert "portl-test-secret" not in repr(loaded.job.source)
+    the_plan = portl.plan(loaded)
+    try:
+        shown = json.dumps(the_plan.resolved_config(), default=str)
+    finally:
+        the_plan.close()
+    assert "portl-test-secret" not in shown and "aws_secret_access_key" in shown
     assert run_job(job, tmp_path / "state").counts.inserted == 2
 
 
