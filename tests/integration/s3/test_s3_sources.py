@@ -271,3 +271,20 @@ def test_credentials_come_from_a_named_profile_of_the_shared_files(tmp_path, s3_
     missing = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('in/a.csv')}', profile: nobody}}", name="nobody")
     with pytest.raises(ConfigError, match="nobody"):
         run_job(missing, tmp_path / "state")
+
+
+def test_a_user_without_permission_is_told_access_is_denied(tmp_path, s3_bucket, monkeypatch):
+    import boto3
+    import moto.settings
+
+    s3_bucket.put("in/a.csv", csv_text(people(1, 2)))
+    iam = boto3.client("iam", endpoint_url=s3_bucket.endpoint_url)
+    iam.create_user(UserName="no-rights")
+    key = iam.create_access_key(UserName="no-rights")["AccessKey"]
+    monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    job = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('in/a.csv')}'}}")
+    with pytest.raises(SourceError, match=rf"cannot read {s3_bucket.url('in/a.csv')}: access denied; the credentials in "
+                                          rf"use may not read objects of bucket '{s3_bucket.name}'"):
+        run_job(job, tmp_path / "state")
