@@ -228,3 +228,15 @@ def test_a_batch_whose_request_would_pass_10_mb_is_refused_before_it_is_sent(loc
                                             r"Google accepts; set batch.size to at most 7,\d{3}"):
         run(path, tmp_path)
     assert local_sheets.server.values("book", "people") == [["id", "name", "born"]]
+
+
+def test_in_one_job_transaction_a_later_batch_updates_rows_still_waiting_and_a_refused_row_is_undone_alone(
+        local_sheets, tmp_path, book):
+    long = "x" * 50_001
+    write_csv(tmp_path, f"id,name,born\n1,a,\n2,b,\n1,c,\n3,{long},\n2,,2000-01-01\n4,d,\n")
+    body = "transaction: job\nbatch: {size: 2}\nconflict: {key: [id], strategy: merge}\n" + COLUMNS
+    before = local_sheets.server.requests["batchUpdate"]
+    report = run(sheet_job(local_sheets, tmp_path, body), tmp_path)
+    assert (report.counts.inserted, report.counts.updated, report.counts.rejected) == (3, 2, 1)
+    assert local_sheets.server.values("book", "people")[1:] == [[1, "c"], [2, "b", 36526], [4, "d"]]
+    assert local_sheets.server.requests["batchUpdate"] - before == 2 + 1 + 1  # set-up, the whole load, the end marker
