@@ -167,3 +167,19 @@ def test_a_replace_that_crashed_resumes_into_its_loaded_table_and_swaps_once(tmp
     tables = {name for (name,) in snowflake_place.query(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = CURRENT_SCHEMA()")}
     assert tables == {"people", "_portl_checkpoints"}
+
+
+def test_json_is_loaded_as_a_document_not_as_a_string(tmp_path, snowflake_job, snowflake_place):
+    (tmp_path / "in.csv").write_text('id,doc\n1,"{""a"": {""b"": [1, 2]}}"\n2,\n')
+    path = people_job(snowflake_job, "mapping: {columns: {id: {type: int}, doc: {type: json}}}\n")
+    the_plan = portl.plan(portl.load_job(path))
+    try:
+        statements = "\n".join(the_plan.target.ddl + the_plan.target.per_batch)
+    finally:
+        the_plan.close()
+    assert 'CAST("doc" AS VARCHAR) AS "doc"' in statements  # staged as text...
+    assert 'INSERT INTO "people" ("id", "doc") SELECT "id", PARSE_JSON("doc") AS "doc" FROM "_portl_stage_' in statements
+    report = run_job(path)
+    assert report.counts.inserted == 2
+    assert snowflake_place.query('SELECT "id", "doc":a.b[1]::INT, "doc" IS NULL FROM "people" ORDER BY "id"') == \
+        [(1, 2, False), (2, None, True)]

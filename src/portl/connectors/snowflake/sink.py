@@ -104,6 +104,7 @@ class SnowflakeSink:
         self._replacing = self._swapped = False
         self._names: dict[str, str] = {}  # a batch's column -> the table's (case told apart only when it must)
         self._order: list[str] = []  # the target's columns, in order
+        self._json: frozenset[str] = frozenset()  # the target's VARIANT columns, staged as text
         self._spec: WriteSpec | None = None
         self._warnings: list[str] = []
 
@@ -147,14 +148,18 @@ class SnowflakeSink:
                               "-- the batch as gzip CSV")
         plan.per_batch.append("BEGIN")
         order = [c.name for c in info.columns] if info is not None and spec.mode != WriteMode.REPLACE else columns
-        if spec.mode == WriteMode.UPSERT:
+        json = _json_columns(info, schema, names)
+        if spec.mode == WriteMode.UPSERT or json & set(columns):
             stage = _staging_name(self.table)
-            plan.ddl.append(_staging_ddl(stage, columns, self.table))
+            plan.ddl.append(_staging_ddl(stage, columns, target, json))
             plan.per_batch += [f"DELETE FROM {stage}", _copy_sql(stage, columns, columns, STAGED)]
+        if spec.mode == WriteMode.UPSERT:
             key = [names.get(k, k) for k in spec.key]
             if spec.strategy == ConflictStrategy.FAIL:
                 plan.per_batch.append(sql.existing_keys(DIALECT, stage, self.table.sql, key))
-            plan.per_batch += upsert.statements(stage, self.table.sql, columns, key, spec.strategy)
+            plan.per_batch += upsert.statements(stage, self.table.sql, columns, key, spec.strategy, json=json)
+        elif json & set(columns):
+            plan.per_batch.append(_insert_parsed(target.sql, stage, columns, json))
         else:
             plan.per_batch.append(_copy_sql(target.sql, columns, order, STAGED))
         plan.per_batch.append(f"DELETE FROM {self.checkpoints.sql} WHERE run_id = … AND partition = …; "
@@ -211,6 +216,7 @@ class SnowflakeSink:
                 raise translate(exc, f"preparing {self.description}") from exc
         self._names = _names(schema.names, info)
         self._order = [c.name for c in info.columns] if info is not None else list(schema.names)
+        self._json = _json_columns(info, schema, self._names)
 
     # writing
 
@@ -222,12 +228,14 @@ class SnowflakeSink:
             with session.conn.cursor() as cur:
                 try:
                     cur.execute(f"CREATE TEMPORARY STAGE IF NOT EXISTS {session.stage}")
-                    if self._spec is not None and self._spec.mode == WriteMode.UPSERT:
+                    names = list(self._names.values())
+                    upserting = self._spec is not None and self._spec.mode == WriteMode.UPSERT
+                    if upserting or self._json & set(names):
                         session.staging = _staging_name(self.table)
-                        names = list(self._names.values())
-                        cur.execute(_staging_ddl(session.staging, names, self.table))
+                        cur.execute(_staging_ddl(session.staging, names, self._target, self._json))
+                    if upserting:
                         key = [self._names.get(k, k) for k in self._spec.key]
-                        session.merge = upsert.merge_works(cur, session.staging, self.table.sql, names, key)
+                        session.merge = upsert.merge_works(cur, session.staging, self.table.sql, names, key, self._json)
                         if not session.merge:
                             self._warnings.append(upsert.NO_MERGE.format(table=self.table))
                 except sf_errors.Error as exc:
@@ -270,7 +278,8 @@ class SnowflakeSink:
         null = csvparts.null_marker(batch)
         with tx.conn.cursor() as cur:
             self._put(cur, tx, folder, csvparts.encode(batch, null))
-            if spec.mode != WriteMode.UPSERT:
+            json = self._json & set(columns)
+            if spec.mode != WriteMode.UPSERT and not json:
                 loaded = self._copy(cur, _copy_sql(self._target.sql, columns, self._order, f"@{tx.stage}/{folder}/",
                                                    null), self._target, folder)
                 self._check_loaded(loaded, batch.num_rows)
@@ -280,8 +289,15 @@ class SnowflakeSink:
             except sf_errors.Error as exc:
                 raise translate(exc, f"emptying the staging table of {self.description}") from exc
             loaded = self._copy(cur, _copy_sql(tx.staging, columns, columns, f"@{tx.stage}/{folder}/", null),
-                                self.table, folder)
+                                self._target, folder)
             self._check_loaded(loaded, batch.num_rows)
+            if spec.mode != WriteMode.UPSERT:  # JSON text becomes VARIANT on its way to the table
+                try:
+                    cur.execute(_insert_parsed(self._target.sql, tx.staging, columns, self._json))
+                except sf_errors.Error as exc:
+                    raise translate(exc, f"writing a batch to {self.description}") from exc
+                self._check_loaded(cur.rowcount or 0, batch.num_rows)
+                return WriteResult(inserted=batch.num_rows)
             key = [self._names.get(k, k) for k in spec.key]
             try:
                 if spec.strategy == ConflictStrategy.FAIL:
@@ -289,7 +305,8 @@ class SnowflakeSink:
                     keys = cur.fetchall()
                     if keys:
                         raise ConflictError(str(self.table), list(spec.key), [tuple(k) for k in keys])
-                inserted, updated = upsert.run(cur, tx.staging, self.table.sql, columns, key, spec.strategy, tx.merge)
+                inserted, updated = upsert.run(cur, tx.staging, self.table.sql, columns, key, spec.strategy, tx.merge,
+                                               self._json)
             except sf_errors.Error as exc:
                 raise translate(exc, f"merging a batch into {self.description}") from exc
         untouched = batch.num_rows - inserted - updated  # rows whose key exists, left as they are
@@ -434,10 +451,25 @@ def _copy_sql(table: str, columns: list[str], order: list[str], location: str, n
     return f"COPY INTO {table}{listed} FROM {location} FILE_FORMAT = ({csvparts.file_format(null)}) {COPY_OPTIONS}"
 
 
-def _staging_ddl(staging: str, columns: list[str], table: TableName) -> str:
-    """The session's staging table: the batch's columns, with the table's types; created once per
+def _staging_ddl(staging: str, columns: list[str], table: TableName, json: frozenset[str] = frozenset()) -> str:
+    """The session's staging table: the batch's columns, with the table's types but VARCHAR for
+    JSON (a CSV field loads into VARIANT as a string, not as the document); created once per
     session, before its first transaction."""
-    return f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS SELECT {DIALECT.column_list(columns)} FROM {table.sql} WHERE 1 = 0"
+    q = DIALECT.quote
+    picked = ", ".join(f"CAST({q(c)} AS VARCHAR) AS {q(c)}" if c in json else q(c) for c in columns)
+    return f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS SELECT {picked} FROM {table.sql} WHERE 1 = 0"
+
+
+def _insert_parsed(table: str, staging: str, columns: list[str], json: frozenset[str]) -> str:
+    """The staged batch into the table, its JSON text parsed into VARIANT."""
+    return f"INSERT INTO {table} ({DIALECT.column_list(columns)}) {upsert.staged(staging, columns, json)}"
+
+
+def _json_columns(info: TableInfo | None, schema: pa.Schema, names: dict[str, str]) -> frozenset[str]:
+    """The target's columns that hold JSON documents (VARIANT, OBJECT, ARRAY), by the table's names."""
+    if info is not None:
+        return frozenset(c.name for c in info.columns if c.declared.upper() in ("VARIANT", "OBJECT", "ARRAY"))
+    return frozenset(names.get(f.name, f.name) for f in schema if logical_of(f).name == "json")
 
 
 def _staging_name(table: TableName) -> str:
