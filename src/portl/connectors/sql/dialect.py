@@ -161,14 +161,17 @@ def upsert_on_duplicate_key(d: Dialect, stage: str, table: str, columns: Sequenc
     return f"{head} ON DUPLICATE KEY UPDATE {sets}"
 
 
-def upsert_merge(d: Dialect, stage: str, table: str, columns: Sequence[str], key: Sequence[str], strategy: ConflictStrategy) -> str:
+def upsert_merge(d: Dialect, stage: str, table: str, columns: Sequence[str], key: Sequence[str], strategy: ConflictStrategy,
+                 using: str | None = None) -> str:
     """``MERGE INTO t USING stage s ON <key>``: the form of a database that does not enforce keys,
     where the match on the key columns is what finds an existing row. ``skip`` and ``fail`` only
     insert the rows not matched (``fail`` checked for conflicts first); ``overwrite`` sets every
-    other column, ``merge`` only those the incoming row has a value for."""
+    other column, ``merge`` only those the incoming row has a value for. ``using`` is a subquery
+    over the stage to merge from instead (one that converts staged text, such as JSON)."""
     cols = d.column_list(columns)
     values = ", ".join(f"s.{d.quote(c)}" for c in columns)
-    head = f"MERGE INTO {d.table(table)} t USING {d.table(stage)} s ON {key_match(d, 't', 's', key)}"
+    source = f"({using})" if using else d.table(stage)
+    head = f"MERGE INTO {d.table(table)} t USING {source} s ON {key_match(d, 't', 's', key)}"
     insert = f" WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
     others = [c for c in columns if c not in key]
     if strategy in (ConflictStrategy.SKIP, ConflictStrategy.FAIL) or not others:
