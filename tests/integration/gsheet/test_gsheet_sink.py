@@ -240,3 +240,19 @@ def test_in_one_job_transaction_a_later_batch_updates_rows_still_waiting_and_a_r
     assert (report.counts.inserted, report.counts.updated, report.counts.rejected) == (3, 2, 1)
     assert local_sheets.server.values("book", "people")[1:] == [[1, "c"], [2, "b", 36526], [4, "d"]]
     assert local_sheets.server.requests["batchUpdate"] - before == 2 + 1 + 1  # set-up, the whole load, the end marker
+
+
+def test_the_local_servers_values_endpoints_append_update_and_clear(local_sheets, book):
+    from google.auth.credentials import AnonymousCredentials
+    from googleapiclient.discovery import build
+
+    local_sheets.server.tokens = None
+    values = build("sheets", "v4", credentials=AnonymousCredentials(), static_discovery=True,
+                   client_options={"api_endpoint": local_sheets.server.url}).spreadsheets().values()
+    values.update(spreadsheetId="book", range="Sheet1!A1", valueInputOption="RAW", body={"values": [["id"], [1]]}).execute()
+    values.append(spreadsheetId="book", range="Sheet1!A1", valueInputOption="RAW", body={"values": [[2], [3]]}).execute()
+    assert local_sheets.server.values("book", "Sheet1") == [["id"], [1], [2], [3]]
+    values.clear(spreadsheetId="book", range="Sheet1!A3:A4").execute()
+    got = values.get(spreadsheetId="book", range="Sheet1!A1:A10", valueRenderOption="UNFORMATTED_VALUE").execute()
+    assert got["values"] == [["id"], [1]]
+    assert [local_sheets.server.requests[k] for k in ("values.update", "values.append", "values.clear")] == [1, 1, 1]
