@@ -10,7 +10,7 @@ A text object (:class:`ObjectTextSink`) is written like this:
 - batches are encoded by the format's own file sink (header, quoting, gzip members) into a
   buffer; once it holds the part size, it is uploaded as the next part. A transaction that
   uploaded a part commits by replacing ``<key>.portl-checkpoint.json`` (the sidecar): the upload
-  id, every part's number and ETag, the bytes after the last part (stored as ``<key>.portl-tail``
+  id, every part's number and ETag, the bytes after the last part (stored as ``<key>.<parts>.portl-tail``
   when there are any) and each partition's checkpoint;
 - until the first part is uploaded, every commit stores the buffer as the tail, so each batch of
   a small object (or of the first part of a big one) commits by itself;
@@ -84,7 +84,6 @@ class ObjectTextSink:
         self.store = store_for(config)
         self.url = self.name = config.path
         self.sidecar_url = self.url + SIDECAR_SUFFIX
-        self.tail_url = self.url + TAIL_SUFFIX
         self.compressed = encoder.compressed
         self.format_label = encoder.format_label
         self.description = f"{self.format_label} object {self.url}"
@@ -212,7 +211,8 @@ class ObjectTextSink:
         else:
             self.store.delete(self.sidecar_url)
             self.store.put(self.url, bytes(self._buffer))
-        self.store.delete(self.tail_url)
+        if side.get("tail"):
+            self.store.delete(self._tail_url(len(side.get("parts", []))))
         self._buffer, self._side, self._prepared = bytearray(), None, False
 
     def close(self) -> None:
@@ -240,13 +240,20 @@ class ObjectTextSink:
         if not tx.parts and side["parts"]:
             self._waiting = waiting
             return
-        tail = bytes(self._buffer)
-        if tail:
-            self.store.put(self.tail_url, tail)
-        side = {**side, "run_id": run_id, "parts": [*side["parts"], *tx.parts], "tail": len(tail),
+        before, tail = side, bytes(self._buffer)
+        parts = [*side["parts"], *tx.parts]
+        if tail:  # named after the parts it follows: the tail the last sidecar names is never overwritten
+            self.store.put(self._tail_url(len(parts)), tail)
+        side = {**side, "run_id": run_id, "parts": parts, "tail": len(tail),
                 "partitions": {**side.get("partitions", {}), **waiting}}
         self.store.put(self.sidecar_url, json.dumps(side).encode("utf-8"))
         self._side, self._waiting = side, {}
+        if before.get("tail") and len(before["parts"]) != len(parts):
+            self.store.delete(self._tail_url(len(before["parts"])))
+
+    def _tail_url(self, parts: int) -> str:
+        """Where the bytes after the first ``parts`` parts are kept (``<key>.<parts>.portl-tail``)."""
+        return f"{self.url}.{parts}{TAIL_SUFFIX}"
 
     def _upload_id(self) -> str:
         """The run's multipart upload, started with its first part."""
@@ -282,9 +289,10 @@ class ObjectTextSink:
             if other != upload_id:
                 self.store.call("abort an old upload of", self.url, "abort_multipart_upload", UploadId=other)
         tail = int(side.get("tail") or 0)
-        data = self.store.get_range(self.tail_url, 0, tail) if tail else b""
+        tail_url = self._tail_url(len(side.get("parts", [])))
+        data = self.store.get_range(tail_url, 0, tail) if tail else b""
         if len(data) != tail:
-            raise TerminalError(f"{self.tail_url} holds {len(data):,} bytes, the checkpoint expects {tail:,}; run "
+            raise TerminalError(f"{tail_url} holds {len(data):,} bytes, the checkpoint expects {tail:,}; run "
                                 "the job again with --restart")
         self._buffer, self._side = bytearray(data), side
 
@@ -294,7 +302,8 @@ class ObjectTextSink:
         for upload_id in self.store.uploads(self.url):
             self.store.call("abort an old upload of", self.url, "abort_multipart_upload", UploadId=upload_id)
         if side is not None:
-            self.store.delete(self.tail_url)
+            if side.get("tail"):
+                self.store.delete(self._tail_url(len(side.get("parts", []))))
             self.store.delete(self.sidecar_url)
 
     def _read_sidecar(self) -> dict[str, Any] | None:

@@ -68,7 +68,7 @@ def test_a_crash_before_the_first_part_resumes_from_the_committed_tail(tmp_path,
     with pytest.raises(portl.HookError):
         run_job(job, tmp_path / "state")
     crash_hook.disarm()
-    assert sorted(s3_bucket.keys()) == ["p.csv.gz.portl-checkpoint.json", "p.csv.gz.portl-tail"]
+    assert sorted(s3_bucket.keys()) == ["p.csv.gz.0.portl-tail", "p.csv.gz.portl-checkpoint.json"]
     report = run_job(job, tmp_path / "state", resume=True)
     assert report.resumed and report.counts.inserted == 1000
     assert csv_ids(s3_bucket.get("p.csv.gz")) == list(range(1, 1001))
