@@ -10,8 +10,8 @@ A text object (:class:`ObjectTextSink`) is written like this:
 - batches are encoded by the format's own file sink (header, quoting, gzip members) into a
   buffer; once it holds the part size, it is uploaded as the next part. A transaction that
   uploaded a part commits by replacing ``<key>.portl-checkpoint.json`` (the sidecar): the upload
-  id, every part's number and ETag, the bytes after the last part (stored as ``<key>.<parts>.portl-tail``
-  when there are any) and each partition's checkpoint;
+  id, every part's number and ETag, the bytes after the last part (stored as
+  ``<key>.<parts>.portl-tail`` when there are any) and each partition's checkpoint;
 - until the first part is uploaded, every commit stores the buffer as the tail, so each batch of
   a small object (or of the first part of a big one) commits by itself;
 - afterwards a commit that uploads no part is kept in memory: its checkpoint reaches the sidecar
