@@ -9,6 +9,8 @@ job may not do unless an admin allowed it for the tenant:
   sign them with the service's own AWS credentials, which only a tenant trusted to run code on
   the service's machines could reach anyway (``code_hooks``). With its own keys a lambda hook is
   allowed like an http hook: it reaches the network and runs nothing here;
+- ``s3://`` paths of file connectors without keys of their own (or naming a ``profile``, which is
+  read from the service's files), for the same reason (``code_hooks``);
 - HTTP hooks, API calls, Lambda endpoints and database hosts on loopback, private, link-local or
   otherwise non-public addresses (``private_network``). Host names are resolved here: a name is judged by
   the addresses it resolves to, never by how it reads. A PostgreSQL or MySQL connection without a
@@ -152,6 +154,12 @@ class _Checker:
             yield (path + ("type",), "a lambda call without access_key_id and secret_access_key would use the "
                    "service's own AWS credentials, which this tenant may not; give the tenant's own keys, or ask an "
                    "admin for `portl tenants allow TENANT --code-hooks`", False)
+        where = node.get("path")
+        if (isinstance(where, str) and where[:5].lower() == "s3://" and not self.allowed.code_hooks
+                and not (node.get("aws_access_key_id") and node.get("aws_secret_access_key") and not node.get("profile"))):
+            yield (path + ("path",), "an s3:// path without aws_access_key_id and aws_secret_access_key (or with a "
+                   "profile) would use the service's own AWS credentials, which this tenant may not; give the tenant's "
+                   "own keys, or ask an admin for `portl tenants allow TENANT --code-hooks`", False)
         if kind in _DATABASES and not node.get("host") and not node.get("url") and not self.allowed.private_network:
             yield (path + ("type",), f"a {kind} connection without host or url connects to 127.0.0.1, a loopback "
                    "address this tenant may not reach; give the database server's public host", False)
