@@ -29,11 +29,10 @@ CREATED = {"int": "NUMBER(10,0)", "bigint": "NUMBER(19,0)", "float": "FLOAT", "b
 """The type information_schema declares for each logical type's column Portl creates (decimals:
 NUMBER(p,s))."""
 
-FAKESNOW = {
-    ("c_bytes", None): "fakesnow loads a BINARY field of a CSV file as the bytes of its hex text, where Snowflake "
-                       "decodes the hex (its default BINARY_FORMAT)",
-}
-"""(column, id or None for every row) whose values fakesnow does not keep as Snowflake does, and why."""
+FAKESNOW: dict[tuple[str, int | None], str] = {}
+"""(column, id or None for every row) whose values fakesnow does not keep as Snowflake does, and why:
+none since bytes are staged as hex text and converted with TO_BINARY (fakesnow ignores
+BINARY_FORMAT and would keep a BINARY field's hex text as its bytes)."""
 
 FAKESNOW_SOURCE = {
     (name, row["id"]): "fakesnow sends a NULL timestamp as 1970-01-01 00:00:00"
@@ -132,6 +131,8 @@ def normalised(logical: str, value):
         return json.dumps(json.loads(value), sort_keys=True)
     if logical in ("int", "bigint") and isinstance(value, Decimal):
         return int(value)
+    if isinstance(value, bytearray):
+        return bytes(value)  # the driver's form of BINARY
     return value
 
 

@@ -137,13 +137,13 @@ def test_the_merge_statement_real_snowflake_runs_settles_each_strategy(snowflake
     """fakesnow cannot MERGE inside a transaction, so runs here upsert with UPDATE and INSERT; the
     MERGE Snowflake runs is checked here on its own, outside a transaction."""
     from portl.connectors.base import ConflictStrategy
-    from portl.connectors.snowflake import upsert
+    from portl.connectors.snowflake import staging
 
     snowflake_place.query('CREATE TABLE "people" ("id" NUMBER(10,0), "name" VARCHAR, "city" VARCHAR)')
     snowflake_place.query('''INSERT INTO "people" VALUES (1, 'ann', 'oslo'), (2, 'bob', 'rome')''')
     snowflake_place.query('CREATE TABLE "staged" ("id" NUMBER(10,0), "name" VARCHAR, "city" VARCHAR)')
     snowflake_place.query('''INSERT INTO "staged" VALUES (1, 'ANN', NULL), (2, 'BOB', 'paris'), (3, 'cy', 'lima')''')
-    (merge,) = upsert.statements('"staged"', '"people"', ["id", "name", "city"], ["id"], ConflictStrategy(strategy))
+    (merge,) = staging.statements('"staged"', '"people"', ["id", "name", "city"], ["id"], ConflictStrategy(strategy))
     counts = snowflake_place.query(merge)
     assert counts[0][0] == 1  # number of rows inserted
     assert rows(snowflake_place) == expected

@@ -9,7 +9,8 @@ The package's modules, each doing one thing:
 - ``connection``: logging in, table names, and driver errors translated to Portl's;
 - ``csvparts``: Arrow batches as the gzip CSV files COPY loads;
 - ``source``: :class:`SnowflakeSource`;
-- ``sink``: :class:`SnowflakeSink`; ``replace``: the swap of ``mode: replace``.
+- ``sink``: :class:`SnowflakeSink`; ``staging``: the staging table, the conversions and the MERGE;
+  ``replace``: the swap of ``mode: replace``.
 
 snowflake-connector-python is imported only by the modules behind :func:`open_source` and
 :func:`open_sink`.

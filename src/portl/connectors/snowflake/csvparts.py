@@ -4,7 +4,7 @@ Every value is written as text Snowflake's automatic detection reads back exactl
 UUIDs enclosed in double quotes (a quote doubled), so an empty string stays an empty string;
 NULL as an unquoted ``\\N`` (``NULL_IF``; another word when a text of the batch is ``\\N``);
 numbers with every digit; ``NaN``, ``inf``, ``-inf``; booleans as ``true`` / ``false``; dates and timestamps in ISO 8601 with microseconds
-(``+00:00`` for instants); bytes in hexadecimal (Snowflake's default BINARY_FORMAT). The
+(``+00:00`` for instants); bytes in hexadecimal (the sink converts it, see ``sink.CONVERTED``). The
 format's options are written INLINE in each COPY, so nothing has to exist in the account first.
 """
 
@@ -89,6 +89,6 @@ def _floats(column: pa.Array) -> pa.Array:
 
 
 def _hex(column: pa.Array) -> pa.Array:
-    """Bytes as hexadecimal text: one vectorised call through Arrow's own hex of a binary view."""
+    """Bytes as hexadecimal text (Arrow has no hex kernel: one Python call per value)."""
     values = column.cast(pa.binary()).to_pylist()
     return pa.array([None if v is None else v.hex() for v in values], pa.string())

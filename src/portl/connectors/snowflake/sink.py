@@ -6,7 +6,8 @@ transaction::
     PUT 'file://…/part.csv.gz' @PORTL_STAGE_…/b7_…/ AUTO_COMPRESS = FALSE
     BEGIN; COPY INTO "t" FROM @PORTL_STAGE_…/b7_…/ …; DELETE/INSERT the checkpoint; COMMIT
 
-- ``append`` copies into the table.
+- ``append`` copies into the table; a batch with JSON or bytes goes through the staging table
+  below, where they are text, and one ``INSERT … SELECT`` converts them (:data:`staging.CONVERTED`).
 - ``upsert`` copies into a temporary staging table, then runs ONE ``MERGE`` on the key (Snowflake
   does not enforce keys: the MERGE's match is what finds an existing row); ``fail`` looks for
   existing keys first and rolls the batch back when there are some.
@@ -36,7 +37,7 @@ from portl.connectors.base import (
     Capabilities, Checkpoint, ColumnInfo, ConflictStrategy, TableInfo, TargetPlan, WriteMode, WriteResult, WriteSpec,
     group_checkpoints,
 )
-from portl.connectors.snowflake import csvparts, replace, upsert
+from portl.connectors.snowflake import csvparts, replace, staging
 from portl.connectors.snowflake.config import Config
 from portl.connectors.snowflake.connection import TableName, connect, existing_name, translate
 from portl.connectors.snowflake.typemap import DIALECT, logical_of_declared, quote_ident
@@ -61,7 +62,7 @@ class Session:
         self.conn = conn
         self.stage = "PORTL_STAGE_" + uuid.uuid4().hex[:12].upper()
         self.staging: str | None = None
-        self.merge = True  # MERGE runs inside a transaction (see upsert.merge_works)
+        self.merge = True  # MERGE runs inside a transaction (see staging.merge_works)
         self.ready = False
         self.batches = 0
 
@@ -104,7 +105,7 @@ class SnowflakeSink:
         self._replacing = self._swapped = False
         self._names: dict[str, str] = {}  # a batch's column -> the table's (case told apart only when it must)
         self._order: list[str] = []  # the target's columns, in order
-        self._json: frozenset[str] = frozenset()  # the target's VARIANT columns, staged as text
+        self._converted: dict[str, str] = {}  # the target's VARIANT and BINARY columns, staged as text
         self._spec: WriteSpec | None = None
         self._warnings: list[str] = []
 
@@ -148,18 +149,18 @@ class SnowflakeSink:
                               "-- the batch as gzip CSV")
         plan.per_batch.append("BEGIN")
         order = [c.name for c in info.columns] if info is not None and spec.mode != WriteMode.REPLACE else columns
-        json = _json_columns(info, schema, names)
-        if spec.mode == WriteMode.UPSERT or json & set(columns):
-            stage = _staging_name(self.table)
-            plan.ddl.append(_staging_ddl(stage, columns, target, json))
+        converted = staging.converted_columns(info, schema, names)
+        if spec.mode == WriteMode.UPSERT or set(converted) & set(columns):
+            stage = staging.staging_name(self.table)
+            plan.ddl.append(staging.staging_ddl(stage, columns, target, converted))
             plan.per_batch += [f"DELETE FROM {stage}", _copy_sql(stage, columns, columns, STAGED)]
         if spec.mode == WriteMode.UPSERT:
             key = [names.get(k, k) for k in spec.key]
             if spec.strategy == ConflictStrategy.FAIL:
                 plan.per_batch.append(sql.existing_keys(DIALECT, stage, self.table.sql, key))
-            plan.per_batch += upsert.statements(stage, self.table.sql, columns, key, spec.strategy, json=json)
-        elif json & set(columns):
-            plan.per_batch.append(_insert_parsed(target.sql, stage, columns, json))
+            plan.per_batch += staging.statements(stage, self.table.sql, columns, key, spec.strategy, converted=converted)
+        elif set(converted) & set(columns):
+            plan.per_batch.append(staging.insert_converted(target.sql, stage, columns, converted))
         else:
             plan.per_batch.append(_copy_sql(target.sql, columns, order, STAGED))
         plan.per_batch.append(f"DELETE FROM {self.checkpoints.sql} WHERE run_id = … AND partition = …; "
@@ -216,7 +217,7 @@ class SnowflakeSink:
                 raise translate(exc, f"preparing {self.description}") from exc
         self._names = _names(schema.names, info)
         self._order = [c.name for c in info.columns] if info is not None else list(schema.names)
-        self._json = _json_columns(info, schema, self._names)
+        self._converted = staging.converted_columns(info, schema, self._names)
 
     # writing
 
@@ -230,14 +231,15 @@ class SnowflakeSink:
                     cur.execute(f"CREATE TEMPORARY STAGE IF NOT EXISTS {session.stage}")
                     names = list(self._names.values())
                     upserting = self._spec is not None and self._spec.mode == WriteMode.UPSERT
-                    if upserting or self._json & set(names):
-                        session.staging = _staging_name(self.table)
-                        cur.execute(_staging_ddl(session.staging, names, self._target, self._json))
+                    if upserting or set(self._converted) & set(names):
+                        session.staging = staging.staging_name(self.table)
+                        cur.execute(staging.staging_ddl(session.staging, names, self._target, self._converted))
                     if upserting:
                         key = [self._names.get(k, k) for k in self._spec.key]
-                        session.merge = upsert.merge_works(cur, session.staging, self.table.sql, names, key, self._json)
+                        session.merge = staging.merge_works(cur, session.staging, self.table.sql, names, key,
+                                                           self._converted)
                         if not session.merge:
-                            self._warnings.append(upsert.NO_MERGE.format(table=self.table))
+                            self._warnings.append(staging.NO_MERGE.format(table=self.table))
                 except sf_errors.Error as exc:
                     raise translate(exc, f"creating the temporary stage of {self.description}") from exc
             session.ready = True
@@ -278,8 +280,7 @@ class SnowflakeSink:
         null = csvparts.null_marker(batch)
         with tx.conn.cursor() as cur:
             self._put(cur, tx, folder, csvparts.encode(batch, null))
-            json = self._json & set(columns)
-            if spec.mode != WriteMode.UPSERT and not json:
+            if spec.mode != WriteMode.UPSERT and not set(self._converted) & set(columns):
                 loaded = self._copy(cur, _copy_sql(self._target.sql, columns, self._order, f"@{tx.stage}/{folder}/",
                                                    null), self._target, folder)
                 self._check_loaded(loaded, batch.num_rows)
@@ -291,9 +292,9 @@ class SnowflakeSink:
             loaded = self._copy(cur, _copy_sql(tx.staging, columns, columns, f"@{tx.stage}/{folder}/", null),
                                 self._target, folder)
             self._check_loaded(loaded, batch.num_rows)
-            if spec.mode != WriteMode.UPSERT:  # JSON text becomes VARIANT on its way to the table
+            if spec.mode != WriteMode.UPSERT:  # the text becomes VARIANT / BINARY on its way to the table
                 try:
-                    cur.execute(_insert_parsed(self._target.sql, tx.staging, columns, self._json))
+                    cur.execute(staging.insert_converted(self._target.sql, tx.staging, columns, self._converted))
                 except sf_errors.Error as exc:
                     raise translate(exc, f"writing a batch to {self.description}") from exc
                 self._check_loaded(cur.rowcount or 0, batch.num_rows)
@@ -305,8 +306,8 @@ class SnowflakeSink:
                     keys = cur.fetchall()
                     if keys:
                         raise ConflictError(str(self.table), list(spec.key), [tuple(k) for k in keys])
-                inserted, updated = upsert.run(cur, tx.staging, self.table.sql, columns, key, spec.strategy, tx.merge,
-                                               self._json)
+                inserted, updated = staging.run(cur, tx.staging, self.table.sql, columns, key, spec.strategy, tx.merge,
+                                               self._converted)
             except sf_errors.Error as exc:
                 raise translate(exc, f"merging a batch into {self.description}") from exc
         untouched = batch.num_rows - inserted - updated  # rows whose key exists, left as they are
@@ -449,31 +450,6 @@ def _copy_sql(table: str, columns: list[str], order: list[str], location: str, n
     not the table's, in its order."""
     listed = "" if list(columns) == list(order) else f" ({DIALECT.column_list(columns)})"
     return f"COPY INTO {table}{listed} FROM {location} FILE_FORMAT = ({csvparts.file_format(null)}) {COPY_OPTIONS}"
-
-
-def _staging_ddl(staging: str, columns: list[str], table: TableName, json: frozenset[str] = frozenset()) -> str:
-    """The session's staging table: the batch's columns, with the table's types but VARCHAR for
-    JSON (a CSV field loads into VARIANT as a string, not as the document); created once per
-    session, before its first transaction."""
-    q = DIALECT.quote
-    picked = ", ".join(f"CAST({q(c)} AS VARCHAR) AS {q(c)}" if c in json else q(c) for c in columns)
-    return f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS SELECT {picked} FROM {table.sql} WHERE 1 = 0"
-
-
-def _insert_parsed(table: str, staging: str, columns: list[str], json: frozenset[str]) -> str:
-    """The staged batch into the table, its JSON text parsed into VARIANT."""
-    return f"INSERT INTO {table} ({DIALECT.column_list(columns)}) {upsert.staged(staging, columns, json)}"
-
-
-def _json_columns(info: TableInfo | None, schema: pa.Schema, names: dict[str, str]) -> frozenset[str]:
-    """The target's columns that hold JSON documents (VARIANT, OBJECT, ARRAY), by the table's names."""
-    if info is not None:
-        return frozenset(c.name for c in info.columns if c.declared.upper() in ("VARIANT", "OBJECT", "ARRAY"))
-    return frozenset(names.get(f.name, f.name) for f in schema if logical_of(f).name == "json")
-
-
-def _staging_name(table: TableName) -> str:
-    return quote_ident("_portl_stage_" + uuid.uuid5(uuid.NAMESPACE_URL, str(table)).hex[:12])
 
 
 def _names(columns: list[str], info: TableInfo | None) -> dict[str, str]:

@@ -1,7 +1,8 @@
-"""Upserting a staged batch: ONE ``MERGE`` on the key, in the batch's transaction.
+"""The staging table of a session, and what moves a staged batch on in the batch's transaction:
+one ``INSERT … SELECT`` that converts text (JSON, bytes), or ONE ``MERGE`` on the key for an upsert.
 
-The staging table holds a JSON column as text (a CSV field is text); the statements read the
-stage through :func:`staged`, which turns that text into a VARIANT with ``PARSE_JSON``.
+The staging table holds JSON and binary columns as text (a CSV field is text); the statements read
+the stage through :func:`staged`, which converts that text (``PARSE_JSON``, ``TO_BINARY``).
 
 A server that cannot run MERGE inside an explicit transaction (fakesnow builds its MERGE from a
 temporary table, which DuckDB will not create in a transaction that has written) is found by a
@@ -12,35 +13,42 @@ the run report says so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
+import pyarrow as pa
 from snowflake.connector import errors as sf_errors
 
-from portl.connectors.base import ConflictStrategy
-from portl.connectors.snowflake.typemap import DIALECT
+from portl.connectors.base import ConflictStrategy, TableInfo
+from portl.connectors.snowflake.connection import TableName
+from portl.connectors.snowflake.typemap import DIALECT, quote_ident
 from portl.connectors.sql import dialect as sql
+from portl.types import logical_of
 
+EMPTY: Mapping[str, str] = MappingProxyType({})
 NO_MERGE = ("the server cannot run MERGE inside a transaction, so each batch of {table} was upserted with "
             "UPDATE … FROM and INSERT … WHERE NOT EXISTS, in the batch's transaction")
 
 
-def staged(staging: str, columns: Sequence[str], json: frozenset[str]) -> str | None:
-    """A SELECT of the staged batch with its JSON columns parsed; None when it has none."""
-    if not json & set(columns):
+def staged(staging: str, columns: Sequence[str], converted: Mapping[str, str]) -> str | None:
+    """A SELECT of the staged batch with its text converted (``converted``: column -> SQL with
+    ``{}`` for the column); None when no column needs it."""
+    if not set(converted) & set(columns):
         return None
     q = DIALECT.quote
-    picked = ", ".join(f"PARSE_JSON({q(c)}) AS {q(c)}" if c in json else q(c) for c in columns)
+    picked = ", ".join(f"{converted[c].format(q(c))} AS {q(c)}" if c in converted else q(c) for c in columns)
     return f"SELECT {picked} FROM {staging}"
 
 
 def merge_works(cur: Any, staging: str, table: str, columns: Sequence[str], key: Sequence[str],
-                json: frozenset[str] = frozenset()) -> bool:
+                converted: Mapping[str, str] = EMPTY) -> bool:
     """Whether MERGE runs inside a transaction here: tried on the empty staging table, rolled back."""
     cur.execute("BEGIN")
     try:
         cur.execute(sql.upsert_merge(DIALECT, staging, table, columns, key, ConflictStrategy.OVERWRITE,
-                                     staged(staging, columns, json)))
+                                     staged(staging, columns, converted)))
         return True
     except sf_errors.InternalServerError:
         return False
@@ -49,9 +57,9 @@ def merge_works(cur: Any, staging: str, table: str, columns: Sequence[str], key:
 
 
 def statements(staging: str, table: str, columns: Sequence[str], key: Sequence[str], strategy: ConflictStrategy,
-               merge: bool = True, json: frozenset[str] = frozenset()) -> list[str]:
+               merge: bool = True, converted: Mapping[str, str] = EMPTY) -> list[str]:
     """What upserts a staged batch: the MERGE, or the UPDATE and INSERT that stand for it."""
-    using = staged(staging, columns, json)
+    using = staged(staging, columns, converted)
     if merge:
         return [sql.upsert_merge(DIALECT, staging, table, columns, key, strategy, using)]
     q = DIALECT.quote
@@ -72,18 +80,57 @@ def statements(staging: str, table: str, columns: Sequence[str], key: Sequence[s
 
 
 def run(cur: Any, staging: str, table: str, columns: Sequence[str], key: Sequence[str], strategy: ConflictStrategy,
-        merge: bool, json: frozenset[str] = frozenset()) -> tuple[int, int]:
+        merge: bool, converted: Mapping[str, str] = EMPTY) -> tuple[int, int]:
     """Upsert the staged batch; (inserted, updated)."""
     if merge:
-        cur.execute(statements(staging, table, columns, key, strategy, json=json)[0])
+        cur.execute(statements(staging, table, columns, key, strategy, converted=converted)[0])
         row = cur.fetchone() or ()
         found = dict(zip([d.name.lower() for d in cur.description or []], row))
         return int(found.get("number of rows inserted", 0) or 0), int(found.get("number of rows updated", 0) or 0)
     updated = inserted = 0
-    for statement in statements(staging, table, columns, key, strategy, merge=False, json=json):
+    for statement in statements(staging, table, columns, key, strategy, merge=False, converted=converted):
         cur.execute(statement)
         if statement.startswith("UPDATE"):
             updated = cur.rowcount or 0
         else:
             inserted = cur.rowcount or 0
     return inserted, updated
+
+
+# --- the staging table ------------------------------------------------------------------------
+
+
+def staging_ddl(staging: str, columns: list[str], table: TableName, converted: dict[str, str] | None = None) -> str:
+    """The session's staging table: the batch's columns, with the table's types but VARCHAR for
+    those loaded as text and converted on the way (:data:`CONVERTED`); created once per session,
+    before its first transaction."""
+    q = DIALECT.quote
+    converted = converted or {}
+    picked = ", ".join(f"CAST({q(c)} AS VARCHAR) AS {q(c)}" if c in converted else q(c) for c in columns)
+    return f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS SELECT {picked} FROM {table.sql} WHERE 1 = 0"
+
+
+def insert_converted(table: str, staging: str, columns: list[str], converted: dict[str, str]) -> str:
+    """The staged batch into the table, its text converted."""
+    return f"INSERT INTO {table} ({DIALECT.column_list(columns)}) {staged(staging, columns, converted)}"
+
+
+CONVERTED = {"VARIANT": "PARSE_JSON({})", "OBJECT": "PARSE_JSON({})", "ARRAY": "PARSE_JSON({})",
+             "BINARY": "TO_BINARY({}, 'HEX')"}
+"""Column types loaded from a CSV field as text and converted explicitly: a field loaded straight
+into a VARIANT is a JSON string, not the document; a BINARY field's reading would depend on the
+file format's BINARY_FORMAT."""
+_BY_LOGICAL = {"json": "VARIANT", "bytes": "BINARY"}
+
+
+def converted_columns(info: TableInfo | None, schema: pa.Schema, names: dict[str, str]) -> dict[str, str]:
+    """The target's columns loaded as text and converted, by the table's names."""
+    if info is not None:
+        declared = {c.name: c.declared.upper() for c in info.columns}
+    else:
+        declared = {names.get(f.name, f.name): _BY_LOGICAL.get(logical_of(f).name, "") for f in schema}
+    return {name: CONVERTED[kind] for name, kind in declared.items() if kind in CONVERTED}
+
+
+def staging_name(table: TableName) -> str:
+    return quote_ident("_portl_stage_" + uuid.uuid5(uuid.NAMESPACE_URL, str(table)).hex[:12])
