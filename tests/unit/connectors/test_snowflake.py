@@ -15,6 +15,7 @@ from portl.connectors.snowflake import csvparts
 from portl.connectors.snowflake.config import Config
 from portl.connectors.snowflake.typemap import DIALECT, FIXED, TIME, TIMESTAMP_LTZ, VARIANT, logical_of_column
 from portl.connectors.sql import dialect as sql
+from portl.errors import TerminalError
 
 
 def config(**options) -> Config:
@@ -86,3 +87,10 @@ def test_a_table_portl_creates_declares_each_logical_type():
     assert sql.create_table(DIALECT, '"t"', columns, ["a"]) == (
         'CREATE TABLE IF NOT EXISTS "t" (\n  "a" NUMBER(10,0),\n  "b" NUMBER(12,2),\n  "c" TIMESTAMP_TZ(6),\n'
         '  "d" VARIANT NOT NULL,\n  PRIMARY KEY ("a")\n)')
+
+
+def test_a_destination_refuses_the_options_of_a_source():
+    from portl.connectors.snowflake.sink import SnowflakeSink
+
+    with pytest.raises(TerminalError, match="order_by is a source option: remove it from the destination"):
+        SnowflakeSink(config(table="people", order_by=["id"]), ".")

@@ -85,6 +85,11 @@ class SnowflakeSink:
     def __init__(self, config: Config, base_dir: str):
         if config.query:
             raise TerminalError(f"Snowflake destination {config.describe()}: takes 'table', not 'query'")
+        given = [key for key in ("order_by", "incremental") if getattr(config, key)]
+        if given:
+            raise TerminalError(f"Snowflake destination {config.describe()}: {' and '.join(given)} "
+                                f"{'is a source option' if len(given) == 1 else 'are source options'}: remove "
+                                f"{'it' if len(given) == 1 else 'them'} from the destination")
         if not config.table:
             raise TerminalError(f"Snowflake destination {config.describe()}: 'table' is required")
         self.config, self.base_dir = config, base_dir
