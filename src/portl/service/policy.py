@@ -11,7 +11,13 @@ job may not do unless an admin allowed it for the tenant:
   allowed like an http hook: it reaches the network and runs nothing here;
 - ``s3://`` paths of file connectors without keys of their own (or naming a ``profile``, which is
   read from the service's files), for the same reason (``code_hooks``);
-- HTTP hooks, API calls, Lambda endpoints and database hosts on loopback, private, link-local or
+- Google Sheets without a credentials file or API key of the job's own (Google's Application
+  Default Credentials are the service's), for the same reason (``code_hooks``); Snowflake's
+  ``externalbrowser`` login, which would open a browser on the service's machine, always;
+- credentials, certificate and key files (``credentials``, ``ca_certs``, ``private_key_file``)
+  are local paths like ``path``: inside the tenant's files folder unless ``local_files``;
+- HTTP hooks, API calls, Lambda endpoints, API endpoints (``endpoint``), search cluster nodes
+  (``hosts``; none means 127.0.0.1:9200) and database hosts on loopback, private, link-local or
   otherwise non-public addresses (``private_network``). Host names are resolved here: a name is judged by
   the addresses it resolves to, never by how it reads. A PostgreSQL or MySQL connection without a
   host means 127.0.0.1, so it is refused too.
@@ -40,9 +46,11 @@ JOB_FILE_NAME = "job.yaml"
 """What messages call a submitted job's text (problems say ``job.yaml:3:5``)."""
 
 _CODE_HOOKS = ("script", "python")
-_PATH_KEYS = ("path",)
+_PATH_KEYS = ("path", "credentials", "ca_certs", "private_key_file")  # files a connector reads
 _URL_PATH_TYPES = ("api.call",)  # their path is added to a connection's base_url: not a file
-_URL_KEYS = ("url", "base_url", "endpoint_url")
+_URL_KEYS = ("url", "base_url", "endpoint_url", "endpoint")
+_URL_LIST_KEYS = ("hosts",)  # a search cluster's nodes
+_NO_HOST_MEANS_LOOPBACK = {"elasticsearch": "http://127.0.0.1:9200", "opensearch": "http://127.0.0.1:9200"}
 _DATABASES = ("postgres", "mysql")
 _Path = tuple[Any, ...]
 
@@ -160,6 +168,18 @@ class _Checker:
             yield (path + ("path",), "an s3:// path without aws_access_key_id and aws_secret_access_key (or with a "
                    "profile) would use the service's own AWS credentials, which this tenant may not; give the tenant's "
                    "own keys, or ask an admin for `portl tenants allow TENANT --code-hooks`", False)
+        if kind == "gsheet" and not node.get("credentials") and not node.get("api_key") and not self.allowed.code_hooks:
+            yield (path + ("type",), "a gsheet connection without credentials or api_key would use the service's own "
+                   "Google credentials, which this tenant may not; upload the tenant's service-account file and name it "
+                   "in credentials, or ask an admin for `portl tenants allow TENANT --code-hooks`", False)
+        if kind == "snowflake" and str(node.get("authenticator", "")).lower() == "externalbrowser":
+            yield (path + ("authenticator",), "authenticator externalbrowser opens a browser on the machine that runs "
+                   "the job, which the service cannot do; use a password, a key pair or an OAuth token", False)
+        if (kind in _NO_HOST_MEANS_LOOPBACK and not node.get("hosts") and not node.get("url")
+                and not self.allowed.private_network):
+            yield (path + ("type",), f"an {kind} connection without hosts or url connects to "
+                   f"{_NO_HOST_MEANS_LOOPBACK[kind]}, a loopback address this tenant may not reach; give the "
+                   "cluster's public URL", False)
         if kind in _DATABASES and not node.get("host") and not node.get("url") and not self.allowed.private_network:
             yield (path + ("type",), f"a {kind} connection without host or url connects to 127.0.0.1, a loopback "
                    "address this tenant may not reach; give the database server's public host", False)
@@ -170,6 +190,10 @@ class _Checker:
                 yield from self._path(here, value)
             elif key in _URL_KEYS and isinstance(value, str) and not self.allowed.private_network:
                 yield from self._url(here, value)
+            elif key in _URL_LIST_KEYS and isinstance(value, list) and not self.allowed.private_network:
+                for index, item in enumerate(value):
+                    if isinstance(item, str):
+                        yield from self._url(here + (index,), item)
             elif key == "host" and isinstance(value, str) and not self.allowed.private_network:
                 yield from self._host(here, value, value)
             else:
