@@ -116,6 +116,9 @@ def _problem(err: dict, step: _Step, ctx: Context) -> Problem:
         tags = _tags(err, step.annotation)
         close = difflib.get_close_matches(tag, tags, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else "."
+        if noun == "connector type" and tag.lower() in _OBJECT_STORES:
+            hint = ("; files in S3 and compatible object stores are read and written by their format: type: csv "
+                    "(or tsv, jsonl, parquet) with path: s3://bucket/key.")
         type_path = step.path + (_unwrap(step.annotation)[1] or "type",)
         message = f"{_where(type_path, ctx)}unknown {noun} '{tag}'{hint} Known {noun}s: {', '.join(tags)}"
         return positions.problem(type_path, message)
@@ -239,6 +242,10 @@ def _tags(err: dict, annotation: Any) -> list[str]:
             if isinstance(member_core, type) and issubclass(member_core, BaseModel) and discriminator in member_core.model_fields:
                 tags += [str(t) for t in get_args(member_core.model_fields[discriminator].annotation)]
     return sorted(set(tags)) or sorted(re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected_tags", ""))))
+
+
+_OBJECT_STORES = frozenset({"s3", "minio", "r2", "object", "objectstore", "bucket"})
+"""Connector types a user may guess for an object store, which is a place for files, not a type."""
 
 
 def _union_noun(annotation: Any) -> str:

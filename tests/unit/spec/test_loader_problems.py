@@ -127,6 +127,17 @@ def test_unknown_connector_type_names_the_closest_and_the_known_types(problems):
     )]
 
 
+def test_an_object_store_as_a_connector_type_says_files_there_are_named_by_their_format(problems):
+    found = problems("""
+        source: {type: s3, path: 's3://bucket/in.csv'}
+    """, DESTINATION)
+    assert found == [(
+        "source.type: unknown connector type 's3'; files in S3 and compatible object stores are read and written "
+        "by their format: type: csv (or tsv, jsonl, parquet) with path: s3://bucket/key. Known connector types: " + KNOWN,
+        1, 16,
+    )]
+
+
 def test_connector_without_a_type(problems):
     assert problems("""
         source: {path: a.csv}
