@@ -64,3 +64,20 @@ def test_validate_refuses_a_lookback_without_a_conflict_key_at_its_line(portl, w
     checked = portl("validate", "job.yaml")
     assert checked.code != 0
     assert "job.yaml:2:1" in checked.output and "would be loaded twice" in checked.output
+
+
+def test_full_refresh_reads_every_row_again_and_excludes_resume(portl, write, tmp_path):
+    create_table(tmp_path / "shop.db", "orders", "id INTEGER PRIMARY KEY, item TEXT, updated_at TIMESTAMP",
+                 [(i, f"item {i}", f"2024-05-01 10:{i:02d}:00") for i in range(1, 11)])
+    write("job.yaml", JOB)
+    assert portl("run", "job.yaml").code == 0
+
+    plan = portl("plan", "job.yaml", "--full-refresh")
+    assert plan.code == 0, plan.log
+    assert "full refresh: every row again, setting aside the last finished run's mark (2024-05-01 10:10:00)" in plan.output
+    refreshed = portl("run", "job.yaml", "--full-refresh")
+    assert refreshed.code == 0, refreshed.log
+    assert text_counts(refreshed.output) == {"read": 10, "inserted": 0, "updated": 10, "skipped": 0, "rejected": 0}
+
+    both = portl("run", "job.yaml", "--full-refresh", "--resume")
+    assert both.code == 2 and "--full-refresh starts a new one" in both.output

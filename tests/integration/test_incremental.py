@@ -276,6 +276,52 @@ def test_into_sqlite_without_conflict_rows_are_appended_once(tmp_path, pg_url):
     out.close()
 
 
+def refresh(path: str) -> portl.RunReport:
+    plan = portl.plan(portl.load_job(path), full_refresh=True)
+    try:
+        return portl.run(plan, portl.RunOptions())
+    finally:
+        plan.close()
+
+
+def test_a_full_refresh_reads_every_row_again_and_the_next_run_reads_on_from_its_mark(pg_origin, tmp_path, pg_url, dest):
+    pg_origin.insert([(i, f"n{i}", at(i)) for i in range(1, 5)])
+    path = job(tmp_path, pg_origin, pg_url)
+    assert counts(run(path)) == (4, 4, 0)
+    dest.execute("UPDATE orders_copy SET name = 'drifted'")  # the destination went wrong: read it all again
+    pg_origin.insert([(5, "n5", at(5))])
+    plan = portl.plan(portl.load_job(path), full_refresh=True)
+    try:
+        assert "setting aside the last finished run's mark (2024-05-01T10:04:00)" in plan.incremental.lines[-1]
+    finally:
+        plan.close()
+    assert counts(refresh(path)) == (5, 1, 4)
+    assert copied(dest) == [(i, f"n{i}") for i in range(1, 6)]
+    assert counts(run(path)) == (0, 0, 0)
+
+
+def test_a_full_refresh_without_a_conflict_key_into_a_table_with_rows_is_refused(tmp_path):
+    origin = Origin("sqlite", tmp_path)
+    try:
+        origin.insert([(i, f"n{i}", at(i)) for i in range(1, 4)])
+        path = tmp_path / "job.yaml"
+        path.write_text("name: append_new\nsource: {type: sqlite, path: src.db, table: orders, incremental: {cursor: id}}\n"
+                        "destination: {type: sqlite, path: out.db, table: orders}\n")
+        run(str(path))
+        with pytest.raises(ConfigError, match="already holds 3 rows: without a conflict key they would be loaded twice"):
+            portl.plan(portl.load_job(str(path)), full_refresh=True)
+    finally:
+        origin.close()
+
+
+def test_a_full_refresh_of_a_job_that_is_not_incremental_is_refused(tmp_path):
+    (tmp_path / "in.csv").write_text("id\n1\n")
+    path = tmp_path / "job.yaml"
+    path.write_text("name: plain\nsource: {type: csv, path: in.csv}\ndestination: {type: sqlite, path: out.db, table: t}\n")
+    with pytest.raises(ConfigError, match="job 'plain' is not incremental"):
+        portl.plan(portl.load_job(str(path)), full_refresh=True)
+
+
 # --- the plan --------------------------------------------------------------------------------------
 
 

@@ -48,6 +48,7 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.
 OutputFormat = Annotated[Format, typer.Option("--format", help="text for people, or json for programs (errors too).", case_sensitive=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Print more: each committed batch of a run, every event of a flow.")]
+FullRefresh = Annotated[bool, typer.Option("--full-refresh", help="An incremental job: read the whole source again, as the first run did, instead of only what is past the last run's mark (needs conflict, or an empty destination).")]
 Rows = Annotated[Optional[int], typer.Option("--rows", help="With --dry-run or plan: mapped rows shown in the preview (default 5); for a flow, items shown per batch (default 3).", min=0, metavar="N")]
 LogLevel = Annotated[str, typer.Option("--log-level", help="Flows: the least important events shown: debug (every step of every item), info, warning or error.", metavar="LEVEL")]
 PREVIEW_ROWS, PREVIEW_ITEMS = 5, 3
@@ -82,6 +83,7 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and write nothing (same as `portl plan`).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the job's last run where its last committed batch ended.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Start a new run even though the last one did not finish.")] = False,
+    full_refresh: FullRefresh = False,
     format: OutputFormat = Format.text,
     log_format: Annotated[Format, typer.Option("--log-format", help="json: also every event, one JSON line each, before the summary (implies --format json).", case_sensitive=False)] = Format.text,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar (on a terminal).")] = True,
@@ -114,7 +116,8 @@ def run(
     if file_version(source) == 2:
         from portl.cli import flows
 
-        flows.reject_v1_options(**{"--job": job, "--all": all_jobs, "--resume": resume, "--restart": restart})
+        flows.reject_v1_options(**{"--job": job, "--all": all_jobs, "--resume": resume, "--restart": restart,
+                                   "--full-refresh": full_refresh})
         if dry_run:
             if flows.plan(out, source, connections, output.settings.json, PREVIEW_ITEMS if rows is None else rows):
                 raise typer.Exit(2)
@@ -128,6 +131,9 @@ def run(
         return
     if resume and restart:
         raise typer.BadParameter("--resume and --restart exclude each other", param_hint="--restart")
+    if resume and full_refresh:
+        raise typer.BadParameter("--resume continues a run with the window it began with; --full-refresh starts a "
+                                 "new one: give one of them", param_hint="--full-refresh")
     if all_jobs and job:
         raise typer.BadParameter("--all runs every job of the file and --job chooses one: give one of them", param_hint="--all")
     from portl.cli.jobs import JobsRun
@@ -140,14 +146,15 @@ def run(
     ran = JobsRun(names, shown=all_jobs)
     for name in names:
         with ran.job(name):
-            report = _run_job(source, name, dry_run=dry_run, resume=resume, restart=restart, json_events=events,
+            report = _run_job(source, name, dry_run=dry_run, resume=resume, restart=restart, full_refresh=full_refresh,
+                              json_events=events,
                               progress=progress, connections=connections, state_dir=state_dir,
                               rows=PREVIEW_ROWS if rows is None else rows)
             ran.finished(name, report)
     ran.summary()
 
 
-def _run_job(source, job, *, dry_run: bool, resume: bool, restart: bool, json_events: bool, progress: bool,
+def _run_job(source, job, *, dry_run: bool, resume: bool, restart: bool, full_refresh: bool, json_events: bool, progress: bool,
              connections: str | None, state_dir: str | None, rows: int):
     """Plan one job, then print the plan (dry-run) or run it; returns the report (None for a dry-run)."""
     from portl.cli.render import render_plan, render_report
@@ -158,7 +165,7 @@ def _run_job(source, job, *, dry_run: bool, resume: bool, restart: bool, json_ev
 
     settings = output.settings
     loaded = load_job(source, job, connections)
-    the_plan = make_plan(loaded, preview_rows=rows)
+    the_plan = make_plan(loaded, preview_rows=rows, full_refresh=full_refresh)
     try:
         if dry_run:
             if settings.json:
@@ -194,6 +201,7 @@ def plan(
     format: OutputFormat = Format.text,
     connections: Connections = None,
     rows: Rows = None,
+    full_refresh: FullRefresh = False,
     debug: Debug = False,
 ) -> None:
     """Show exactly what `portl run` would do, and write nothing.
@@ -211,7 +219,7 @@ def plan(
     if file_version(source) == 2:
         from portl.cli import flows
 
-        flows.reject_v1_options(**{"--job": job})
+        flows.reject_v1_options(**{"--job": job, "--full-refresh": full_refresh})
         if flows.plan(out, source, connections, output.settings.json, PREVIEW_ITEMS if rows is None else rows):
             raise typer.Exit(2)
         return
@@ -219,7 +227,8 @@ def plan(
     from portl.engine.plan import plan as make_plan
     from portl.spec.loader import load_job
 
-    the_plan = make_plan(load_job(source, job, connections), preview_rows=PREVIEW_ROWS if rows is None else rows)
+    the_plan = make_plan(load_job(source, job, connections), preview_rows=PREVIEW_ROWS if rows is None else rows,
+                         full_refresh=full_refresh)
     try:
         if output.settings.json:
             print_json(the_plan.to_dict())

@@ -65,9 +65,13 @@ def last_mark(runs: dict[str, RunCheckpoints]) -> tuple[dict[str, Any] | None, i
     return best[1]["mark"], best[0][0]
 
 
-def plan_incremental(loaded: Any, source: Any, sink: Any) -> IncrementalPlan | None:
+def plan_incremental(loaded: Any, source: Any, sink: Any, full_refresh: bool = False) -> IncrementalPlan | None:
     """The window of a job whose source reads incrementally (None for any other job), with the
-    source restricted to it. Raises :class:`ConfigError` at the line of the setting at fault."""
+    source restricted to it. Raises :class:`ConfigError` at the line of the setting at fault.
+
+    ``full_refresh`` reads the whole source again, as the job's first run did (no previous mark),
+    up to a new mark that the runs after it read on from. The rows loaded before are then read
+    again: with ``conflict`` they are upserted; without it the destination must be empty."""
     incremental = getattr(loaded.job.source, STATE_KEY, None)
     if incremental is None:
         return None
@@ -86,6 +90,10 @@ def plan_incremental(loaded: Any, source: Any, sink: Any) -> IncrementalPlan | N
         raise ConfigError(loaded.located(where, f"{sink.description} keeps no record of finished runs, so it cannot "
                                                 "hold the mark an incremental run leaves; load into a database table"))
     previous, number = last_mark(sink.job_checkpoints(job_key(loaded.name, loaded.job.destination)))
+    set_aside = None
+    if full_refresh:
+        _refresh_allowed(loaded, sink, previous)
+        set_aside, previous = previous, None
     try:
         mark = source.incremental_mark(previous)
         source.restrict(previous, mark)
@@ -93,7 +101,21 @@ def plan_incremental(loaded: Any, source: Any, sink: Any) -> IncrementalPlan | N
     except ConfigError as exc:
         key = getattr(exc, "key", None)
         raise ConfigError(loaded.located(where + ((key,) if key else ()), str(exc))) from None
+    if set_aside is not None:
+        lines.append(f"full refresh: every row again, setting aside the last finished run's mark ({_value(set_aside)})")
     return IncrementalPlan(previous, mark, number + 1, lines)
+
+
+def _refresh_allowed(loaded: Any, sink: Any, previous: dict[str, Any] | None) -> None:
+    """Refuse a full refresh that would load rows twice: one without a conflict key into a
+    destination that already holds rows."""
+    if loaded.job.conflict is not None or previous is None:
+        return
+    held = sink.count_rows()
+    if held:
+        raise ConfigError(f"--full-refresh reads every row of the source again, and {sink.description} already holds "
+                          f"{held:,} rows: without a conflict key they would be loaded twice. Add 'conflict: {{key: "
+                          "[<the key column>]}' so they are upserted, or empty the destination first")
 
 
 def saved_window(committed: RunCheckpoints) -> dict[str, Any] | None:

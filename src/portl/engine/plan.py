@@ -179,10 +179,15 @@ def is_database_copy(loaded: LoadedJob) -> bool:
     return bool(getattr(loaded.job.source, "tables", None))
 
 
-def plan(loaded: LoadedJob, preview_rows: int = 5) -> Plan:
+def plan(loaded: LoadedJob, preview_rows: int = 5, full_refresh: bool = False) -> Plan:
     """Resolve a loaded job into a :class:`Plan`. Opens the source and the destination, reads at
     most ``preview_rows`` rows for the preview, and writes nothing. A whole-database copy
-    (``tables:`` on the source) gives a :class:`~portl.engine.copy.DatabasePlan`."""
+    (``tables:`` on the source) gives a :class:`~portl.engine.copy.DatabasePlan`. With
+    ``full_refresh``, an incremental job reads its whole source again, as its first run did
+    (:func:`~portl.engine.incremental.plan_incremental`)."""
+    if full_refresh and getattr(loaded.job.source, "incremental", None) is None:
+        raise ConfigError(f"--full-refresh reads an incremental job's whole source again, but job {loaded.name!r} is "
+                          "not incremental (its source has no 'incremental:'): run it without --full-refresh")
     if is_database_copy(loaded):
         from portl.engine.copy import plan_database  # it brings the run's modules: imported only when needed
 
@@ -195,14 +200,14 @@ def plan(loaded: LoadedJob, preview_rows: int = 5) -> Plan:
         source.close()
         raise
     try:
-        return build_plan(loaded, source, sink, preview_rows)
+        return build_plan(loaded, source, sink, preview_rows, full_refresh)
     except BaseException:
         source.close()
         sink.close()
         raise
 
 
-def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int) -> Plan:
+def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int, full_refresh: bool = False) -> Plan:
     """The plan of one source into one destination, both already open."""
     job = loaded.job
     mode = job.write_mode
@@ -215,7 +220,7 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int)
         raise ConfigError(loaded.located(("conflict", "strategy"), f"{sink.description} does not support the conflict "
                                          f"strategy {job.conflict.strategy.value!r}; it supports: "
                                          + ", ".join(sorted(s.value for s in caps.upsert_strategies))))
-    incremental = plan_incremental(loaded, source, sink)  # before anything is read: the source sees its window only
+    incremental = plan_incremental(loaded, source, sink, full_refresh)  # before anything is read: the source sees its window only
     schema = source.schema()
     destination = sink.table_info()
     if destination is None and caps.alters_tables and not job.mapping.create_missing_columns:
