@@ -53,7 +53,39 @@ class FileTx:
         self.partitions: dict[str, dict[str, Any]] = {}
 
 
-class ByteFileSink:
+class SidecarCheckpoints:
+    """The checkpoints of a sink that keeps them in a sidecar beside its data (a file, an object):
+    one run at a time, whichever job it was, since the destination has one writer at a time. A
+    transaction (:class:`FileTx` or alike) gathers them; the sink writes the sidecar when it commits.
+    Subclasses keep the sidecar they last wrote in ``_side`` and read it with ``_read_sidecar``."""
+
+    _side: dict[str, Any] | None = None
+
+    def _read_sidecar(self) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def save_checkpoint(self, tx: Any, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
+        tx.run_id = run_id
+        tx.partitions[checkpoint.partition] = {"checkpoint": checkpoint.to_json(), "state": state}
+
+    def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
+        side = self._side if self._side is not None else self._read_sidecar()
+        if side is None or side.get("run_id") != run_id:
+            return {}
+        return {
+            pid: (Checkpoint.from_json(entry["checkpoint"]), dict(entry.get("state") or {}))
+            for pid, entry in side.get("partitions", {}).items()
+        }
+
+    def job_checkpoints(self, job: str) -> dict[str, RunCheckpoints]:
+        """The run the sidecar describes, whichever job it was."""
+        side = self._side if self._side is not None else self._read_sidecar()
+        if side is None or not side.get("run_id"):
+            return {}
+        return {side["run_id"]: self.load_checkpoints(side["run_id"])}
+
+
+class ByteFileSink(SidecarCheckpoints):
     """Base of the sinks that write a byte stream (CSV, JSON lines), append or replace.
 
     Subclasses set ``format_label`` and ``bulk_method`` and implement :meth:`encode`; they may
@@ -189,26 +221,6 @@ class ByteFileSink:
         if batch.num_rows:
             self._write_bytes(self.encode(batch))
         return WriteResult(inserted=batch.num_rows)
-
-    def save_checkpoint(self, tx: FileTx, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
-        tx.run_id = run_id
-        tx.partitions[checkpoint.partition] = {"checkpoint": checkpoint.to_json(), "state": state}
-
-    def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
-        side = self._side if self._side is not None else self._read_sidecar()
-        if side is None or side.get("run_id") != run_id:
-            return {}
-        return {
-            pid: (Checkpoint.from_json(entry["checkpoint"]), dict(entry.get("state") or {}))
-            for pid, entry in side.get("partitions", {}).items()
-        }
-
-    def job_checkpoints(self, job: str) -> dict[str, RunCheckpoints]:
-        """The run the sidecar describes, whichever job it was: the file has one writer at a time."""
-        side = self._side if self._side is not None else self._read_sidecar()
-        if side is None or side.get("run_id") is None:
-            return {}
-        return {side["run_id"]: self.load_checkpoints(side["run_id"])}
 
     def forget_run(self, run_id: str) -> None:
         """Nothing to do: a fresh run's :meth:`prepare` discards what an earlier one left."""

@@ -54,7 +54,7 @@ from portl.connectors.base import (
     WriteResult,
     WriteSpec,
 )
-from portl.connectors.filesink import SIDECAR_SUFFIX
+from portl.connectors.filesink import SIDECAR_SUFFIX, SidecarCheckpoints
 from portl.connectors.objectstore import TAIL_SUFFIX, store_for
 from portl.connectors.objectstore.paths import split_url
 from portl.errors import TerminalError
@@ -75,7 +75,7 @@ class _Tx:
         self.partitions: dict[str, dict[str, Any]] = {}
 
 
-class ObjectTextSink:
+class ObjectTextSink(SidecarCheckpoints):
     """A CSV, TSV or JSON lines object in S3, written by a multipart upload (see the module)."""
 
     def __init__(self, config: Any, encoder: Any):
@@ -173,24 +173,6 @@ class ObjectTextSink:
                 tx.parts.append(self._upload_part(self._upload_id(), parts + 1, body))
                 self._buffer = bytearray()
         return WriteResult(inserted=batch.num_rows)
-
-    def save_checkpoint(self, tx: _Tx, run_id: str, checkpoint: Checkpoint, state: dict[str, Any]) -> None:
-        tx.run_id = run_id
-        tx.partitions[checkpoint.partition] = {"checkpoint": checkpoint.to_json(), "state": state}
-
-    def load_checkpoints(self, run_id: str) -> dict[str, tuple[Checkpoint, dict[str, Any]]]:
-        side = self._side if self._side is not None else self._read_sidecar()
-        if side is None or side.get("run_id") != run_id:
-            return {}
-        return {pid: (Checkpoint.from_json(entry["checkpoint"]), dict(entry.get("state") or {}))
-                for pid, entry in side.get("partitions", {}).items()}
-
-    def job_checkpoints(self, job: str) -> dict[str, RunCheckpoints]:
-        """The run the sidecar describes: an object has one writer at a time."""
-        side = self._side if self._side is not None else self._read_sidecar()
-        if side is None or not side.get("run_id"):
-            return {}
-        return {side["run_id"]: self.load_checkpoints(side["run_id"])}
 
     def forget_run(self, run_id: str) -> None:
         """Nothing to do: a fresh run's :meth:`prepare` aborts what an earlier one left."""
