@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from portl.errors import HookError
+
 ROW_EVENTS = ("before_row", "after_row")
 DROPPED_BY_HOOK = "dropped by hook"
 
@@ -66,6 +68,22 @@ def drop_reason(value: Any) -> str:
     if isinstance(value, str) and value.strip():
         return value.strip()
     return DROPPED_BY_HOOK
+
+
+def answer_verdict(answer: Any, label: str, where: str, shown: str | None = None) -> RowVerdict:
+    """A remote hook's answer about one row (an http hook's JSON body, a lambda's result):
+    ``{"drop": reason}`` drops the row, ``{"row": {...}}`` replaces it, anything else keeps it.
+    ``shown`` is the answer as received, for the message when ``row`` is not an object."""
+    if not isinstance(answer, dict):
+        return None
+    if answer.get("drop"):
+        return Drop(drop_reason(answer["drop"]))
+    if "row" in answer:
+        if not isinstance(answer["row"], dict):
+            raise HookError(f"{label} answered with a 'row' that is not an object ({where}): "
+                            f"{excerpt(shown if shown is not None else str(answer['row']))}")
+        return answer["row"]
+    return None
 
 
 def excerpt(text: str, limit: int = 200) -> str:

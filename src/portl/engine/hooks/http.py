@@ -19,7 +19,7 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefine
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from pydantic import SecretStr
 
-from portl.engine.hooks.base import Drop, HookContext, RowVerdict, drop_reason, excerpt, hook_label, seconds, to_json_bytes
+from portl.engine.hooks.base import HookContext, RowVerdict, answer_verdict, excerpt, hook_label, seconds, to_json_bytes
 from portl.errors import HookError
 from portl.secrets import MASK, is_sensitive_name, mask_url
 from portl.spec.models import HttpHook
@@ -91,15 +91,7 @@ class HttpCall:
             answer = response.json() if response.content.strip() else None
         except ValueError:
             return None  # a plain-text 2xx answer means "go on"
-        if not isinstance(answer, dict):
-            return None
-        if answer.get("drop"):
-            return Drop(drop_reason(answer["drop"]))
-        if "row" in answer:
-            if not isinstance(answer["row"], dict):
-                raise HookError(f"{self.label} answered with a 'row' that is not an object ({where}): {excerpt(response.text)}")
-            return answer["row"]
-        return None
+        return answer_verdict(answer, self.label, where, response.text)
 
     def close(self) -> None:
         pass  # the client belongs to the runner

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from portl.engine.hooks.base import Drop, HookContext, RowVerdict, drop_reason, excerpt, hook_label, to_json_bytes
+from portl.engine.hooks.base import HookContext, RowVerdict, answer_verdict, hook_label, to_json_bytes
 from portl.errors import HookError
 from portl.secrets import mask_url
 from portl.spec.models import LambdaHook
@@ -90,7 +90,7 @@ class LambdaCall:
         answer = self._invoke(row, f" ({where})")
         if self.event != "before_row":
             return None
-        return self._verdict(answer, where)
+        return answer_verdict(answer, self.label, where)
 
     def on_rows(self, rows: list[dict[str, Any]], wheres: list[str], outcome: dict[str, Any] | None = None) -> list[RowVerdict]:
         """Send ``rows`` ``batch_rows`` at a time, up to ``concurrency`` invocations at once; one
@@ -124,25 +124,12 @@ class LambdaCall:
             got = f"{len(entries)} entries" if isinstance(entries, list) else f"a {type(entries).__name__}"
             raise HookError(f"{self.label} answered {got} in 'rows' for the {len(chunk)} rows it was sent ({span}); "
                             "answer one entry per row, in the order sent")
-        return [self._verdict(entry, where) for entry, where in zip(entries, places)]
+        return [answer_verdict(entry, self.label, where) for entry, where in zip(entries, places)]
 
     def close(self) -> None:
         client, self._client = getattr(self, "_client", None), None
         if client is not None:
             client.close()
-
-    def _verdict(self, answer: Any, where: str) -> RowVerdict:
-        """The answer about one row, read as an http hook's answer is."""
-        if not isinstance(answer, dict):
-            return None
-        if answer.get("drop"):
-            return Drop(drop_reason(answer["drop"]))
-        if "row" in answer:
-            if not isinstance(answer["row"], dict):
-                raise HookError(f"{self.label} answered with a 'row' that is not an object ({where}): "
-                                f"{excerpt(str(answer['row']))}")
-            return answer["row"]
-        return None
 
     def _invoke(self, payload: Any, suffix: str) -> Any:
         from portl.steps.calls.lambda_ import LambdaRequest, lambda_attempt
