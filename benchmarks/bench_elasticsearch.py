@@ -84,35 +84,23 @@ def main() -> None:
     work = c.workdir("elasticsearch")
     script = work / "reference.py"
     script.write_text(REFERENCE)
-    portl_times, reference_times = [], []
     summary = c.Summary("CSV -> Elasticsearch (stand-in cluster)")
-    for attempt in range(options.repeat):
-        proc, url = start_cluster(options.flavor)
-        try:
-            job = work / "job.yaml"
-            job.write_text(job_text(options.flavor, url, data.path, f"portl{attempt}"))
-            mine = c.run_portl(job, work)
-            theirs = c.measure([sys.executable, str(script), options.flavor, url, str(data.path), f"ref{attempt}"],
-                               cwd=ROOT)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-        if mine.returncode != 0 or theirs.returncode != 0:
-            failed = mine if mine.returncode else theirs
-            print(f"run {attempt + 1}: ERROR {failed.failure()}")
-            summary.add("1", f"Portl >= {TARGET:.2f}x the bulk loader", "ERROR", failed.failure()[:80])
-            summary.print()
-            return
-        portl_times.append(mine.seconds)
-        reference_times.append(theirs.seconds)
-        print(f"run {attempt + 1}: portl {mine.seconds:.2f} s ({c.rate(options.rows, mine.seconds)}, "
-              f"{mine.peak_rss_mb or 0:.0f} MB), reference {theirs.seconds:.2f} s "
-              f"({c.rate(options.rows, theirs.seconds)}, {theirs.peak_rss_mb or 0:.0f} MB)")
-    ratio = c.median(reference_times) / c.median(portl_times)
-    print(f"median: portl {c.median(portl_times):.2f} s, reference {c.median(reference_times):.2f} s, "
-          f"ratio {ratio:.2f}x (target >= {TARGET:.2f}x): {c.verdict(ratio >= TARGET)}")
-    summary.add("1", f"Portl >= {TARGET:.2f}x the bulk loader", c.verdict(ratio >= TARGET), f"{ratio:.2f}x")
-    summary.print()
+
+    def attempts():
+        for attempt in range(options.repeat):
+            proc, url = start_cluster(options.flavor)
+            try:
+                job = work / "job.yaml"
+                job.write_text(job_text(options.flavor, url, data.path, f"portl{attempt}"))
+                mine = c.run_portl(job, work)
+                theirs = c.measure([sys.executable, str(script), options.flavor, url, str(data.path), f"ref{attempt}"],
+                                   cwd=ROOT)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+            yield mine, theirs
+
+    c.head_to_head(summary, f"Portl >= {TARGET:.2f}x the bulk loader", TARGET, options.rows, attempts())
 
 
 if __name__ == "__main__":

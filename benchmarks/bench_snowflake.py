@@ -114,40 +114,28 @@ def main() -> None:
     work = c.workdir("snowflake")
     script = work / "reference.py"
     script.write_text(REFERENCE)
-    portl_times, reference_times = [], []
     summary = c.Summary("CSV -> Snowflake (fakesnow)")
-    for attempt in range(options.repeat):
-        proc, port = start_server()
-        try:
-            prepare(port, "BENCH", f"portl{attempt}")
-            prepare(port, "BENCH", f"ref{attempt}")
-            job = work / "job.yaml"
-            job.write_text(job_text(port, "BENCH", data.path, f"portl{attempt}"))
-            mine = c.run_portl(job, work)
-            theirs = c.measure([sys.executable, str(script), str(port), "BENCH", str(data.path), f"ref{attempt}"],
-                               cwd=ROOT)
-        finally:
-            proc.send_signal(signal.SIGINT)
+
+    def attempts():
+        for attempt in range(options.repeat):
+            proc, port = start_server()
             try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if mine.returncode != 0 or theirs.returncode != 0:
-            failed = mine if mine.returncode else theirs
-            print(f"run {attempt + 1}: ERROR {failed.failure()}")
-            summary.add("1", f"Portl >= {TARGET:.2f}x PUT + one COPY", "ERROR", failed.failure()[:80])
-            summary.print()
-            return
-        portl_times.append(mine.seconds)
-        reference_times.append(theirs.seconds)
-        print(f"run {attempt + 1}: portl {mine.seconds:.2f} s ({c.rate(options.rows, mine.seconds)}, "
-              f"{mine.peak_rss_mb or 0:.0f} MB), reference {theirs.seconds:.2f} s "
-              f"({c.rate(options.rows, theirs.seconds)}, {theirs.peak_rss_mb or 0:.0f} MB)")
-    ratio = c.median(reference_times) / c.median(portl_times)
-    print(f"median: portl {c.median(portl_times):.2f} s, reference {c.median(reference_times):.2f} s, "
-          f"ratio {ratio:.2f}x (target >= {TARGET:.2f}x): {c.verdict(ratio >= TARGET)}")
-    summary.add("1", f"Portl >= {TARGET:.2f}x PUT + one COPY", c.verdict(ratio >= TARGET), f"{ratio:.2f}x")
-    summary.print()
+                prepare(port, "BENCH", f"portl{attempt}")
+                prepare(port, "BENCH", f"ref{attempt}")
+                job = work / "job.yaml"
+                job.write_text(job_text(port, "BENCH", data.path, f"portl{attempt}"))
+                mine = c.run_portl(job, work)
+                theirs = c.measure([sys.executable, str(script), str(port), "BENCH", str(data.path), f"ref{attempt}"],
+                                   cwd=ROOT)
+            finally:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            yield mine, theirs
+
+    c.head_to_head(summary, f"Portl >= {TARGET:.2f}x PUT + one COPY", TARGET, options.rows, attempts())
 
 
 if __name__ == "__main__":

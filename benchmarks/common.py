@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -486,3 +487,28 @@ class Summary:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+def head_to_head(summary: Summary, target_text: str, target: float, rows: int,
+                 attempts: Iterator[tuple[Measured, Measured]]) -> None:
+    """Portl against a reference script, one ``(portl, reference)`` pair of measurements per
+    attempt: print each pair, then the medians and their ratio (reference time / Portl time)
+    against ``target``, and add it to ``summary`` (an attempt that failed ends it as ERROR)."""
+    portl_times, reference_times = [], []
+    for attempt, (mine, theirs) in enumerate(attempts, 1):
+        if mine.returncode != 0 or theirs.returncode != 0:
+            failed = mine if mine.returncode else theirs
+            print(f"run {attempt}: ERROR {failed.failure()}")
+            summary.add("1", target_text, "ERROR", failed.failure()[:80])
+            summary.print()
+            return
+        portl_times.append(mine.seconds)
+        reference_times.append(theirs.seconds)
+        print(f"run {attempt}: portl {mine.seconds:.2f} s ({rate(rows, mine.seconds)}, "
+              f"{mine.peak_rss_mb or 0:.0f} MB), reference {theirs.seconds:.2f} s "
+              f"({rate(rows, theirs.seconds)}, {theirs.peak_rss_mb or 0:.0f} MB)")
+    ratio = median(reference_times) / median(portl_times)
+    print(f"median: portl {median(portl_times):.2f} s, reference {median(reference_times):.2f} s, "
+          f"ratio {ratio:.2f}x (target >= {target:.2f}x): {verdict(ratio >= target)}")
+    summary.add("1", target_text, verdict(ratio >= target), f"{ratio:.2f}x")
+    summary.print()
