@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import textwrap
 
-import pytest
 
 import portl
 from tests.integration.fidelity import expected
@@ -16,8 +15,6 @@ from tests.integration.fidelity import snowflake as sf
 from tests.integration.fidelity.systems import Place, _read_parquet, _seed_parquet
 from tests.integration.fidelity.table import NAMES, ROWS
 
-# fakesnow (the server) warns of an extra copy of each result it makes: its own cost, not Portl's.
-pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning")
 
 
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from rich.console import Console
 
 import portl
 from portl.cli.render import render_plan
 from tests.integration.snowflake.helpers import run_job
 
-# fakesnow (the server) warns of an extra copy of each result it makes: its own cost, not Portl's.
-pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning")
 
 JOB = """
 name: orders_sync

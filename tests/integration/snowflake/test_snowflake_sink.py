@@ -13,8 +13,6 @@ import portl
 from portl.cli.render import render_plan
 from tests.integration.snowflake.helpers import run_job
 
-# fakesnow (the server) warns of an extra copy of each result it makes: its own cost, not Portl's.
-pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning")
 
 
 PEOPLE = "mapping: {columns: {id: {type: int}, name: {}, city: {}}}\n"

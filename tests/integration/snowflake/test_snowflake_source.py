@@ -17,8 +17,6 @@ from portl.connectors.snowflake.config import Config
 from portl.types import logical_of
 from tests.integration.snowflake.helpers import run_job
 
-# fakesnow (the server) warns of an extra copy of each result it makes: its own cost, not Portl's.
-pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning")
 
 
 TYPES_DDL = """CREATE TABLE "types" ("small" NUMBER(9,0), "big" NUMBER(18,0), "int" INT, "money" NUMBER(12,2),
