@@ -415,7 +415,7 @@ def _text_to_bytes(text: pa.Array, formats: Sequence[str]) -> Step:
         except (binascii.Error, ValueError):
             decoded.append(None)
             bad.append(True)
-    return reject(pa.array(decoded, pa.binary()), pa.array(bad), text,
+    return reject(pa.array(decoded, pa.binary()), pa.array(bad, pa.bool_()), text,
                   lambda v: f"{show(v)} is not base64-encoded bytes")
 
 

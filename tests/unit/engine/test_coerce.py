@@ -367,6 +367,12 @@ def test_text_to_bytes_with_format_base64_decodes_and_rejects_what_is_not_base64
     assert messages(step) == {3: "'not base64!' is not base64-encoded bytes"}
 
 
+def test_text_to_bytes_with_format_base64_takes_a_batch_of_no_rows():
+    # A batch whose every line the source rejected reaches the mapping with no rows.
+    step = run([], "bytes", arrow_type=pa.string(), formats=["base64"])
+    assert step.array.type == pa.binary() and len(step.array) == 0 and not step.errors
+
+
 def test_text_to_bytes_with_format_hex_takes_an_optional_prefix_and_rejects_odd_digits():
     step = run(["00ff", "\\xDEAD", "0x0a", "abc", ""], "bytes", formats=["hex"])
     assert step.array.to_pylist() == [b"\x00\xff", b"\xde\xad", b"\x0a", None, b""]
