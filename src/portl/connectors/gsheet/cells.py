@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import decimal
 import json
 import math
 from collections.abc import Callable
@@ -27,6 +28,9 @@ CELL_CHARACTERS = 50_000
 MAX_CELLS = 10_000_000
 """The most cells one spreadsheet holds, over all its tabs."""
 EXACT_INTEGER = 2 ** 53
+DAY_MICROS = 86_400_000_000
+FIRST_MICROS, LAST_MICROS = -62_135_596_800_000_000, 253_402_300_799_999_999
+"""0001-01-01 and 9999-12-31 23:59:59.999999 in microseconds since 1970: a timestamp's range."""
 DATE_FORMAT = {"type": "DATE", "pattern": "yyyy-mm-dd"}
 DATE_TIME_FORMAT = {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm:ss"}
 FORMATTED_KINDS = ("DATE", "DATE_TIME", "TIME")
@@ -88,13 +92,17 @@ def column_array(values: list[Any], t: pa.DataType, number_format: str | None) -
             if v is not None and not (float(v).is_integer() and abs(v) < EXACT_INTEGER):
                 bad[i], numeric[i] = "not a whole number", None
         return pa.array([None if v is None else int(v) for v in numeric], pa.int64()), bad
-    serials = pa.array(numeric, pa.float64())
+    # A whole number past int64 comes back from the API as an integer: Arrow takes it as a double.
+    serials = pa.array([None if v is None else float(v) for v in numeric], pa.float64())
     if pa.types.is_date(t):
         days = pc.cast(pc.subtract(pc.floor(serials), SERIAL_EPOCH_DAYS), pa.int32())
         return pc.cast(days, pa.date32()), bad
     if pa.types.is_timestamp(t):
-        micros = pc.round(pc.multiply(pc.subtract(serials, SERIAL_EPOCH_DAYS), 86_400_000_000.0))
-        return pc.cast(pc.cast(micros, pa.int64()), t), bad
+        micros = [None if v is None else serial_micros(v) for v in serials.to_pylist()]
+        for i, m in enumerate(micros):
+            if m is not None and not FIRST_MICROS <= m <= LAST_MICROS:
+                bad[i], micros[i] = f"not a date-time of the years 1 to 9999: {values[i]!r}", None
+        return pa.array(micros, pa.int64()).cast(t), bad
     return serials, bad
 
 
@@ -122,17 +130,56 @@ def _serial_dates(array: pa.Array) -> list[Any]:
     return pc.add(pc.cast(days, pa.float64()), float(SERIAL_EPOCH_DAYS)).to_pylist()
 
 
-def _serial_times(array: pa.Array) -> list[Any]:
+def serial_micros(serial: float) -> int:
+    """Microseconds since 1970 of a serial number: whole days and the fraction apart, so the
+    time of day keeps every digit the double has."""
+    days = math.floor(serial)
+    return (days - SERIAL_EPOCH_DAYS) * DAY_MICROS + round((serial - days) * DAY_MICROS)
+
+
+def _warn_of_rounded(name: str, array: pa.Array, floats: pa.Array, warnings: list[str]) -> None:
+    """A warning when a decimal's double does not read back as the same decimal (more
+    significant digits than a double keeps)."""
+    unit = decimal.Decimal(1).scaleb(-array.type.scale)
+    with decimal.localcontext() as context:
+        context.prec = 80
+        for exact, near in zip(array.to_pylist(), floats.to_pylist()):
+            if exact is not None and decimal.Decimal(repr(near)).quantize(unit) != exact:
+                warnings.append(f"column {name}: a spreadsheet number is a double (15 to 17 significant digits); "
+                                f"decimals with more, such as {exact}, were written rounded ({near!r})")
+                return
+
+
+def _serial(micros: int) -> float:
+    """The serial number nearest ``micros``, but never on the next day (a late time of a far
+    date would round up to midnight)."""
+    days = micros // DAY_MICROS
+    serial = SERIAL_EPOCH_DAYS + days + (micros % DAY_MICROS) / DAY_MICROS
+    return math.nextafter(serial, -math.inf) if math.floor(serial) > SERIAL_EPOCH_DAYS + days else serial
+
+
+def _serial_times(name: str, array: pa.Array, warnings: list[str]) -> list[Any]:
+    """Serial numbers of timestamps, rounded once. A double keeps microseconds between about
+    1720 and 2079 only; a timestamp further out that would read back changed is warned of."""
     t = array.type
     if t.tz:
         array = pc.cast(array, pa.timestamp(t.unit, "UTC")).cast(pa.timestamp(t.unit))
-    micros = pc.cast(pc.cast(array, pa.timestamp("us")), pa.int64())
-    return pc.add(pc.divide(pc.cast(micros, pa.float64()), 86_400_000_000.0), float(SERIAL_EPOCH_DAYS)).to_pylist()
+    micros = pc.cast(pc.cast(array, pa.timestamp("us")), pa.int64()).to_pylist()
+    serials = [None if m is None else _serial(m) for m in micros]
+    moved = [m for m, s in zip(micros, serials) if m is not None and serial_micros(s) != m]
+    if moved:
+        first = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=moved[0])
+        warnings.append(f"column {name}: a spreadsheet's date-time (a double) keeps microseconds only from about "
+                        f"1720 to 2079; timestamps outside, such as {first.isoformat(sep=' ')}, were written to the "
+                        "nearest few microseconds")
+    return serials
 
 
-def column_cells(name: str, array: pa.Array) -> list[dict]:
+def column_cells(name: str, array: pa.Array, warnings: list[str] | None = None) -> list[dict]:
     """The CellData of every value of a column. Raises :class:`Refusal` for the first value the
-    sheet cannot hold (too long, not a finite number, an integer past 2**53)."""
+    sheet cannot hold (too long, not a finite number, an integer past 2**53); values the sheet
+    holds changed (an empty text, a timestamp's last microseconds) add a sentence to ``warnings``."""
+    warnings = [] if warnings is None else warnings
     t = array.type
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
@@ -143,7 +190,7 @@ def column_cells(name: str, array: pa.Array) -> list[dict]:
                 for v in _serial_dates(array)]
     if pa.types.is_timestamp(t):
         return [{} if v is None else {"userEnteredValue": {"numberValue": v}, "userEnteredFormat": {"numberFormat": DATE_TIME_FORMAT}}
-                for v in _serial_times(array)]
+                for v in _serial_times(name, array, warnings)]
     if pa.types.is_boolean(t):
         return [{} if v is None else {"userEnteredValue": {"boolValue": v}} for v in array.to_pylist()]
     if pa.types.is_integer(t):
@@ -163,6 +210,8 @@ def column_cells(name: str, array: pa.Array) -> list[dict]:
             row = pc.index(broken, True).as_py()
             value = floats[row].as_py()
             raise Refusal(row, name, value, f"column {name}: a spreadsheet cell cannot hold {value}")
+        if pa.types.is_decimal(t):
+            _warn_of_rounded(name, array, floats, warnings)
         return [{} if v is None else {"userEnteredValue": {"numberValue": v}} for v in floats.to_pylist()]
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         text = array
@@ -181,6 +230,9 @@ def column_cells(name: str, array: pa.Array) -> list[dict]:
         value = text[row].as_py()
         raise Refusal(row, name, value, f"column {name}: {len(value):,} characters, more than the "
                                         f"{CELL_CHARACTERS:,} a spreadsheet cell holds")
+    if pc.any(pc.equal(lengths, 0)).as_py():
+        warnings.append(f"column {name}: an empty text is an empty cell in a spreadsheet; it was written as one, "
+                        "and reads back as NULL")
     return [{} if v is None else {"userEnteredValue": {"stringValue": v}} for v in text.to_pylist()]
 
 

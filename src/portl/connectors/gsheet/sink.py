@@ -95,6 +95,7 @@ class GsheetSink:
         self._sheets: list[dict] | None = None
         self._tab: Tab | None = None
         self._scanned = False
+        self._warnings: list[str] = []  # values the sheet holds changed, once per column and kind
         self.header: list[str] = []
         self._key: tuple[str, ...] = ()
         self._keys: dict[str, int | None] | None = None  # key -> 1-based sheet row (None: appended, row unknown)
@@ -344,10 +345,12 @@ class GsheetSink:
     def write(self, batch: pa.RecordBatch, spec: WriteSpec, tx: SheetTx) -> WriteResult:
         rows = batch.num_rows
         try:
-            columns = {name: column_cells(name, batch.column(i)) for i, name in enumerate(batch.schema.names)}
+            changed: list[str] = []
+            columns = {name: column_cells(name, batch.column(i), changed) for i, name in enumerate(batch.schema.names)}
         except Refusal as refused:
             raise RowRefused(refused.reason, row=refused.row, column=refused.column, value=refused.value,
                              doing=f"writing to {self.description}") from None
+        self._warnings += [w for w in changed if w not in self._warnings]
         positions = [self.header.index(name) for name in batch.schema.names]
         keys = [_joined([cell_key_text(columns[k][r]) for k in self._key]) for r in range(rows)] if self._key else []
         if tx.cleared or self._truncate_pending:
@@ -504,6 +507,10 @@ class GsheetSink:
 
     def finish(self, run_id: str) -> None:
         pass
+
+    def warnings(self) -> list[str]:
+        """Values written changed, as the type map of the docs says (empty texts, microseconds)."""
+        return list(self._warnings)
 
     def count_rows(self) -> int | None:
         return None  # counting a sheet's rows means reading it whole
