@@ -222,6 +222,12 @@ def test_a_serial_past_the_year_9999_rejects_its_row_when_read_as_a_timestamp():
     assert bad == {1: "not a date-time of the years 1 to 9999: 2958466.5"}
 
 
+def test_a_serial_past_the_year_9999_rejects_its_row_when_read_as_a_date():
+    array, bad = column_array([-693593, 2958465.75, 2958466, 1e300, None], pa.date32(), "DATE")
+    assert array.to_pylist() == [dt.date(1, 1, 1), dt.date(9999, 12, 31), None, None, None]
+    assert bad == {2: "not a date of the years 1 to 9999: 2958466", 3: "not a date of the years 1 to 9999: 1e+300"}
+
+
 def test_values_a_sheet_holds_changed_are_warned_of_once_per_column():
     changed: list[str] = []
     column_cells("note", pa.array(["a", "", None]), changed)

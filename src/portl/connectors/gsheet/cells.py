@@ -31,6 +31,8 @@ EXACT_INTEGER = 2 ** 53
 DAY_MICROS = 86_400_000_000
 FIRST_MICROS, LAST_MICROS = -62_135_596_800_000_000, 253_402_300_799_999_999
 """0001-01-01 and 9999-12-31 23:59:59.999999 in microseconds since 1970: a timestamp's range."""
+FIRST_DAY, LAST_DAY = -719_162, 2_932_896
+"""0001-01-01 and 9999-12-31 in days since 1970: a date's range."""
 DATE_FORMAT = {"type": "DATE", "pattern": "yyyy-mm-dd"}
 DATE_TIME_FORMAT = {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm:ss"}
 FORMATTED_KINDS = ("DATE", "DATE_TIME", "TIME")
@@ -95,8 +97,11 @@ def column_array(values: list[Any], t: pa.DataType, number_format: str | None) -
     # A whole number past int64 comes back from the API as an integer: Arrow takes it as a double.
     serials = pa.array([None if v is None else float(v) for v in numeric], pa.float64())
     if pa.types.is_date(t):
-        days = pc.cast(pc.subtract(pc.floor(serials), SERIAL_EPOCH_DAYS), pa.int32())
-        return pc.cast(days, pa.date32()), bad
+        days = [None if v is None else math.floor(v) - SERIAL_EPOCH_DAYS for v in serials.to_pylist()]
+        for i, d in enumerate(days):
+            if d is not None and not FIRST_DAY <= d <= LAST_DAY:
+                bad[i], days[i] = f"not a date of the years 1 to 9999: {values[i]!r}", None
+        return pa.array(days, pa.int32()).cast(pa.date32()), bad
     if pa.types.is_timestamp(t):
         micros = [None if v is None else serial_micros(v) for v in serials.to_pylist()]
         for i, m in enumerate(micros):
