@@ -1,8 +1,10 @@
 """Type fidelity through S3 objects: every logical type and its edge values (the fixture table of
-tests/integration/fidelity) goes through an object of each format exactly as through a local file
-of the same format. The same jobs run twice, once with an ``s3://`` path and once with a local
-one, and nothing may differ: not the bytes written, not a value read back, not a count, warning
-or reject. Against moto's S3 server (tests/fakes/s3_server.py), through boto3."""
+tests/integration/fidelity) goes through an object of each format (Parquet, CSV, gzip CSV, JSON
+lines) exactly as through a local file of the same format. The same jobs run twice, once with an
+``s3://`` path and once with a local one, and nothing may differ: not the bytes written, not a
+value read back, not a count, warning or reject. Three ways in: an object Portl wrote, one put
+with boto3 as another tool would, and a glob of three objects. Against moto's S3 server
+(tests/fakes/s3_server.py), through boto3."""
 
 from __future__ import annotations
 
@@ -15,14 +17,15 @@ import textwrap
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 import portl
 from tests.fakes.s3_server import S3Bucket
 from tests.integration.fidelity import expected
-from tests.integration.fidelity.systems import Place, csv_mapping, seed
-from tests.integration.fidelity.table import ROWS
+from tests.integration.fidelity.systems import Place, _csv_field, csv_mapping, seed
+from tests.integration.fidelity.table import LOGICAL, NAMES, ROWS
 
 # Each format as a file name, its job type, and whether reading it needs the typed mapping the
 # matrix gives a CSV source (a CSV or JSON lines file keeps no types of its own).
@@ -196,6 +199,54 @@ def test_an_object_put_with_boto3_reads_as_the_local_file_does(tmp_path, s3_buck
     assert not problems, "read from the object, values differ from the local file's:\n" + "\n".join(problems)
     # And both are exact, as the matrix expects of that source into Parquet (a JSON lines file
     # through the typed mapping arrives as a CSV file does).
+    assert from_s3[0]["counts"] == (len(ROWS), len(ROWS), 0), from_s3[0]
+    problems = expected.mismatches("parquet" if kind == "parquet" else "csv", "parquet", list(ROWS), *from_s3[1:])
+    assert not problems, "\n".join(p[:300] for p in problems)
+
+
+def split_source(kind: str, data: bytes) -> list[bytes]:
+    """``data`` (a file of ``kind`` holding the fixture table) cut into three files of three rows,
+    each a whole file of its format: a CSV file's header in each, a gzip file compressed alone."""
+    if kind == "parquet":
+        table = pq.read_table(pa.BufferReader(data))
+        out = []
+        for first in (0, 3, 6):
+            sink = pa.BufferOutputStream()
+            pq.write_table(table.slice(first, 3), sink)
+            out.append(sink.getvalue().to_pybytes())
+        return out
+    text = (gzip.decompress(data) if kind == "csv.gz" else data).decode("utf-8")
+    if kind == "jsonl":
+        lines = text.splitlines(keepends=True)
+        pieces = ["".join(lines[first:first + 3]) for first in (0, 3, 6)]
+    else:  # the matrix's CSV, its records written again three by three under its header
+        header = text.split("\n", 1)[0] + "\n"
+        pieces = [header + "".join(",".join(_csv_field(LOGICAL[n], row[n]) for n in NAMES) + "\n"
+                                   for row in ROWS[first:first + 3]) for first in (0, 3, 6)]
+    encoded = [p.encode("utf-8") for p in pieces]
+    return [gzip.compress(e, mtime=0) for e in encoded] if kind == "csv.gz" else encoded
+
+
+@pytest.mark.parametrize("variant", ["whole", "3-workers-small-pieces"])  # workers share out whole files
+@pytest.mark.parametrize("kind", list(FORMATS))
+def test_a_glob_of_objects_reads_as_a_glob_of_local_files(tmp_path, s3_bucket: S3Bucket, monkeypatch, kind, variant):
+    extra, small = VARIANTS[variant]
+    if small:
+        small_pieces(monkeypatch)
+    place = Place(tmp_path)
+    file = FORMATS[kind][0]
+    ext = file.split(".", 1)[1]
+    (tmp_path / "parts").mkdir()
+    for n, data in enumerate(split_source(kind, seeded_source(place, kind)), start=1):
+        (tmp_path / "parts" / f"part-{n}.{ext}").write_bytes(data)
+        s3_bucket.put(f"parts/part-{n}.{ext}", data)
+
+    from_local = back_to_parquet(tmp_path, "local", kind, f"parts/*.{ext}", extra)
+    from_s3 = back_to_parquet(tmp_path, "object", kind, s3_bucket.url(f"parts/*.{ext}"), extra)
+    from_s3[0]["rejects"] = from_s3[0]["rejects"].replace(s3_bucket.url(""), "")
+    assert from_s3[0] == from_local[0] and from_s3[2] == from_local[2]
+    problems = same_rows(from_local[1], from_s3[1])
+    assert not problems, "read from the objects, values differ from the local files':\n" + "\n".join(problems)
     assert from_s3[0]["counts"] == (len(ROWS), len(ROWS), 0), from_s3[0]
     problems = expected.mismatches("parquet" if kind == "parquet" else "csv", "parquet", list(ROWS), *from_s3[1:])
     assert not problems, "\n".join(p[:300] for p in problems)
