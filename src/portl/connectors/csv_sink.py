@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from portl.connectors.base import ColumnInfo, TableInfo
+from portl.connectors.base import ColumnInfo, TableInfo, WriteMode
 from portl.connectors.blocks import SAMPLE_BYTES, RecordCutter
 from portl.connectors.config import resolve_path
 from portl.connectors.csv import Config
@@ -77,6 +77,9 @@ class CsvSink(ByteFileSink):
             )
 
     def table_info(self) -> TableInfo | None:
+        side = self._read_sidecar()
+        if side is not None and side.get("mode") == WriteMode.APPEND.value and not side.get("initial_size"):
+            return None  # only what an unfinished run wrote, into a file new to it: --resume plans as that run did
         names = self._existing_header() if os.path.exists(self.path) else None
         if not names:
             return None

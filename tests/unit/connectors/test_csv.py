@@ -426,6 +426,22 @@ def test_table_info_lists_the_columns_of_an_existing_file(tmp_path):
     assert [c.name for c in info.columns] == ["id", "name"]
 
 
+
+def test_table_info_of_a_file_an_unfinished_run_created_is_none_as_it_was_for_that_run(tmp_path):
+    # A resumed run plans as the run that created the file did: its columns keep their types
+    # (bytes in base64), instead of becoming the text columns of an existing file.
+    sink = sink_for(tmp_path)
+    sink.prepare(pa.schema([("id", pa.int64())]), WriteSpec(mode=WriteMode.APPEND), resuming=False)
+    with sink.transaction() as tx:
+        sink.write(pa.record_batch({"id": [1]}), WriteSpec(mode=WriteMode.APPEND), tx)
+    sink.close()
+    assert (tmp_path / "out.csv").read_text() == "id\n1\n" and sink_for(tmp_path).table_info() is None
+    write(tmp_path, "id\n0\n", "before.csv")
+    before = sink_for(tmp_path, "before.csv")
+    before.prepare(pa.schema([("id", pa.int64())]), WriteSpec(mode=WriteMode.APPEND), resuming=False)
+    before.close()
+    assert [c.name for c in sink_for(tmp_path, "before.csv").table_info().columns] == ["id"]
+
 def test_count_rows_counts_records_not_lines(tmp_path):
     sink = sink_for(tmp_path)
     load(sink, [pa.record_batch({"note": ["a\nb", "c", None]})])
