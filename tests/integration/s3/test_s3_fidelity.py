@@ -3,8 +3,8 @@ tests/integration/fidelity) goes through an object of each format (Parquet, CSV,
 lines) exactly as through a local file of the same format. The same jobs run twice, once with an
 ``s3://`` path and once with a local one, and nothing may differ: not the bytes written, not a
 value read back, not a count, warning or reject. Three ways in: an object Portl wrote, one put
-with boto3 as another tool would, and a glob of three objects. Against moto's S3 server
-(tests/fakes/s3_server.py), through boto3."""
+with boto3 as another tool would, and a glob of three objects; and an object written by a run
+killed halfway and resumed. Against moto's S3 server (tests/fakes/s3_server.py), through boto3."""
 
 from __future__ import annotations
 
@@ -42,14 +42,22 @@ FORMATS = {
 REJECTED = {"parquet": 0, "csv": 0, "csv.gz": 0, "jsonl": 3}
 
 
-def run(folder: Path, name: str, source: str, destination: str, extra: str = "") -> portl.RunReport:
+def run_yaml(folder: Path, name: str, source: str, destination: str, extra: str = "") -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(f"name: {name}\nsource: {source}\ndestination: {destination}\n" + textwrap.dedent(extra))
-    the_plan = portl.plan(portl.load_job(str(path)))
+    return path
+
+
+def run_plan(job: Path, folder: Path, **options) -> portl.RunReport:
+    the_plan = portl.plan(portl.load_job(str(job)))
     try:
-        return portl.run(the_plan, portl.RunOptions(state_dir=str(folder / "state")))
+        return portl.run(the_plan, portl.RunOptions(state_dir=str(folder / "state"), **options))
     finally:
         the_plan.close()
+
+
+def run(folder: Path, name: str, source: str, destination: str, extra: str = "") -> portl.RunReport:
+    return run_plan(run_yaml(folder, name, source, destination, extra), folder)
 
 
 def outcome(report: portl.RunReport, path: str, local: str, written: str = "") -> dict:
@@ -250,3 +258,32 @@ def test_a_glob_of_objects_reads_as_a_glob_of_local_files(tmp_path, s3_bucket: S
     assert from_s3[0]["counts"] == (len(ROWS), len(ROWS), 0), from_s3[0]
     problems = expected.mismatches("parquet" if kind == "parquet" else "csv", "parquet", list(ROWS), *from_s3[1:])
     assert not problems, "\n".join(p[:300] for p in problems)
+
+
+@pytest.mark.parametrize("kind", list(FORMATS))
+def test_an_object_resumed_after_a_crash_holds_what_a_resumed_local_file_holds(tmp_path, s3_bucket: S3Bucket,
+                                                                              monkeypatch, crash_hook, kind):
+    small_pieces(monkeypatch)
+    seed("parquet", Place(tmp_path))
+    file, job_type, _ = FORMATS[kind]
+    obj = s3_bucket.url(f"resumed/{file}")
+    source = "{type: parquet, path: src.parquet}"
+    whole = run(tmp_path, "whole", source, f"{{type: {job_type}, path: 'whole.{file}'}}", "batch: {size: 2}\n")
+    assert whole.counts.inserted == len(ROWS)
+    outcomes = {}
+    for name, path in (("local", file), ("object", obj)):
+        job = run_yaml(tmp_path, name, source, f"{{type: {job_type}, path: '{path}'}}",
+                       "batch: {size: 2}\n" + crash_hook.yaml)
+        crash_hook.arm()
+        with pytest.raises(portl.HookError):
+            run_plan(job, tmp_path)
+        crash_hook.disarm()
+        report = run_plan(job, tmp_path, resume=True)
+        assert report.resumed
+        outcomes[name] = outcome(report, path, file)
+    assert outcomes["object"] == outcomes["local"]
+    assert outcomes["local"]["rejects"] == "" and outcomes["local"]["counts"][2] == 0
+    assert s3_bucket.keys() == [f"resumed/{file}"]  # no sidecar, tail or upload left
+    assert s3_bucket.uploads() == []
+    assert s3_bucket.get(f"resumed/{file}") == (tmp_path / file).read_bytes(), "the object differs from the file"
+    assert (tmp_path / file).read_bytes() == (tmp_path / f"whole.{file}").read_bytes(), "resuming changed the file"
