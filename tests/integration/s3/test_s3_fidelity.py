@@ -63,8 +63,8 @@ def run(folder: Path, name: str, source: str, destination: str, extra: str = "")
 def outcome(report: portl.RunReport, path: str, local: str, written: str = "") -> dict:
     """What a run says about its rows: status, counts, warnings about values (not the one that a
     Parquet file, or object, is written again on resume), and the text of the rejects it wrote;
-    where it names the object ``path`` it reads as if it named the ``local`` file instead, and the
-    local file it ``written`` as ``out.parquet``."""
+    where it names the object ``path`` it reads as if it named the ``local`` file instead, and
+    where it names the Parquet file ``written`` (each run its own) it reads ``out.parquet``."""
     rejects = Path(report.reject_path).read_text() if report.reject_path and Path(report.reject_path).exists() else ""
     warnings = [w.replace(f"object {path}", f"file {local}").replace(written or "\0", "out.parquet")
                 for w in report.warnings if "cannot be continued" not in w]
