@@ -263,6 +263,7 @@ class JsonlSource:
             if located is not None:
                 raise located
         physical = (data.count(b"\n") if newlines is None else newlines) + (0 if data.endswith(b"\n") else 1)
+        data = _restore_non_finite(data, schema)
         try:
             table = self._arrow_read(data, schema)
         except pa.ArrowInvalid:
@@ -491,6 +492,40 @@ class JsonlSink(ByteFileSink):
         opener = gzip.open if self.compressed else open
         with opener(path, "rb") as f:
             return sum(1 for line in f if line.strip())
+
+
+_NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+_NON_FINITE_TEXT = re.compile(rb'"(?:NaN|-?Infinity)"')
+
+
+def _restore_non_finite(data: bytes, schema: pa.Schema | None) -> bytes:
+    """``data`` with the texts ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` of floating-point
+    fields turned back into numbers (the tokens Arrow's reader takes): JSON has no such numbers, so
+    the writer keeps them as text (:func:`_finite`), and its files read back as they were written.
+    Lines without such a text are left as they are, byte for byte."""
+    if schema is None or not _NON_FINITE_TEXT.search(data):
+        return data
+    floats = {f.name for f in schema if pa.types.is_floating(f.type)}
+    if not floats:
+        return data
+    lines = data.split(b"\n")
+    for i, raw in enumerate(lines):
+        if not _NON_FINITE_TEXT.search(raw):
+            continue
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            continue  # not JSON: the parse that follows rejects it with its reason
+        if not isinstance(row, dict):
+            continue
+        changed = False
+        for name in floats:
+            value = row.get(name)
+            if isinstance(value, str) and value in _NON_FINITE:
+                row[name], changed = _NON_FINITE[value], True
+        if changed:
+            lines[i] = json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return b"\n".join(lines)
 
 
 def _finite(value: Any) -> Any:

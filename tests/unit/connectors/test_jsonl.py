@@ -232,3 +232,15 @@ def test_source_and_sink_fit_the_connector_seam(tmp_path):
 
     assert isinstance(open_jsonl(tmp_path, '{"a": 1}\n'), Source)
     assert isinstance(jsonl.open_sink(jsonl.Config(type="jsonl", path="out.jsonl"), str(tmp_path)), Sink)
+
+
+def test_nan_and_infinities_written_as_text_read_back_as_numbers_and_text_stays_text(tmp_path):
+    batch = pa.record_batch({"ratio": pa.array([1.5, float("nan"), float("inf"), float("-inf"), None]),
+                             "label": pa.array(["NaN", "Infinity", "x", "-Infinity", "y"])})
+    write_batches(tmp_path, [batch])
+    written = (tmp_path / "out.jsonl").read_text()
+    assert '{"ratio":"NaN","label":"Infinity"}' in written  # the file stays valid JSON
+    rows = rows_of(read_all(jsonl.open_source(jsonl.Config(type="jsonl", path="out.jsonl"), str(tmp_path))))
+    ratios = [r["ratio"] for r in rows]
+    assert ratios[0] == 1.5 and ratios[1] != ratios[1] and ratios[2:] == [float("inf"), float("-inf"), None]
+    assert [r["label"] for r in rows] == ["NaN", "Infinity", "x", "-Infinity", "y"]
