@@ -77,7 +77,7 @@ def relative_to_answers(answers: dict[str, Any], path: str, path_keys: Iterable[
     fixed = dict(answers)
     for key in path_keys:
         value = fixed.get(key)
-        if isinstance(value, str) and value and "${env:" not in value:
+        if isinstance(value, str) and value and "${env:" not in value and "://" not in value:
             expanded = os.path.expanduser(value)
             if not os.path.isabs(expanded):
                 fixed[key] = os.path.relpath(os.path.join(folder, expanded))

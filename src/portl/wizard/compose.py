@@ -78,7 +78,7 @@ def column_settings(answers: Mapping[str, Any], mapped: Mapping[str, str],
 
 def relative_path(path: str, job_dir: str, cwd: str) -> str:
     """``path`` (typed relative to ``cwd``) as the job file must say it, relative to ``job_dir``."""
-    if "${env:" in path or path.startswith("~"):
+    if "${env:" in path or path.startswith("~") or "://" in path:  # an object's URL is no local path
         return path
     if os.path.isabs(path):
         return path

@@ -16,6 +16,7 @@ from typing import Any
 from rich.markup import escape
 
 from portl.connectors import registry
+from portl.connectors.objectstore.paths import has_glob, is_object_url
 from portl.engine.mapping import normalise_name
 from portl.secrets import mask_url
 from portl.wizard import discover
@@ -194,6 +195,10 @@ def _connection_check(side: str):
 def _path_check(side: str):
     def check(value: Any, iv: Interview) -> str:
         path = text(value, "the path")
+        if is_object_url(path) or (side == "source" and has_glob(path)):
+            # An object, or a glob of files: the connector itself finds them (and says what is wrong).
+            look(iv, side, path=path)
+            return path
         full = resolved_path(path, iv.cwd, iv.environ)
         if side == "source":
             if not os.path.exists(full):
