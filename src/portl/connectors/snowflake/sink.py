@@ -40,7 +40,7 @@ from portl.connectors.base import (
 from portl.connectors.snowflake import csvparts, replace, staging
 from portl.connectors.snowflake.config import Config
 from portl.connectors.snowflake.connection import TableName, connect, existing_name, translate
-from portl.connectors.snowflake.typemap import DIALECT, logical_of_declared, quote_ident
+from portl.connectors.snowflake.typemap import DIALECT, logical_of_declared
 from portl.connectors.sql import dialect as sql
 from portl.errors import ConflictError, TerminalError, TransientError
 from portl.plural import counted
