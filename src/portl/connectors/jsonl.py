@@ -35,7 +35,7 @@ from portl.connectors.blocks import (
     record_text,
 )
 from portl.connectors.config import resolve_path
-from portl.connectors.objectstore import FileConfig, is_glob_path, is_object_url, text_file
+from portl.connectors.objectstore import FileConfig, Found, is_glob_path, is_object_url, text_file
 from portl.connectors.filesink import ByteFileSink, json_default, text_ready
 from portl.errors import SourceError, TerminalError
 from portl.types import LogicalType, arrow_field
@@ -97,13 +97,13 @@ class _Block:
 class JsonlSource:
     """A JSON lines file read in blocks; the schema is inferred from the first MiB."""
 
-    def __init__(self, config: Config, base_dir: str):
+    def __init__(self, config: Config, base_dir: str, found: Found | None = None):
         self.config = config
         self.name = config.path
         self.description = f"JSON lines file {config.path}"
         self.notes: list[str] = []
         self._unknown: set[str] = set()
-        self._file = text_file(config, base_dir)
+        self._file = text_file(config, base_dir, found)
         self._schema: pa.Schema | None = None
         try:
             self._scan_head()
@@ -494,38 +494,19 @@ class JsonlSink(ByteFileSink):
             return sum(1 for line in f if line.strip())
 
 
-_NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
-_NON_FINITE_TEXT = re.compile(rb'"(?:NaN|-?Infinity)"')
-
-
 def _restore_non_finite(data: bytes, schema: pa.Schema | None) -> bytes:
     """``data`` with the texts ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` of floating-point
     fields turned back into numbers (the tokens Arrow's reader takes): JSON has no such numbers, so
     the writer keeps them as text (:func:`_finite`), and its files read back as they were written.
-    Lines without such a text are left as they are, byte for byte."""
-    if schema is None or not _NON_FINITE_TEXT.search(data):
+    One substitution over the block, for those fields' names only; other bytes stay as they are."""
+    if schema is None or b'"NaN"' not in data and b'Infinity"' not in data:
         return data
-    floats = {f.name for f in schema if pa.types.is_floating(f.type)}
-    if not floats:
+    names = [json.dumps(f.name, ensure_ascii=False)[1:-1].encode("utf-8")
+             for f in schema if pa.types.is_floating(f.type)]
+    if not names:
         return data
-    lines = data.split(b"\n")
-    for i, raw in enumerate(lines):
-        if not _NON_FINITE_TEXT.search(raw):
-            continue
-        try:
-            row = json.loads(raw)
-        except ValueError:
-            continue  # not JSON: the parse that follows rejects it with its reason
-        if not isinstance(row, dict):
-            continue
-        changed = False
-        for name in floats:
-            value = row.get(name)
-            if isinstance(value, str) and value in _NON_FINITE:
-                row[name], changed = _NON_FINITE[value], True
-        if changed:
-            lines[i] = json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return b"\n".join(lines)
+    field = b"|".join(re.escape(name) for name in names)
+    return re.sub(rb'("(?:' + field + rb')"\s*:\s*)"(NaN|-?Infinity)"', rb"\1\2", data)
 
 
 def _finite(value: Any) -> Any:

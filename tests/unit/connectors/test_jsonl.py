@@ -244,3 +244,11 @@ def test_nan_and_infinities_written_as_text_read_back_as_numbers_and_text_stays_
     ratios = [r["ratio"] for r in rows]
     assert ratios[0] == 1.5 and ratios[1] != ratios[1] and ratios[2:] == [float("inf"), float("-inf"), None]
     assert [r["label"] for r in rows] == ["NaN", "Infinity", "x", "-Infinity", "y"]
+
+
+def test_a_nan_text_beside_a_lone_surrogate_does_not_stop_the_read(tmp_path):
+    source = open_jsonl(tmp_path, '{"x": 1.5, "s": "a"}\n{"x": "NaN", "s": "\\ud800"}\n{"x": "-Infinity", "s": "b"}\n')
+    chunks = read_all(source)
+    rows, rejects = rows_of(chunks), [r for chunk in chunks for r in chunk.rejects]
+    assert rows == [{"x": 1.5, "s": "a"}, {"x": float("-inf"), "s": "b"}]
+    assert [r.line for r in rejects] == [2]  # the surrogate is Arrow's to refuse, with the line
