@@ -45,7 +45,7 @@ from portl.connectors.blocks import (
     range_starts,
     record_text,
 )
-from portl.connectors.objectstore import FileConfig, is_glob_path, is_object_url, text_file
+from portl.connectors.objectstore import FileConfig, Found, is_glob_path, is_object_url, text_file
 from portl.connectors.csv_verbatim import CHECKABLE, BlockCheck
 from portl.errors import SourceError, TerminalError
 from portl.plural import counted
@@ -170,7 +170,7 @@ class _Block:
 class CsvSource:
     """A CSV or TSV file read in blocks of whole records; every column is read as a string."""
 
-    def __init__(self, config: Config, base_dir: str):
+    def __init__(self, config: Config, base_dir: str, found: Found | None = None):
         self.config = config
         self.name = config.path
         self.description = f"{config.type.upper()} file {config.path}"
@@ -179,7 +179,7 @@ class CsvSource:
         self._delimiter = config.field_delimiter
         self._mode = NEWLINE  # how blocks are cut; upgraded when a cut proves wrong (see RecordCutter)
         self._newlines_seen = False  # a value holding a newline was met: parse with newlines_in_values
-        self._file = text_file(config, base_dir)
+        self._file = text_file(config, base_dir, found)
         try:
             self._layout = self._scan_head()
         except BaseException:

@@ -33,7 +33,7 @@ from portl.plural import counted
 class MultiFileSource:
     """The files a glob finds, read one after another as one source."""
 
-    def __init__(self, config: Any, base_dir: str, open_file: Callable[[Any, str], Any]):
+    def __init__(self, config: Any, base_dir: str, open_file: Callable[[Any, str, Found], Any]):
         self.config, self.base_dir = config, base_dir
         self._open_file = open_file
         self.name = config.path
@@ -199,7 +199,7 @@ class MultiFileSource:
 
     def _open(self, found: Found) -> Any:
         config = self.config.model_copy(update={"path": found.name})
-        return self._open_file(config, self.base_dir)
+        return self._open_file(config, self.base_dir, found)  # the listing's size and version, read as listed
 
     def _check_same_files(self, index: int, end: int, name: str | None) -> None:
         """A checkpoint names the file it stands in: the files found must still be those."""

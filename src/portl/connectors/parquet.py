@@ -30,7 +30,7 @@ from portl.connectors.base import (
     WriteSpec,
 )
 from portl.connectors.config import resolve_path
-from portl.connectors.objectstore import FileConfig, is_glob_path, is_object_url, parquet_input
+from portl.connectors.objectstore import FileConfig, Found, is_glob_path, is_object_url, parquet_input
 from portl.connectors.filesink import TMP_SUFFIX, replace_atomically
 from portl.errors import SourceError, TerminalError
 from portl.types import logical_of, uuid_extension
@@ -76,12 +76,12 @@ def sink_capabilities() -> Capabilities:
 class ParquetSource:
     """A Parquet file read row group by row group, in batches of about ``batch_rows``."""
 
-    def __init__(self, config: Config, base_dir: str):
+    def __init__(self, config: Config, base_dir: str, found: Found | None = None):
         self.config = config
         self.name = config.path
         self.description = f"Parquet file {config.path}"
         self.notes: list[str] = []
-        self._input, self._size = parquet_input(config, base_dir)
+        self._input, self._size = parquet_input(config, base_dir, found)
         self.path = self._input if isinstance(self._input, str) else config.path
         try:
             self._file = pq.ParquetFile(self._readable())

@@ -288,3 +288,15 @@ def test_a_user_without_permission_is_told_access_is_denied(tmp_path, s3_bucket,
     with pytest.raises(SourceError, match=rf"cannot read {s3_bucket.url('in/a.csv')}: access denied; the credentials in "
                                           rf"use may not read objects of bucket '{s3_bucket.name}'"):
         run_job(job, tmp_path / "state")
+
+
+def test_an_object_that_grew_after_a_glob_listed_it_is_read_whole_by_a_later_job(tmp_path, s3_bucket):
+    s3_bucket.put("grow/a.csv", csv_text(people(1, 5)))
+    glob = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('grow/*.csv')}'}}", name="by_glob",
+                     destination="{type: sqlite, path: out.db, table: globbed}")
+    assert run_job(glob, tmp_path / "state").counts.inserted == 5
+    s3_bucket.put("grow/a.csv", csv_text(people(1, 50)))  # the same key, now larger
+    one = write_job(tmp_path, f"{{type: csv, path: '{s3_bucket.url('grow/a.csv')}'}}", name="by_key")
+    report = run_job(one, tmp_path / "state")
+    assert (report.counts.read, report.counts.inserted) == (50, 50)
+    assert sqlite_ids(tmp_path) == list(range(1, 51))

@@ -115,18 +115,20 @@ def find_files(config: Any, base_dir: str) -> list[Found]:
     return found
 
 
-def text_file(config: Any, base_dir: str) -> TextFile:
+def text_file(config: Any, base_dir: str, found: Found | None = None) -> TextFile:
     """The text file a CSV or JSON lines source reads: a local file (as it always was), or an
-    object read with streaming ranged GETs."""
+    object read with streaming ranged GETs. ``found`` is what the listing of the glob source
+    reading it said of the object (its size, ETag); without it the store is asked now."""
     if not is_object_url(config.path):
         return TextFile(resolve_path(config.path, base_dir), config.path, config.encoding, config.compression)
     store = store_for(config)
-    return TextFile(config.path, config.path, config.encoding, config.compression, remote=store.remote(config.path))
+    return TextFile(config.path, config.path, config.encoding, config.compression, remote=store.remote(config.path, found))
 
 
-def parquet_input(config: Any, base_dir: str) -> tuple[Any, int]:
+def parquet_input(config: Any, base_dir: str, found: Found | None = None) -> tuple[Any, int]:
     """What ``pyarrow.parquet.ParquetFile`` opens for a Parquet source, and its size: a local path,
-    or a callable giving a seekable reader of the object (one per reader: partitions read in threads)."""
+    or a callable giving a seekable reader of the object (one per reader: partitions read in threads).
+    ``found`` is as for :func:`text_file`."""
     if not is_object_url(config.path):
         path = resolve_path(config.path, base_dir)
         if not os.path.exists(path):
@@ -134,5 +136,5 @@ def parquet_input(config: Any, base_dir: str) -> tuple[Any, int]:
         if os.path.isdir(path):
             raise SourceError(f"source {path} is a directory, not a file")
         return path, os.path.getsize(path)
-    remote = store_for(config).remote(config.path)
+    remote = store_for(config).remote(config.path, found)
     return remote.random_access, remote.size

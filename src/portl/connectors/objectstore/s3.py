@@ -25,7 +25,6 @@ class S3Store:
         self._options = dict(zip(STORE_KEYS, options))
         self._client: Any = None
         self._lock = threading.Lock()
-        self._known: dict[str, Found] = {}
 
     @property
     def client(self) -> Any:
@@ -76,16 +75,10 @@ class S3Store:
         if not found:
             raise SourceError(f"no object matches {url} (bucket {bucket!r}, prefix {prefix!r})")
         found.sort(key=lambda f: f.name)
-        with self._lock:
-            self._known.update((f.name, f) for f in found)
         return found
 
     def head(self, url: str, missing_ok: bool = False) -> Found | None:
-        """What the store says of one object; a missing one is an error unless ``missing_ok``."""
-        with self._lock:  # a glob's listing said already (a destination always asks again)
-            known = None if missing_ok else self._known.get(url)
-        if known is not None:
-            return known
+        """What the store says of one object now; a missing one is an error unless ``missing_ok``."""
         bucket, key = split_url(url)
         try:
             meta = self.client.head_object(Bucket=bucket, Key=key)
@@ -107,8 +100,9 @@ class S3Store:
             raise self.error(exc, bucket, key, "read" if source else "write", source=source) from exc
         return True
 
-    def remote(self, url: str) -> RemoteObject:
-        return RemoteObject(self, self.head(url))  # type: ignore[arg-type]
+    def remote(self, url: str, found: Found | None = None) -> RemoteObject:
+        """The object to read: as ``found`` says (a glob source's own listing), else as a HEAD says now."""
+        return RemoteObject(self, found or self.head(url))  # type: ignore[arg-type]
 
     # -- reading and writing whole objects -----------------------------------------------------
 
