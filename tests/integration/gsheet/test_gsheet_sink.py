@@ -191,6 +191,33 @@ def test_a_write_applied_but_answered_500_is_not_sent_again(local_sheets, tmp_pa
     assert [r[0] for r in server.values("book", "people")[1:]] == list(range(1, 21))
 
 
+def test_a_write_whose_outcome_cannot_be_told_is_not_sent_again():
+    import httplib2
+    from googleapiclient.errors import HttpError
+
+    from portl.connectors.gsheet.client import SheetsApi
+    from portl.connectors.gsheet.config import Config
+    from portl.errors import TerminalError, TransientError
+
+    api = SheetsApi(Config(type="gsheet", spreadsheet="book", sheet="people", api_key="k",
+                           endpoint="http://127.0.0.1:9"), ".", write=False)
+    api.sleep = lambda seconds: None
+    sent = []
+
+    class Lost:  # a write whose answer is lost: a 500 after Google may have applied it
+        def execute(self, num_retries):
+            sent.append(1)
+            raise HttpError(httplib2.Response({"status": 500}), b'{"error": {"message": "backend error"}}')
+
+    def landed():
+        raise TransientError("reading the checkpoints of spreadsheet book failed: connection refused")
+
+    with pytest.raises(TerminalError, match=r"writing to spreadsheet book failed \(500 .*\) and whether it was "
+                                            r"applied cannot be told .*; nothing is sent again: run again with --resume"):
+        api.call(Lost, "writing to", write=True, landed=landed)
+    assert sent == [1]
+
+
 def test_rows_past_the_spreadsheets_10_million_cells_are_rejected(local_sheets, tmp_path):
     server = local_sheets.server
     book = server.create("book", sheets={"Sheet1": []})

@@ -186,8 +186,11 @@ class SheetsApi:
                     status, retry_reason = 0, f"connection failed: {self._scrub(str(exc))}"
                 else:
                     raise
-            if write and status != 429 and landed is not None and self._landed(landed):
-                return None
+            if write and status != 429 and landed is not None:
+                if status == 0:  # a timeout or a dropped connection: let a request still in flight land first
+                    self.sleep(self.config.retry_wait)
+                if self._landed(landed, doing, retry_reason):
+                    return None
             if write and status != 429 and landed is None:
                 raise TransientError(f"{doing} {self.where} failed ({retry_reason}); it may or may not have been "
                                      "applied, so it is not sent again blindly") from None
@@ -221,11 +224,15 @@ class SheetsApi:
 
         return self.call(make, doing, write=True, landed=landed)
 
-    def _landed(self, landed: Callable[[], bool]) -> bool:
+    def _landed(self, landed: Callable[[], bool], doing: str, reason: str) -> bool:
+        """Whether a write that failed was applied all the same. When that cannot be told, the
+        write is not sent again (it could be applied twice): the run stops, and ``--resume``
+        reads the checkpoint tab, which says exactly what was applied."""
         try:
             return landed()
-        except (TransientError, TerminalError):
-            return False
+        except (TransientError, TerminalError) as exc:
+            raise TerminalError(f"{doing} {self.where} failed ({reason}) and whether it was applied cannot be told "
+                                f"({exc}); nothing is sent again: run again with --resume") from None
 
     def _scrub(self, text: str) -> str:
         """``text`` without the API key (the client puts it in request URLs, which errors quote)."""
