@@ -70,10 +70,10 @@ class MultiFileSource:
         if not files:
             return [Checkpoint("0", {"file": 0, "end_file": 0, "at": None}, 0, done=True)]
         if count <= 1:
-            return [_start("0", 0, len(files))]
+            return [self._start("0", 0, len(files))]
         if len(files) == 1:  # one large file: its own partitions (byte ranges, row groups)
             inner = self._source(0).partitions(count)
-            return [Checkpoint(cp.partition, {"file": 0, "end_file": 1, "at": cp.to_json()}, 0) for cp in inner]
+            return [Checkpoint(cp.partition, self._position(0, 1, cp.to_json()), 0) for cp in inner]
         groups = min(count, len(files))
         total = sum(f.size for f in files) or 1
         starts, before = [0], 0
@@ -84,7 +84,7 @@ class MultiFileSource:
             if len(starts) < groups and abs(before - target) <= abs(before + files[i + 1].size - target):
                 starts.append(i + 1)
         bounds = starts + [len(files)]
-        return [_start(str(k), bounds[k], bounds[k + 1]) for k in range(len(starts))]
+        return [self._start(str(k), bounds[k], bounds[k + 1]) for k in range(len(starts))]
 
     def read(self, batch_rows: int, start: Checkpoint | None = None) -> Iterator[Chunk]:
         return self._read(start, lambda source, inner: source.read(batch_rows, inner))
@@ -157,7 +157,7 @@ class MultiFileSource:
         pos = start.position
         index, end, rows = int(pos["file"]), int(pos["end_file"]), start.rows
         inner = Checkpoint.from_json(pos["at"]) if pos.get("at") else None
-        self._check_same_files(index, end, pos.get("name"))
+        self._check_same_files(index, end, pos.get("name"), pos.get("files"))
         while index < end:
             source = self._source(index)
             name = self.files[index].name
@@ -166,9 +166,9 @@ class MultiFileSource:
                 rows += chunk.rows_read
                 got = chunk.checkpoint
                 if got.done and not last:
-                    position = {"file": index + 1, "end_file": end, "at": None, "name": self.files[index + 1].name}
+                    position = self._position(index + 1, end, None)
                 else:
-                    position = {"file": index, "end_file": end, "at": got.to_json(), "name": name}
+                    position = self._position(index, end, got.to_json())
                 chunk.checkpoint = Checkpoint(start.partition, position, rows, got.done and last)
                 if chunk.verbatim is None and chunk.data.schema != self._schema:
                     chunk.data = self._conform(chunk.data, name)
@@ -201,13 +201,31 @@ class MultiFileSource:
         config = self.config.model_copy(update={"path": found.name})
         return self._open_file(config, self.base_dir, found)  # the listing's size and version, read as listed
 
-    def _check_same_files(self, index: int, end: int, name: str | None) -> None:
-        """A checkpoint names the file it stands in: the files found must still be those."""
-        if end > len(self.files) or (name is not None and index < len(self.files) and self.files[index].name != name):
-            raise SourceError(
-                f"{self.name} no longer finds the files the run being resumed read (it stood in {name}); "
-                "files were added, removed or renamed before it. Run the job again without --resume"
-            )
+    def _start(self, partition: str, first: int, end: int) -> Checkpoint:
+        return Checkpoint(partition, self._position(first, end, None), 0)
+
+    def _position(self, index: int, end: int, at: Any) -> dict[str, Any]:
+        """Where a partition stands: the file (its index and name), the end of its run of files,
+        the place inside the file, and how many files the glob found (checked on resume)."""
+        return {"file": index, "end_file": end, "at": at, "name": self.files[index].name, "files": len(self.files)}
+
+    def _check_same_files(self, index: int, end: int, name: str | None, count: int | None) -> None:
+        """A checkpoint names the file it stands in and how many files the glob found: on resume
+        the files found must still be those, or a partition would read other files than it did."""
+        found = len(self.files)
+        if name is not None and name not in {f.name for f in self.files}:
+            why = f"{name}, where the run being resumed stood, is gone (removed or renamed)"
+        elif name is not None and (index >= found or self.files[index].name != name):
+            why = f"a file before {name}, where the run being resumed stood, was added, removed or renamed"
+        elif count is not None and count != found:
+            why = (f"it found {counted(count, 'file')} and finds {found} now: a file was added or removed "
+                   f"(the run being resumed stood in {name})")
+        elif end > found:
+            why = f"it finds fewer files than the run being resumed read (that run stood in {name})"
+        else:
+            return
+        raise SourceError(f"{self.name} no longer finds the files the run being resumed read: {why}. "
+                          "Run the job again without --resume")
 
     def _check_schema(self, source: Any, name: str) -> None:
         schema = source.schema()
@@ -232,8 +250,3 @@ class MultiFileSource:
 
 
 _KINDS = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON lines", "parquet": "Parquet"}
-
-
-def _start(partition: str, first: int, end: int) -> Checkpoint:
-    return Checkpoint(partition, {"file": first, "end_file": end, "at": None}, 0)
-

@@ -183,3 +183,31 @@ def test_a_file_whose_name_holds_brackets_is_read_as_that_file(tmp_path):
     assert not isinstance(source, MultiFileSource)
     assert ids(source) == [1, 2]
     source.close()
+
+
+def test_resuming_a_partition_that_never_committed_after_a_file_was_added_is_refused(tmp_path):
+    for n in range(4):
+        write_csv(tmp_path, f"data/{n}.csv", n * 10 + 1, n * 10 + 10)
+    source = open_glob(tmp_path)
+    second = source.partitions(2)[1]  # files 2 and 3; nothing of it committed yet
+    source.close()
+    write_csv(tmp_path, "data/1b.csv", 100, 105)  # sorts before 2.csv: the run would read 1b and 2 instead
+    again = open_glob(tmp_path)
+    with pytest.raises(SourceError) as caught:
+        ids(again, second)
+    again.close()
+    assert "data/*.csv no longer finds the files" in str(caught.value)
+    assert f"a file before {os.path.join('data', '2.csv')}" in str(caught.value)
+
+
+def test_resuming_after_a_later_file_was_removed_is_refused_naming_the_counts(tmp_path):
+    for n in range(3):
+        write_csv(tmp_path, f"data/{n}.csv", n * 10 + 1, n * 10 + 10)
+    source = open_glob(tmp_path)
+    first = source.partitions(2)[0]
+    source.close()
+    os.remove(tmp_path / "data" / "2.csv")
+    again = open_glob(tmp_path)
+    with pytest.raises(SourceError, match=r"found 3 files and finds 2 now: a file was added or removed"):
+        ids(again, first)
+    again.close()
