@@ -153,3 +153,17 @@ def test_a_schema_and_table_named_in_lower_case_find_those_created_without_quote
         assert [r for c in src.read(10, None) for r in c.data.to_pylist()] == [{"ID": 7}]
     finally:
         src.close()
+
+
+def test_a_resumed_read_with_an_order_by_that_is_not_unique_skips_exactly_the_rows_loaded(snowflake_place):
+    snowflake_place.query('CREATE TABLE "tied" ("grp" NUMBER(10,0), "id" NUMBER(10,0))')
+    snowflake_place.query('INSERT INTO "tied" SELECT 1, seq4() + 1 FROM TABLE(GENERATOR(ROWCOUNT => 25))')
+    src = source(snowflake_place, table="tied", order_by=["grp"])  # every row ties on grp
+    try:
+        assert 'ORDER BY "grp", 1, 2' in src.statement(20, [])
+        first = list(src.read(10, None))[:2]
+        rest = list(src.read(10, Checkpoint("0", {"offset": 20}, 20)))
+    finally:
+        src.close()
+    seen = [r["id"] for c in first + rest for r in c.data.to_pylist()]
+    assert sorted(seen) == list(range(1, 26)) and len(seen) == 25

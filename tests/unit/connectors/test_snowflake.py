@@ -33,6 +33,12 @@ def test_the_password_is_never_shown_but_reaches_the_driver():
     assert c.describe() == "snowflake acme-eu.snowflakecomputing.com/DW.PUBLIC people"
 
 
+def test_sessions_work_in_utc_whatever_timezone_the_job_sets():
+    kwargs = config(table="people", session_parameters={"TIMEZONE": "Europe/Paris", "QUERY_TAG": "nightly"}) \
+        .connect_kwargs("/jobs")
+    assert kwargs["session_parameters"] == {"TIMEZONE": "UTC", "QUERY_TAG": "nightly"}
+
+
 def test_a_table_and_a_query_together_are_refused():
     with pytest.raises(ValidationError, match="give only one of table, tables and query"):
         config(table="people", query="SELECT 1")

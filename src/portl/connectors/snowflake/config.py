@@ -72,7 +72,7 @@ class Config(ServerConfig):
         kwargs: dict[str, Any] = {
             "account": self.account, "user": self.user, "database": self.database, "schema": self.schema_,
             "login_timeout": self.login_timeout, "application": "portl",
-            "session_parameters": {"TIMEZONE": "UTC", **self.session_parameters},
+            "session_parameters": {**self.session_parameters, "TIMEZONE": "UTC"},
         }
         for key in ("host", "port", "protocol", "warehouse", "role", "authenticator", "network_timeout"):
             value = getattr(self, key)

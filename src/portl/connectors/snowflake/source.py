@@ -96,10 +96,10 @@ class SnowflakeSource(CursorReads):
     def statement(self, offset: int, params: list[Any]) -> str:
         """The SELECT a read runs, from row ``offset`` of its order on."""
         where = f" WHERE {self._window(params)}" if self.window is not None else ""
-        if self.config.order_by:
-            order = ", ".join(quote_ident(c) for c in self.config.order_by)
-        else:
-            order = ", ".join(str(i + 1) for i in range(len(self._schema)))
+        # Every column follows the order asked for, so that rows which tie on it still come in one
+        # order: a resumed read skips by count, and must skip exactly the rows it loaded.
+        every = [str(i + 1) for i in range(len(self._schema))]
+        order = ", ".join([quote_ident(c) for c in self.config.order_by or []] + every)
         skip = f" LIMIT NULL OFFSET {int(offset)}" if offset else ""
         return f"SELECT * FROM ({self.base}){where} ORDER BY {order}{skip}"
 
