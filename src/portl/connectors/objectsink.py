@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -145,6 +146,8 @@ class ObjectTextSink(SidecarCheckpoints):
             self._buffer = bytearray(_gzip(header) if self.compressed and header else header)
             self._side = {"run_id": None, "mode": spec.mode.value, "upload_id": None, "parts": [], "tail": 0,
                           "partitions": {}}
+        side = self._side
+        self._remove_old_tails(self._tail_url(len(side["parts"])) if side.get("tail") else None)
         self._prepared = True
 
     @contextmanager
@@ -193,9 +196,8 @@ class ObjectTextSink(SidecarCheckpoints):
         else:
             self.store.delete(self.sidecar_url)
             self.store.put(self.url, bytes(self._buffer))
-        if side.get("tail"):
-            self.store.delete(self._tail_url(len(side.get("parts", []))))
         self._buffer, self._side, self._prepared = bytearray(), None, False
+        self._remove_old_tails(None)  # the object is complete: no tail is needed any more
 
     def close(self) -> None:
         """Nothing to release: an unfinished upload stays for ``--resume`` (or the next run aborts it)."""
@@ -230,8 +232,22 @@ class ObjectTextSink(SidecarCheckpoints):
                 "partitions": {**side.get("partitions", {}), **waiting}}
         self.store.put(self.sidecar_url, json.dumps(side).encode("utf-8"))
         self._side, self._waiting = side, {}
+        # The transaction has landed with the sidecar: deleting the tail it no longer names is
+        # cleanup, and a failure of it must not undo the commit (the next finish or prepare retries).
         if before.get("tail") and len(before["parts"]) != len(parts):
-            self.store.delete(self._tail_url(len(before["parts"])))
+            self._remove_old_tails(self._tail_url(len(parts)) if tail else None)
+
+    def _remove_old_tails(self, keep: str | None) -> None:
+        """Delete every tail object of this key but ``keep`` (the one the sidecar names). This is
+        cleanup after a commit or a completion has landed: a failure leaves the tails for the next
+        finish or prepare, and never fails or undoes the run."""
+        own = re.compile(re.escape(self.url) + r"\.\d+" + re.escape(TAIL_SUFFIX))
+        try:
+            for url in self.store.keys_after(self.url + "."):
+                if url != keep and own.fullmatch(url):
+                    self.store.delete(url)
+        except Exception:  # noqa: BLE001 - what is left is harmless, and removed next time
+            pass
 
     def _tail_url(self, parts: int) -> str:
         """Where the bytes after the first ``parts`` parts are kept (``<key>.<parts>.portl-tail``)."""

@@ -138,3 +138,31 @@ def test_writing_to_a_missing_bucket_names_it(tmp_path, s3_bucket):
     job = write_job(tmp_path, "{type: csv, path: in.csv}", "{type: csv, path: 's3://portl-no-such-bucket/o.csv'}")
     with pytest.raises(TerminalError, match="cannot write s3://portl-no-such-bucket/o.csv: bucket 'portl-no-such-bucket' does not exist"):
         run_job(job, tmp_path / "state")
+
+
+def test_a_failed_delete_of_the_old_tail_after_a_commit_neither_fails_nor_undoes_it(tmp_path, s3_bucket, small_parts):
+    from botocore.exceptions import ClientError
+
+    from portl.connectors import csv as csv_connector
+    from portl.connectors.objectstore import store_for
+
+    wide_people(tmp_path, 120_000)
+    url = s3_bucket.url("people.csv")
+    job = write_job(tmp_path, "{type: csv, path: in.csv}", f"{{type: csv, path: '{url}'}}", body="batch: {size: 30000}\n")
+    refused = []
+
+    def refuse_the_first_tail_delete(params, **_):  # S3 answers the first delete of a tail with an error
+        if params["Key"].endswith(".portl-tail") and not refused:
+            refused.append(params["Key"])
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "try again"}}, "DeleteObject")
+
+    events = store_for(csv_connector.Config(type="csv", path=url)).client.meta.events
+    events.register("before-parameter-build.s3.DeleteObject", refuse_the_first_tail_delete)
+    try:
+        report = run_job(job, tmp_path / "state")
+    finally:
+        events.unregister("before-parameter-build.s3.DeleteObject", refuse_the_first_tail_delete)
+    assert refused == ["people.csv.0.portl-tail"]
+    assert (report.counts.read, report.counts.inserted) == (120_000, 120_000)
+    assert csv_ids(s3_bucket.get("people.csv")) == list(range(1, 120_001))
+    assert s3_bucket.keys() == ["people.csv"] and s3_bucket.uploads() == []  # the tail left over is gone too

@@ -150,6 +150,16 @@ class S3Store:
         except Exception as exc:
             raise self.error(exc, bucket, key, action) from exc
 
+    def keys_after(self, url: str) -> list[str]:
+        """The URLs of every object whose key begins with the key of ``url`` (a writer's own
+        leftovers next to its object)."""
+        bucket, prefix = split_url(url)
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            return [f"{SCHEME}{bucket}/{item['Key']}" for page in pages for item in page.get("Contents", [])]
+        except Exception as exc:
+            raise self.error(exc, bucket, prefix, "list the objects of") from exc
+
     def uploads(self, url: str) -> list[str]:
         """Ids of the unfinished multipart uploads of exactly this object."""
         bucket, key = split_url(url)
