@@ -90,8 +90,9 @@ class MultiFileSource:
         return self._read(start, lambda source, inner: source.read(batch_rows, inner))
 
     def raw_rows(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
-        """The original text of rows of ``chunk``, from the file it came from."""
-        source = self._open_sources.get(getattr(chunk, "_portl_file", -1))
+        """The original text of rows of ``chunk``, from the file it came from (the chunk keeps that
+        file's source: the engine reads ahead, so the file may be released by now)."""
+        source = getattr(chunk, "_portl_source", None)
         raw_rows = getattr(source, "raw_rows", None)
         return raw_rows(chunk, indexes) if raw_rows is not None else {}
 
@@ -114,10 +115,10 @@ class MultiFileSource:
         return self._read(start, lambda source, inner: source.read_verbatim(batch_rows, inner, request))
 
     def parse_verbatim(self, chunk: Chunk) -> Chunk:
-        index = chunk._portl_file  # type: ignore[attr-defined]
-        again = self._open_sources[index].parse_verbatim(chunk)
+        source = chunk._portl_source  # type: ignore[attr-defined]
+        again = source.parse_verbatim(chunk)
         again.checkpoint = chunk.checkpoint
-        again._portl_file = index  # type: ignore[attr-defined]
+        again._portl_source = source  # type: ignore[attr-defined]
         return again
 
     # -- incremental: only new or changed files ------------------------------------------------
@@ -172,7 +173,7 @@ class MultiFileSource:
                 chunk.checkpoint = Checkpoint(start.partition, position, rows, got.done and last)
                 if chunk.verbatim is None and chunk.data.schema != self._schema:
                     chunk.data = self._conform(chunk.data, name)
-                chunk._portl_file = index  # type: ignore[attr-defined]
+                chunk._portl_source = source  # type: ignore[attr-defined]
                 yield chunk
             inner = None
             self._release(index)

@@ -211,3 +211,16 @@ def test_resuming_after_a_later_file_was_removed_is_refused_naming_the_counts(tm
     with pytest.raises(SourceError, match=r"found 3 files and finds 2 now: a file was added or removed"):
         ids(again, first)
     again.close()
+
+
+def test_rows_of_a_file_already_read_past_can_still_be_quoted_and_parsed_again(tmp_path):
+    from portl.connectors.base import VerbatimRequest
+
+    write_csv(tmp_path, "data/a.csv", 1, 3)
+    write_csv(tmp_path, "data/b.csv", 4, 6)
+    source = open_glob(tmp_path)
+    chunks = list(source.read(100, None))  # read ahead past a.csv: its source is released
+    assert source.raw_rows(chunks[0], [0, 2]) == {0: "1,n1", 2: "3,n3"}
+    verbatim = list(source.read_verbatim(100, None, VerbatimRequest()))
+    assert [r["id"] for r in source.parse_verbatim(verbatim[0]).data.to_pylist()] == ["1", "2", "3"]
+    source.close()
