@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from portl.connectors.mysql.client import column_and_row, errno_of, execute
-from portl.connectors.mysql.columns import hexed, value_bytes
+from portl.connectors.hextext import hexed, value_bytes
 from portl.connectors.mysql.refusals import refusal
 from portl.connectors.mysql.dialect import quote
 from portl.connectors.sql.params import text_columns_for_db

@@ -16,6 +16,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from portl.connectors.hextext import hexed
 from portl.types import decimal_text, logical_of, uuid_text
 
 NULL = "\\N"
@@ -75,7 +76,7 @@ def _text(column: pa.Array, field: pa.Field, null: str) -> pa.Array:
         if t.tz is not None:  # Arrow writes "...Z" for an instant: Snowflake reads "+00:00"
             text = pc.replace_substring_regex(text, "Z$", "+00:00")
     elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-        text = _hex(column)
+        text = hexed(column)
     else:
         text = pc.cast(column, pa.string())
     return pc.fill_null(text, null) if column.null_count else text
@@ -86,9 +87,3 @@ def _floats(column: pa.Array) -> pa.Array:
     text = pc.cast(column.cast(pa.float64()), pa.string())
     text = pc.replace_substring_regex(text, "^nan$", "NaN")
     return text
-
-
-def _hex(column: pa.Array) -> pa.Array:
-    """Bytes as hexadecimal text (Arrow has no hex kernel: one Python call per value)."""
-    values = column.cast(pa.binary()).to_pylist()
-    return pa.array([None if v is None else v.hex() for v in values], pa.string())
