@@ -133,7 +133,7 @@ def test_a_bulk_request_answered_429_is_sent_again(tmp_path, cluster):
     assert len(cluster.documents("people")) == 10
 
 
-def test_a_crash_then_resume_overwrites_the_batch_sent_again_and_adds_no_copy(tmp_path, cluster, crash_hook):
+def test_a_crash_then_resume_loads_the_batches_after_the_last_checkpoint_once(tmp_path, cluster, crash_hook):
     write_people(tmp_path, [(i, f"n{i}", "c") for i in range(1, 201)])
     body = ("name: people\nsource: {type: csv, path: in.csv}\nbatch: {size: 50}\n" + destination(cluster) + PEOPLE
             + crash_hook.yaml)

@@ -17,8 +17,9 @@ the write is still reported, but the batch's other documents are then written).
 
 Documents the cluster refuses one by one (a value its mapping cannot parse, a key already there
 for ``create``) go to the reject file with the cluster's reason: the engine writes the batch
-again in parts (:mod:`portl.engine.isolate`); each part is answered from what the first bulk
-request already did for its rows, so the batch goes over the wire once.
+again in parts (:mod:`portl.engine.isolate`); within one transaction each part is answered from
+what the first bulk request already did for its rows, and a row sent again (in a new transaction)
+lands on the same document id, so nothing is copied.
 
 ``mode: replace`` loads a new index (``<index>-portl-a`` or ``-b``, whichever the alias does not
 point to) and, when the run finishes, points the alias ``<index>`` at it in one atomic
@@ -292,7 +293,10 @@ class ElasticsearchSink:
     def _id(self, doc: dict[str, Any], tx: Bulk, position: int) -> str | None:
         if self._key:
             return typemap.key_text([doc.get(k) for k in self._key])
-        if tx.places is not None and tx.run_id is not None and position < len(tx.places):
+        if tx.places is not None and tx.run_id is not None:
+            if position >= len(tx.places):  # a document the cluster named would be copied on a resend
+                raise TerminalError(f"writing into {self.config.type} index {self.target}: row {position + 1} of the "
+                                    f"batch has no place in the source ({len(tx.places)} places given)")
             return f"{tx.run_id}.{tx.partition}.{tx.places[position]}"
         return None  # written outside a run: the cluster names it
 
