@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from portl.connectors.base import ConflictStrategy, WriteMode
 from portl.connectors.registry import config_models
 from portl.secrets import Secret
+from portl.spec.quality import Check, distinct_names
 from portl.types import LogicalType, parse_type
 
 
@@ -327,6 +328,16 @@ class Rejects(Model):
     path: str | None = Field(None, description="Reject file (CSV), relative to the job file. Default: <job name>.rejects.csv beside the job file.")
 
 
+class Reports(Model):
+    """Where a run with ``quality:`` checks writes its reports. ``{job}`` and ``{run_id}`` in a path
+    are replaced; paths are relative to the job file. Every report is also kept in the ledger, for
+    ``portl report RUN``."""
+
+    json_: str | None = Field(None, alias="json", description="The report as JSON.")
+    junit: str | None = Field(None, description="The report as JUnit XML: one test case per check, for CI.")
+    html: str | None = Field(None, description="The report as one self-contained HTML page with charts.")
+
+
 class DatabaseCopy(Model):
     """How a whole-database copy (a source with ``tables``) names and treats what it creates."""
 
@@ -355,6 +366,13 @@ class JobBase(Model):
     rejects: Rejects = Field(default_factory=Rejects)
     service: Service = Field(default_factory=Service, description="What the job asks of the Portl service: its record log.")
     copy_: DatabaseCopy = Field(default_factory=DatabaseCopy, alias="copy", description="Whole-database copies: identifier policy and what to do about tables that exist.")
+    quality: list[Check] = Field(default_factory=list, description="Data-quality checks computed during the load; a critical failure fails the run (see docs/quality.md).")
+    reports: Reports = Field(default_factory=Reports, description="Where the quality reports are written (JSON, JUnit XML, HTML).")
+
+    @field_validator("quality")
+    @classmethod
+    def _distinct_checks(cls, value: list[Any]) -> list[Any]:
+        return distinct_names(value)
 
     @model_validator(mode="after")
     def _mode_and_conflict(self) -> JobBase:
