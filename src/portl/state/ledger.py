@@ -48,10 +48,27 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     updated_at REAL NOT NULL,
     PRIMARY KEY (run_id, partition)
 );
+CREATE TABLE IF NOT EXISTS quality_reports (
+    run_id TEXT PRIMARY KEY REFERENCES runs (id),
+    report TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quality_history (
+    job TEXT NOT NULL,
+    job_path TEXT NOT NULL,
+    series TEXT NOT NULL,
+    key TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (job, job_path, series, key)
+);
 """
 
 #: Statuses a run can be in. ``running`` after a crash means the process died mid-run.
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED, REJECT_LIMIT = "running", "succeeded", "failed", "interrupted", "reject_limit"
+#: A run whose rows were loaded (batches committed as they went) but whose critical quality checks failed.
+FAILED_CHECKS = "failed_checks"
 FINISHED = {SUCCEEDED}
 
 STATE_FILE = "state.db"
@@ -260,6 +277,43 @@ class Ledger:
             ):
                 record.checkpoints[partition] = {"checkpoint": json.loads(checkpoint), "state": json.loads(state)}
         return record
+
+    # --- quality: reports and the counts anomaly checks compare with ------------------------------
+
+    def save_report(self, run_id: str, report: dict[str, Any]) -> None:
+        """Keep a run's quality report (``portl report RUN`` renders it again)."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO quality_reports (run_id, report, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET report = excluded.report, created_at = excluded.created_at",
+                (run_id, json.dumps(report, default=str), time.time()))
+
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        """The quality report a run kept, or None."""
+        row = self._conn.execute("SELECT report FROM quality_reports WHERE run_id = ?", (run_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def history(self, job: str, job_path: str, series: str) -> dict[str, int]:
+        """Counts earlier runs of a job recorded for ``series`` (``rows_per_date:day``), by key."""
+        rows = self._conn.execute("SELECT key, count FROM quality_history WHERE job = ? AND job_path = ? AND series = ?",
+                                  (job, job_path, series)).fetchall()
+        return {key: count for key, count in rows}
+
+    def record_history(self, job: str, job_path: str, series: str, counts: dict[str, int], run_id: str) -> None:
+        """Record a finished run's counts for ``series``; a key seen again takes the newer count."""
+        now = time.time()
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(
+                    "INSERT INTO quality_history (job, job_path, series, key, count, run_id, recorded_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job, job_path, series, key) DO UPDATE SET "
+                    "count = excluded.count, run_id = excluded.run_id, recorded_at = excluded.recorded_at",
+                    [(job, job_path, series, key, int(n), run_id, now) for key, n in counts.items()])
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def close(self) -> None:
         self._conn.close()
