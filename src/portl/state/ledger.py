@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS quality_history (
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED, REJECT_LIMIT = "running", "succeeded", "failed", "interrupted", "reject_limit"
 #: A run whose rows were loaded (batches committed as they went) but whose critical quality checks failed.
 FAILED_CHECKS = "failed_checks"
-FINISHED = {SUCCEEDED}
+FINISHED = {SUCCEEDED, FAILED_CHECKS}
 
 STATE_FILE = "state.db"
 KILLED = ("the process running it ended without recording an outcome (killed, or the machine stopped). Its counts are "
