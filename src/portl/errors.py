@@ -21,6 +21,7 @@ meets them (``raise SourceError(...) from exc``), so the CLI never has to show a
     ├── StepError                   a step of a flow failed (template, statement or call); .step_id, .idx
     ├── ValidationFailed            a ``validation:`` check failed (schema, row count)
     ├── RejectLimitExceeded         more rejected rows than ``validation.max_rejects`` (exit 3)
+    ├── ChecksFailed                a critical ``quality:`` check failed (exit 4); .report
     ├── ResumeError                 --resume / --restart misuse, or an interrupted run is in the way
     ├── ServiceError                the service's state database is unreachable; an unknown tenant or key
     │   └── KeyRefused              an API key that is malformed, unknown or revoked
@@ -36,6 +37,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_REJECT_LIMIT = 3
+EXIT_CHECKS = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -193,6 +195,19 @@ class RejectLimitExceeded(PortlError):
     """More rows were rejected than ``validation.max_rejects`` allows."""
 
     exit_code = EXIT_REJECT_LIMIT
+
+
+class ChecksFailed(PortlError):
+    """A critical data-quality check failed (or could not run). ``report`` is the
+    :class:`~portl.quality.results.QualityReport`; ``loaded`` says whether the run's rows stay
+    loaded (batches committed as they went) or were rolled back (``transaction: job``)."""
+
+    exit_code = EXIT_CHECKS
+
+    def __init__(self, message: str, report: Any = None, loaded: bool = False):
+        super().__init__(message)
+        self.quality = report
+        self.loaded = loaded
 
 
 class ResumeError(PortlError):

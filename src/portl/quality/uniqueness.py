@@ -1,0 +1,159 @@
+"""Exact uniqueness of a key over the whole input, in bounded memory.
+
+Keys are kept in memory, with the record number of each row, until they pass ``memory_bytes``;
+then every row goes to one of ``buckets`` files on disk (Arrow IPC), chosen by its key's hash
+(:mod:`portl.quality.hashing`), so that equal keys always share a bucket. At the end each bucket
+is read alone and grouped by the key: a key found more than once is a duplicate, found exactly (no
+hash collision can make one up). Memory is the in-memory limit or one bucket, whichever is
+larger: with 256 buckets, 100 GB of input with an 8-byte key spills about 2 GB of keys, 8 MB a
+bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from portl.quality.hashing import hash_columns
+
+RECORD = "__portl_record"
+
+
+@dataclass
+class Duplicates:
+    """What the check found: how many keys occur more than once, the rows they take, examples."""
+
+    keys: int = 0
+    rows: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    spilled_bytes: int = 0
+
+
+class KeyIndex:
+    """Collects a key's values (and record numbers) from batches, then finds the duplicates."""
+
+    def __init__(self, columns: list[str], memory_bytes: int = 64 << 20, buckets: int = 256,
+                 temp_dir: str | None = None, examples: int = 20):
+        self.columns = list(columns)
+        self.memory_bytes = memory_bytes
+        self.buckets = buckets
+        self.temp_dir = temp_dir
+        self.examples = examples
+        self._held: list[pa.RecordBatch] = []
+        self._held_bytes = 0
+        self._folder: str | None = None
+        self._writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+        self._files: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self.spilled_bytes = 0
+
+    def add(self, batch: pa.RecordBatch, records: pa.Array) -> None:
+        """Add the key columns of ``batch``; ``records`` numbers its rows in the source (for examples)."""
+        if not batch.num_rows:
+            return
+        part = pa.RecordBatch.from_arrays([batch.column(c) for c in self.columns] + [records.cast(pa.int64())],
+                                          names=self.columns + [RECORD])
+        with self._lock:
+            self._held.append(part)
+            self._held_bytes += part.nbytes
+            if self._held_bytes > self.memory_bytes:
+                self._spill()
+
+    def _spill(self) -> None:
+        table = pa.Table.from_batches(self._held).combine_chunks()
+        self._held, self._held_bytes = [], 0
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="portl-unique-", dir=self.temp_dir)
+        bucket = hash_columns([table.column(c) for c in self.columns]) % np.uint64(self.buckets)
+        order = np.argsort(bucket, kind="stable")
+        sorted_buckets = bucket[order]
+        table = table.take(pa.array(order))
+        bounds = np.flatnonzero(np.diff(sorted_buckets)) + 1
+        starts = np.concatenate([[0], bounds])
+        stops = np.concatenate([bounds, [len(order)]])
+        for start, stop in zip(starts.tolist(), stops.tolist()):
+            number = int(sorted_buckets[start])
+            writer = self._writers.get(number)
+            if writer is None:
+                sink = open(os.path.join(self._folder, f"{number:04d}.arrow"), "wb")
+                self._files[number] = sink
+                writer = pa.ipc.new_stream(sink, table.schema)
+                self._writers[number] = writer
+            piece = table.slice(start, stop - start)
+            writer.write_table(piece)
+            self.spilled_bytes += piece.nbytes
+
+    def duplicates(self) -> Duplicates:
+        """Every key found more than once (NULL keys are not compared, as in SQL UNIQUE)."""
+        found = Duplicates()
+        try:
+            if self._folder is None:
+                table = pa.Table.from_batches(self._held) if self._held else None
+                if table is not None:
+                    self._judge(table, found)
+            else:
+                if self._held:
+                    self._spill()
+                for writer in self._writers.values():
+                    writer.close()
+                for sink in self._files.values():
+                    sink.close()
+                for number in sorted(self._writers):
+                    with pa.memory_map(os.path.join(self._folder, f"{number:04d}.arrow")) as source:
+                        self._judge(pa.ipc.open_stream(source).read_all(), found)
+            found.spilled_bytes = self.spilled_bytes
+            return found
+        finally:
+            self.close()
+
+    def _judge(self, table: pa.Table, found: Duplicates) -> None:
+        for column in self.columns:
+            if table.column(column).null_count:
+                table = table.filter(pc.is_valid(table.column(column)))
+        if not table.num_rows:
+            return
+        grouped = table.group_by(self.columns).aggregate([(RECORD, "count"), (RECORD, "min")])
+        counts = grouped.column(f"{RECORD}_count")
+        repeated = grouped.filter(pc.greater(counts, 1))
+        if not repeated.num_rows:
+            return
+        found.keys += repeated.num_rows
+        found.rows += pc.sum(repeated.column(f"{RECORD}_count")).as_py()
+        room = self.examples - len(found.examples)
+        if room <= 0:
+            return
+        shown = repeated.sort_by(f"{RECORD}_min").slice(0, room)
+        for row in shown.to_pylist():
+            key = [row[c] for c in self.columns]
+            mask = None
+            for c, value in zip(self.columns, key):
+                eq = pc.equal(table.column(c), pa.scalar(value, table.schema.field(c).type))
+                mask = eq if mask is None else pc.and_(mask, eq)
+            records = sorted(table.filter(mask).column(RECORD).to_pylist())[:10]
+            found.examples.append({"key": [_plain(v) for v in key], "count": row[f"{RECORD}_count"],
+                                   "records": records})
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            try:
+                writer.close()
+            except Exception:  # already closed after judging
+                pass
+        for sink in self._files.values():
+            sink.close()
+        self._writers, self._files, self._held = {}, {}, []
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
