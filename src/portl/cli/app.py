@@ -16,6 +16,8 @@ from portl.cli.files import files_app
 from portl.cli.init import init_command
 from portl.cli.outbox import outbox_app
 from portl.cli.output import Format, configure, err, out, print_json
+from portl.cli.reports import report_command
+from portl.cli.runcommands import logs_command, stop_command
 from portl.cli.service import keys_app, serve, service_app, tenants_app, worker
 from portl.cli.signals import StopOnSignals
 from portl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PortlError
@@ -37,8 +39,11 @@ app.command("serve")(serve)
 app.command("worker")(worker)
 app.command("init")(init_command)
 app.command("submit")(submit)
+app.command("report")(report_command)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(files_app, name="files")
+app.command("logs")(logs_command)
+app.command("stop")(stop_command)
 
 JobFile = Annotated[str, typer.Argument(help="The job file (YAML), or - to read it from standard input.", metavar="JOB_FILE")]
 JobName = Annotated[Optional[str], typer.Option("--job", "-j", help="Which job, when the file holds several.", metavar="NAME")]
@@ -87,6 +92,7 @@ def run(
     format: OutputFormat = Format.text,
     log_format: Annotated[Format, typer.Option("--log-format", help="json: also every event, one JSON line each, before the summary (implies --format json).", case_sensitive=False)] = Format.text,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the progress bar (on a terminal).")] = True,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background, in a process that outlives the terminal: print the run id once the run is recorded and return (its log: `portl logs RUN`; `portl stop RUN` stops it).")] = False,
     connections: Connections = None,
     state_dir: StateDir = None,
     rows: Rows = None,
@@ -102,7 +108,17 @@ def run(
     --resume; a second signal rolls back the batch in flight). A flow: 1 a step failed (its
     transaction rolled back), 2 also when --dry-run finds errors, 130 rolled back. With --all, the
     exit code of the first job that failed. The run ledger is kept in .portl beside the job file.
+    With --detach: 0 once the background run is recorded, or the exit code it failed with before.
     """
+    if detach:
+        from portl.cli.background import detach as in_background
+        from portl.cli.runcommands import child_args
+
+        configure(debug=debug, format=format, quiet=quiet, verbose=verbose)
+        in_background(child_args(job_file, job=job, resume=resume, restart=restart, full_refresh=full_refresh,
+                                 connections=connections, state_dir=state_dir, log_level=log_level, debug=debug),
+                      job_file, state_dir, dry_run=dry_run, all_jobs=all_jobs)
+        return
     events = log_format is Format.json
     configure(debug=debug, format=Format.json if events else format, quiet=quiet, verbose=verbose)
     if log_level not in ("debug", "info", "warning", "error"):
@@ -291,6 +307,7 @@ def runs_list(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.", min=1, metavar="N")] = 20,
     format: OutputFormat = Format.text,
     state_dir: StateDir = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh the table every second (rows, rows/s, status) until the runs listed as running have ended, or Ctrl-C. Not on a terminal: printed once.")] = False,
 ) -> None:
     """List recent runs: id, job, status, counts, duration."""
     if ctx.invoked_subcommand is not None:
@@ -301,6 +318,15 @@ def runs_list(
 
     ledger = _open_ledger(state_dir)
     try:
+        if watch and not output.settings.json:
+            from portl.cli.runswatch import watch as watch_runs
+
+            def fetch():
+                ledger.settle_stale()  # a watched run whose process died ends the watch too
+                return ledger.list(limit=limit, job=job)
+
+            watch_runs(out, fetch, ledger.path)
+            return
         runs = ledger.list(limit=limit, job=job)
         if output.settings.json:
             print_json([run_json(r) for r in runs])
