@@ -135,8 +135,9 @@ class TextFile:
             try:
                 stream.seek(offset)  # gzip: reads and discards up to the offset
             except (OSError, EOFError, zlib.error) as exc:
+                error = self._read_error(exc, stream)
                 stream.close()
-                raise self._read_error(exc) from exc
+                raise error from exc
         return stream
 
     def read_from(self, stream: BinaryIO) -> Callable[[int], bytes]:
@@ -146,7 +147,7 @@ class TextFile:
             try:
                 return stream.read(size)
             except (OSError, EOFError, zlib.error) as exc:
-                raise self._read_error(exc) from exc
+                raise self._read_error(exc, stream) from exc
 
         return read
 
@@ -159,9 +160,21 @@ class TextFile:
             _remove(self._temp)
             self._temp = None
 
-    def _read_error(self, exc: BaseException) -> SourceError:
+    def _read_error(self, exc: BaseException, stream: BinaryIO | None = None) -> SourceError:
         kind = "gzip file" if self.compressed else "file"
-        return SourceError(f"cannot read {kind} {self.name}: {exc}")
+        where = self._damage_place(stream) if self.compressed and stream is not None else ""
+        return SourceError(f"cannot read {kind} {self.name}{where}: {exc}")
+
+    def _damage_place(self, stream: BinaryIO) -> str:
+        """Where a gzip stream broke: the compressed offset reached (to within the decompressor's
+        read-ahead, 128 KiB) and the bytes of data it gave before; empty when they cannot be told."""
+        try:
+            compressed = stream.fileobj.tell()  # type: ignore[attr-defined]
+            data = stream.tell()
+            total = self.remote.size if self.remote is not None else os.path.getsize(self.path)
+        except (AttributeError, OSError, ValueError):
+            return ""
+        return f" at compressed byte {compressed:,} of {total:,} (after {data:,} bytes of data)"
 
     # -- encodings -----------------------------------------------------------------------------
 

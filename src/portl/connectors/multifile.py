@@ -8,8 +8,19 @@ block, where the last commit left off. Rejects name the file and its line.
 
 The first file fixes the schema; a later file whose columns differ is an error naming it (a JSON
 lines or Parquet file whose fields come in another order is read in the first file's order).
-Partitions: with several files, contiguous runs of files of about equal bytes; with one file,
-that file's own partitions (byte ranges of a CSV or JSON lines file, row groups of Parquet).
+
+Partitions (:mod:`portl.connectors.fileset_partitions`): with ``workers: 1``, one partition walking
+the files in order; with more, each file its own partition and a large plain file cut into byte
+ranges, largest first; with one file, that file's own partitions (byte ranges of a CSV or JSON
+lines file, row groups of Parquet). A checkpoint always has the same shape, so a run started with
+runs of whole files resumes as it was cut.
+
+A file that cannot be read (a damaged gzip member, other columns) fails its own partition with a
+:class:`FileUnreadable` naming it: the engine lets the other partitions load to their end, then
+the run fails with it, and ``--resume`` reads that file again from its last committed checkpoint.
+When several files are read, a chunk's ``size_bytes`` counts bytes of the files as stored (the
+compressed bytes of a gzip file), so that progress adds up to :meth:`estimate`'s bytes; a file's
+commits turn into ``file_finished`` news (:mod:`portl.connectors.fileset_progress`).
 
 As an :class:`~portl.connectors.base.IncrementalSource`, the mark is the files loaded so far with
 their size and version (ETag or modification time); a run restricted by it reads only the files
@@ -25,9 +36,30 @@ from typing import Any
 import pyarrow as pa
 
 from portl.connectors.base import Checkpoint, Chunk, Estimate, VerbatimOffer, VerbatimRequest
+from portl.connectors.fileset_partitions import cut_files, split_bytes
+from portl.connectors.fileset_progress import FileProgress, News
 from portl.connectors.objectstore import Found, find_files
 from portl.errors import SourceError, TerminalError
 from portl.plural import counted
+
+
+class FileUnreadable(SourceError):
+    """One file of a glob cannot be read (damaged, other columns). ``confined``: the engine's
+    executor lets the other partitions finish before the run fails with it; ``also`` holds the
+    failures of other files it met by then."""
+
+    confined = True
+
+    def __init__(self, message: str, file: str):
+        super().__init__(message)
+        self.file = file
+        self.also: list[BaseException] = []
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if not self.also:
+            return text
+        return f"{text}. {counted(len(self.also), 'other file')} failed too: " + "; ".join(str(e) for e in self.also)
 
 
 class MultiFileSource:
@@ -43,8 +75,9 @@ class MultiFileSource:
         self.files: list[Found] = list(self._all)
         self._first = self._open(self.files[0])
         self._schema = self._first.schema()
-        self._open_sources: dict[int, Any] = {}
+        self._open_sources: dict[int, list[Any]] = {}  # file index -> [source, partitions reading it]
         self._lock = threading.Lock()
+        self._progress = FileProgress([f.name for f in self.files])
         self.description += f" ({counted(len(self.files), 'file')})"
 
     @property
@@ -61,7 +94,7 @@ class MultiFileSource:
         first = self._first.estimate()
         if first.rows is None or not first.bytes:
             return Estimate(rows=None, bytes=total)
-        if len(self.files) == 1 and self.files[0].name == self._all[0].name:
+        if not self._estimates_stored_bytes():
             return first
         return Estimate(rows=round(first.rows * total / first.bytes), bytes=total, exact=False)
 
@@ -72,19 +105,17 @@ class MultiFileSource:
         if count <= 1:
             return [self._start("0", 0, len(files))]
         if len(files) == 1:  # one large file: its own partitions (byte ranges, row groups)
-            inner = self._source(0).partitions(count)
+            inner = self._acquire(0).partitions(count)
             return [Checkpoint(cp.partition, self._position(0, 1, cp.to_json()), 0) for cp in inner]
-        groups = min(count, len(files))
-        total = sum(f.size for f in files) or 1
-        starts, before = [0], 0
-        for i, found in enumerate(files[:-1]):
-            before += found.size
-            target = total * len(starts) / groups
-            # cut after this file when that lands nearer the target than cutting after the next
-            if len(starts) < groups and abs(before - target) <= abs(before + files[i + 1].size - target):
-                starts.append(i + 1)
-        bounds = starts + [len(files)]
-        return [self._start(str(k), bounds[k], bounds[k + 1]) for k in range(len(starts))]
+        parts = cut_files([f.size for f in files], self._ranges, split_bytes())
+        return [Checkpoint(p.name, self._position(p.file, p.file + 1, p.inner.to_json() if p.inner else None), 0)
+                for p in parts]
+
+    def loading(self, starts: list[Checkpoint]) -> Callable[[Checkpoint], News]:
+        """Told the partitions a run reads, answer what the engine calls with each checkpoint it
+        commits: the news that checkpoint makes, ``file_finished`` for each file it finishes."""
+        self._progress.expect(starts)
+        return self._progress.committed
 
     def read(self, batch_rows: int, start: Checkpoint | None = None) -> Iterator[Chunk]:
         return self._read(start, lambda source, inner: source.read(batch_rows, inner))
@@ -97,7 +128,7 @@ class MultiFileSource:
         return raw_rows(chunk, indexes) if raw_rows is not None else {}
 
     def close(self) -> None:
-        for source in self._open_sources.values():
+        for source, _ in self._open_sources.values():
             if source is not self._first:
                 source.close()
         self._open_sources.clear()
@@ -159,43 +190,108 @@ class MultiFileSource:
         index, end, rows = int(pos["file"]), int(pos["end_file"]), start.rows
         inner = Checkpoint.from_json(pos["at"]) if pos.get("at") else None
         self._check_same_files(index, end, pos.get("name"), pos.get("files"))
+        # a partition of one file only: the rows it committed before are that file's
+        earlier = rows if end - index == 1 else 0
         while index < end:
-            source = self._source(index)
-            name = self.files[index].name
+            found = self.files[index]
             last = index == end - 1
+            self._progress.began(index, earlier)
+            counted_rows = [rows]
+            try:
+                yield from self._read_file(index, inner, start, counted_rows, last, read_file)
+            except SourceError as exc:
+                raise FileUnreadable(
+                    f"{exc}. Put a good copy of {found.name} in its place (the same data: rows committed from it "
+                    "are not loaded again) and continue the run with --resume", found.name) from exc
+            rows, inner, earlier = counted_rows[0], None, 0
+            index += 1
+
+    def _read_file(self, index: int, inner: Checkpoint | None, start: Checkpoint, rows: list[int], last: bool,
+                   read_file: Callable[[Any, Checkpoint | None], Iterator[Chunk]]) -> Iterator[Chunk]:
+        """The chunks of file ``index`` from ``inner`` (its start when None), as chunks of the
+        partition ``start``; ``rows[0]``, the partition's rows so far, counts them as they go."""
+        found, end = self.files[index], int(start.position["end_file"])
+        source = self._acquire(index)
+        try:
+            # Progress in bytes as stored: the estimate adds up the files' sizes (of a gzip file, its
+            # compressed bytes), while the source counts the bytes it parsed.
+            stored = self._stored_ratio(source, found) if self._estimates_stored_bytes() else False
+            whole, reported = inner is None, 0
             for chunk in read_file(source, inner):
-                rows += chunk.rows_read
+                rows[0] += chunk.rows_read
                 got = chunk.checkpoint
                 if got.done and not last:
                     position = self._position(index + 1, end, None)
                 else:
                     position = self._position(index, end, got.to_json())
-                chunk.checkpoint = Checkpoint(start.partition, position, rows, got.done and last)
+                chunk.checkpoint = Checkpoint(start.partition, position, rows[0], got.done and last)
                 if chunk.verbatim is None and chunk.data.schema != self._schema:
-                    chunk.data = self._conform(chunk.data, name)
+                    chunk.data = self._conform(chunk.data, found.name)
+                if stored is not False:
+                    left = max(0, found.size - reported)
+                    if whole and got.done:  # the file's last chunk: what its stored bytes still lack
+                        chunk.size_bytes = left
+                    else:
+                        chunk.size_bytes = 0 if stored is None else min(round(chunk.size_bytes * stored), left)
+                    reported += chunk.size_bytes
                 chunk._portl_source = source  # type: ignore[attr-defined]
+                self._progress.read(index, chunk.rows_read)
                 yield chunk
-            inner = None
+        finally:
             self._release(index)
-            index += 1
 
-    def _source(self, index: int) -> Any:
-        with self._lock:  # partitions of one file read it in several threads, through one source
-            source = self._open_sources.get(index)
-            if source is None:
+    def _estimates_stored_bytes(self) -> bool:
+        """Whether :meth:`estimate` counts the files' stored bytes (else the one file's own estimate)."""
+        return not (len(self.files) == 1 and self.files[0].name == self._all[0].name)
+
+    def _stored_ratio(self, source: Any, found: Found) -> float | None:
+        """Stored bytes of a file per byte its source reads (1 for a plain file; None: unknown, as
+        for a compressed object whose data size is not told without reading it)."""
+        read = source.estimate().bytes
+        if not read or not found.size:
+            return None if found.size else 1.0
+        return 1.0 if read == found.size else found.size / read
+
+    def _acquire(self, index: int) -> Any:
+        """The source of file ``index``, opened by the first partition that reads it; partitions of
+        one file (its byte ranges) read it in several threads, through one source."""
+        with self._lock:
+            entry = self._open_sources.get(index)
+            if entry is None:
                 found = self.files[index]
                 source = self._first if found.name == self._all[0].name else self._open(found)
-                self._check_schema(source, found.name)
-                self._open_sources[index] = source
-            return source
+                try:
+                    self._check_schema(source, found.name)
+                except BaseException:
+                    if source is not self._first:
+                        source.close()
+                    raise
+                entry = self._open_sources[index] = [source, 0]
+            entry[1] += 1
+            return entry[0]
 
     def _release(self, index: int) -> None:
-        """Close a file read to its end; one file's source stays open for its other partitions."""
-        if len(self.files) == 1:
-            return
+        """Close a file once no partition reads it (one file alone stays open for its partitions)."""
         with self._lock:
-            source = self._open_sources.pop(index, None)
-        if source is not None and source is not self._first:
+            entry = self._open_sources.get(index)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] > 0 or len(self.files) == 1:
+                return
+            del self._open_sources[index]
+        if entry[0] is not self._first:
+            entry[0].close()
+
+    def _ranges(self, index: int, count: int) -> list[Checkpoint]:
+        """Up to ``count`` partitions of file ``index`` as its own source cuts them."""
+        found = self.files[index]
+        if found.name == self._all[0].name:
+            return self._first.partitions(count)
+        source = self._open(found)
+        try:
+            return source.partitions(count)
+        finally:
             source.close()
 
     def _open(self, found: Found) -> Any:

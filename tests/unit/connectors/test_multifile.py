@@ -51,13 +51,25 @@ def test_a_checkpoint_names_the_file_and_resumes_inside_it(tmp_path):
     source.close()
 
 
-def test_partitions_split_many_files_into_runs_of_whole_files(tmp_path):
+def test_partitions_of_many_files_are_one_file_each_largest_first(tmp_path):
     for n in range(4):
         write_csv(tmp_path, f"data/{n}.csv", n * 10 + 1, n * 10 + 10)
     source = open_glob(tmp_path)
     starts = source.partitions(2)
-    assert [(s.position["file"], s.position["end_file"]) for s in starts] == [(0, 2), (2, 4)]
+    # 0.csv holds the shortest ids, so the fewest bytes: it comes last
+    assert [(s.partition, s.position["file"], s.position["end_file"]) for s in starts] == \
+        [("1", 1, 2), ("2", 2, 3), ("3", 3, 4), ("0", 0, 1)]
     assert sorted(i for s in starts for i in ids(source, s)) == list(range(1, 41))
+    source.close()
+
+
+def test_with_one_worker_one_partition_walks_the_files_in_order(tmp_path):
+    for n in range(3):
+        write_csv(tmp_path, f"data/{n}.csv", n * 10 + 1, n * 10 + 10)
+    source = open_glob(tmp_path)
+    (only,) = source.partitions(1)
+    assert (only.position["file"], only.position["end_file"]) == (0, 3)
+    assert ids(source, only) == list(range(1, 31))
     source.close()
 
 
@@ -189,7 +201,7 @@ def test_resuming_a_partition_that_never_committed_after_a_file_was_added_is_ref
     for n in range(4):
         write_csv(tmp_path, f"data/{n}.csv", n * 10 + 1, n * 10 + 10)
     source = open_glob(tmp_path)
-    second = source.partitions(2)[1]  # files 2 and 3; nothing of it committed yet
+    second = next(s for s in source.partitions(2) if s.partition == "2")  # file 2; nothing of it committed yet
     source.close()
     write_csv(tmp_path, "data/1b.csv", 100, 105)  # sorts before 2.csv: the run would read 1b and 2 instead
     again = open_glob(tmp_path)
@@ -204,7 +216,7 @@ def test_resuming_after_a_later_file_was_removed_is_refused_naming_the_counts(tm
     for n in range(3):
         write_csv(tmp_path, f"data/{n}.csv", n * 10 + 1, n * 10 + 10)
     source = open_glob(tmp_path)
-    first = source.partitions(2)[0]
+    first = next(s for s in source.partitions(2) if s.partition == "0")
     source.close()
     os.remove(tmp_path / "data" / "2.csv")
     again = open_glob(tmp_path)

@@ -1,0 +1,81 @@
+"""How a glob of files is cut into partitions for a parallel load.
+
+Each file is its own partition, so that ``parallel.workers`` threads take files from one queue
+and a file of any size costs one thread only. A file that is large on its own (above
+:func:`split_bytes`, 256 MiB unless ``PORTL_SPLIT_BYTES`` says otherwise, and at least twice the
+average file of the set) is cut into byte ranges by its own source (``CsvSource.partitions``: range
+starts on record boundaries), when that source can cut it: a compressed file, or a CSV file with
+quoted fields spanning lines, stays whole. Ranges are about ``max(threshold, average file)`` bytes.
+
+Partitions come largest first: with more partitions than workers, the long ones start at once and
+the short ones fill the gaps at the end, instead of one large file starting last and running alone.
+A partition is named after its file's index in the sorted listing (``"3"``), and a range after the
+file and the range (``"3.1"``): the names do not depend on the number of workers, so a run resumed
+with other ``workers`` (or cut again from the destination's checkpoints) finds its partitions again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from portl.connectors.base import Checkpoint
+from portl.errors import ConfigError
+
+SPLIT_BYTES = 256 << 20
+SPLIT_VARIABLE = "PORTL_SPLIT_BYTES"
+
+
+def split_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """Files larger than this are cut into byte ranges (when also twice the average file):
+    ``PORTL_SPLIT_BYTES``, else 256 MiB."""
+    raw = (os.environ if environ is None else environ).get(SPLIT_VARIABLE, "").strip()
+    if not raw:
+        return SPLIT_BYTES
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{SPLIT_VARIABLE}={raw!r} is not a number of bytes: set it to a whole number "
+                          f"from 1 up, e.g. {SPLIT_BYTES} (256 MiB, the default)")
+    return value
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """One partition of a set of files: file ``file`` whole, or its byte range ``inner`` (the
+    file's own partition, as its source cut it). ``size`` orders the parts."""
+
+    name: str
+    file: int
+    size: int
+    inner: Checkpoint | None = None
+
+
+def cut_files(sizes: list[int], ranges: Callable[[int, int], list[Checkpoint]], threshold: int) -> list[FilePart]:
+    """The parts of files of ``sizes`` bytes, largest first. ``ranges(index, count)`` asks the
+    source of a large file for up to ``count`` partitions of it; one back means it stays whole."""
+    if not sizes:
+        return []
+    average = sum(sizes) / len(sizes)
+    piece = max(threshold, average)
+    parts: list[FilePart] = []
+    for index, size in enumerate(sizes):
+        inner = ranges(index, max(2, round(size / piece))) if size > threshold and size >= 2 * average else []
+        if len(inner) > 1:
+            parts += [FilePart(f"{index}.{k}", index, _range_bytes(cp, size, len(inner)), cp) for k, cp in enumerate(inner)]
+        else:
+            parts.append(FilePart(str(index), index, size))
+    parts.sort(key=lambda p: -p.size)  # a stable sort: parts of equal size stay in file order
+    return parts
+
+
+def _range_bytes(inner: Checkpoint, size: int, count: int) -> int:
+    """Bytes of a byte range (``offset`` up to ``end``, the file's end when None); a partition
+    of another kind (a Parquet row group) counts as an equal share of its file."""
+    offset, end = inner.position.get("offset"), inner.position.get("end")
+    if isinstance(offset, int):
+        return (end if isinstance(end, int) else size) - offset
+    return size // count
