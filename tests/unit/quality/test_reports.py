@@ -179,6 +179,16 @@ def test_html_shows_the_summary_first_then_details_then_charts_and_the_audit_tra
     assert "Failed checks" in summary and "20,950" in summary and "3.0 s" in summary
     assert "2 critical, 4 warning, 1 info" in summary
     assert "2 critical checks failed: the 20,934 rows loaded stay in public.orders" in summary
+    assert "<td>required value is missing</td><td class=\"num\">5</td>" in summary
+
+
+def test_html_keeps_the_rows_per_date_in_a_table_for_readers_without_javascript():
+    page = render_html(sample_report())
+    columns = page[page.index('id="columns"'):page.index('id="charts"')]
+
+    assert "<summary>Rows per date of order_date (19 dates)</summary>" in columns
+    assert "<td>2024-03-18</td><td class=\"num\">2,450</td>" in columns
+    assert "<td>2024-03-05</td>" not in columns  # a missing date has no row; the details list it
 
 
 def test_html_elements_are_balanced():

@@ -19,7 +19,7 @@ from typing import Any
 from portl.errors import PortlError
 from portl.quality.reports.charts import Chart, charts
 from portl.quality.reports.page import PAGE_SCRIPT, STYLE
-from portl.quality.reports.sections import check_details, column_table, counts_table, figure
+from portl.quality.reports.sections import check_details, column_table, counts_table, figure, rejects_table
 from portl.quality.reports.summary import STATUSES, by_severity, duration_s, duration_words, outcome_words
 from portl.quality.results import SEVERITIES, QualityReport
 
@@ -50,7 +50,7 @@ def render_html(report: QualityReport) -> str:
         _summary(report),
         _checks(report),
         check_details(report.results),
-        column_table(report.columns),
+        column_table(report.columns, report.per_date),
         _charts(drawn),
         _audit(report),
         "</main>",
@@ -92,7 +92,7 @@ def _contents(report: QualityReport, drawn: list[Chart]) -> str:
     links = [("summary", "Summary"), ("checks", "Checks")]
     if any(r.details for r in report.results):
         links.append(("details", "Details"))
-    if report.columns:
+    if report.columns or report.per_date:
         links.append(("columns", "Columns"))
     if drawn:
         links.append(("charts", "Charts"))
@@ -120,6 +120,7 @@ def _summary(report: QualityReport) -> str:
         parts.append(_severity_table(report))
     if report.counts:
         parts.append(counts_table(report.counts))
+    parts.append(rejects_table(report.rejects_by_reason))
     parts.append("</section>")
     return "\n".join(parts)
 

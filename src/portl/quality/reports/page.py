@@ -30,7 +30,8 @@ dl.facts div { display: flex; }
 table { border-collapse: collapse; width: 100%; }
 caption { text-align: left; color: var(--muted); font-size: .9rem; padding: .2rem 0; }
 th, td { text-align: left; vertical-align: top; padding: .35rem .5rem; border-bottom: 1px solid var(--line); }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
+details { margin: .4rem 0; } summary { cursor: pointer; }
 th { background: #f8f9fa; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .none { color: var(--muted); font-style: italic; }

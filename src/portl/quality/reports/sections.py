@@ -131,16 +131,32 @@ def check_details(results: list[CheckResult]) -> str:
             + "".join(articles) + "</section>")
 
 
-def column_table(columns: list[ColumnProfile]) -> str:
-    """The column profiles: type, rows, nulls (and their share), min, max, distinct values."""
-    if not columns:
+def column_table(columns: list[ColumnProfile], per_date: dict[str, dict[str, int]]) -> str:
+    """The column profiles (type, rows, nulls and their share, min, max, distinct values), then the
+    rows per date of each date column, folded: the chart shows them, the table keeps them readable
+    without JavaScript."""
+    if not columns and not per_date:
         return ""
-    rows = [[c.name, c.type, c.rows, c.nulls, f"{c.nulls / c.rows:.1%}" if c.rows else "", c.min, c.max, c.distinct]
-            for c in columns]
-    return ('<section id="columns" aria-labelledby="columns-title"><h2 id="columns-title">Column profiles</h2>'
-            + _table(["column", "type", "rows", "nulls", "null share", "min", "max", "distinct (estimate)"], rows,
-                     numeric={2, 3, 4, 7})
-            + "</section>")
+    parts = ['<section id="columns" aria-labelledby="columns-title"><h2 id="columns-title">Columns</h2>']
+    if columns:
+        rows = [[c.name, c.type, c.rows, c.nulls, f"{c.nulls / c.rows:.1%}" if c.rows else "", c.min, c.max,
+                 c.distinct] for c in columns]
+        parts.append(_table(["column", "type", "rows", "nulls", "null share", "min", "max", "distinct (estimate)"], rows,
+                            "Column profiles", numeric={2, 3, 4, 7}))
+    for column, counts in per_date.items():
+        rows = [[key, n] for key, n in sorted(counts.items())]
+        parts.append(f"<details><summary>Rows per date of {escape(column)} ({len(rows):,} dates)</summary>"
+                     + _table(["date", "rows"], rows, numeric={1}) + "</details>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def rejects_table(rejects_by_reason: dict[str, int]) -> str:
+    """Rejected rows by reason, most frequent first."""
+    if not rejects_by_reason:
+        return ""
+    rows = [[reason, n] for reason, n in sorted(rejects_by_reason.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return _table(["reason", "rejected rows"], rows, "Rejected rows by reason", numeric={1})
 
 
 def counts_table(counts: dict[str, Any]) -> str:
