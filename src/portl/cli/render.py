@@ -81,6 +81,11 @@ def render_plan(console: Console, plan: Any) -> None:
             for line in lines:
                 console.print(f"  {event}: {escape(line)}")
 
+    if getattr(plan, "checks", None):
+        console.print(f"\n[bold]Quality checks[/] ({len(plan.checks)}; a critical failure fails the run)")
+        for line in plan.checks:
+            console.print(f"  {escape(line)}")
+
     if plan.preview:
         first = "the first row" if len(plan.preview) == 1 else f"the first {len(plan.preview)} rows"
         console.print(f"\n[bold]Preview[/]: {first} as {plural(len(plan.preview), 'it')} would be written")
@@ -188,8 +193,28 @@ def render_report(console: Console | None, report: RunReport, json_out: bool = F
     console.print(table)
     if report.reject_path:
         console.print(f"rejected rows: {escape(report.reject_path)}")
+    if report.quality:
+        _render_quality(console, report)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+def _render_quality(console: Console, report: RunReport) -> None:
+    """The quality checks' outcome under the counts: how many passed, the gate, where the reports are."""
+    q = report.quality
+    s = q["summary"]
+    colour = "green" if q["status"] == "passed" else "red" if q["status"] == "failed_checks" else "yellow"
+    failed = s["failed"] + s["error"]
+    console.print(f"[bold]quality[/] [{colour}]{s['passed']} of {s['checks']} checks passed[/]"
+                  + (f", {failed} failed ({s['critical_failed']} critical)" if failed else "")
+                  + (f", {s['skipped']} skipped" if s.get("skipped") else "") + f": {escape(q['gate'])}")
+    for item in q["failed"]:
+        console.print(f"  [{'red' if item['severity'] == 'critical' else 'yellow'}]{item['severity']}[/] "
+                      f"{escape(item['name'])}: {escape(item['message'])}")
+    for fmt, path in q["reports"].items():
+        console.print(f"  {fmt} report: {escape(path)}")
+    if not q["reports"]:
+        console.print(f"  report: portl report {report.run_id} --format html -o report.html")
 
 
 def render_runs(console: Console, runs: list[RunRecord], where: str) -> None:
@@ -251,7 +276,7 @@ def run_json(r: RunRecord) -> dict[str, Any]:
             "checkpoints": {p: cp.get("checkpoint", cp) for p, cp in r.checkpoints.items()}}
 
 
-STATUS_WORDS = {"reject_limit": "stopped: too many rejects"}
+STATUS_WORDS = {"reject_limit": "stopped: too many rejects", "failed_checks": "failed its quality checks"}
 """How a run's status reads for people; ``--format json`` keeps the status itself."""
 
 

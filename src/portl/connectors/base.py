@@ -294,6 +294,37 @@ class PlacedSink(Protocol):
         ...
 
 
+@dataclass
+class QueryResult:
+    """What a read-only query gave: its column names, its first rows, and how many rows it had."""
+
+    columns: list[str]
+    rows: list[tuple]
+    total: int
+
+
+@runtime_checkable
+class QueryableSink(Protocol):
+    """A destination that answers SQL (quality checks: ``sql``, ``referential``, ``unique`` in the
+    destination). Queries run read-only: whatever they change is rolled back."""
+
+    dialect_name: str
+    """How the docs and messages name its SQL: ``PostgreSQL``, ``SQLite``..."""
+
+    def loaded_table(self) -> str:
+        """The table the run loads, quoted for this destination's SQL (``{table}`` in a check)."""
+        ...
+
+    def quote(self, name: str) -> str:
+        """An identifier (a column, or a table possibly qualified) quoted for this SQL."""
+        ...
+
+    def query(self, statement: str, tx: Any | None = None, limit: int = 20) -> QueryResult:
+        """Run ``statement`` (in ``tx``, the job's open transaction, when given, else on its own)
+        and roll back; keep at most ``limit`` rows. Raises TerminalError for SQL the destination refuses."""
+        ...
+
+
 @runtime_checkable
 class SavepointSink(Protocol):
     """A sink whose transactions can undo part of their work (``capabilities.savepoints``)."""

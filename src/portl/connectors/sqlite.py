@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from portl.connectors.base import (
     Capabilities, CheckDef, Checkpoint, Chunk, group_checkpoints, ColumnInfo, ConflictStrategy, Estimate, ForeignKeyDef, IndexDef, Reject,
-    TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
+    QueryResult, TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
 )
 from portl.connectors.closest import table_hint
 from portl.connectors.config import ConnectorConfig, Incremental, KeyRule, incremental_problem, resolve_path
@@ -629,6 +629,35 @@ class SqliteSink:
         """What the writes changed on the way, for the run report: NaN stored as NULL."""
         return [f"NaN values became NULL in column {name}: SQLite cannot hold NaN"
                 for name in sorted(self._nan_columns)]
+
+    # read-only queries (quality checks: QueryableSink)
+
+    dialect_name = "SQLite"
+
+    def loaded_table(self) -> str:
+        return DIALECT.table(self.table)
+
+    def quote(self, name: str) -> str:
+        return DIALECT.table(name)
+
+    def query(self, statement: str, tx: Any = None, limit: int = 20) -> QueryResult:
+        conn = self.conn
+        own = not conn.in_transaction
+        try:
+            conn.execute("BEGIN" if own else "SAVEPOINT portl_check")
+            try:
+                cur = conn.execute(statement)
+                if cur.description is None:
+                    return QueryResult([], [], 0)
+                rows = cur.fetchmany(limit)
+                total = len(rows) + sum(1 for _ in cur)
+                return QueryResult([d[0] for d in cur.description], [tuple(r) for r in rows], total)
+            finally:
+                conn.execute("ROLLBACK" if own else "ROLLBACK TO portl_check")
+                if not own:
+                    conn.execute("RELEASE portl_check")
+        except sqlite3.Error as exc:
+            raise TerminalError(f"{self.description} refused the query: {exc}") from exc
 
     def count_rows(self) -> int | None:
         if self.table_info() is None:

@@ -64,6 +64,8 @@ class RunReport:
     error: str | None = None
     earlier_rows: int = 0
     """Source rows the resumed run had committed before this process started (in ``counts``)."""
+    quality: dict[str, Any] | None = None
+    """With ``quality:`` checks: ``{"status", "summary", "failed": [{name, severity, message}], "reports": {format: path}}``."""
 
     @property
     def rows_moved(self) -> int:
@@ -79,4 +81,5 @@ class RunReport:
         return {"run_id": self.run_id, "job": self.job, "status": self.status, "counts": self.counts.to_json(),
                 "duration_s": round(self.duration_s, 3), "rows_per_s": round(self.rows_per_s, 1),
                 "rejects_file": self.reject_path, "resumed": self.resumed,
-                "already_finished": self.already_finished, "warnings": self.warnings, "error": self.error}
+                "already_finished": self.already_finished, "warnings": self.warnings, "error": self.error,
+                "quality": self.quality}

@@ -85,6 +85,8 @@ class Plan:
     verbatim_why_not: str = ""
     incremental: IncrementalPlan | None = None
     """The window an incremental source reads (see engine.incremental)."""
+    checks: list[str] = field(default_factory=list)
+    """The quality checks, one line each, as the plan shows them (see portl.quality)."""
 
     @property
     def name(self) -> str:
@@ -143,6 +145,7 @@ class Plan:
             "preview": [dataclasses.asdict(r) for r in self.preview],
             "rejects_file": self.reject_path,
             "hooks": self.hooks,
+            "checks": self.checks,
             "batch_size": self.job.job.batch.size,
             "workers": self.job.job.parallel.workers,
             "transaction": self.job.job.transaction,
@@ -236,6 +239,10 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int,
     errors, warnings = (check_schema(mapping, destination, spec) if job.validation.schema_ else ([], []))
     if key:
         errors += _unmapped_keys(loaded, key, [c.name for c in mapping.columns])
+    checks: list[str] = []
+    if job.quality:
+        checks, problems = _quality(loaded, mapping.schema, schema, sink)
+        errors += problems
     target = sink.plan(mapping.schema, spec) if not errors else TargetPlan(sink.description)
     hooks = {e: describe_hooks(job.hooks, e) for e in HOOK_EVENTS if getattr(job.hooks, e)}
     result = Plan(
@@ -243,6 +250,7 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int,
         destination=destination, mapping=mapping, spec=spec, target=target,
         reject_path=_reject_path(loaded), warnings=list(mapping.warnings) + warnings + list(target.notes),
         errors=errors, hooks=hooks, source_notes=list(getattr(source, "notes", []) or []), incremental=incremental,
+        checks=checks,
     )
     if not errors:
         used = {event for event in HOOK_EVENTS if getattr(job.hooks, event)}
@@ -263,6 +271,21 @@ def build_plan(loaded: LoadedJob, source: Source, sink: Sink, preview_rows: int,
         result.preview, seen = _preview(source, mapping, preview_rows)
         result.warnings += [w for w in seen if w not in result.warnings]
     return result
+
+
+def _quality(loaded: LoadedJob, mapped: pa.Schema, source_schema: pa.Schema, sink: Sink) -> tuple[list[str], list[str]]:
+    """The plan's lines for the quality checks, and the problems of checks that cannot run (at
+    their line in the job file)."""
+    from portl.quality.gate import QualityGate, describe_check
+
+    checks = list(loaded.job.quality)
+    gate = QualityGate(checks, mapped, source_names=list(source_schema.names), sink=sink)
+    try:
+        problems = [loaded.located(("quality", index), f"quality[{index}] ({checks[index].title}): {message}")
+                    for index, message in gate.located_problems()]
+        return [describe_check(c) for c in checks], problems
+    finally:
+        gate.close()
 
 
 def _table_hint(job: Any, sink: Sink) -> str:

@@ -45,13 +45,14 @@ from portl.engine.outcome import Counts, RunReport
 from portl.engine.plan import Plan
 from portl.engine.prefetch import prefetch
 from portl.engine.rejects import RejectFile
+from portl.engine.source_news import SourceNews
 from portl.engine.retry import call_with_retries, resumable_read
 from portl.engine.unfinished import FINISHED, Unfinished, job_key, unfinished_runs
 from portl.engine.validation import check_row_count
 from portl.engine.verbatim import empty_like
 from portl.plural import counted
 from portl.errors import (
-    ConflictError, Interrupted, RejectLimitExceeded, ResumeError, RowRefused, TerminalError, TransientError,
+    ChecksFailed, ConflictError, Interrupted, RejectLimitExceeded, ResumeError, RowRefused, TerminalError, TransientError,
     ValidationFailed,
 )
 from portl.state import ledger as L
@@ -200,6 +201,8 @@ class _Run:
         self.warnings = list(plan.warnings)
         self.hooks: HookRunner | None = None
         self.ledger_sync: LedgerSync | None = None
+        self.quality: Any = None  # the quality: checks' gate (engine.quality_run), once the ledger is open
+        self.quality_report: Any = None
         # The source columns the record key is read from, for rows rejected before they had one.
         by_name = {c.name: c.sources for c in plan.mapping.columns}
         self.key_sources = tuple(by_name[k][0] for k in options.record_key if len(by_name.get(k, ())) == 1)
@@ -218,6 +221,13 @@ class _Run:
         self.events.run_id = record.id
         status, error = L.FAILED, None
         self.ledger_sync = LedgerSync(self.ledger, self.run_id)
+        if self.job.quality:
+            from portl.engine.quality_run import RunQuality
+
+            self.quality = RunQuality(self.plan, self.ledger)
+            self.quality.gate.note("run", f"run {record.id} {'resumed' if resumed else 'started'}, loading "
+                                          f"{self.source.description} into {self.sink.description}")
+        self.earlier_rows = earlier
         try:
             self.hooks = HookRunner(self.job.hooks, HookContext(self.plan.name, record.id, self.plan.job.base_dir),
                                     self.job.retry.attempts, self.job.retry.backoff_ms)
@@ -234,19 +244,29 @@ class _Run:
             if self.options.stop.is_set():
                 raise Interrupted(self._interrupted_message())
             self._finish_checks()
+            if self.quality is not None and self.quality_report is None:  # batches committed as they went
+                self._judge_quality(None)
             self._warn_of_rejects()
             self._mark_finished()
             self.sink.finish(self.run_id)
-            summary = RunReport(self.run_id, self.plan.name, L.SUCCEEDED, self.total(), time.monotonic() - started,
+            checks_failed = self.quality_report is not None and self.quality_report.exit_code
+            summary = RunReport(self.run_id, self.plan.name, L.FAILED_CHECKS if checks_failed else L.SUCCEEDED,
+                                self.total(), time.monotonic() - started,
                                 self.rejects.path if self.total().rejected else None, resumed, warnings=self.warnings,
                                 earlier_rows=earlier)
             self.hooks.run_event("after_job", summary.to_json())
+            if checks_failed:
+                status = L.FAILED_CHECKS
+                raise self._checks_failed(loaded=True)
             status = L.SUCCEEDED
         except Interrupted as exc:
             status, error = L.INTERRUPTED, str(exc)
             raise
         except RejectLimitExceeded as exc:
             status, error = L.REJECT_LIMIT, str(exc)
+            raise
+        except ChecksFailed as exc:
+            status, error = L.FAILED_CHECKS, str(exc)
             raise
         except KeyboardInterrupt:
             status, error = L.INTERRUPTED, "aborted by a second Ctrl-C; the batch in flight was rolled back"
@@ -264,9 +284,10 @@ class _Run:
                 self.hooks.close()
             counts = self.total()
             self.ledger.finish_run(self.run_id, status, counts.to_json(), error)
+            quality = self._keep_quality(status)
             report = RunReport(self.run_id, self.plan.name, status, counts, time.monotonic() - started,
                                self.rejects.path if counts.rejected else None, resumed, warnings=self.warnings, error=error,
-                               earlier_rows=earlier)
+                               earlier_rows=earlier, quality=quality)
             if failure is not None:
                 failure.report = report  # the CLI shows the counts reached before the failure
             self.events.emit("run_finished", level="info" if status == L.SUCCEEDED else "error", status=status,
@@ -407,7 +428,14 @@ class _Run:
         pending = [s for s in starts if not s.done]
         if len(pending) > 1:
             self.depth = 1
-        executor = LocalExecutor(self.job.parallel.workers)
+        loading = getattr(self.source, "loading", None)
+        if loading is not None:  # the source follows the commits (a glob of files: a line per file loaded)
+            self.ledger_sync = SourceNews(self.ledger_sync, loading(starts), self.events)
+        # A failure confined to one partition (a damaged file of a glob) lets the others load to
+        # their end; not in one transaction for the job, which would only roll them back.
+        executor = LocalExecutor(self.job.parallel.workers, confine=self.job.transaction != "job",
+                                 on_confined=lambda start, exc: self.events.emit(
+                                     "partition_failed", level="error", partition=start.partition, error=str(exc)))
         if self.job.transaction == "job":
             with self.sink.transaction() as tx:
                 self.job_tx = tx
@@ -420,6 +448,11 @@ class _Run:
                 if self.options.stop.is_set():
                     self.rejects.truncate(offset)
                     raise Interrupted("stopped by the user; with transaction: job nothing was committed. Run the job again to start over")
+                if self.quality is not None:  # judged before the commit: a critical failure rolls it all back
+                    self._judge_quality(tx)
+                    if self.quality_report.exit_code:
+                        self.rejects.truncate(offset)
+                        raise self._checks_failed(loaded=False)
         else:
             executor.map(self._load_partition, pending, self.abort)
 
@@ -434,6 +467,45 @@ class _Run:
             problem = check_row_count(self.plan.spec.mode, getattr(self, "rows_before", None), self.sink.count_rows(), counts.inserted)
             if problem:
                 raise ValidationFailed(problem)
+
+    def _judge_quality(self, tx: Any) -> None:
+        """Judge the quality checks (in ``tx``, the job's transaction, when there is one)."""
+        counts = self.total()
+        delta = None
+        rows_before = getattr(self, "rows_before", None)
+        if any(c.check == "row_count" and c.against == "source" for c in self.job.quality) and rows_before is not None:
+            delta = self.sink.count_rows() - rows_before
+        self.quality_report = self.quality.judge(counts=counts, tx=tx, rows_delta=delta, run_id=self.run_id,
+                                                 resumed_rows=self.earlier_rows, in_one_transaction=tx is not None)
+        # Failed warnings are in the report's quality summary, not repeated as run warnings.
+        self.events.emit("checks_judged", status=self.quality_report.status, summary=self.quality_report.summary())
+
+    def _checks_failed(self, loaded: bool) -> ChecksFailed:
+        failed = [r for r in self.quality_report.results if r.blocking]
+        lines = "\n".join(f"  - {r.name}: {r.message}" for r in failed)
+        what = ("the rows stay loaded (batches committed as they went): correct them in the destination, or fix the "
+                "source and load it again"
+                if loaded else "the load was rolled back: nothing was written")
+        return ChecksFailed(f"{len(failed)} critical quality check{'s' if len(failed) != 1 else ''} failed; {what}. "
+                            f"Report: portl report {self.run_id} --format html -o report.html\n{lines}",
+                            self.quality_report, loaded)
+
+    def _keep_quality(self, status: str) -> dict[str, Any] | None:
+        """Store the quality report (ledger, the job's report files); the run report's summary of it."""
+        if self.quality is None:
+            return None
+        try:
+            report = self.quality_report
+            if report is None:  # the run failed before the checks were judged: nothing to judge them on
+                return None
+            report.run_status = status
+            from portl.engine.quality_run import summary
+
+            loaded = status in (L.SUCCEEDED, L.FAILED_CHECKS) and not (status == L.FAILED_CHECKS and self.job_tx is not None)
+            paths = self.quality.keep(report, self.ledger, self.run_id, loaded)
+            return summary(report, paths)
+        finally:
+            self.quality.close()
 
     def _warn_of_rejects(self) -> None:
         """A run that loaded little of its source says so, even when no reject limit stopped it."""
@@ -514,25 +586,56 @@ class _Run:
             if close:
                 close()
 
-    def _prepare(self, chunk: Chunk) -> Prepared:
-        """Map, run before_row hooks, settle duplicate keys: everything that needs no lock."""
+    def _prepare(self, chunk: Chunk, observe: bool = True) -> Prepared:
+        """Map, run the quality checks' row checks, run before_row hooks, settle duplicate keys:
+        everything that needs no lock. ``observe`` False: the chunk was seen by the checks already
+        (a verbatim block parsed again after the destination refused it)."""
         plan = self.plan
+        checking = self.quality is not None and observe
         if chunk.verbatim is not None:  # the plan made sure that none of these steps would change it
-            none = pa.array([], pa.int64())
-            return Prepared(chunk, empty_like(plan.mapping.schema), none, list(chunk.rejects), {}, 0, chunk.rows_read,
-                            chunk.verbatim)
-        mapped = apply_mapping(plan.mapping, chunk.data)
+            if checking:  # the checks need the rows: parsed here, the text still goes as it is when all pass
+                parsed = self.source.parse_verbatim(chunk)
+                mapped = apply_mapping(plan.mapping, parsed.data)
+                if not mapped.rejects and not parsed.rejects:
+                    verdict = self.quality.screen(parsed, mapped.data, mapped.source_index, self.source_name,
+                                                  self._originals, [])
+                    if not verdict[2]:
+                        return self._verbatim_prepared(chunk)
+                    return self._prepare_rows(parsed, mapped, verdict)
+                return self._prepare_rows(parsed, mapped, None)
+            return self._verbatim_prepared(chunk)
+        return self._prepare_rows(chunk, apply_mapping(plan.mapping, chunk.data), None, observe)
+
+    def _verbatim_prepared(self, chunk: Chunk) -> Prepared:
+        none = pa.array([], pa.int64())
+        return Prepared(chunk, empty_like(self.plan.mapping.schema), none, list(chunk.rejects), {}, 0, chunk.rows_read,
+                        chunk.verbatim)
+
+    def _prepare_rows(self, chunk: Chunk, mapped: Any, screened: tuple | None, observe: bool = True) -> Prepared:
+        plan = self.plan
         for warning in mapped.warnings:
             self._warn_once(warning)
         rejects = list(chunk.rejects)
         reject_keys: dict[int, str] = {}
+        mapping_rejects: list[Reject] = []
         if mapped.rejects:
             originals = self._originals(chunk, [e.index for e in mapped.rejects])
-            rejects += [Reject(self.source_name, e.error, chunk.line_of(e.index), chunk.record_of(e.index),
-                               e.column, e.value, originals.get(e.index)) for e in mapped.rejects]
+            mapping_rejects = [Reject(self.source_name, e.error, chunk.line_of(e.index), chunk.record_of(e.index),
+                                      e.column, e.value, originals.get(e.index)) for e in mapped.rejects]
+            rejects += mapping_rejects
             if self.key_sources:
                 reject_keys = source_keys(chunk, [e.index for e in mapped.rejects], self.key_sources)
         data, index = mapped.data, mapped.source_index
+        if screened is None and self.quality is not None and observe:
+            screened = self.quality.screen(chunk, data, index, self.source_name, self._originals, mapping_rejects)
+        if screened is not None:
+            data, index, failing = screened
+            if failing:
+                rejects += failing
+                if self.key_sources:
+                    positions = [r.record - chunk.first_record for r in failing
+                                 if r.record is not None and chunk.first_record is not None]
+                    reject_keys.update(source_keys(chunk, positions, self.key_sources))
         skipped: dict[str, int] = {}
         if self.hooks.has("before_row") and data.num_rows:
             data, dropped = self.hooks.before_rows(data)
@@ -669,7 +772,7 @@ class _Run:
 
     def _parsed(self, prepared: Prepared) -> Prepared:
         """The ordinary Arrow path for a verbatim block: parsed, mapped, rows that fail rejected."""
-        return self._prepare(self.source.parse_verbatim(prepared.chunk))
+        return self._prepare(self.source.parse_verbatim(prepared.chunk), observe=False)
 
     def _commit(self, prepared: Prepared, counts: Counts, job_tx: Any) -> Counts:
         """Write one batch, then append its rejects, save its checkpoint and commit.

@@ -57,6 +57,8 @@ def refusal(plan: Any) -> str | None:
         return f"{sink.description} takes one writer at a time"
     if job.transaction == "job":
         return "the job loads in one transaction (transaction: job)"
+    if job.quality:
+        return "its quality checks judge the whole input, gathered in one process"
     return None
 
 

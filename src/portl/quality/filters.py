@@ -15,6 +15,8 @@ comparison is NULL is not kept, as in SQL.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -224,8 +226,12 @@ def _scalar(value: Any, kind: pa.DataType, column: str) -> pa.Scalar:
 
 def _cast(values: pa.Array, kind: pa.DataType, column: str) -> pa.Array:
     try:
+        if pa.types.is_decimal(kind):
+            return pa.array([None if v is None else decimal.Decimal(str(v)) for v in values.to_pylist()], kind)
+        if pa.types.is_date(kind) and pa.types.is_string(values.type):
+            return pa.array([None if v is None else datetime.date.fromisoformat(v) for v in values.to_pylist()], kind)
         return values.cast(kind)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, decimal.InvalidOperation, ValueError) as exc:
         shown = ", ".join(repr(v) for v in values.to_pylist())
         raise FilterError(f"{shown} cannot be compared with column {column!r} ({kind}): {exc}") from None
 

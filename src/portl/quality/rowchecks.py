@@ -8,6 +8,7 @@ into rejects named after the check (``action: reject``) or only counts them (``a
 from __future__ import annotations
 
 import datetime
+import decimal
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,8 +139,11 @@ def _values(values: list[Any], kind: pa.DataType, column: str) -> pa.Array:
             if kind.tz is not None:
                 values = [v.replace(tzinfo=datetime.timezone.utc) if isinstance(v, datetime.datetime) and v.tzinfo is None
                           else v for v in values]
+        if pa.types.is_decimal(kind):
+            values = [decimal.Decimal(str(v)) if isinstance(v, (int, float, str)) else v for v in values]
+            return pa.array(values, kind)
         return pa.array(values).cast(kind)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError, TypeError) as exc:
+    except (decimal.InvalidOperation, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError, TypeError) as exc:
         shown = ", ".join(repr(v) for v in values[:5])
         raise ValueError(f"{shown} cannot be compared with column {column} ({kind}): {exc}") from None
 

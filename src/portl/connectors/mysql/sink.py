@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from portl.connectors.base import (
-    Capabilities, Checkpoint, ConflictStrategy, TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
+    Capabilities, Checkpoint, ConflictStrategy, QueryResult, TableDef, TableInfo, TargetPlan, ViewDef, WriteMode, WriteResult, WriteSpec,
     group_checkpoints,
 )
 from portl.connectors.mysql import catalog
@@ -499,6 +499,42 @@ class MysqlSink:
         """What the writes changed on the way, for the run report: NaN and infinities stored as NULL."""
         return [f"NaN or infinite values became NULL in column {name}: MySQL's DOUBLE cannot hold them"
                 for name in sorted(self._non_finite)]
+
+    # read-only queries (quality checks: QueryableSink)
+
+    dialect_name = "MySQL"
+
+    def loaded_table(self) -> str:
+        self._require_table()
+        return self._sql(self._target)
+
+    def quote(self, name: str) -> str:
+        return DIALECT.table(name)
+
+    def query(self, statement: str, tx: Tx | None = None, limit: int = 20) -> QueryResult:
+        def run(conn: Any, own: bool) -> QueryResult:
+            with conn.cursor() as cur:
+                execute(cur, "START TRANSACTION READ ONLY" if own else "SAVEPOINT portl_check")
+                try:
+                    execute(cur, statement)
+                    if cur.description is None:
+                        return QueryResult([], [], 0)
+                    rows = cur.fetchmany(limit)
+                    return QueryResult([d[0] for d in cur.description], [tuple(r) for r in rows],
+                                       max(cur.rowcount, len(rows)))
+                finally:
+                    execute(cur, "ROLLBACK" if own else "ROLLBACK TO SAVEPOINT portl_check")
+
+        try:
+            if tx is not None:
+                with tx.lock:
+                    return run(tx.conn, False)
+            with self._connections().connection() as conn:
+                return run(conn, True)
+        except Exception as exc:
+            if errno_of(exc) is None:
+                raise
+            raise TerminalError(f"{self.description} refused the query: {exc}") from exc
 
     def count_rows(self) -> int | None:
         self._require_table()

@@ -27,7 +27,7 @@ import psycopg
 import pyarrow as pa
 
 from portl.connectors.base import (
-    Capabilities, Checkpoint, ConflictStrategy, TableInfo, TargetPlan, TextFormat, Verbatim, WriteMode, WriteResult,
+    Capabilities, Checkpoint, ConflictStrategy, QueryResult, TableInfo, TargetPlan, TextFormat, Verbatim, WriteMode, WriteResult,
     WriteSpec, group_checkpoints,
 )
 from portl.connectors.postgres import catalog, copybinary, copytext, refusals, replace, textcopy
@@ -404,6 +404,34 @@ class PostgresSink:
             except psycopg.Error as exc:
                 raise translate(exc, f"swapping the loaded table {self.new} in for {self.table}", table=str(self.table)) from exc
         self._swapped = True
+
+    # read-only queries (quality checks: QueryableSink)
+
+    dialect_name = "PostgreSQL"
+
+    def loaded_table(self) -> str:
+        return (self.new if self._replacing and not self._swapped else self.table).sql
+
+    def quote(self, name: str) -> str:
+        return DIALECT.table(name)
+
+    def query(self, statement: str, tx: Session | None = None, limit: int = 20) -> QueryResult:
+        def run(conn: psycopg.Connection) -> QueryResult:
+            with conn.transaction(force_rollback=True), conn.cursor() as cur:
+                cur.execute(statement)
+                if cur.description is None:
+                    return QueryResult([], [], 0)
+                rows = cur.fetchmany(limit)
+                return QueryResult([d.name for d in cur.description], rows, max(cur.rowcount, len(rows)))
+
+        try:
+            if tx is not None:
+                with tx.lock:
+                    return run(tx.conn)
+            with self._conn() as conn:
+                return run(conn)
+        except psycopg.Error as exc:
+            raise TerminalError(f"{self.description} refused the query: {str(exc).strip()}") from exc
 
     def count_rows(self) -> int | None:
         table = self.new if self._replacing and not self._swapped else self.table

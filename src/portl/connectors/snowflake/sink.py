@@ -34,7 +34,7 @@ import pyarrow as pa
 from snowflake.connector import errors as sf_errors
 
 from portl.connectors.base import (
-    Capabilities, Checkpoint, ColumnInfo, ConflictStrategy, TableInfo, TargetPlan, WriteMode, WriteResult, WriteSpec,
+    Capabilities, Checkpoint, ColumnInfo, ConflictStrategy, QueryResult, TableInfo, TargetPlan, WriteMode, WriteResult, WriteSpec,
     group_checkpoints,
 )
 from portl.connectors.snowflake import csvparts, replace, staging
@@ -413,6 +413,31 @@ class SnowflakeSink:
 
     def warnings(self) -> list[str]:
         return list(self._warnings)
+
+    # read-only queries (quality checks: QueryableSink)
+
+    dialect_name = "Snowflake"
+
+    def loaded_table(self) -> str:
+        return (self.new if self._replacing and not self._swapped else self.table).sql
+
+    def quote(self, name: str) -> str:
+        return DIALECT.table(name)
+
+    def query(self, statement: str, tx: Session | None = None, limit: int = 20) -> QueryResult:
+        """In the job's transaction when given (Snowflake has no savepoints: the query must not
+        write), else on the writers' session between batches."""
+        session = tx if tx is not None else self._session()
+        with session.conn.cursor() as cur:
+            try:
+                cur.execute(statement)
+                if cur.description is None:
+                    return QueryResult([], [], 0)
+                rows = cur.fetchmany(limit)
+                total = cur.rowcount if cur.rowcount is not None and cur.rowcount >= 0 else len(rows)
+                return QueryResult([d[0] for d in cur.description], [tuple(r) for r in rows], max(total, len(rows)))
+            except sf_errors.Error as exc:
+                raise TerminalError(f"{self.description} refused the query: {exc}") from exc
 
     def count_rows(self) -> int | None:
         table = self.new if self._replacing and not self._swapped else self.table

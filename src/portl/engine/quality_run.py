@@ -1,0 +1,129 @@
+"""A run's ``quality:`` checks: what the engine asks of the gate, batch by batch and at the end.
+
+``screen`` runs on each prepared batch, after the mapping: the batch goes into the statistics,
+the row checks run, and rows failing a check with ``action: reject`` leave the batch as rejects
+named after the check. ``judge`` runs once the rows are written — inside the job's transaction
+with ``transaction: job``, so that a critical failure rolls the load back; after the last commit
+otherwise — and ``keep`` stores the report in the ledger, writes the files the job asks for and
+records this run's counts for later anomaly checks.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from portl.connectors.base import Chunk, Reject
+from portl.quality.gate import QualityGate
+from portl.quality.results import QualityReport
+
+
+class RunQuality:
+    """The gate of one run."""
+
+    def __init__(self, plan: Any, ledger: Any):
+        job = plan.job.job
+        self.plan = plan
+        self.gate = QualityGate(list(job.quality), plan.mapping.schema, source_names=list(plan.source_schema.names),
+                                job=plan.name, job_path=plan.job.path, source=plan.source.description,
+                                destination=plan.sink.description, ledger=ledger, sink=plan.sink,
+                                per_file=hasattr(plan.source, "files"))
+        self.reasons: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def screen(self, chunk: Chunk, data: pa.RecordBatch, index: pa.Array, source_name: str,
+               originals: Callable[[Chunk, list[int]], dict[int, str]], mapping_rejects: list[Reject]
+               ) -> tuple[pa.RecordBatch, pa.Array, list[Reject]]:
+        """Observe a mapped batch; return it without the rows a check rejects, and their rejects."""
+        records = pc.add(index.cast(pa.int64()), chunk.first_record) if chunk.first_record is not None else None
+        verdict = self.gate.observe(data, records, _file_of(chunk))
+        tally: dict[str, int] = {}
+        for r in list(chunk.rejects) + mapping_rejects:
+            key = f"{r.column}: {r.error}" if r.column else r.error
+            key = key.split(" (")[0][:120]
+            tally[key] = tally.get(key, 0) + 1
+        rejects: list[Reject] = []
+        if verdict.reject:
+            positions = index.take(pa.array(verdict.reject, pa.int64())).to_pylist()
+            texts = originals(chunk, positions)
+            for k, at in enumerate(positions):
+                rejects.append(Reject(source_name, verdict.reasons[k], chunk.line_of(at), chunk.record_of(at),
+                                      verdict.columns[k], _text(verdict.values[k]), texts.get(at)))
+                name = verdict.reasons[k].split(":")[0]
+                tally[name] = tally.get(name, 0) + 1
+            keep = pc.invert(pc.is_in(pa.array(range(data.num_rows), pa.int64()),
+                                      value_set=pa.array(verdict.reject, pa.int64())))
+            data, index = data.filter(keep), index.filter(keep)
+        if tally:
+            with self._lock:
+                for key, n in tally.items():
+                    self.reasons[key] = self.reasons.get(key, 0) + n
+        return data, index, rejects
+
+    def judge(self, *, counts: Any, tx: Any, rows_delta: int | None, run_id: str, resumed_rows: int,
+              in_one_transaction: bool) -> QualityReport:
+        """Every check's result. The report's gate sentence says what the outcome means for the rows."""
+        report = self.gate.judge(counts=counts, tx=tx, rows_delta=rows_delta, run_id=run_id, resumed_rows=resumed_rows,
+                                 rejects_by_reason=self.reasons)
+        loaded = counts.inserted + counts.updated
+        if report.exit_code:
+            report.gate = ("nothing was loaded: critical checks failed, so the load's one transaction was rolled back"
+                           if in_one_transaction else
+                           f"{loaded:,} rows are already loaded (batches committed as they went); the run is marked "
+                           "failed_checks")
+        else:
+            report.gate = (f"{loaded:,} rows loaded in one transaction, committed after the checks passed"
+                           if in_one_transaction else f"{loaded:,} rows loaded")
+        self.gate.note("gate", report.gate)
+        report.audit = list(self.gate.audit)
+        return report
+
+    def keep(self, report: QualityReport, ledger: Any, run_id: str, loaded: bool) -> dict[str, str]:
+        """Store the report (ledger and the job's ``reports:`` files); record history when the rows
+        stay loaded. Returns the files written, by format."""
+        if ledger is not None:
+            ledger.save_report(run_id, report.to_json())
+            if loaded:
+                self.gate.record_history(run_id)
+        paths = report_paths(self.plan.job, run_id)
+        if paths:
+            from portl.quality.reports import write_reports
+
+            write_reports(report, paths)
+        return paths
+
+    def close(self) -> None:
+        self.gate.close()
+
+
+def report_paths(loaded: Any, run_id: str) -> dict[str, str]:
+    """The report files a job asks for, ``{job}`` and ``{run_id}`` filled in, relative to the job file."""
+    reports = loaded.job.reports
+    wanted = {"json": reports.json_, "junit": reports.junit, "html": reports.html}
+    out = {}
+    for fmt, path in wanted.items():
+        if path:
+            path = path.replace("{job}", loaded.name).replace("{run_id}", run_id)
+            out[fmt] = path if os.path.isabs(path) else os.path.join(loaded.base_dir or ".", path)
+    return out
+
+
+def summary(report: QualityReport, paths: dict[str, str]) -> dict[str, Any]:
+    """What the run report says of the checks."""
+    return {"status": report.status, "summary": report.summary(), "gate": report.gate,
+            "failed": [{"name": r.name, "severity": r.severity, "status": r.status, "message": r.message}
+                       for r in report.results if r.status in ("failed", "error")],
+            "reports": paths}
+
+
+def _file_of(chunk: Chunk) -> str | None:
+    return getattr(getattr(chunk, "_portl_source", None), "name", None)
+
+
+def _text(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) else str(value)
