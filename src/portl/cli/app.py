@@ -15,6 +15,7 @@ from portl.cli.client import jobs_app, submit
 from portl.cli.files import files_app
 from portl.cli.init import init_command
 from portl.cli.outbox import outbox_app
+from portl.cli.quality import check as check_command
 from portl.cli.output import Format, configure, err, out, print_json
 from portl.cli.reports import report_command
 from portl.cli.runcommands import logs_command, stop_command
@@ -39,6 +40,7 @@ app.command("serve")(serve)
 app.command("worker")(worker)
 app.command("init")(init_command)
 app.command("submit")(submit)
+app.command("check")(check_command)
 app.command("report")(report_command)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(files_app, name="files")

@@ -68,7 +68,7 @@ def check_source(source_config: Any, mapping_spec: Any, checks: list[Any], base_
             ledger = L.Ledger(L.state_dir_for(base_dir, options.state_dir))
         gate = QualityGate(checks, mapping.schema, source_names=list(schema.names), job=name, job_path=path,
                            source=source.description, destination=None, ledger=ledger,
-                           per_file=hasattr(source, "files"))
+                           per_file=hasattr(source, "files"), loading=False)
         problems = gate.problems()
         if problems:
             raise ConfigError("the checks cannot run, nothing was read:\n" + "\n".join(f"  - {p}" for p in problems))

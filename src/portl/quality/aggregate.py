@@ -235,7 +235,7 @@ def date_completeness(spec: Any, profile: Profile) -> CheckResult:
                "holidays": {d.isoformat(): n for d, n in sorted(expected.holiday_names.items())},
                "unreadable": stats.unreadable_dates, "unreadable_examples": stats.examples_unreadable}
     unit = {"day": "date", "week": "week", "month": "month", "quarter": "quarter", "year": "year"}[spec.grain]
-    skipped = ", ".join(f"{n:,} {what}" for what, n in expected.skipped.items())
+    skipped = ", ".join(counted(n, what.removesuffix("s")) for what, n in expected.skipped.items())
     observed = f"{details['present']:,} of {len(expected.periods):,} {unit}s"
     if missing_periods:
         shown = ", ".join(p.isoformat() for p in missing_periods[:10]) + (", …" if len(missing_periods) > 10 else "")

@@ -54,8 +54,10 @@ class QualityGate:
 
     def __init__(self, checks: list[Any], schema: pa.Schema, *, source_names: list[str] | None = None,
                  job: str = "", job_path: str = "", source: str = "", destination: str | None = None,
-                 ledger: Any = None, sink: Any = None, per_file: bool = False, temp_dir: str | None = None):
+                 ledger: Any = None, sink: Any = None, per_file: bool = False, temp_dir: str | None = None,
+                 loading: bool = True):
         self.checks = list(checks)
+        self.loading = loading
         self.schema = schema
         self.source_names = list(source_names or schema.names)
         self.job, self.job_path, self.source, self.destination = job, job_path, source, destination
@@ -287,7 +289,10 @@ class QualityGate:
         percent = 100.0 * tally.failing / tally.checked if tally.checked else 0.0
         over = tally.failing > allowed if check.max_failures_percent is None else (
             percent > check.max_failures_percent and (check.max_failures is None or tally.failing > check.max_failures))
-        handled = "rejected" if check.action == "reject" else "loaded and counted"
+        if not self.loading:
+            handled = "a load would reject them" if check.action == "reject" else "a load would keep them"
+        else:
+            handled = "rejected" if check.action == "reject" else "loaded and counted"
         details = {"action": check.action, "checked": tally.checked, "examples": tally.examples}
         observed = f"{tally.failing:,} of {tally.checked:,} rows ({percent:.2f}%)"
         expected = (f"at most {check.max_failures_percent}%" if check.max_failures_percent is not None
