@@ -281,8 +281,11 @@ def _quality(loaded: LoadedJob, mapped: pa.Schema, source_schema: pa.Schema, sin
     checks = list(loaded.job.quality)
     gate = QualityGate(checks, mapped, source_names=list(source_schema.names), sink=sink)
     try:
+        found = gate.located_problems()
+        if not found and sink.table_info() is not None:  # SQL rules are tried now, not after a 100 GB load
+            found = gate.sql_problems()
         problems = [loaded.located(("quality", index), f"quality[{index}] ({checks[index].title}): {message}")
-                    for index, message in gate.located_problems()]
+                    for index, message in found]
         return [describe_check(c) for c in checks], problems
     finally:
         gate.close()

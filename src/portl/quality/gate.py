@@ -138,6 +138,22 @@ class QualityGate:
                                    f"{getattr(self.sink, 'description', 'this destination')} does not answer SQL"))
         return out
 
+    def sql_problems(self) -> list[tuple[int, str]]:
+        """The ``sql`` checks the destination refuses to plan (``EXPLAIN``): a typo, an unknown
+        column or function. Asked before the load, when the table exists already."""
+        out = []
+        if self.sink is None or not hasattr(self.sink, "query"):
+            return out
+        for index, check in enumerate(self.checks):
+            if check.check != "sql":
+                continue
+            statement = check.query.replace("{table}", self.sink.loaded_table())
+            try:
+                self.sink.query("EXPLAIN " + statement, limit=1)
+            except Exception as exc:  # the destination's own words about the query
+                out.append((index, f"the destination cannot run the query: {exc}"))
+        return out
+
     def note(self, event: str, detail: str) -> None:
         """Add a line to the audit trail the reports end with."""
         self.audit.append({"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -228,7 +228,7 @@ def test_yaml_merge_keys_are_not_duplicates(write, problems_of):
     problems = problems_of(load_job, path, environ={})
 
     # the only problem is the anchor's holder, which is not a job key
-    assert [p.message for p in problems] == ["unknown key 'defaults' in the job; valid keys: version, name, description, mode, mapping, conflict, batch, retry, parallel, transaction, hooks, validation, rejects, service, copy, source, destination, connections"]
+    assert [p.message for p in problems] == ["unknown key 'defaults' in the job; valid keys: version, name, description, mode, mapping, conflict, batch, retry, parallel, transaction, hooks, validation, rejects, service, copy, quality, reports, source, destination, connections"]
 
 
 def test_top_level_scalar_is_an_error_that_does_not_echo_the_value(write, problems_of):
