@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 class RunWatcher:
     """Listens to run events. Progress advances by bytes when the source knows its size in bytes
-    (files), by rows when it knows its row count, and counts rows otherwise. ``verbose`` prints a
-    line per committed batch."""
+    (files; for a glob, the sum of the files' sizes), by rows when it knows its row count, and
+    counts rows otherwise. ``verbose`` prints a line per committed batch. A glob's files each get a
+    line when loaded (``file_finished``)."""
 
     def __init__(self, console: Console, plan: Plan, *, json_events: bool, progress: bool, verbose: bool = False):
         self.console = console
@@ -75,6 +76,13 @@ class RunWatcher:
                 self.console.print(f"batch {event.batch} committed: {d.get('rows', 0):,} rows read, {d.get('inserted', 0):,} inserted, "
                                    f"{d.get('updated', 0):,} updated, {d.get('skipped', 0):,} skipped, {d.get('rejected', 0):,} rejected "
                                    f"({self._rows:,} so far)")
+        elif event.event == "file_finished":  # a file of a glob is loaded (connectors.fileset_progress)
+            d = event.details
+            earlier = f" (and {d['earlier_rows']:,} before the resume)" if d.get("earlier_rows") else ""
+            self.console.print(f"loaded {escape(str(d.get('file')))}: {d.get('rows', 0):,} rows in "
+                               f"{d.get('seconds', 0):,.1f} s{earlier}")
+        elif event.event == "partition_failed":  # the other partitions load on; the run fails at the end
+            self.console.print(f"[red]failed[/] (the other partitions load on): {escape(str(event.details.get('error')))}")
         elif event.event == "warning":
             if self.verbose:  # the summary lists every warning at the end
                 self.console.print(f"[yellow]warning:[/] {escape(str(event.details.get('message', '')))}")

@@ -38,8 +38,11 @@ class FileProgress:
 
     def expect(self, starts: list[Checkpoint]) -> None:
         """The partitions a run reads (finished ones are left out): a file is loaded once each of
-        those reading it has finished it."""
+        those reading it has finished it. What was read before (a plan's preview) is forgotten."""
         with self._lock:
+            self._rows.clear()
+            self._earlier.clear()
+            self._began.clear()
             for start in starts:
                 if start.done:
                     continue

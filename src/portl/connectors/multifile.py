@@ -215,8 +215,8 @@ class MultiFileSource:
         try:
             # Progress in bytes as stored: the estimate adds up the files' sizes (of a gzip file, its
             # compressed bytes), while the source counts the bytes it parsed.
-            stored = self._stored_ratio(source, found) if self._estimates_stored_bytes() else False
-            whole, reported = inner is None, 0
+            stored = self._stored_ratio(source, found) if self._estimates_stored_bytes() else None
+            parsed = reported = 0
             for chunk in read_file(source, inner):
                 rows[0] += chunk.rows_read
                 got = chunk.checkpoint
@@ -227,12 +227,9 @@ class MultiFileSource:
                 chunk.checkpoint = Checkpoint(start.partition, position, rows[0], got.done and last)
                 if chunk.verbatim is None and chunk.data.schema != self._schema:
                     chunk.data = self._conform(chunk.data, found.name)
-                if stored is not False:
-                    left = max(0, found.size - reported)
-                    if whole and got.done:  # the file's last chunk: what its stored bytes still lack
-                        chunk.size_bytes = left
-                    else:
-                        chunk.size_bytes = 0 if stored is None else min(round(chunk.size_bytes * stored), left)
+                if stored is not None:  # rounded as a running total, so that the file's chunks add up
+                    parsed += chunk.size_bytes
+                    chunk.size_bytes = min(found.size, round(parsed * stored)) - reported
                     reported += chunk.size_bytes
                 chunk._portl_source = source  # type: ignore[attr-defined]
                 self._progress.read(index, chunk.rows_read)
@@ -244,13 +241,12 @@ class MultiFileSource:
         """Whether :meth:`estimate` counts the files' stored bytes (else the one file's own estimate)."""
         return not (len(self.files) == 1 and self.files[0].name == self._all[0].name)
 
-    def _stored_ratio(self, source: Any, found: Found) -> float | None:
-        """Stored bytes of a file per byte its source reads (1 for a plain file; None: unknown, as
-        for a compressed object whose data size is not told without reading it)."""
+    def _stored_ratio(self, source: Any, found: Found) -> float:
+        """Stored bytes of a file per byte its source reads: 1 for a plain file, less for a gzip
+        file. When its source cannot tell (a compressed object, whose data size is not known without
+        reading it), 1: its progress then runs ahead, up to the file's size, where it stops."""
         read = source.estimate().bytes
-        if not read or not found.size:
-            return None if found.size else 1.0
-        return 1.0 if read == found.size else found.size / read
+        return found.size / read if read and found.size else 1.0
 
     def _acquire(self, index: int) -> Any:
         """The source of file ``index``, opened by the first partition that reads it; partitions of
