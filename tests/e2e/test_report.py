@@ -62,7 +62,7 @@ def test_a_run_without_a_kept_report_gets_one_from_the_ledger(portl, runs):
     assert result.code == 0, result.log
     document = json.loads(result.stdout)
     assert (document["job"], document["rows"], document["run_status"], document["results"]) == ("plain", 5, "succeeded", [])
-    assert document["rejects_by_reason"] == {"value '…' does not fit column qty (int64)": 1, "required value is missing": 1}
+    assert document["rejects_by_reason"] == {"value '…' does not fit column qty (int64)": 1, "qty: required value is missing": 1}
     assert document["gate"] == "No quality checks ran for this run; it succeeded: 3 rows loaded."
 
 

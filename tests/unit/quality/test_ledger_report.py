@@ -46,7 +46,7 @@ def test_a_run_without_a_report_gets_its_counts_status_and_rejects_by_reason(led
     assert (report.job, report.run_id, report.rows, report.run_status) == ("load", record.id, 9, "succeeded")
     assert report.results == [] and report.status == "passed"
     assert report.rejects_by_reason == {"value '…' does not fit column price (decimal(10,2))": 2,
-                                        "required value is missing": 1}
+                                        "name: required value is missing": 1}
     assert report.gate == "No quality checks ran for this run; it succeeded: 6 rows loaded."
     assert report.destination == "sqlite out.db" and report.counts["rejected"] == 3
     assert [e["event"] for e in report.audit] == ["run_started", "run_finished"]
@@ -106,4 +106,7 @@ def test_a_reason_blanks_the_key_of_a_duplicate_key_message():
     assert reason_of("refused by the destination: Key (id)=(42) already exists.") == \
         "refused by the destination: Key (id)=(…) already exists."
     assert reason_of("") == "no reason given"
+    assert reason_of("'ten' is not an integer", "qty") == "qty: '…' is not an integer"
+    assert reason_of("invalid input", "id") == "id: invalid input"
+    assert reason_of("value 'x' does not fit column qty (int64)", "qty") == "value '…' does not fit column qty (int64)"
     assert len(reason_of("x" * 1000)) == 300

@@ -208,6 +208,25 @@ def test_html_lists_the_missing_dates_duplicates_and_sql_rows_in_the_details():
     assert "<td>2024-03-18</td><td class=\"num\">2,450</td>" in details  # the anomalous point
 
 
+def test_html_shows_the_fields_row_level_examples_have():
+    page = render_html(sample_report())
+    details = page[page.index('id="details"'):page.index('id="columns"')]
+
+    assert ("<caption>Examples (of 20,934 rows checked)</caption><thead><tr><th scope=\"col\">record</th>"
+            "<th scope=\"col\">column</th><th scope=\"col\">value</th><th scope=\"col\">reason</th></tr>") in details
+    assert "<td>check range(amount): amount 12990.00 is above 10000</td>" in details
+    assert '<th scope="col">line</th>' in details  # the other example has a line
+
+
+def test_html_says_when_an_sql_check_shows_only_its_first_rows():
+    report = sample_report()
+    report.results[3].details["total"] = 57
+
+    page = render_html(report)
+
+    assert "<caption>57 rows returned, the first 2 shown</caption>" in page
+
+
 def test_html_escapes_every_text_from_the_report():
     page = render_html(sample_report())
 
@@ -247,6 +266,15 @@ def test_html_draws_a_chart_for_each_kind_of_data():
     names = [t.get("name") for t in per_date]
     assert names == ["low", "expected range", "expected", "rows", "anomaly", "missing date"]
     assert per_date[-1]["x"] == ["2024-03-05", "2024-03-12"] and per_date[-2]["x"] == ["2024-03-18"]
+
+
+def test_html_throughput_starts_from_no_rows_at_second_zero():
+    report = empty_report()
+    report.throughput = [[0.03, 1510.0], [0.06, 1510.0]]
+
+    figures = [json.loads(s) for s in structure_of(render_html(report)).scripts if s.startswith("{")]
+
+    assert [(t["x"], t["y"]) for t in figures[0]["data"]] == [([0.0, 0.03, 0.06], [0.0, 1510.0, 1510.0])]
 
 
 def test_html_of_a_run_without_checks_has_no_charts_and_no_plotly():

@@ -153,6 +153,8 @@ def _rejects(report: QualityReport) -> Chart | None:
 
 def _throughput(report: QualityReport) -> Chart | None:
     points = [p for p in report.throughput if isinstance(p, (list, tuple)) and len(p) >= 2]
+    if points and points[0][0] > 0:
+        points.insert(0, [0.0, 0.0])  # the run starts with no rows: the line shows the first batch's climb too
     if len(points) < 2:
         return None
     seconds, rows = [p[0] for p in points], [p[1] for p in points]

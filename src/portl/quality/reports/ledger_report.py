@@ -85,8 +85,8 @@ def _gate(record: RunRecord, counts: dict[str, Any]) -> str:
 
 
 def rejects_by_reason(path: str) -> tuple[dict[str, int], str | None]:
-    """Rejected rows of a reject file by reason (its ``error`` column, values blanked), read a row
-    at a time. Returns the counts and, when the file cannot be read to its end, why."""
+    """Rejected rows of a reject file by reason (its ``error`` column, values blanked, after the
+    ``column`` at fault), read a row at a time. Returns the counts and, when the file cannot be read to its end, why."""
     counts: dict[str, int] = {}
     # One reject's original row can be long (a whole JSON document); the csv module's default
     # limit of 128 KiB per field would stop the count there.
@@ -97,10 +97,12 @@ def rejects_by_reason(path: str) -> tuple[dict[str, int], str | None]:
             header = next(reader, None)
             if not header or "error" not in header:
                 return counts, f"the reject file {path} has no error column; its rejects are not counted by reason"
-            column = header.index("error")
+            error = header.index("error")
+            column = header.index("column") if "column" in header else None
             try:
                 for row in reader:
-                    reason = reason_of(row[column] if column < len(row) else "")
+                    reason = reason_of(row[error] if error < len(row) else "",
+                                       row[column] if column is not None and column < len(row) else "")
                     counts[reason] = counts.get(reason, 0) + 1
             except csv.Error as exc:
                 return counts, f"the reject file {path} cannot be read past line {reader.line_num}: {exc}"
@@ -111,7 +113,10 @@ def rejects_by_reason(path: str) -> tuple[dict[str, int], str | None]:
     return counts, None
 
 
-def reason_of(error: str) -> str:
-    """A reject's reason: its error with quoted values blanked, so rows failing alike count together."""
+def reason_of(error: str, column: str = "") -> str:
+    """A reject's reason: its error with quoted values blanked, so rows failing alike count together,
+    after the column at fault when the error does not name it (``qty: required value is missing``)."""
     reason = _KEY_VALUE.sub("=(…)", _QUOTED.sub("'…'", error.strip())) or "no reason given"
+    if column and not re.search(rf"(?<!\w){re.escape(column)}(?!\w)", reason):
+        reason = f"{column}: {reason}"
     return reason if len(reason) <= _REASON_CHARS else reason[: _REASON_CHARS - 1] + "…"

@@ -41,6 +41,7 @@ def _date_completeness(d: dict[str, Any]) -> str:
     skipped = d.get("skipped") or {}
     parts = [_facts([("grain", d.get("grain")), ("from", d.get("start")), ("to", d.get("end")),
                      ("expected", d.get("expected")), ("present", d.get("present")),
+                     ("unreadable dates", d.get("unreadable") or None),
                      *((f"skipped ({k})", v) for k, v in skipped.items() if v)])]
     missing = d.get("missing") or []
     if missing:
@@ -48,6 +49,11 @@ def _date_completeness(d: dict[str, Any]) -> str:
         parts.append(f'<h4>Missing ({len(missing):,})</h4><ul class="dates">{items}</ul>')
     else:
         parts.append("<p>No date is missing.</p>")
+    holidays = d.get("holidays") or {}
+    if isinstance(holidays, dict) and holidays:
+        parts.append(_table(["date", "holiday (not expected)"], sorted([k, v] for k, v in holidays.items())))
+    if d.get("unreadable_examples"):
+        parts.append(_table(["value that is not a date"], [[v] for v in d["unreadable_examples"]]))
     return "".join(parts)
 
 
@@ -90,7 +96,9 @@ def _sql(d: dict[str, Any]) -> str:
     columns, rows = d.get("columns") or [], d.get("rows") or []
     if rows:
         head = [str(c) for c in columns] or [f"column {i + 1}" for i in range(len(rows[0]))]
-        parts.append(_table(head, [list(r) for r in rows], f"{len(rows):,} rows returned"))
+        total = d.get("total") if isinstance(d.get("total"), int) else len(rows)
+        caption = f"{total:,} rows returned" + (f", the first {len(rows):,} shown" if total > len(rows) else "")
+        parts.append(_table(head, [list(r) for r in rows], caption))
     else:
         parts.append("<p>The query returned no rows.</p>")
     return "".join(parts)
@@ -100,10 +108,15 @@ def _row_level(d: dict[str, Any]) -> str:
     action = d.get("action")
     words = {"reject": "failing rows were rejected (see the reject file)", "warn": "failing rows were loaded and counted"}
     parts = [_facts([("action", words.get(action, action))])]
-    examples = d.get("examples") or []
+    examples = [e for e in d.get("examples") or [] if isinstance(e, dict)]
     if examples:
-        rows = [[e.get("record"), e.get("line"), e.get("value")] for e in examples]
-        parts.append(_table(["record", "line", "value"], rows, "Examples", numeric={0, 1}))
+        # The columns the examples have, in a fixed order: a source without lines has no line.
+        keys = [k for k in ("record", "line", "column", "value", "reason") if any(k in e for e in examples)]
+        keys += sorted({k for e in examples for k in e} - set(keys))
+        rows = [[e.get(k) for k in keys] for e in examples]
+        numeric = {i for i, k in enumerate(keys) if k in ("record", "line")}
+        parts.append(_table(keys, rows, f"Examples (of {d['checked']:,} rows checked)" if isinstance(d.get("checked"), int)
+                            else "Examples", numeric=numeric))
     return "".join(parts)
 
 
