@@ -52,7 +52,8 @@ class RowCheck:
         if self.kind == "accepted_values":
             allowed = _values(spec.values, kind, column)
             shown = ", ".join(repr(v) for v in spec.values[:10]) + (", …" if len(spec.values) > 10 else "")
-            return lambda a: pc.invert(pc.is_in(a, value_set=allowed)), lambda v: f"{v!r} is not one of {shown}"
+            return (lambda a: pc.and_(pc.is_valid(a), pc.invert(pc.is_in(a, value_set=allowed))),
+                    lambda v: f"{v!r} is not one of {shown}")
         if self.kind == "range":
             low = None if spec.min is None else _values([spec.min], kind, column)[0]
             high = None if spec.max is None else _values([spec.max], kind, column)[0]
