@@ -127,6 +127,13 @@ StateDir = Annotated[Optional[str], typer.Option("--state-dir", metavar="DIR", e
                                                  help="Folder of the run ledger, for --run (default: .portl beside the job file).")]
 Debug = Annotated[bool, typer.Option("--debug", envvar="PORTL_DEBUG", rich_help_panel=SAVING,
                                      help="Show tracebacks of errors.")]
+CHECKING = "Checking a new file against a job written before"
+CheckFile = Annotated[Optional[str], typer.Option(
+    "--check-file", metavar="FILE", rich_help_panel=CHECKING,
+    help="Instead of writing a job: read FILE's header and say whether the job of --job-file can load it (missing, "
+         "extra and renamed columns; exit 0 when it can, 1 when not). --name picks a job of a multi-job file.")]
+JobFile = Annotated[Optional[str], typer.Option("--job-file", metavar="JOB.yaml", rich_help_panel=CHECKING,
+                                                help="The job --check-file compares FILE with.")]
 
 
 def init_command(
@@ -195,6 +202,8 @@ def init_command(
     connections: Connections = None,
     state_dir: StateDir = None,
     debug: Debug = False,
+    check_file: CheckFile = None,
+    job_file: JobFile = None,
 ) -> None:
     """Write a job file by answering questions, or from flags and an answers file.
 
@@ -202,7 +211,13 @@ def init_command(
     terminal, nothing is asked: answers not given take their defaults, and the answers that have
     none are listed in one error (exit code 2). Ctrl-C at any question exits with code 130 and
     writes nothing. The job is checked as `portl validate` checks it before it is saved.
+
+    With --check-file FILE --job-file JOB.yaml nothing is asked or written: FILE's columns are
+    compared with those the job was written for, and the job's mapping is resolved against them.
     """
+    if check_file is not None or job_file is not None:
+        _check_file(check_file, job_file, name, connections, debug)
+        return
     # Every parameter but the few below is an answer, named by its answers-file key.
     flags = {key: value for key, value in locals().items()
              if key not in _NOT_ANSWERS and value is not None and value != []}
@@ -229,7 +244,26 @@ def init_command(
         cli.run(outcome.path, job=outcome.name, connections=outcome.connections_file, state_dir=state_dir, debug=debug)
 
 
-_NOT_ANSWERS = frozenset({"answers", "yes", "connections", "state_dir", "debug"})
+_NOT_ANSWERS = frozenset({"answers", "yes", "connections", "state_dir", "debug", "check_file", "job_file"})
+
+
+def _check_file(file: str | None, job_file: str | None, name: str | None, connections: str | None, debug: bool) -> None:
+    """``--check-file``: print whether the job can load the file; exit 1 when it cannot."""
+    from rich.markup import escape
+
+    from portl.cli.output import configure, out
+    from portl.wizard.filecheck import check_file
+
+    configure(debug=debug)
+    if not file or not job_file:
+        given, needed = ("--check-file", "--job-file") if file else ("--job-file", "--check-file")
+        raise typer.BadParameter(f"{given} needs {needed} too: the file to check and the job to check it against",
+                                 param_hint=needed)
+    result = check_file(file, job_file, name, connections)
+    for line in result.lines():
+        out.print(escape(line), soft_wrap=True)
+    if not result.loadable:
+        raise typer.Exit(1)
 
 
 def _render_plan(console: Console, plan: Any) -> None:

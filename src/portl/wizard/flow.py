@@ -70,7 +70,7 @@ def run_wizard(given: Mapping[str, Any], console: Console, options: WizardOption
     nothing can be asked; KeyboardInterrupt and EOFError propagate, with nothing written.
     """
     interview = Interview(
-        given=dict(given), console=console, prompter=Terminal(console, options.read) if options.interactive else None,
+        given=dict(given), console=console, prompter=Terminal(console, options.read, options.cwd) if options.interactive else None,
         cwd=options.cwd, environ=options.environ,
     )
     interview.connections_file = discover.connections_file(options.connections_file, options.environ, options.cwd)

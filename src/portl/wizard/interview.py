@@ -77,6 +77,8 @@ class Question:
     flag_name: str = ""
     custom: Callable[[Interview, Question, Any], Any] | None = None
     """Asks on a terminal instead of one prompt (several prompts, e.g. column by column)."""
+    paths: bool = False
+    """The answer is a local path: on a terminal, Tab completes it."""
 
     @property
     def flag(self) -> str:

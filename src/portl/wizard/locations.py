@@ -18,8 +18,10 @@ from rich.markup import escape
 from portl.connectors import registry
 from portl.connectors.objectstore.paths import has_glob, is_object_url
 from portl.engine.mapping import normalise_name
+from portl.errors import PortlError
 from portl.secrets import mask_url
 from portl.wizard import discover
+from portl.wizard.browse import matches_of
 from portl.wizard.checks import choice, integer, resolved_path, text
 from portl.wizard.compose import LOCATION_KEYS
 from portl.wizard.discover import DATABASE_FILE, FILE, SERVER, SPREADSHEET
@@ -196,6 +198,8 @@ def _path_check(side: str):
     def check(value: Any, iv: Interview) -> str:
         path = text(value, "the path")
         if is_object_url(path) or (side == "source" and has_glob(path)):
+            if side == "source" and has_glob(path) and iv.interactive:
+                _show_matches(iv, path)
             # An object, or a glob of files: the connector itself finds them (and says what is wrong).
             look(iv, side, path=path)
             return path
@@ -215,6 +219,18 @@ def _path_check(side: str):
         look(iv, side, path=path)
         return path
     return check
+
+
+def _show_matches(iv: Interview, pattern: str) -> None:
+    """The files a glob matches, with their sizes, listed as the source connector finds them."""
+    from portl.connectors.objectstore import find_files
+
+    try:
+        found = find_files(discover.build_config(location(iv, "source", path=pattern), iv.environ), iv.cwd)
+    except PortlError:
+        return  # no match, or a store that cannot be listed: look() says so, with what to do
+    matches = matches_of(pattern, ((f.name, f.size) for f in found))
+    iv.console.print(escape("\n".join(matches.lines())), highlight=False)
 
 
 #: The first bytes of binary files, by connector type: read as text they would only give garbage.
@@ -322,7 +338,7 @@ def side_questions(side: str) -> dict[str, Question]:
                  choices=lambda iv, s=side: ["none", *_connection_names(iv, s)],
                  applies=lambda iv, s=side: bool(_connection_names(iv, s)), shown=lambda v: v or "none"),
         Question(f"{side}_path", f"{role} file path" if side == "source" else f"{role} path",
-                 default=_path_default(side), check=_path_check(side), when=files,
+                 default=_path_default(side), check=_path_check(side), when=files, paths=True,
                  applies=lambda iv, s=side: kind(iv, s) in (FILE, DATABASE_FILE) and connection(iv, s) is None,
                  hint="Relative paths are taken from the current folder; ${env:NAME} reads a variable."),
         Question(f"{side}_url", "Connection URL (empty: enter host, port, user... one by one)",
@@ -353,6 +369,7 @@ def side_questions(side: str) -> dict[str, Question]:
                  hint="The ID is the part of the spreadsheet's URL after /spreadsheets/d/; the whole URL works too."),
         Question(f"{side}_credentials", "Credentials file (service account or OAuth user; empty: Application Default "
                  "Credentials)", default=lambda iv: None, check=_credentials_check, applies=_spreadsheet_details(side),
+                 paths=True,
                  hint="A service-account key (share the spreadsheet with its e-mail) or an authorized-user file."),
         Question(f"{side}_endpoint", "Sheets API endpoint", default=lambda iv: None,
                  check=lambda v, iv: str(v).strip() or None if v is not None else None,

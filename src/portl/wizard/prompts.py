@@ -7,6 +7,7 @@ here: they end the whole wizard, which then writes nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from portl.errors import PortlError
+from portl.wizard.browse import completing_paths
 from portl.wizard.checks import yes_no
 from portl.wizard.interview import REQUIRED, Question
 
@@ -25,12 +27,15 @@ class Terminal:
     """Asks questions on a terminal with rich.
 
     ``read(prompt, secret)`` reads one answer; the default reads the terminal through the
-    console (hidden for secrets). Tests pass a function that answers from a script.
+    console (hidden for secrets), where Tab completes the answers that are paths (relative to
+    ``cwd``). Tests pass a function that answers from a script.
     """
 
-    def __init__(self, console: Console, read: Callable[[str, bool], str] | None = None):
+    def __init__(self, console: Console, read: Callable[[str, bool], str] | None = None, cwd: str | None = None):
         self.console = console
         self.read = read or (lambda prompt, secret: console.input(prompt, password=secret))
+        self.completes = read is None  # a script has no keys to press
+        self.cwd = cwd or os.getcwd()
 
     def ask(self, question: Question, default: Any, check: Callable[[Any], Any], choices: Sequence[str]) -> Any:
         """Ask ``question`` until ``check`` accepts the answer; return what the check returned."""
@@ -44,6 +49,9 @@ class Terminal:
             label += " (y/n)"
         elif choices and len(choices) <= _CHOICES_SHOWN:
             label += f" ({'/'.join(choices)})"
+        if question.paths and self.completes:
+            with completing_paths(self.cwd):
+                return self.line(label, default, check, shown=shown)
         return self.line(label, default, check, shown=shown, secret=question.kind == "secret")
 
     def line(self, label: str, default: Any, check: Callable[[Any], Any], *, shown: str | None = None,

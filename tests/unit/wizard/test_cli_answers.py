@@ -90,7 +90,8 @@ def test_every_question_has_a_flag_named_after_its_answers_key():
     from portl.cli.init import init_command
     from portl.wizard import answer_keys
 
-    options = set(inspect.signature(init_command).parameters) - {"answers", "yes", "connections", "state_dir", "debug"}
+    options = set(inspect.signature(init_command).parameters) - {"answers", "yes", "connections", "state_dir", "debug",
+                                                                 "check_file", "job_file"}
     assert options == set(answer_keys())
 
 
