@@ -1,11 +1,13 @@
 """How a glob of files is cut into partitions for a parallel load.
 
-Each file is its own partition, so that ``parallel.workers`` threads take files from one queue
-and a file of any size costs one thread only. A file that is large on its own (above
-:func:`split_bytes`, 256 MiB unless ``PORTL_SPLIT_BYTES`` says otherwise, and at least twice the
-average file of the set) is cut into byte ranges by its own source (``CsvSource.partitions``: range
-starts on record boundaries), when that source can cut it: a compressed file, or a CSV file with
-quoted fields spanning lines, stays whole. Ranges are about ``max(threshold, average file)`` bytes.
+Each file is its own partition, so that ``parallel.workers`` threads take files from one queue.
+A file that stands out is cut into byte ranges by its own source (``CsvSource.partitions``: range
+starts on record boundaries), when that source can cut it (a compressed file, or a CSV file with
+quoted fields spanning lines, stays whole). Ranges are about ``max(threshold, average file)``
+bytes, the threshold being :func:`split_bytes` (256 MiB unless ``PORTL_SPLIT_BYTES`` says
+otherwise); a file is cut when it is above the threshold and holds two such ranges or more (at
+least one and a half times their size). Files of about equal size are not cut: each is a
+partition already, and cutting costs a pass over the file to count its lines.
 
 Partitions come largest first: with more partitions than workers, the long ones start at once and
 the short ones fill the gaps at the end, instead of one large file starting last and running alone.
@@ -63,7 +65,8 @@ def cut_files(sizes: list[int], ranges: Callable[[int, int], list[Checkpoint]], 
     piece = max(threshold, average)
     parts: list[FilePart] = []
     for index, size in enumerate(sizes):
-        inner = ranges(index, max(2, round(size / piece))) if size > threshold and size >= 2 * average else []
+        count = round(size / piece)
+        inner = ranges(index, count) if size > threshold and count >= 2 else []
         if len(inner) > 1:
             parts += [FilePart(f"{index}.{k}", index, _range_bytes(cp, size, len(inner)), cp) for k, cp in enumerate(inner)]
         else:

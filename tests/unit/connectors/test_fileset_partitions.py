@@ -39,7 +39,7 @@ def test_each_file_is_a_partition_named_after_its_place_largest_first():
 
 
 def test_a_large_file_is_cut_into_ranges_of_about_the_threshold():
-    sizes = [100, 1000, 50, 50]  # average 300: file 1 is above the threshold and twice the average
+    sizes = [100, 1000, 50, 50]  # average 300: file 1 is above the threshold and holds 3 ranges of 300
     ranges, asked = byte_ranges(sizes)
     parts = cut_files(sizes, ranges, threshold=200)
     assert asked == [(1, 3)]  # 1000 bytes in pieces of max(200, 300)
@@ -48,7 +48,15 @@ def test_a_large_file_is_cut_into_ranges_of_about_the_threshold():
         {"offset": 666, "end": None}, {"offset": 0, "end": 333}, {"offset": 333, "end": 666}]
 
 
-def test_a_file_above_the_threshold_but_not_twice_the_average_stays_whole():
+def test_two_large_files_among_small_ones_are_both_cut():
+    sizes = [1000, 1000, 30, 10]  # average 510: each large file holds two ranges of it
+    ranges, asked = byte_ranges(sizes)
+    parts = cut_files(sizes, ranges, threshold=100)
+    assert asked == [(0, 2), (1, 2)]
+    assert [p.name for p in parts] == ["0.0", "0.1", "1.0", "1.1", "2", "3"]
+
+
+def test_a_file_above_the_threshold_but_about_the_average_stays_whole():
     sizes = [300, 400, 350]
     ranges, asked = byte_ranges(sizes)
     assert [p.name for p in cut_files(sizes, ranges, threshold=200)] == ["1", "2", "0"]
@@ -80,7 +88,7 @@ def write_rows(path, first: int, last: int, compress: bool = False) -> None:
 @pytest.fixture
 def files(tmp_path, monkeypatch):
     """Two plain files of about 370 kB, a gzip file of about 190 kB and three small ones (the
-    average file is about 160 kB); files above 100 kB (and twice the average) are cut."""
+    average file is about 160 kB); files above 100 kB holding two ranges of that average are cut."""
     monkeypatch.setenv("PORTL_SPLIT_BYTES", "100000")
     write_rows(tmp_path / "data" / "a.csv", 1, 30_000)
     write_rows(tmp_path / "data" / "b.csv", 30_001, 60_000)
