@@ -119,7 +119,8 @@ def _file_and_checks(target: str, checks_file: str) -> tuple[Any, Any, list[Any]
         problems = [parsed.positions.problem(("source",), f"source.{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}")
                     for e in exc.errors() if e["loc"][:1] == ("source",)]
         raise ConfigError(problems=problems or [str(exc)]) from None
-    name = os.path.basename(target).split(".")[0] or "check"
+    # Named after the checks file: today's file is judged against the counts of the files checked before it.
+    name = os.path.splitext(os.path.basename(checks_file))[0] or "checks"
     return loaded.source, document.mapping, list(document.quality), os.getcwd(), name
 
 
