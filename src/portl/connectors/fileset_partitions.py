@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from portl.connectors.base import Checkpoint
-from portl.errors import ConfigError
+from portl.errors import ConfigError, ResumeError
 
 SPLIT_BYTES = 256 << 20
 SPLIT_VARIABLE = "PORTL_SPLIT_BYTES"
@@ -82,3 +82,32 @@ def _range_bytes(inner: Checkpoint, size: int, count: int) -> int:
     if isinstance(offset, int):
         return (end if isinstance(end, int) else size) - offset
     return size // count
+
+
+def check_disjoint(starts: list[Checkpoint], names: list[str]) -> None:
+    """Refuse partitions that would read the same rows twice: two unfinished partitions standing
+    in one file, unless both are byte ranges of it that do not meet. That happens only when a run
+    is continued from the destination's checkpoints alone and its partitions are cut again
+    differently (``PORTL_SPLIT_BYTES`` set otherwise, or a run of whole-file groups started by an
+    earlier version of Portl)."""
+    spans: dict[int, list[tuple[float, float, str]]] = {}
+    for start in starts:
+        if start.done:
+            continue
+        first, end = int(start.position["file"]), int(start.position["end_file"])
+        for index in range(first, end):
+            at = start.position.get("at") if index == first else None
+            if at is None:  # the file from its start
+                low, high = 0.0, float("inf")
+            elif isinstance(at.get("position", {}).get("offset"), int):  # a byte range of it, or what is left of one
+                low, high = at["position"]["offset"], at["position"].get("end") or float("inf")
+            else:  # a part that is not a byte range (a row group): cannot be told, left to its source
+                continue
+            for other_low, other_high, other in spans.get(index, []):
+                if low < other_high and other_low < high:
+                    raise ResumeError(
+                        f"partitions {other} and {start.partition} of the run being resumed would both read "
+                        f"{names[index] if index < len(names) else f'file {index + 1}'}: the files were cut into partitions otherwise than when the run started "
+                        "(PORTL_SPLIT_BYTES set otherwise, or a run started by an earlier version). Nothing more was "
+                        "loaded; continue with the same PORTL_SPLIT_BYTES, or run the job again without --resume")
+            spans.setdefault(index, []).append((low, high, start.partition))

@@ -36,7 +36,7 @@ from typing import Any
 import pyarrow as pa
 
 from portl.connectors.base import Checkpoint, Chunk, Estimate, VerbatimOffer, VerbatimRequest
-from portl.connectors.fileset_partitions import cut_files, split_bytes
+from portl.connectors.fileset_partitions import check_disjoint, cut_files, split_bytes
 from portl.connectors.fileset_progress import FileProgress, News
 from portl.connectors.objectstore import Found, find_files
 from portl.errors import SourceError, TerminalError
@@ -113,7 +113,9 @@ class MultiFileSource:
 
     def loading(self, starts: list[Checkpoint]) -> Callable[[Checkpoint], News]:
         """Told the partitions a run reads, answer what the engine calls with each checkpoint it
-        commits: the news that checkpoint makes, ``file_finished`` for each file it finishes."""
+        commits: the news that checkpoint makes, ``file_finished`` for each file it finishes.
+        Partitions that would read rows twice (cut otherwise than when the run began) are refused."""
+        check_disjoint(starts, [f.name for f in self.files])
         self._progress.expect(starts)
         return self._progress.committed
 

@@ -10,10 +10,10 @@ import pytest
 
 from portl.connectors import csv as csv_connector
 from portl.connectors.base import Checkpoint
-from portl.connectors.fileset_partitions import SPLIT_BYTES, cut_files, split_bytes
+from portl.connectors.fileset_partitions import SPLIT_BYTES, check_disjoint, cut_files, split_bytes
 from portl.connectors.fileset_progress import FileProgress
 from portl.connectors.multifile import FileUnreadable, MultiFileSource
-from portl.errors import ConfigError
+from portl.errors import ConfigError, ResumeError
 
 
 def byte_ranges(sizes: list[int]):
@@ -188,3 +188,31 @@ def test_a_resumed_file_counts_the_rows_committed_before_apart():
     progress.read(0, 10)
     (news,) = progress.committed(Checkpoint("0", {"file": 0, "end_file": 1}, 50, done=True))
     assert (news[1]["rows"], news[1]["earlier_rows"]) == (10, 40)
+
+
+def at(partition: str, file: int, end_file: int, inner: dict | None, rows: int = 0, done: bool = False) -> Checkpoint:
+    """A glob's checkpoint: standing in ``file``, at ``inner`` (a position of that file's source)."""
+    place = None if inner is None else {"partition": "0", "position": inner, "rows": 0, "done": False}
+    return Checkpoint(partition, {"file": file, "end_file": end_file, "at": place}, rows, done)
+
+
+def test_ranges_that_do_not_meet_and_finished_partitions_pass_the_check():
+    check_disjoint([at("0.0", 0, 1, {"offset": 10, "end": 500}), at("0.1", 0, 1, {"offset": 500, "end": None}),
+                    at("1", 1, 2, None), at("2", 1, 3, None, done=True)], ["a.csv", "b.csv", "c.csv"])
+
+
+def test_a_whole_file_partition_beside_a_range_of_the_same_file_is_refused():
+    # committed by a run whose file 0 was one partition, and cut again into ranges on resume
+    starts = [at("0", 0, 1, {"offset": 4000, "end": None}, rows=200), at("0.1", 0, 1, {"offset": 9000, "end": None})]
+    with pytest.raises(ResumeError, match=r"partitions 0 and 0\.1 of the run being resumed would both read a\.csv"):
+        check_disjoint(starts, ["a.csv", "b.csv"])
+
+
+def test_a_run_of_files_from_an_earlier_version_beside_a_file_partition_is_refused():
+    starts = [at("0", 0, 2, {"offset": 300, "end": None}, rows=10), at("1", 1, 2, None)]
+    with pytest.raises(ResumeError, match="would both read b.csv.*PORTL_SPLIT_BYTES"):
+        check_disjoint(starts, ["a.csv", "b.csv"])
+
+
+def test_parts_that_are_not_byte_ranges_are_left_to_their_source():
+    check_disjoint([at("0", 0, 1, {"row_group": 0}), at("1", 0, 1, {"row_group": 3})], ["a.parquet"])
