@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import query
+from .conftest import PORTL, query
 
 ROWS = 2_000
 
@@ -30,8 +30,10 @@ def slow_job(write, tmp_path: Path) -> Path:
         import time
 
         def before_batch(payload):
+            # While the file 'slow' is there, each batch takes the seconds it holds (default 0.15).
             if os.path.exists("slow"):
-                time.sleep(0.15)
+                with open("slow") as seconds:
+                    time.sleep(float(seconds.read() or 0.15))
     """)
     write("job.yaml", """
         name: orders
@@ -204,6 +206,46 @@ def test_stop_ends_a_long_run_interrupted_and_resume_loads_every_row_once(portl,
     assert run_of(portl, run_id)["status"] == "succeeded"
 
 
+@pytest.mark.slow
+def test_stop_asked_twice_waits_for_the_batch_instead_of_aborting_it(portl, slow_job):
+    run_id = detached(portl)
+    wait_for(portl, run_id, lambda run: run["counts"].get("read", 0) >= 100)
+    (portl.cwd / "slow").write_text("1.5")  # batches long enough to outlast the first stop's wait
+
+    first = portl("stop", run_id, "--timeout", "0")
+    second = portl("stop", run_id)
+
+    assert first.code == 1 and f"run {run_id} is still running after 0 s" in first.stderr, first.log
+    assert second.code == 0, second.log
+    assert f"run {run_id} (pid " in second.stderr and "was asked to stop at" in second.stderr, second.log
+    run = run_of(portl, run_id)
+    assert run["status"] == "interrupted", run
+    log = portl("logs", run_id).stdout
+    assert "stopped by the user after" in log and "aborted" not in log, log  # the batch in flight committed
+    committed = run["counts"]["read"]
+    assert loaded_ids(slow_job) == (committed, committed, 1, committed)
+
+
+@pytest.mark.slow
+def test_stop_now_rolls_back_the_batch_in_flight_and_resume_loads_every_row_once(portl, slow_job):
+    run_id = detached(portl)
+    wait_for(portl, run_id, lambda run: run["counts"].get("read", 0) >= 100)
+    (portl.cwd / "slow").write_text("3")
+
+    stopped = portl("stop", run_id, "--now")
+
+    assert stopped.code == 0, stopped.log
+    assert "to abort the batch in flight (rolled back)" in stopped.stderr, stopped.log
+    run = run_of(portl, run_id)
+    assert run["status"] == "interrupted", run
+    log = portl("logs", run_id).stdout
+    assert "aborted: the batch in flight was rolled back" in log, log
+    (portl.cwd / "slow").unlink()
+    resumed = portl("run", "job.yaml", "--resume")
+    assert resumed.code == 0, resumed.log
+    assert loaded_ids(slow_job) == (ROWS, ROWS, 1, ROWS)
+
+
 def test_stop_of_a_finished_run_says_it_is_not_running_and_exits_1(portl, slow_job):
     (portl.cwd / "slow").unlink()
     run_id = detached(portl)
@@ -250,3 +292,41 @@ def test_runs_watch_off_a_terminal_prints_the_table_once_with_rows_per_second(po
     assert row.startswith(run_id) and " running " in row, watched.log
     rate = int(row.split()[header.split().index("rows/s") + 1].replace(",", ""))  # "started" holds a space
     assert rate > 0, watched.log
+
+
+def test_runs_watch_on_a_terminal_refreshes_until_the_run_ends(portl, slow_job):
+    import pexpect
+
+    run_id = detached(portl)
+    wait_for(portl, run_id, lambda run: run["counts"].get("read", 0) >= 100)
+    # A terminal that moves the cursor (the table is redrawn in place), wide enough for the table.
+    watch = pexpect.spawn(PORTL[0], [*PORTL[1:], "runs", "--watch"], cwd=str(portl.cwd), env=portl.env(TERM="xterm"),
+                          encoding="utf-8", timeout=60, dimensions=(40, 250))
+    try:
+        watch.expect_exact("rows/s")
+        watch.expect_exact(" running ")
+        watch.expect(pexpect.EOF)  # it ends by itself once the run has
+    finally:
+        watch.close()
+
+    assert watch.exitstatus == 0, watch.before
+    assert run_of(portl, run_id)["status"] == "succeeded"
+    assert " succeeded " in watch.before, watch.before
+
+
+def test_logs_on_a_terminal_go_through_the_pager(portl, slow_job):
+    import pexpect
+
+    (portl.cwd / "slow").unlink()
+    run_id = detached(portl)
+    wait_for(portl, run_id, ended)
+    paged = portl.cwd / "paged.txt"
+    shown = pexpect.spawn(PORTL[0], [*PORTL[1:], "logs", run_id], cwd=str(portl.cwd), encoding="utf-8", timeout=60,
+                          env=portl.env(PAGER=f"tee {paged}", TERM="dumb"), dimensions=(40, 250))
+    shown.expect(pexpect.EOF)
+    shown.close()
+
+    assert shown.exitstatus == 0, shown.before
+    text = paged.read_text()
+    assert text.splitlines()[0].endswith(" run_started  resumed False, partitions 1, target sqlite out.db:orders"), text
+    assert f"summary  run {run_id} succeeded" in text.splitlines()[-1], text

@@ -241,14 +241,25 @@ def stop(ledger: Any, run_id: str, *, timeout: float, now: bool) -> None:
     if not alive:
         raise PortlError(f"run {record.id}'s process {pid} has ended without recording an outcome; `portl runs` marks "
                          "it interrupted, and --resume continues it")
-    _signal(pid, signal.SIGINT)
-    what = "abort the batch in flight (rolled back)" if now else "stop after its current batch"
-    err.print(f"asked run {record.id} (pid {pid}) to {what}...")
-    if now:
-        # Signals sent back to back can arrive as one: the second must find the first handled.
-        time.sleep(0.5)
-        if process_alive(owner):
+    # A second SIGINT aborts the batch in flight: a stop asked again (after a --timeout) must
+    # not send it, so the first stop leaves a note saying which process it signalled.
+    note = os.path.join(logs_dir(ledger.state_dir), f"{record.id}.stopping")
+    asked = _asked_before(note, owner)
+    if asked is not None and not now:
+        err.print(f"run {record.id} (pid {pid}) was asked to stop at {asked}; waiting for its current batch "
+                  "(--now aborts it)...")
+    else:
+        if asked is None:
             _signal(pid, signal.SIGINT)
+            _leave_note(note, owner)
+        what = "abort the batch in flight (rolled back)" if now else "stop after its current batch"
+        err.print(f"asked run {record.id} (pid {pid}) to {what}...")
+        if now:
+            if asked is None:
+                # Signals sent back to back can arrive as one: the second must find the first handled.
+                time.sleep(0.5)
+            if process_alive(owner):
+                _signal(pid, signal.SIGINT)
     ended = _wait_until_ended(ledger, record.id, timeout)
     if ended is None:
         err.print(f"[yellow]run {record.id} is still running after {timeout:g} s (a batch can take long);[/] "
@@ -262,6 +273,27 @@ def stop(ledger: Any, run_id: str, *, timeout: float, now: bool) -> None:
     else:
         err.print(f"run {record.id} ended {escape(ended.status)} before it stopped ({read:,} source rows); nothing to "
                   "continue", soft_wrap=True)
+
+
+def _asked_before(note: str, owner: dict[str, Any]) -> str | None:
+    """When this very process (same pid and start time) was asked to stop before: at what time."""
+    try:
+        with open(note, encoding="utf-8") as handle:
+            told = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if told.get("pid") != owner.get("pid") or told.get("pid_started") != owner.get("pid_started"):
+        return None  # a note about an earlier process of the run (before a --resume)
+    return time.strftime("%H:%M:%S", time.localtime(told.get("at", 0)))
+
+
+def _leave_note(note: str, owner: dict[str, Any]) -> None:
+    try:
+        os.makedirs(os.path.dirname(note), exist_ok=True)
+        with open(note, "w", encoding="utf-8") as handle:
+            json.dump({"pid": owner.get("pid"), "pid_started": owner.get("pid_started"), "at": time.time()}, handle)
+    except OSError:
+        pass  # without the note a second stop aborts the batch, as a second Ctrl-C does
 
 
 def _signal(pid: int, signum: int) -> None:
