@@ -110,3 +110,35 @@ def test_a_reason_blanks_the_key_of_a_duplicate_key_message():
     assert reason_of("invalid input", "id") == "id: invalid input"
     assert reason_of("value 'x' does not fit column qty (int64)", "qty") == "value '…' does not fit column qty (int64)"
     assert len(reason_of("x" * 1000)) == 300
+
+
+def test_a_line_without_the_reject_files_columns_is_counted_and_named(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "in.csv,2,1,a,x,required value is missing,x\n"
+                    "in.csv,3,2,a,x,extra,field,here\n"
+                    "in.csv,4,3,a,y,required value is missing,y\n")
+
+    counts, note = rejects_by_reason(str(path))
+
+    assert counts == {"a: required value is missing": 2, "a line of the reject file that is not a reject": 1}
+    assert note == (f"the reject file {path} has 1 line without its columns (line 3); they are counted as "
+                    "'a line of the reject file that is not a reject'")
+
+
+def test_an_empty_reject_file_counts_nothing(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER)
+
+    assert rejects_by_reason(str(path)) == ({}, None)
+
+
+def test_a_reject_longer_than_a_block_is_counted_row_by_row(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + 'in.jsonl,2,1,a,x,"value \'x\' does not fit column a (int)","' + "y" * 3_000_000 + '"\n'
+                    "in.jsonl,3,2,a,z,value 'z' does not fit column a (int),z\n"
+                    "in.jsonl,4,3,a,z,one,too,many\n")
+
+    assert rejects_by_reason(str(path)) == (
+        {"value '…' does not fit column a (int)": 2, "a line of the reject file that is not a reject": 1},
+        f"the reject file {path} has 1 line without its columns (line 4); they are counted as "
+        "'a line of the reject file that is not a reject'")

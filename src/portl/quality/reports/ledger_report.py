@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import csv
 import re
-import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from portl.plural import counted
 from portl.quality.results import REPORT_PASSED, QualityReport
 from portl.state.ledger import FAILED, FAILED_CHECKS, INTERRUPTED, REJECT_LIMIT, RUNNING, SUCCEEDED, Ledger, RunRecord
 
@@ -22,6 +22,10 @@ from portl.state.ledger import FAILED, FAILED_CHECKS, INTERRUPTED, REJECT_LIMIT,
 _QUOTED = re.compile(r"'[^']{0,200}'")
 _KEY_VALUE = re.compile(r"=\([^)]{0,200}\)")
 _REASON_CHARS = 300
+UNREADABLE = "a line of the reject file that is not a reject"
+# Blocks of 1 MiB keep Arrow's buffers near 35 MB whatever the file's size; larger blocks are no
+# faster here (benchmarks/bench_report_rejects.py).
+_BLOCK = 1 << 20
 
 
 def report_for_run(ledger: Ledger, record: RunRecord) -> QualityReport:
@@ -86,31 +90,106 @@ def _gate(record: RunRecord, counts: dict[str, Any]) -> str:
 
 def rejects_by_reason(path: str) -> tuple[dict[str, int], str | None]:
     """Rejected rows of a reject file by reason (its ``error`` column, values blanked, after the
-    ``column`` at fault), read a row at a time. Returns the counts and, when the file cannot be read to its end, why."""
-    counts: dict[str, int] = {}
-    # One reject's original row can be long (a whole JSON document); the csv module's default
-    # limit of 128 KiB per field would stop the count there.
-    csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
+    ``column`` at fault), read in blocks: memory stays bounded whatever the file's size. Returns
+    the counts and, when some lines could not be counted, why."""
     try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if not header or "error" not in header:
-                return counts, f"the reject file {path} has no error column; its rejects are not counted by reason"
-            error = header.index("error")
-            column = header.index("column") if "column" in header else None
-            try:
-                for row in reader:
-                    reason = reason_of(row[error] if error < len(row) else "",
-                                       row[column] if column is not None and column < len(row) else "")
-                    counts[reason] = counts.get(reason, 0) + 1
-            except csv.Error as exc:
-                return counts, f"the reject file {path} cannot be read past line {reader.line_num}: {exc}"
+        header = _header(path)
+        if "error" not in header:
+            return {}, f"the reject file {path} has no error column; its rejects are not counted by reason"
+        try:
+            pairs, ragged = _count_by_blocks(path, header)
+        except _BlockTooSmall:
+            pairs, ragged = _count_row_by_row(path, header)
     except FileNotFoundError:
-        return counts, f"the reject file {path} is gone (moved or deleted); its rejects are not counted by reason"
+        return {}, f"the reject file {path} is gone (moved or deleted); its rejects are not counted by reason"
     except OSError as exc:
-        return counts, f"the reject file {path} cannot be read: {exc.strerror or exc}"
-    return counts, None
+        return {}, f"the reject file {path} cannot be read: {exc.strerror or exc}"
+    except csv.Error as exc:
+        return {}, f"the reject file {path} is not a CSV file Portl wrote: {exc}"
+    reasons = _reasons(pairs)
+    if not ragged:
+        return reasons, None
+    reasons[UNREADABLE] = len(ragged)
+    lines = ", ".join(str(n) for n in ragged[:5] if n >= 0)
+    return reasons, (f"the reject file {path} has {counted(len(ragged), 'line')} without its columns"
+                     + (f" (line {lines}{', …' if len(ragged) > 5 else ''})" if lines else "")
+                     + f"; they are counted as {UNREADABLE!r}")
+
+
+class _BlockTooSmall(Exception):
+    """Arrow could not read the file in blocks (a reject longer than a block, bytes that are not UTF-8)."""
+
+
+def _count_by_blocks(path: str, header: list[str]) -> tuple[dict[tuple[str, str], int], list[int]]:
+    """(error with values blanked, column) -> rejects, and the lines without the file's columns.
+    Arrow parses each block and blanks its values; Python sees only each distinct pair."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    pairs: dict[tuple[str, str], int] = {}
+    ragged: list[int] = []
+
+    def skip_ragged(row) -> str:  # a line edited by hand, or cut short: noted, and the count goes on
+        ragged.append(row.number if row.number is not None else -1)
+        return "skip"
+
+    wanted = ["error"] + (["column"] if "column" in header else [])
+    try:
+        reader = pcsv.open_csv(
+            path, read_options=pcsv.ReadOptions(block_size=_BLOCK, use_threads=False),
+            parse_options=pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip_ragged),
+            convert_options=pcsv.ConvertOptions(include_columns=wanted, column_types=dict.fromkeys(wanted, pa.string()),
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False))
+        for batch in reader:
+            errors = pc.utf8_trim_whitespace(batch.column("error"))
+            errors = pc.replace_substring_regex(errors, _QUOTED.pattern, "'…'")
+            errors = pc.replace_substring_regex(errors, _KEY_VALUE.pattern, "=(…)")
+            columns = batch.column("column") if "column" in wanted else pa.array([""] * len(errors), pa.string())
+            found = pa.table({"error": errors, "column": columns}).group_by(["error", "column"]).aggregate(
+                [([], "count_all")])
+            for row in found.to_pylist():
+                key = (row["error"], row["column"])
+                pairs[key] = pairs.get(key, 0) + row["count_all"]
+    except pa.ArrowInvalid as exc:
+        raise _BlockTooSmall(str(exc)) from exc
+    return pairs, ragged
+
+
+def _count_row_by_row(path: str, header: list[str]) -> tuple[dict[tuple[str, str], int], list[int]]:
+    """The same count with the csv module, a row at a time: slower, but any row length and any
+    bytes (undecodable ones replaced) are read."""
+    pairs: dict[tuple[str, str], int] = {}
+    ragged: list[int] = []
+    error = header.index("error")
+    column = header.index("column") if "column" in header else None
+    # One reject's original row can be long (a whole JSON document): past the csv module's
+    # default of 128 KiB per field it would stop there.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for row in reader:
+            if len(row) != len(header):
+                ragged.append(reader.line_num)
+                continue
+            # Blanked here, not once per distinct error: every value makes its own error text.
+            key = (_KEY_VALUE.sub("=(…)", _QUOTED.sub("'…'", row[error].strip())), row[column] if column is not None else "")
+            pairs[key] = pairs.get(key, 0) + 1
+    return pairs, ragged
+
+
+def _header(path: str) -> list[str]:
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _reasons(pairs: dict[tuple[str, str], int]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for (error, column), n in pairs.items():
+        reason = reason_of(error, column)
+        counts[reason] = counts.get(reason, 0) + n
+    return counts
 
 
 def reason_of(error: str, column: str = "") -> str:
