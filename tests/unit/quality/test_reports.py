@@ -334,3 +334,23 @@ def test_write_reports_says_which_file_it_cannot_write(tmp_path):
 
     with pytest.raises(PortlError, match=r"cannot write the report .*a-file/q\.json: .*choose another path"):
         write_reports(empty_report(), {"json": blocker / "q.json"})
+
+
+def test_write_reports_with_an_unknown_format_writes_no_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown report format 'pdf'"):
+        write_reports(empty_report(), {"json": tmp_path / "q.json", "pdf": tmp_path / "q.pdf"})
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_of_portl_check_without_run_or_times_renders_in_every_format():
+    report = sample_report()
+    report.run_id, report.destination, report.started_at, report.finished_at, report.run_status = None, None, "", "", None
+
+    page = render_html(report)
+    _, suite = junit_of(report)
+
+    assert "<code>" not in page.split("</header>")[0]  # no run id shown
+    assert "Duration</dt><dd>unknown</dd>" in page and "Run status" not in page
+    assert suite.get("timestamp") is None and suite.get("time") == "0.000"
+    assert QualityReport.from_json(json.loads(render_json(report))) == report

@@ -41,11 +41,11 @@ def write_reports(report: QualityReport, paths: Mapping[str, str | os.PathLike[s
     """Write the report in each format of ``paths`` (format -> file). Each file is written to a
     temporary file beside it and renamed over it, so a reader never sees half a report and a
     failed write leaves the previous file as it was. Returns format -> path written."""
+    texts = {fmt: render(report, fmt) for fmt in paths}  # an unknown format fails before any file is written
     written = {}
     for fmt, path in paths.items():
-        text = render(report, fmt)
         target = os.fspath(path)
-        _write_atomically(target, text)
+        _write_atomically(target, texts[fmt])
         written[fmt] = target
     return written
 
