@@ -44,11 +44,6 @@ class FileCheck:
     def loadable(self) -> bool:
         return not self.problems
 
-    def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "job": self.job, "loadable": self.loadable, "expected_from": self.expected_from,
-                "columns": self.columns, "missing": self.missing, "extra": self.extra,
-                "renamed": [{"expected": a, "found": b} for a, b in self.renamed], "problems": self.problems}
-
     def lines(self) -> list[str]:
         """The verdict and the differences, for people."""
         verdict = "can load" if self.loadable else "cannot load"
