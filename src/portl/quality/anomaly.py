@@ -47,11 +47,12 @@ def judge(current: dict[str, int], history: dict[str, int], *, threshold: float,
     reference = {k: v for k, v in history.items() if k not in current}
     reference.update(current)
     keys = sorted(reference)
+    position = {k: i for i, k in enumerate(keys)}
     values = np.array([reference[k] for k in keys], dtype=float)
     weekdays = np.array([_weekday(k) for k in keys]) if seasonal else None
     out = []
     for key in sorted(current):
-        at = keys.index(key) if len(keys) < 64 else int(np.searchsorted(keys, key))
+        at = position[key]
         others = np.ones(len(keys), bool)
         others[at] = False
         if weekdays is not None and weekdays[at] >= 0:

@@ -69,12 +69,16 @@ class QualityGate:
         self.row_tallies = {c.name: RowTally() for c in self.row_checks}
         self.where = {c.title: compile_filter(c.where, schema) for c in self.checks
                       if c.where and c.check not in ROW_CHECKS} if usable else {}
-        distinct = {col for c in self.checks for col in c.columns if col in schema.names}
+        # Distinct estimates hash every value: numbers cost little, text is hashed only where a check
+        # is about its values (unique, accepted_values).
+        distinct = {col for c in self.checks for col in c.columns if col in schema.names
+                    and (c.check in ("unique", "accepted_values") or not _is_text(schema.field(col).type))}
+        ordered = {col for c in self.checks for col in c.columns if col in schema.names}
         dates = {c.columns[0] for c in self.checks if c.check in ("date_completeness", "freshness")
                  or (c.check == "volume_anomaly" and c.per == "date")}
         blanks = {col for c in self.checks if c.check == "missing" and c.empty_is_null for col in c.columns}
         self.filtered = {c.title for c in self.checks if c.where and c.check not in ROW_CHECKS}
-        self.profile = Profile(schema, distinct=distinct & set(schema.names), dates=dates & set(schema.names),
+        self.profile = Profile(schema, distinct=distinct, dates=dates & set(schema.names), text_bounds=ordered,
                                blanks=blanks & set(schema.names),
                                per_file=per_file or any(c.check == "volume_anomaly" and c.per == "file" for c in self.checks))
         # A check with its own where: its own profile of the rows the filter keeps.
@@ -227,7 +231,7 @@ class QualityGate:
         results = [self._judge_one(check, counts, tx, rows_delta, resumed_rows) for check in self.checks]
         for r in results:
             self.note("check", f"{r.name}: {r.status} ({r.severity}) — {r.message}")
-        per_date = {name: {d.isoformat(): n for d, n in sorted(stats.per_date.items())}
+        per_date = {name: {d.isoformat(): n for d, n in self.profile.dates_of(name).items()}
                     for name, stats in self.profile.columns.items() if stats.per_date is not None}
         if self.profile.per_file:
             per_date["file"] = dict(sorted(self.profile.per_file.items()))
@@ -330,6 +334,10 @@ class QualityGate:
 
 def _plain(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def describe_check(check: Any) -> str:

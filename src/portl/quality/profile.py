@@ -33,7 +33,8 @@ class ColumnStats:
     min: Any = None
     max: Any = None
     sketch: DistinctSketch | None = None
-    per_date: dict[datetime.date, int] | None = None
+    per_date: dict[int, int] | None = None
+    """Rows per day, the day as a number of days since 1970-01-01."""
     unreadable_dates: int = 0
     examples_unreadable: list[str] = field(default_factory=list)
 
@@ -42,7 +43,7 @@ class Profile:
     """The statistics of one pass, fed batch by batch (thread-safe)."""
 
     def __init__(self, schema: pa.Schema, *, distinct: set[str] = frozenset(), dates: set[str] = frozenset(),
-                 blanks: set[str] = frozenset(), per_file: bool = False):
+                 blanks: set[str] = frozenset(), per_file: bool = False, text_bounds: set[str] | None = None):
         self.schema = schema
         self.columns = {f.name: ColumnStats(f.name, str(logical_of(f))) for f in schema}
         for name in distinct:
@@ -50,6 +51,9 @@ class Profile:
         for name in dates:
             self.columns[name].per_date = {}
         self.blank_columns = set(blanks)
+        # Minimum and maximum of text cost a comparison per value: only for the columns asked
+        # (None: every column). Numbers, dates and times always have theirs.
+        self.text_bounds = text_bounds
         self.rows = 0
         self.per_file: dict[str, int] | None = {} if per_file else None
         self._lock = threading.Lock()
@@ -64,7 +68,8 @@ class Profile:
             column = batch.column(name)
             nulls = column.null_count
             low = high = None
-            if nulls < n and _orderable(column.type):
+            if nulls < n and _orderable(column.type) and (self.text_bounds is None or name in self.text_bounds
+                                                          or not _is_text(column.type)):
                 low, high = _min_max(column)
             blanks = 0
             if name in self.blank_columns and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
@@ -101,7 +106,16 @@ class Profile:
                 for s in self.columns.values()]
 
     def dates_of(self, name: str) -> dict[datetime.date, int]:
-        return dict(self.columns[name].per_date or {})
+        """Rows per date of a date column, in date order."""
+        counts = self.columns[name].per_date or {}
+        return {_EPOCH + datetime.timedelta(days=day): n for day, n in sorted(counts.items())}
+
+
+_EPOCH = datetime.date(1970, 1, 1)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def _orderable(kind: pa.DataType) -> bool:
@@ -118,7 +132,7 @@ def _min_max(column: pa.Array) -> tuple[Any, Any]:
     return found["min"].as_py(), found["max"].as_py()
 
 
-def _date_counts(column: pa.Array) -> tuple[dict[datetime.date, int], int, list[str]]:
+def _date_counts(column: pa.Array) -> tuple[dict[int, int], int, list[str]]:
     """Rows per date of a date, time stamp or ISO text column; text that is no date is counted apart."""
     kind = column.type
     unreadable, examples = 0, []
@@ -133,8 +147,9 @@ def _date_counts(column: pa.Array) -> tuple[dict[datetime.date, int], int, list[
         if unreadable:
             examples = [str(v) for v in text.filter(bad).slice(0, 5).to_pylist()]
     counts = pc.value_counts(days.drop_null() if days.null_count else days)
-    values = counts.field("values").to_pylist()
-    tallies = counts.field("counts").to_pylist()
+    # Days as numbers since 1970 (no date object per distinct value and batch); dates_of() names them.
+    values = counts.field("values").view(pa.int32()).to_numpy(zero_copy_only=False).tolist()
+    tallies = counts.field("counts").to_numpy(zero_copy_only=False).tolist()
     return dict(zip(values, tallies)), unreadable, examples
 
 
