@@ -91,5 +91,7 @@ class RunWatcher:
             where = f" (batch {event.batch})" if event.batch is not None else ""
             self.console.print(f"[yellow]{event.event}[/]{where}: {escape(details)}")
         elif event.event == "resuming":
+            if self.bar and self.by_bytes:  # the bar starts where the run being resumed stopped
+                self.bar.reset(self.task, completed=event.details.get("committed_bytes", 0))
             rows = counted(event.details["committed_rows"], "source row")
             self.console.print(f"resuming run {event.details['run_id']}: {rows} already committed")
