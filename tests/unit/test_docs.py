@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from portl.connectors.config import Incremental
 from portl.connectors.registry import config_models
 from portl.spec import models as m
+from portl.spec import quality as q
 from portl.spec.loader import job_names, load_job
 from portl.types import LOGICAL_TYPES
 
@@ -27,13 +28,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 JOB_LANGUAGE = DOCS / "job-language.md"
 CONNECTORS = DOCS / "connectors.md"
+QUALITY = DOCS / "quality.md"
 LINKED_FILES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 
 # The sections of the job language, each a model whose fields are keys a user writes.
 LANGUAGE_MODELS: list[type[BaseModel]] = [
     m.job_model(), m.Mapping, m.ColumnSpec, m.Conflict, m.Batch, m.Retry, m.Parallel, m.Hooks,
     m.ScriptHook, m.PythonHook, m.HttpHook, m.LambdaHook, m.Validation, m.Rejects, m.Service, m.DatabaseCopy,
-    Incremental,
+    Incremental, m.Reports, q.NotNull, q.AcceptedValues, q.Range, q.Pattern, q.Length, q.Missing, q.Unique,
+    q.RowCount, q.SchemaCheck, q.Freshness, q.Referential, q.DateCompleteness, q.Holidays, q.VolumeAnomaly, q.SqlCheck,
 ]
 # Models reachable from the Job that are not sections of keys, and why.
 NOT_SECTIONS = {
@@ -171,10 +174,10 @@ def _types_in(annotation) -> list:
 
 @pytest.mark.parametrize("model", LANGUAGE_MODELS, ids=lambda model: model.__name__)
 def test_every_key_of_the_job_language_is_documented(model):
-    documented = documented_names(JOB_LANGUAGE, CONNECTORS)
+    documented = documented_names(JOB_LANGUAGE, CONNECTORS, QUALITY)
     missing = [name for name in key_names(model) if name not in documented]
     assert not missing, (
-        f"{model.__name__} keys missing from docs/job-language.md or docs/connectors.md "
+        f"{model.__name__} keys missing from docs/job-language.md, docs/connectors.md or docs/quality.md "
         f"(write them as `key` in a table row or heading): {', '.join(missing)}"
     )
 

@@ -160,7 +160,7 @@ class QualityGate:
 
     def note(self, event: str, detail: str) -> None:
         """Add a line to the audit trail the reports end with."""
-        self.audit.append({"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        self.audit.append({"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
                            "event": event, "detail": detail})
 
     # --- during the pass --------------------------------------------------------------------
@@ -237,8 +237,8 @@ class QualityGate:
             per_date["file"] = dict(sorted(self.profile.per_file.items()))
         report = QualityReport(
             job=self.job, run_id=run_id, source=self.source, destination=self.destination,
-            started_at=self.started_at.isoformat(timespec="seconds"),
-            finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            started_at=self.started_at.isoformat(timespec="milliseconds"),
+            finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
             status=report_status(results), gate=gate, rows=self.profile.rows, results=results,
             columns=self.profile.column_profiles(), counts=counts.to_json() if counts is not None else None,
             per_date=per_date, rejects_by_reason=dict(rejects_by_reason or {}), throughput=list(self.throughput),
