@@ -5,8 +5,9 @@ then every row goes to one of ``buckets`` files on disk (Arrow IPC), chosen by i
 (:mod:`portl.quality.hashing`), so that equal keys always share a bucket. At the end each bucket
 is read alone and grouped by the key: a key found more than once is a duplicate, found exactly (no
 hash collision can make one up). Memory is the in-memory limit or one bucket, whichever is
-larger: with 256 buckets, 100 GB of input (800M rows) with an 8-byte key spills about 13 GB of keys
-and record numbers, about 50 MB a bucket.
+larger: with 256 buckets, 100 GB of input (800M rows) with an 8-byte key spills about 20 GB of keys,
+record numbers and hashes, about 80 MB a bucket; a bucket past 64 MB is split in 16 by further
+hash bits before it is judged.
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ class KeyIndex:
     """Collects a key's values (and record numbers) from batches, then finds the duplicates."""
 
     def __init__(self, columns: list[str], memory_bytes: int = 16 << 20, buckets: int = 256,
-                 temp_dir: str | None = None, examples: int = 20):
+                 temp_dir: str | None = None, examples: int = 20, max_bucket_bytes: int = 64 << 20):
         self.columns = list(columns)
         self.memory_bytes = memory_bytes
         self.buckets = buckets
         self.temp_dir = temp_dir
         self.examples = examples
+        self.max_bucket_bytes = max_bucket_bytes
         self._held: list[pa.RecordBatch] = []
         self._held_bytes = 0
         self._folder: str | None = None
@@ -111,12 +113,40 @@ class KeyIndex:
                 for sink in self._files.values():
                     sink.close()
                 for number in sorted(self._writers):
-                    with pa.memory_map(os.path.join(self._folder, f"{number:04d}.arrow")) as source:
-                        self._judge(pa.ipc.open_stream(source).read_all(), found)
+                    self._judge_file(os.path.join(self._folder, f"{number:04d}.arrow"), found, 0)
             found.spilled_bytes = self.spilled_bytes
             return found
         finally:
             self.close()
+
+    def _judge_file(self, path: str, found: Duplicates, depth: int) -> None:
+        """Judge one spilled bucket; one larger than ``max_bucket_bytes`` (a very large input) is
+        first split in 16 by further bits of the hash, read batch by batch, so memory stays bounded."""
+        if os.path.getsize(path) <= self.max_bucket_bytes or depth >= 3:
+            with pa.memory_map(path) as source:
+                self._judge(pa.ipc.open_stream(source).read_all(), found)
+            os.remove(path)
+            return
+        shift = np.uint64(52 - 4 * depth)  # the bucket used the top 8 bits; each split takes the next 4
+        writers: dict[int, Any] = {}
+        sinks: dict[int, Any] = {}
+        try:
+            with pa.memory_map(path) as source:
+                for batch in pa.ipc.open_stream(source):
+                    part = (batch.column(HASH).to_numpy() >> shift) & np.uint64(15)
+                    for number in np.unique(part).tolist():
+                        if number not in writers:
+                            sinks[number] = open(f"{path}.{number:x}", "wb")
+                            writers[number] = pa.ipc.new_stream(sinks[number], batch.schema)
+                        writers[number].write_batch(batch.filter(pa.array(part == number)))
+        finally:
+            for writer in writers.values():
+                writer.close()
+            for sink in sinks.values():
+                sink.close()
+        os.remove(path)
+        for number in sorted(writers):
+            self._judge_file(f"{path}.{number:x}", found, depth + 1)
 
     def _judge(self, table: pa.Table, found: Duplicates) -> None:
         for column in self.columns:

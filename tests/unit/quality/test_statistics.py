@@ -88,3 +88,16 @@ def test_uniqueness_ignores_null_keys_as_sql_does():
     found = index.duplicates()
     assert (found.keys, found.rows) == (1, 2)
     assert found.examples[0]["key"] == ["x", 1]
+
+
+def test_a_bucket_too_large_is_split_before_it_is_judged(tmp_path):
+    index = KeyIndex(["k"], memory_bytes=100_000, buckets=2, temp_dir=str(tmp_path), max_bucket_bytes=50_000)
+    for start in range(0, 100_000, 10_000):
+        keys = np.arange(start, start + 10_000)
+        if start == 90_000:
+            keys[-1] = 5
+        index.add(pa.record_batch({"k": pa.array(keys)}), pa.array(np.arange(start, start + 10_000) + 1))
+    found = index.duplicates()
+    assert (found.keys, found.rows) == (1, 2)
+    assert found.examples[0]["records"] == [6, 100_000]
+    assert os.listdir(tmp_path) == []
