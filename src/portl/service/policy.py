@@ -15,7 +15,8 @@ job may not do unless an admin allowed it for the tenant:
   Default Credentials are the service's), for the same reason (``code_hooks``); Snowflake's
   ``externalbrowser`` login, which would open a browser on the service's machine, always;
 - credentials, certificate and key files (``credentials``, ``ca_certs``, ``private_key_file``)
-  are local paths like ``path``: inside the tenant's files folder unless ``local_files``;
+  and the quality reports a job writes (``reports: {json, junit, html}``) are local paths like
+  ``path``: inside the tenant's files folder unless ``local_files``;
 - HTTP hooks, API calls, Lambda endpoints, API endpoints (``endpoint``), search cluster nodes
   (``hosts``; none means 127.0.0.1:9200) and database hosts on loopback, private, link-local or
   otherwise non-public addresses (``private_network``). Host names are resolved here: a name is judged by
@@ -47,6 +48,7 @@ JOB_FILE_NAME = "job.yaml"
 
 _CODE_HOOKS = ("script", "python")
 _PATH_KEYS = ("path", "credentials", "ca_certs", "private_key_file")  # files a connector reads
+_REPORT_KEYS = ("json", "junit", "html")  # reports: {json: PATH, ...}
 _URL_PATH_TYPES = ("api.call",)  # their path is added to a connection's base_url: not a file
 _URL_KEYS = ("url", "base_url", "endpoint_url", "endpoint")
 _URL_LIST_KEYS = ("hosts",)  # a search cluster's nodes
@@ -187,6 +189,9 @@ class _Checker:
             here = path + (key,)
             if (key in _PATH_KEYS and isinstance(value, str) and kind not in _URL_PATH_TYPES
                     and not self.allowed.local_files):
+                yield from self._path(here, value)
+            elif key in _REPORT_KEYS and path[-1:] == ("reports",) and isinstance(value, str) \
+                    and not self.allowed.local_files:  # quality reports are files the job writes
                 yield from self._path(here, value)
             elif key in _URL_KEYS and isinstance(value, str) and not self.allowed.private_network:
                 yield from self._url(here, value)

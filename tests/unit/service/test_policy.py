@@ -126,3 +126,14 @@ def test_problems_in_the_tenants_connections_file_name_it_relative_to_the_files_
     (tmp_path / "connections.yaml").write_text("connections:\n  crm: {type: postgres, hots: db.example.com}\n")
     [problem] = job_problems(CSV + "destination: {connection: crm, table: t}\n", NOTHING, files_dir=str(tmp_path))
     assert problem.file == "connections.yaml" and str(tmp_path) not in problem.message
+
+
+def test_quality_reports_are_written_inside_the_tenants_folder_only():
+    text = CSV + ("destination: {type: sqlite, path: o.db, table: t}\n"
+                  "quality:\n  - {check: not_null, column: id}\n"
+                  "reports: {html: /var/www/report.html, junit: ../junit.xml, json: reports/q.json}\n")
+    found = messages(text)
+    assert [line for line, _ in found] == [5, 5]
+    assert found[0][1].startswith("'/var/www/report.html' is an absolute path")
+    assert found[1][1].startswith("'../junit.xml' leads out of the job's files folder")
+    assert messages(text, Allowances(local_files=True)) == []
