@@ -225,6 +225,7 @@ class _Run:
             from portl.engine.quality_run import RunQuality
 
             self.quality = RunQuality(self.plan, self.ledger)
+            self.quality.adopt_earlier(self.rejects.path, earlier)
             self.quality.gate.note("run", f"run {record.id} {'resumed' if resumed else 'started'}, loading "
                                           f"{self.source.description} into {self.sink.description}")
         self.earlier_rows = earlier
