@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -188,3 +189,32 @@ def test_volume_anomalies_compare_with_the_counts_of_earlier_runs(portl, tmp_pat
     point = judged["details"]["points"][0]
     assert (point["key"], point["observed"], point["expected"], point["anomalous"]) == ("2024-03-01", 900, 100.0, True)
     assert point["references"] == 28  # four Fridays are fewer than min_history: every day of the history
+
+
+def test_a_resumed_run_counts_each_rejected_row_once_and_skips_what_it_cannot_judge(portl, tmp_path, crash_hook):
+    lines = ["id,day,amount,status,email"]
+    for i in range(1, 1001):
+        email = "" if i % 50 == 0 else f"u{i}@x.com"  # 20 rows without an email, spread over the file
+        lines.append(f"{i},2024-01-{1 + i % 28:02d},1.00,open,{email}")
+    (tmp_path / "sales.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "job.yaml").write_text(
+        "source: {type: csv, path: sales.csv}\ndestination: {type: sqlite, path: out.db, table: sales}\n"
+        + MAPPING + "batch: {size: 100}\n" + crash_hook.yaml
+        + "quality:\n  - {check: not_null, column: email, max_failures: 20, name: emails}\n"
+          "  - {check: unique, columns: [id], severity: warning}\n")
+    crash_hook.arm()
+    crashed = portl("run", "job.yaml")
+    assert crashed.code != 0 and "simulated crash before batch 3" in crashed.stderr, crashed.log
+    crash_hook.disarm()
+    resumed = portl("run", "job.yaml", "--resume", "--format", "json")
+    assert resumed.code == 0, resumed.log
+    assert query(tmp_path / "out.db", "SELECT count(*), count(DISTINCT id) FROM sales") == [(980, 980)]
+    rejects = read_rejects(tmp_path / "job.rejects.csv")
+    assert sorted(int(r["record"]) for r in rejects) == list(range(50, 1001, 50))
+    report = json.loads(portl("report", resumed.report["run_id"], "--format", "json").stdout)
+    results = {r["name"]: r for r in report["results"]}
+    assert results["emails"]["status"] == "passed" and results["emails"]["failing_rows"] == 20
+    assert results["unique(id)"]["status"] == "skipped"
+    earlier = int(re.search(r"the run was resumed: ([\d,]+) rows were read by an earlier process",
+                            results["unique(id)"]["message"]).group(1).replace(",", ""))
+    assert 0 < earlier < 1000

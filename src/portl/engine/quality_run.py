@@ -36,6 +36,22 @@ class RunQuality:
         self.reasons: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def adopt_earlier(self, reject_path: str, rows: int) -> None:
+        """A resumed run: the rows its row checks rejected before, from the reject file (which holds
+        exactly the committed batches' rejects), so their failures count once."""
+        if not rows:
+            return
+        from portl.quality.reports.ledger_report import rejects_by_reason
+
+        reasons, _ = rejects_by_reason(reject_path) if os.path.exists(reject_path) else ({}, None)
+        by_check: dict[str, int] = {}
+        for check in self.gate.row_checks:
+            by_check[check.name] = sum(n for reason, n in reasons.items() if reason.startswith(f"check {check.name}:"))
+        self.gate.add_earlier(by_check, rows)
+        with self._lock:
+            for reason, n in reasons.items():
+                self.reasons[reason] = self.reasons.get(reason, 0) + n
+
     def screen(self, chunk: Chunk, data: pa.RecordBatch, index: pa.Array, source_name: str,
                originals: Callable[[Chunk, list[int]], dict[int, str]], mapping_rejects: list[Reject]
                ) -> tuple[pa.RecordBatch, pa.Array, list[Reject]]:

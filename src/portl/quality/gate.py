@@ -37,6 +37,9 @@ class RowTally:
     checked: int = 0
     failing: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
+    unseen: int = 0
+    """Rows an earlier process of a resumed run checked whose failures this pass cannot count
+    (``action: warn`` keeps no record of them)."""
 
 
 @dataclass
@@ -218,6 +221,20 @@ class QualityGate:
                 self._last_sample = now
                 self.throughput.append([round(now, 2), self.profile.rows])
 
+    def add_earlier(self, rejected: dict[str, int], rows: int) -> None:
+        """A resumed run: the rows an earlier process read (``rows``) and, by check name, the rows
+        its row checks rejected (counted from the committed part of the reject file)."""
+        for check in self.row_checks:
+            tally = self.row_tallies[check.name]
+            tally.checked += rows
+            if check.action == "reject":
+                tally.failing += rejected.get(check.name, 0)
+            else:
+                tally.unseen += rows
+        if rows:
+            self.note("resumed", f"{rows:,} rows were read by an earlier process; its rejects by check: "
+                      + (", ".join(f"{k} {v:,}" for k, v in rejected.items()) or "none"))
+
     # --- at the end -------------------------------------------------------------------------
 
     def judge(self, *, counts: Any = None, tx: Any = None, rows_delta: int | None = None, run_id: str | None = None,
@@ -317,6 +334,9 @@ class QualityGate:
         observed = f"{tally.failing:,} of {tally.checked:,} rows ({percent:.2f}%)"
         expected = (f"at most {check.max_failures_percent}%" if check.max_failures_percent is not None
                     else f"at most {allowed:,}")
+        if tally.unseen:
+            details["unseen_rows"] = tally.unseen
+            handled += f"; {tally.unseen:,} rows read before the run was resumed are not counted (action warn keeps no record)"
         if tally.failing and over:
             first = tally.examples[0]["reason"] if tally.examples else ""
             return CheckResult(check.title, check.check, check.severity, FAILED,
