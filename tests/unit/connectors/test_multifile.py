@@ -8,7 +8,7 @@ import os
 import pytest
 
 from portl.connectors import csv as csv_connector
-from portl.connectors.base import IncrementalSource
+from portl.connectors.base import Checkpoint, IncrementalSource
 from portl.connectors.multifile import MultiFileSource
 from portl.errors import SourceError
 
@@ -236,3 +236,20 @@ def test_rows_of_a_file_already_read_past_can_still_be_quoted_and_parsed_again(t
     verbatim = list(source.read_verbatim(100, None, VerbatimRequest()))
     assert [r["id"] for r in source.parse_verbatim(verbatim[0]).data.to_pylist()] == ["1", "2", "3"]
     source.close()
+
+
+def test_a_run_of_whole_files_from_an_earlier_version_resumes_as_it_was_cut(tmp_path):
+    for n in range(4):
+        write_csv(tmp_path, f"data/{n}.csv", n * 10 + 1, n * 10 + 10)
+    source = open_glob(tmp_path)
+    chunks = list(source.read(4, source.partitions(1)[0]))  # 4, 4 and 2 rows of each file
+    inside = chunks[6].checkpoint.position  # in 2.csv after its first 4 rows
+    assert (inside["name"], inside["at"]["position"]["record"]) == (os.path.join("data", "2.csv"), 5)
+    inside = inside["at"]
+    source.close()
+    # The second of two runs of files (2.csv and 3.csv) as partitions were cut before, standing in 2.csv.
+    earlier = Checkpoint("1", {"file": 2, "end_file": 4, "at": inside, "name": os.path.join("data", "2.csv"),
+                               "files": 4}, 4)
+    again = open_glob(tmp_path)
+    assert ids(again, earlier, batch=4) == list(range(25, 41))
+    again.close()
