@@ -76,6 +76,7 @@ class MultiFileSource:
         self._first = self._open(self.files[0])
         self._schema = self._first.schema()
         self._open_sources: dict[int, list[Any]] = {}  # file index -> [source, partitions reading it]
+        self._opening: dict[int, threading.Lock] = {}  # file index -> held while a partition opens it
         self._lock = threading.Lock()
         self._progress = FileProgress([f.name for f in self.files])
         self.description += f" ({counted(len(self.files), 'file')})"
@@ -252,21 +253,33 @@ class MultiFileSource:
 
     def _acquire(self, index: int) -> Any:
         """The source of file ``index``, opened by the first partition that reads it; partitions of
-        one file (its byte ranges) read it in several threads, through one source."""
+        one file (its byte ranges) read it in several threads, through one source. Files are opened
+        outside the source's lock: opening one (a GET of an object's head) does not hold up the
+        workers opening others."""
         with self._lock:
             entry = self._open_sources.get(index)
-            if entry is None:
-                found = self.files[index]
-                source = self._first if found.name == self._all[0].name else self._open(found)
-                try:
-                    self._check_schema(source, found.name)
-                except BaseException:
-                    if source is not self._first:
-                        source.close()
-                    raise
-                entry = self._open_sources[index] = [source, 0]
-            entry[1] += 1
-            return entry[0]
+            if entry is not None:
+                entry[1] += 1
+                return entry[0]
+            opening = self._opening.setdefault(index, threading.Lock())
+        with opening:
+            with self._lock:
+                entry = self._open_sources.get(index)
+                if entry is not None:  # opened by another partition of the file meanwhile
+                    entry[1] += 1
+                    return entry[0]
+            found = self.files[index]
+            source = self._first if found.name == self._all[0].name else self._open(found)
+            try:
+                self._check_schema(source, found.name)
+            except BaseException:
+                if source is not self._first:
+                    source.close()
+                raise
+            with self._lock:
+                self._open_sources[index] = [source, 1]
+                self._opening.pop(index, None)
+            return source
 
     def _release(self, index: int) -> None:
         """Close a file once no partition reads it (one file alone stays open for its partitions)."""

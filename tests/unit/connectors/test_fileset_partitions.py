@@ -216,3 +216,13 @@ def test_a_run_of_files_from_an_earlier_version_beside_a_file_partition_is_refus
 
 def test_parts_that_are_not_byte_ranges_are_left_to_their_source():
     check_disjoint([at("0", 0, 1, {"row_group": 0}), at("1", 0, 1, {"row_group": 3})], ["a.parquet"])
+
+
+def test_partitions_read_at_once_share_a_file_and_close_it_when_the_last_is_done(files):
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = files.partitions(4)
+    with ThreadPoolExecutor(4) as pool:
+        seen = [i for got in pool.map(lambda s: read_ids(files, s, batch=700), starts) for i in got]
+    assert sorted(seen) == list(range(1, 100_001)) + list(range(200_001, 200_301))
+    assert list(files._open_sources) in ([], [0])  # the first file's source stays open for the schema
