@@ -27,8 +27,8 @@ News = list[tuple[str, dict[str, Any]]]
 class FileProgress:
     """Rows read and time spent per file; turns committed checkpoints into ``file_finished`` news."""
 
-    def __init__(self, names: list[str]):
-        self._names = names
+    def __init__(self) -> None:
+        self._names: list[str] = []
         self._lock = threading.Lock()
         self._rows: dict[int, int] = {}
         self._earlier: dict[int, int] = {}
@@ -36,10 +36,12 @@ class FileProgress:
         self._waiting: dict[int, set[str]] = {}  # file -> partitions of this run still to finish it
         self._next: dict[str, list[int]] = {}  # partition -> [first file it has not finished, end]
 
-    def expect(self, starts: list[Checkpoint]) -> None:
-        """The partitions a run reads (finished ones are left out): a file is loaded once each of
-        those reading it has finished it. What was read before (a plan's preview) is forgotten."""
+    def expect(self, starts: list[Checkpoint], names: list[str]) -> None:
+        """The partitions a run reads (finished ones are left out) of the files ``names``: a file
+        is loaded once each of those reading it has finished it. What was read before (a plan's
+        preview) is forgotten."""
         with self._lock:
+            self._names = list(names)
             self._rows.clear()
             self._earlier.clear()
             self._began.clear()

@@ -63,7 +63,7 @@ class FileUnreadable(SourceError):
 
 
 class MultiFileSource:
-    """The files a glob finds, read one after another as one source."""
+    """The files a glob finds, read as one source: one after another, or side by side in partitions."""
 
     def __init__(self, config: Any, base_dir: str, open_file: Callable[[Any, str, Found], Any]):
         self.config, self.base_dir = config, base_dir
@@ -78,7 +78,7 @@ class MultiFileSource:
         self._open_sources: dict[int, list[Any]] = {}  # file index -> [source, partitions reading it]
         self._opening: dict[int, threading.Lock] = {}  # file index -> held while a partition opens it
         self._lock = threading.Lock()
-        self._progress = FileProgress([f.name for f in self.files])
+        self._progress = FileProgress()
         self.description += f" ({counted(len(self.files), 'file')})"
 
     @property
@@ -117,7 +117,7 @@ class MultiFileSource:
         commits: the news that checkpoint makes, ``file_finished`` for each file it finishes.
         Partitions that would read rows twice (cut otherwise than when the run began) are refused."""
         check_disjoint(starts, [f.name for f in self.files])
-        self._progress.expect(starts)
+        self._progress.expect(starts, [f.name for f in self.files])
         return self._progress.committed
 
     def read(self, batch_rows: int, start: Checkpoint | None = None) -> Iterator[Chunk]:

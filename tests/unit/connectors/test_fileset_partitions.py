@@ -153,11 +153,11 @@ def test_a_damaged_gzip_file_is_named_with_the_compressed_byte_where_it_broke(fi
 
 
 def test_a_file_is_loaded_once_every_range_of_it_has_committed_its_end():
-    progress = FileProgress(["a.csv", "b.csv"])
+    progress = FileProgress()
     starts = [Checkpoint("0.0", {"file": 0, "end_file": 1, "at": {"offset": 9}}),
               Checkpoint("0.1", {"file": 0, "end_file": 1, "at": {"offset": 500}}),
               Checkpoint("1", {"file": 1, "end_file": 2, "at": None})]
-    progress.expect(starts)
+    progress.expect(starts, ["a.csv", "b.csv"])
     progress.began(0, 0)
     progress.read(0, 30)
     progress.read(0, 20)
@@ -169,8 +169,8 @@ def test_a_file_is_loaded_once_every_range_of_it_has_committed_its_end():
 
 
 def test_one_partition_walking_the_files_finishes_each_as_it_moves_on():
-    progress = FileProgress(["a.csv", "b.csv", "c.csv"])
-    progress.expect([Checkpoint("0", {"file": 0, "end_file": 3, "at": None})])
+    progress = FileProgress()
+    progress.expect([Checkpoint("0", {"file": 0, "end_file": 3, "at": None})], ["a.csv", "b.csv", "c.csv"])
     for index, rows in enumerate((3, 4, 5)):
         progress.began(index, 0)
         progress.read(index, rows)
@@ -182,8 +182,8 @@ def test_one_partition_walking_the_files_finishes_each_as_it_moves_on():
 
 
 def test_a_resumed_file_counts_the_rows_committed_before_apart():
-    progress = FileProgress(["a.csv"])
-    progress.expect([Checkpoint("0", {"file": 0, "end_file": 1, "at": {"offset": 100}}, 40)])
+    progress = FileProgress()
+    progress.expect([Checkpoint("0", {"file": 0, "end_file": 1, "at": {"offset": 100}}, 40)], ["a.csv"])
     progress.began(0, 40)
     progress.read(0, 10)
     (news,) = progress.committed(Checkpoint("0", {"file": 0, "end_file": 1}, 50, done=True))
