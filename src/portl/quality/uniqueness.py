@@ -78,8 +78,8 @@ class KeyIndex:
         if self._folder is None:
             self._folder = tempfile.mkdtemp(prefix="portl-unique-", dir=self.temp_dir)
         # The top bits choose the bucket: the judge sorts by the whole hash within a bucket.
-        bucket = (table.column(HASH).to_numpy() >> np.uint64(56)) % np.uint64(self.buckets)
-        order = np.argsort(bucket, kind="stable")
+        bucket = ((table.column(HASH).to_numpy() >> np.uint64(56)) % np.uint64(self.buckets)).astype(np.uint16)
+        order = np.argsort(bucket, kind="stable")  # a radix sort on small integers
         sorted_buckets = bucket[order]
         table = table.take(pa.array(order))
         bounds = np.flatnonzero(np.diff(sorted_buckets)) + 1
