@@ -33,6 +33,7 @@ class FileProgress:
         self._rows: dict[int, int] = {}
         self._earlier: dict[int, int] = {}
         self._began: dict[int, float] = {}
+        self._reading: set[tuple[str, int]] = set()  # (partition, file) read so far
         self._waiting: dict[int, set[str]] = {}  # file -> partitions of this run still to finish it
         self._next: dict[str, list[int]] = {}  # partition -> [first file it has not finished, end]
 
@@ -45,6 +46,7 @@ class FileProgress:
             self._rows.clear()
             self._earlier.clear()
             self._began.clear()
+            self._reading.clear()
             for start in starts:
                 if start.done:
                     continue
@@ -53,9 +55,14 @@ class FileProgress:
                 for index in range(first, end):
                     self._waiting.setdefault(index, set()).add(start.partition)
 
-    def began(self, index: int, earlier_rows: int) -> None:
-        """A partition starts reading file ``index``, after ``earlier_rows`` of it committed before."""
+    def began(self, partition: str, index: int, earlier_rows: int) -> None:
+        """``partition`` starts reading file ``index``, after ``earlier_rows`` of it committed
+        before. A read opened again after a dropped connection starts from a checkpoint of this
+        run: only a partition's first start counts."""
         with self._lock:
+            if (partition, index) in self._reading:
+                return
+            self._reading.add((partition, index))
             self._began.setdefault(index, time.monotonic())
             self._earlier[index] = self._earlier.get(index, 0) + earlier_rows
 

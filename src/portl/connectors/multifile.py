@@ -198,7 +198,7 @@ class MultiFileSource:
         while index < end:
             found = self.files[index]
             last = index == end - 1
-            self._progress.began(index, earlier)
+            self._progress.began(start.partition, index, earlier)
             counted_rows = [rows]
             try:
                 yield from self._read_file(index, inner, start, counted_rows, last, read_file)

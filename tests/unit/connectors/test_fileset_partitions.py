@@ -158,7 +158,8 @@ def test_a_file_is_loaded_once_every_range_of_it_has_committed_its_end():
               Checkpoint("0.1", {"file": 0, "end_file": 1, "at": {"offset": 500}}),
               Checkpoint("1", {"file": 1, "end_file": 2, "at": None})]
     progress.expect(starts, ["a.csv", "b.csv"])
-    progress.began(0, 0)
+    progress.began("0.0", 0, 0)
+    progress.began("0.1", 0, 0)
     progress.read(0, 30)
     progress.read(0, 20)
     assert progress.committed(Checkpoint("0.1", {"file": 0, "end_file": 1}, 20, done=True)) == []
@@ -172,7 +173,7 @@ def test_one_partition_walking_the_files_finishes_each_as_it_moves_on():
     progress = FileProgress()
     progress.expect([Checkpoint("0", {"file": 0, "end_file": 3, "at": None})], ["a.csv", "b.csv", "c.csv"])
     for index, rows in enumerate((3, 4, 5)):
-        progress.began(index, 0)
+        progress.began("0", index, 0)
         progress.read(index, rows)
     assert progress.committed(Checkpoint("0", {"file": 0, "end_file": 3}, 3)) == []
     moved = progress.committed(Checkpoint("0", {"file": 2, "end_file": 3}, 7))  # a.csv and b.csv are behind it
@@ -181,11 +182,13 @@ def test_one_partition_walking_the_files_finishes_each_as_it_moves_on():
     assert [(d["file"], d["rows"]) for _, d in done] == [("c.csv", 5)]
 
 
-def test_a_resumed_file_counts_the_rows_committed_before_apart():
+def test_a_resumed_file_counts_the_rows_committed_before_apart_once_whatever_the_read_retries():
     progress = FileProgress()
     progress.expect([Checkpoint("0", {"file": 0, "end_file": 1, "at": {"offset": 100}}, 40)], ["a.csv"])
-    progress.began(0, 40)
-    progress.read(0, 10)
+    progress.began("0", 0, 40)
+    progress.read(0, 6)
+    progress.began("0", 0, 46)  # the read opened again after a dropped connection, at a checkpoint of this run
+    progress.read(0, 4)
     (news,) = progress.committed(Checkpoint("0", {"file": 0, "end_file": 1}, 50, done=True))
     assert (news[1]["rows"], news[1]["earlier_rows"]) == (10, 40)
 
