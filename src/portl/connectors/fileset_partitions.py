@@ -105,9 +105,10 @@ def check_disjoint(starts: list[Checkpoint], names: list[str]) -> None:
                 continue
             for other_low, other_high, other in spans.get(index, []):
                 if low < other_high and other_low < high:
+                    name = names[index] if index < len(names) else f"file {index + 1}"
                     raise ResumeError(
-                        f"partitions {other} and {start.partition} of the run being resumed would both read "
-                        f"{names[index] if index < len(names) else f'file {index + 1}'}: the files were cut into partitions otherwise than when the run started "
+                        f"partitions {other} and {start.partition} of the run being resumed would both read {name}: "
+                        "the files were cut into partitions otherwise than when the run started "
                         "(PORTL_SPLIT_BYTES set otherwise, or a run started by an earlier version). Nothing more was "
                         "loaded; continue with the same PORTL_SPLIT_BYTES, or run the job again without --resume")
             spans.setdefault(index, []).append((low, high, start.partition))
