@@ -393,7 +393,8 @@ class _Run:
         self.rows_before = record.meta.get("rows_before")
         self.state_extra.update(partitions=len(starts), rows_before=self.rows_before)
         self.events.run_id = record.id
-        self.events.emit("resuming", run_id=record.id, committed_rows=sum(c.read for c in self.partition_counts.values()))
+        self.events.emit("resuming", run_id=record.id, committed_rows=sum(c.read for c in self.partition_counts.values()),
+                         committed_bytes=sum(c.bytes for c in self.partition_counts.values()))
         return record, starts, True, bool(committed)
 
     def _new_run_note(self, last: Unfinished) -> str:
