@@ -218,3 +218,32 @@ def test_a_resumed_run_counts_each_rejected_row_once_and_skips_what_it_cannot_ju
     earlier = int(re.search(r"the run was resumed: ([\d,]+) rows were read by an earlier process",
                             results["unique(id)"]["message"]).group(1).replace(",", ""))
     assert 0 < earlier < 1000
+
+
+def test_checks_that_read_the_destination_and_the_whole_input(portl, tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "out.db") as conn:
+        conn.execute("CREATE TABLE statuses (code TEXT PRIMARY KEY)")
+        conn.executemany("INSERT INTO statuses VALUES (?)", [("open",), ("closed",)])
+    job_file(tmp_path, "{type: sqlite, path: out.db, table: sales}", """\
+        - {check: referential, column: status, table: statuses, to_columns: [code], severity: warning}
+        - {check: unique, columns: [day], method: destination, severity: warning}
+        - {check: missing, column: email, max_percent: 10, severity: warning}
+        - {check: freshness, column: day, max_age: 7d, as_of: "2024-02-01T00:00:00", severity: warning}
+        - {check: schema, columns: [id, day, amount, status, email], types: {amount: "decimal(12,2)"}, exact: true}
+        - {check: row_count, min: 6, max: 6, against: source}
+        """)
+    result = portl("run", "job.yaml", "--format", "json")
+    assert result.code == 0, result.log
+    report = json.loads(portl("report", result.report["run_id"], "--format", "json").stdout)
+    results = {r["check"]: r for r in report["results"]}
+    assert results["referential"]["status"] == "failed"
+    assert results["referential"]["message"] == "1 value of (status) not found in statuses: 'weird'"
+    assert results["unique"]["status"] == "passed"
+    assert results["missing"]["status"] == "failed" and "email: 1 (16.67%)" in results["missing"]["observed"]
+    assert results["freshness"]["status"] == "failed"
+    assert results["freshness"]["message"] == "the newest day is 23.0 days old, more than 7d"
+    assert results["schema"]["status"] == "passed"
+    assert results["row_count"]["status"] == "passed"
+    assert results["row_count"]["observed"] == "6 rows; inserted 6, destination gained 6"
