@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import traceback
 from typing import Annotated, Optional
@@ -18,7 +17,7 @@ from portl.cli.outbox import outbox_app
 from portl.cli.quality import check as check_command
 from portl.cli.output import Format, configure, err, out, print_json
 from portl.cli.reports import report_command
-from portl.cli.runcommands import logs_command, stop_command
+from portl.cli.runcommands import logs_command, open_ledger, stop_command
 from portl.cli.service import keys_app, serve, service_app, tenants_app, worker
 from portl.cli.signals import StopOnSignals
 from portl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PortlError
@@ -318,7 +317,7 @@ def runs_list(
     configure(format=format)
     from portl.cli.render import render_runs, run_json
 
-    ledger = _open_ledger(state_dir)
+    ledger = open_ledger(state_dir)
     try:
         if watch and not output.settings.json:
             from portl.cli.runswatch import watch as watch_runs
@@ -349,7 +348,7 @@ def runs_show(
     configure(format=format)
     from portl.cli.render import render_run, run_json
 
-    ledger = _open_ledger(state_dir or ctx.obj)
+    ledger = open_ledger(state_dir or ctx.obj)
     try:
         record = ledger.get(run_id)
         if record is None:
@@ -360,20 +359,6 @@ def runs_show(
             render_run(out, record)
     finally:
         ledger.close()
-
-
-def _open_ledger(state_dir: str | None):
-    """The ledger ``portl runs`` reads: ``--state-dir``, else ``$PORTL_HOME``, else ``.portl`` here
-    (the folder of the jobs run from here). Runs that were killed are marked interrupted first."""
-    from portl.state.ledger import Ledger, ledger_exists, state_dir_for
-
-    state_dir = state_dir_for(os.curdir, state_dir)
-    if not ledger_exists(state_dir):
-        raise PortlError(f"no run ledger in {state_dir}{os.sep}: a job's ledger is kept in .portl beside its job file; "
-                         "run this from the job's folder, or pass --state-dir FOLDER/.portl")
-    ledger = Ledger(state_dir)
-    ledger.settle_stale()
-    return ledger
 
 
 def main() -> None:

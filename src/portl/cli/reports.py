@@ -42,11 +42,11 @@ def report_command(
     if fmt is ReportFormat.html and output_file is None and sys.stdout.isatty():
         raise ConfigError("an HTML report is a page to open in a browser, not text for the terminal: write it to a "
                           f"file with -o report.html (or pipe it: portl report {run_id} --format html > report.html)")
-    from portl.cli.app import _open_ledger
+    from portl.cli.runcommands import open_ledger
     from portl.quality.reports import render, write_reports
     from portl.quality.reports.ledger_report import report_for_run
 
-    ledger = _open_ledger(state_dir)
+    ledger = open_ledger(state_dir)
     try:
         record = ledger.get(run_id)
         if record is None:

@@ -19,8 +19,9 @@ StateDir = Annotated[Optional[str], typer.Option(
 
 
 def open_ledger(state_dir: str | None):
-    """The ledger of the runs started from here (``--state-dir``, ``$PORTL_HOME`` or ``.portl``),
-    with runs whose process died marked interrupted."""
+    """The ledger of the runs started from here: ``--state-dir``, else ``$PORTL_HOME``, else
+    ``.portl`` here (the folder of the jobs run from here). Runs whose process died are marked
+    interrupted first."""
     from portl.state.ledger import Ledger, ledger_exists, state_dir_for
 
     folder = state_dir_for(os.curdir, state_dir)
