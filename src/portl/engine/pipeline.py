@@ -6,6 +6,13 @@ takes several writers (each batch in its own transaction on its own connection),
 of the same partition can be written while the previous one finishes, so that a second server
 process works alongside the first.
 
+The ``slots`` shared by every partition bound how many batches have their rows being written at
+once (the destination's busy streams). A batch gives its slot back once its rows are written,
+when it waits for its turn (:meth:`Turn.wait`): its checkpoint and commit are round trips and a
+disk flush, not the server's work, so another batch's rows go in meanwhile. With two partitions
+and two slots, each partition writes its next batch while its previous one commits, and the
+partition left once the other is done gets both slots.
+
 The checkpoint committed with a batch says "the partition is loaded up to here", so batch *n*
 must never commit before batch *n-1*: each write waits for its turn (:class:`Turn`) after its
 rows are written and before its checkpoint and commit. When a batch fails, the batches after it
@@ -67,13 +74,24 @@ class _Order:
 
 
 class Turn:
-    """One batch's place in its partition's commit order."""
+    """One batch's place in its partition's commit order, and its writer slot."""
 
-    def __init__(self, order: _Order, number: int):
+    def __init__(self, order: _Order, number: int, slot: threading.Semaphore | None = None):
         self._order, self.number = order, number
+        self._slot = slot
+        self._lock = threading.Lock()
+
+    def written(self) -> None:
+        """The batch's rows are written: its slot goes to another batch (once)."""
+        with self._lock:
+            slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
 
     def wait(self) -> None:
-        """Block until every earlier batch has committed; raise :class:`Abandoned` if one failed."""
+        """Give the slot back, then block until every earlier batch has committed; raise
+        :class:`Abandoned` if one failed."""
+        self.written()
         self._order.wait(self.number)
 
 
@@ -88,7 +106,7 @@ def current_turn() -> Turn | None:
 def write_in_order(items: Iterator[T], write: Callable[[T], None], depth: int, slots: threading.Semaphore,
                    stopped: Callable[[], bool]) -> T | None:
     """Call ``write(item)`` for each item on up to ``depth`` threads, each holding one of
-    ``slots`` (the writers the destination takes, shared by all partitions) while it writes.
+    ``slots`` (shared by all partitions) while it writes its rows, up to its turn.
     Inside ``write``, :func:`current_turn` must be waited for before committing.
 
     Stops taking items once ``stopped()``; the writes under way still finish. Returns the last
@@ -99,7 +117,7 @@ def write_in_order(items: Iterator[T], write: Callable[[T], None], depth: int, s
     last: T | None = None
 
     def run(item: T, number: int) -> None:
-        _local.turn = Turn(order, number)
+        turn = _local.turn = Turn(order, number, slots)
         ok = False
         try:
             write(item)
@@ -107,7 +125,7 @@ def write_in_order(items: Iterator[T], write: Callable[[T], None], depth: int, s
         finally:
             _local.turn = None
             order.finish(number, ok)
-            slots.release()
+            turn.written()  # a write that failed before its turn still holds its slot
 
     with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="portl-writer") as pool:
         try:

@@ -186,10 +186,8 @@ class _Run:
         writers = max(1, plan.sink.capabilities.concurrent_writers)
         single = writers == 1 or plan.job.job.transaction == "job"
         self.write_lock = threading.Lock() if single else None
-        # A lone partition writes its next batch while the previous one commits (engine.pipeline),
-        # within the writers the destination takes. Several partitions keep the destination busy
-        # by themselves: more streams than that only made the server contend (1M rows into Postgres
-        # on 2 cores, 2 workers: 2.8 s with one batch in flight each, 3.0-3.3 s with two).
+        # A partition writes its next batch while the previous one commits (engine.pipeline),
+        # within the writers the destination takes; see _share_writers for several partitions.
         self.depth = 1 if single else min(PIPELINE_DEPTH, writers)
         self.writer_slots = threading.BoundedSemaphore(writers)
         self.commit_lock = threading.Lock()
@@ -428,8 +426,7 @@ class _Run:
 
     def _load(self, starts: list[Checkpoint]) -> None:
         pending = [s for s in starts if not s.done]
-        if len(pending) > 1:
-            self.depth = 1
+        self._share_writers(len(pending))
         loading = getattr(self.source, "loading", None)
         if loading is not None:  # the source follows the commits (a glob of files: a line per file loaded)
             self.ledger_sync = SourceNews(self.ledger_sync, loading(starts), self.events)
@@ -457,6 +454,25 @@ class _Run:
                         raise self._checks_failed(loaded=False)
         else:
             executor.map(self._load_partition, pending, self.abort)
+
+    def _share_writers(self, partitions: int) -> None:
+        """How the partitions share the destination's writers.
+
+        Each partition keeps ``depth`` batches open (one having its rows written, one committing)
+        while that fits in the writers; the slots bound the batches having their rows written at
+        once to as many as there are partitions (at least ``PIPELINE_DEPTH``). More such streams
+        only made the server contend (1M rows into Postgres on 2 cores, 2 workers: 2.8 s with one
+        batch in flight each, 3.0-3.3 s with two writing their rows each). A commit, though, is
+        round trips and a disk flush: another batch's rows go in meanwhile, and the partition
+        left once the others are done writes with every slot.
+        """
+        if partitions <= 1 or self.depth <= 1:
+            return
+        writers = max(1, self.sink.capabilities.concurrent_writers)
+        if partitions * self.depth > writers:
+            self.depth = 1  # one batch at a time each: the partitions alone keep the writers busy
+            return
+        self.writer_slots = threading.BoundedSemaphore(min(writers, max(partitions, PIPELINE_DEPTH)))
 
     def _finish_checks(self) -> None:
         counts = self.total()

@@ -11,33 +11,48 @@ from portl.engine.pipeline import Abandoned, current_turn, write_in_order
 
 
 class Writer:
-    """Writes items (numbers); item ``n`` takes ``delays[n]`` seconds before it waits its turn."""
+    """Writes items (numbers); item ``n`` takes ``delays[n]`` seconds writing its rows before it
+    waits its turn, then ``commits[n]`` seconds committing."""
 
-    def __init__(self, delays: dict[int, float] | None = None, fail: dict[int, str] | None = None):
-        self.delays, self.fail = delays or {}, fail or {}
+    def __init__(self, delays: dict[int, float] | None = None, fail: dict[int, str] | None = None,
+                 commits: dict[int, float] | None = None):
+        self.delays, self.fail, self.commits = delays or {}, fail or {}, commits or {}
         self.committed: list[int] = []
         self.rolled_back: list[int] = []
-        self.in_flight = 0
-        self.most_in_flight = 0
+        self.in_flight = self.most_in_flight = 0
+        self.writing = self.most_writing = 0  # batches writing their rows, before their turn
+        self.events: list[tuple[str, int]] = []
         self._lock = threading.Lock()
 
     def __call__(self, item: int) -> None:
         with self._lock:
+            self.events.append(("write", item))
             self.in_flight += 1
+            self.writing += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.most_writing = max(self.most_writing, self.writing)
+        written = False
         try:
             time.sleep(self.delays.get(item, 0.0))
             if item in self.fail:
                 raise RuntimeError(self.fail[item])
+            with self._lock:
+                self.writing -= 1
+                written = True
             try:
                 current_turn().wait()
             except Abandoned:
                 self.rolled_back.append(item)
                 raise
+            time.sleep(self.commits.get(item, 0.0))
+            with self._lock:
+                self.events.append(("commit", item))
             self.committed.append(item)
         finally:
             with self._lock:
                 self.in_flight -= 1
+                if not written:
+                    self.writing -= 1
 
 
 def run(writer: Writer, items, depth: int = 2, slots: int = 4, stopped=lambda: False):
@@ -72,10 +87,33 @@ def test_no_more_batches_are_written_at_once_than_the_depth():
     assert writer.most_in_flight == 2 and writer.committed == list(range(8))
 
 
-def test_the_destination_s_writers_bound_the_batches_in_flight():
+def test_the_destination_s_writers_bound_the_batches_writing_their_rows():
     writer = Writer(delays={n: 0.02 for n in range(6)})
     run(writer, range(6), depth=2, slots=1)
-    assert writer.most_in_flight == 1 and writer.committed == list(range(6))
+    assert writer.most_writing == 1 and writer.committed == list(range(6))
+
+
+def test_a_batch_waiting_to_commit_gives_its_writer_to_the_next_batch():
+    # One writer: batch 1 writes its rows while batch 0 commits, instead of after it.
+    writer = Writer(delays={n: 0.01 for n in range(4)}, commits={n: 0.2 for n in range(4)})
+    run(writer, range(4), depth=2, slots=1)
+    assert writer.committed == [0, 1, 2, 3]
+    assert writer.most_writing == 1 and writer.most_in_flight == 2
+    for n in range(3):
+        assert writer.events.index(("write", n + 1)) < writer.events.index(("commit", n))
+
+
+def test_partitions_sharing_the_writers_never_write_more_rows_at_once_than_there_are_writers():
+    slots = threading.BoundedSemaphore(2)
+    writer = Writer(delays={n: 0.01 for n in range(40)}, commits={n: 0.01 for n in range(40)})
+    parts = [threading.Thread(target=write_in_order, args=(iter(range(k, 40, 3)), writer, 2, slots, lambda: False))
+             for k in range(3)]
+    for part in parts:
+        part.start()
+    for part in parts:
+        part.join()
+    assert sorted(writer.committed) == list(range(40))
+    assert writer.most_writing <= 2 and writer.most_in_flight > 2
 
 
 def test_once_stopped_no_batch_is_taken_and_the_ones_under_way_commit():
