@@ -236,8 +236,9 @@ def extrapolate(data: qd.Data, sides: dict[str, Side]) -> None:
           "unique check's keys spill to 256 bucket files, read back one at a time at the end")
     if spilled:
         at_100 = spilled * scale
-        print(f"  unique(id) spilled {spilled / 1e6:,.0f} MB here; at 100 GB about {at_100 / 1e9:,.1f} GB of keys, "
-              f"{at_100 / 256 / 1e6:,.0f} MB per bucket judged in memory at the end (here {spilled / 256 / 1e6:,.1f} MB)")
+        print(f"  unique(id) spilled {spilled / 1e6:,.0f} MB here; at 100 GB about {at_100 / 1e9:,.1f} GB of keys on disk, "
+              f"{at_100 / 256 / 1e6:,.0f} MB a bucket (here {spilled / 256 / 1e6:,.1f} MB); a bucket past 64 MB is split "
+              "further before it is judged, so the memory of the judging stays bounded")
 
 
 def main() -> None:
