@@ -1,6 +1,6 @@
 """The quality benchmark's reference: the job's checks as SQL in DuckDB over the same TSV file.
 
-    python benchmarks/quality_duckdb.py --file FILE [--temp DIR] [--threads N]
+    python benchmarks/quality_duckdb.py --file FILE [--temp DIR] [--threads N] [--memory-limit SIZE]
 
 The checks of ``bench_quality.py``'s job, in one read of the file: not_null on id, day and
 customer, unique id, both range checks (amount 0–100000, qty 1–1000), the rows per date, all
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--file", required=True, help="the TSV file")
     parser.add_argument("--temp", help="where DuckDB may spill (default: its own choice)")
     parser.add_argument("--threads", type=int, help="DuckDB threads (default: every core)")
+    parser.add_argument("--memory-limit", help="DuckDB's memory limit, e.g. 4GB (default: its own, 80%% of the RAM)")
     args = parser.parse_args()
     import duckdb
 
@@ -87,6 +88,8 @@ def main() -> None:
         con.execute(f"SET temp_directory = '{args.temp}'")
     if args.threads:
         con.execute(f"SET threads = {int(args.threads)}")
+    if args.memory_limit:
+        con.execute(f"SET memory_limit = '{args.memory_limit}'")
     con.execute(ONE_PASS, {"file": args.file, "columns": COLUMNS})
     scanned = time.perf_counter()
     rows, not_null, amount, qty, first, last = con.execute(TOTALS).fetchone()
