@@ -170,6 +170,10 @@ class DistinctSketch:
             merged = np.union1d(self.smallest, hashes)
             self.smallest = merged[: self.k]
 
+    @property
+    def full(self) -> bool:
+        return len(self.smallest) >= self.k
+
     def merge(self, other: DistinctSketch) -> None:
         self.add(other.smallest)
 

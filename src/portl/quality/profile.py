@@ -74,14 +74,15 @@ class Profile:
             blanks = 0
             if name in self.blank_columns and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
                 blanks = pc.sum(pc.equal(pc.utf8_trim_whitespace(column), "")).as_py() or 0
-            hashes = hash_array(column.drop_null() if nulls else column) if stats.sketch is not None else None
+            if stats.sketch is not None:  # its own lock: not held under the profile's
+                stats.sketch.add(_sketch_hashes(stats.sketch, column.drop_null() if nulls else column))
             dates = _date_counts(column) if stats.per_date is not None else None
-            found[name] = (nulls, low, high, blanks, hashes, dates)
+            found[name] = (nulls, low, high, blanks, dates)
         with self._lock:
             self.rows += n
             if self.per_file is not None and file is not None:
                 self.per_file[file] = self.per_file.get(file, 0) + n
-            for name, (nulls, low, high, blanks, hashes, dates) in found.items():
+            for name, (nulls, low, high, blanks, dates) in found.items():
                 stats = self.columns[name]
                 stats.rows += n
                 stats.nulls += nulls
@@ -90,8 +91,6 @@ class Profile:
                     stats.min = low
                 if high is not None and (stats.max is None or high > stats.max):
                     stats.max = high
-                if hashes is not None:
-                    stats.sketch.add(hashes)
                 if dates is not None:
                     counts, unreadable, examples = dates
                     for day, count in counts.items():
@@ -116,6 +115,15 @@ _EPOCH = datetime.date(1970, 1, 1)
 
 def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _sketch_hashes(sketch: DistinctSketch, column: pa.Array) -> Any:
+    """The hashes a sketch needs of a batch: while it holds fewer than k values, those of the
+    batch's distinct values only (Arrow's hash table finds them, a few per batch for a column like a
+    date or a status); once full, every value's, which the sketch filters by its threshold."""
+    if not sketch.full:
+        return hash_array(pc.unique(column))
+    return hash_array(column)
 
 
 def _orderable(kind: pa.DataType) -> bool:

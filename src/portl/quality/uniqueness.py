@@ -56,6 +56,7 @@ class KeyIndex:
         self._writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         self._files: dict[int, Any] = {}
         self._lock = threading.Lock()
+        self._spilling = threading.Lock()
         self.spilled_bytes = 0
 
     def add(self, batch: pa.RecordBatch, records: pa.Array) -> None:
@@ -69,12 +70,14 @@ class KeyIndex:
         with self._lock:
             self._held.append(part)
             self._held_bytes += part.nbytes
-            if self._held_bytes > self.memory_bytes:
-                self._spill()
+            if self._held_bytes <= self.memory_bytes:
+                return
+            held, self._held, self._held_bytes = self._held, [], 0
+        with self._spilling:  # other partitions go on adding while these keys are written
+            self._spill(held)
 
-    def _spill(self) -> None:
-        table = pa.Table.from_batches(self._held).combine_chunks()
-        self._held, self._held_bytes = [], 0
+    def _spill(self, held: list[pa.RecordBatch]) -> None:
+        table = pa.Table.from_batches(held).combine_chunks()
         if self._folder is None:
             self._folder = tempfile.mkdtemp(prefix="portl-unique-", dir=self.temp_dir)
         # The top bits choose the bucket: the judge sorts by the whole hash within a bucket.
@@ -107,7 +110,8 @@ class KeyIndex:
                     self._judge(table, found)
             else:
                 if self._held:
-                    self._spill()
+                    self._spill(self._held)
+                    self._held = []
                 for writer in self._writers.values():
                     writer.close()
                 for sink in self._files.values():
