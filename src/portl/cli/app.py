@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import traceback
 from typing import Annotated, Optional
@@ -367,6 +368,7 @@ def main() -> None:
     # (modules, classes, validators) and hardly any garbage: collecting every 700 new objects cost
     # start-up about 40 ms. Runs collect as seldom (engine.run), for the same reason.
     gc.set_threshold(50_000, *gc.get_threshold()[1:])
+    _return_freed_memory()
     try:
         sys.exit(_run_app())
     finally:
@@ -375,6 +377,16 @@ def main() -> None:
         # collection: what must reach a file or a server is written and closed explicitly, since
         # a kill -9 at any moment must leave every run resumable.
         gc.freeze()
+
+
+def _return_freed_memory() -> None:
+    """Ask Arrow's allocator (mimalloc) to give freed memory back to the system at once, not
+    after a delay, and to commit its arenas as they are used: batches are freed as fast as they
+    are read, and a run's peak memory then stays near what it holds (a load with quality checks
+    over two workers: 290 MB instead of 365 MB, for the same CPU time). Set before pyarrow is
+    imported, which reads them once; a user's own setting wins."""
+    os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
+    os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
 
 
 def _run_app() -> int:
