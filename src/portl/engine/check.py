@@ -10,6 +10,7 @@ Memory is batch size × workers, whatever the size of the input.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,14 @@ def check_source(source_config: Any, mapping_spec: Any, checks: list[Any], base_
         problems = gate.problems()
         if problems:
             raise ConfigError("the checks cannot run, nothing was read:\n" + "\n".join(f"  - {p}" for p in problems))
+        # Only the columns the checks read are converted and profiled: a column no check reads
+        # costs nothing (a schema check judges every column's type from the mapping, not the rows).
+        used = gate.used_columns()
+        gate.close()
+        gate = QualityGate(checks, mapping.schema, source_names=list(schema.names), job=name, job_path=path,
+                           source=source.description, destination=None, ledger=ledger,
+                           per_file=hasattr(source, "files"), loading=False, observed=used)
+        mapping = _only(mapping, used)
         estimate = source.estimate()
         events.emit("check_started", checks=len(checks), bytes=estimate.bytes, rows=estimate.rows)
         tally = _Tally()
@@ -108,6 +117,12 @@ def check_source(source_config: Any, mapping_spec: Any, checks: list[Any], base_
         source.close()
         if ledger is not None:
             ledger.close()
+
+
+def _only(mapping: Any, columns: set[str]) -> Any:
+    """The mapping plan restricted to ``columns`` (in its own order)."""
+    kept = tuple(c for c in mapping.columns if c.name in columns)
+    return dataclasses.replace(mapping, columns=kept, schema=pa.schema([c.field for c in kept]))
 
 
 class _Tally:

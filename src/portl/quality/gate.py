@@ -10,6 +10,7 @@ checks run, and the rows to reject are returned; ``judge()`` at the end gives th
 from __future__ import annotations
 
 import datetime
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from portl.quality.rowchecks import RowCheck
 from portl.quality.uniqueness import KeyIndex
 from portl.spec.quality import ROW_CHECKS
 
+_WORDS = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_.]*)')
 #: Checks that read the destination with SQL, after the load.
 DESTINATION_CHECKS = ("sql", "referential")
 
@@ -58,7 +60,7 @@ class QualityGate:
     def __init__(self, checks: list[Any], schema: pa.Schema, *, source_names: list[str] | None = None,
                  job: str = "", job_path: str = "", source: str = "", destination: str | None = None,
                  ledger: Any = None, sink: Any = None, per_file: bool = False, temp_dir: str | None = None,
-                 loading: bool = True):
+                 loading: bool = True, observed: set[str] | None = None):
         self.checks = list(checks)
         self.loading = loading
         self.schema = schema
@@ -81,11 +83,14 @@ class QualityGate:
                  or (c.check == "volume_anomaly" and c.per == "date")}
         blanks = {col for c in self.checks if c.check == "missing" and c.empty_is_null for col in c.columns}
         self.filtered = {c.title for c in self.checks if c.where and c.check not in ROW_CHECKS}
-        self.profile = Profile(schema, distinct=distinct, dates=dates & set(schema.names), text_bounds=ordered,
+        # The columns batches bring: every mapped column in a load; the ones the checks read in
+        # portl check, which maps only those (``observed``).
+        seen = schema if observed is None else pa.schema([f for f in schema if f.name in observed])
+        self.profile = Profile(seen, distinct=distinct, dates=dates & set(schema.names), text_bounds=ordered,
                                blanks=blanks & set(schema.names),
                                per_file=per_file or any(c.check == "volume_anomaly" and c.per == "file" for c in self.checks))
         # A check with its own where: its own profile of the rows the filter keeps.
-        self.filtered_profiles = {c.title: Profile(schema, dates={c.columns[0]} if c.check in ("date_completeness",
+        self.filtered_profiles = {c.title: Profile(seen, dates={c.columns[0]} if c.check in ("date_completeness",
                                   "freshness", "volume_anomaly") and c.columns else set(),
                                   blanks=set(c.columns) if c.check == "missing" and c.empty_is_null else set())
                                   for c in self.checks if c.title in self.filtered}
@@ -104,6 +109,16 @@ class QualityGate:
     def problems(self) -> list[str]:
         """Checks that cannot run, each a sentence naming the check; empty when all can."""
         return [f"quality[{index}] ({self.checks[index].title}): {message}" for index, message in self.problems_found]
+
+    def used_columns(self) -> set[str]:
+        """The columns the checks read: their ``columns`` and those their filters name."""
+        names = set(self.schema.names)
+        used = {col for c in self.checks for col in c.columns if col in names}
+        for check in self.checks:
+            if check.where:
+                words = {quoted.replace('""', '"') or plain for quoted, plain in _WORDS.findall(check.where)}
+                used |= words & names
+        return used
 
     def located_problems(self) -> list[tuple[int, str]]:
         """The same, as (index in the quality: list, message), to be placed at the check's line."""

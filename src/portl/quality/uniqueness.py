@@ -64,9 +64,13 @@ class KeyIndex:
         if not batch.num_rows:
             return
         keys = [batch.column(c) for c in self.columns]
-        hashes = pa.array(hash_columns(keys), pa.uint64())
-        part = pa.RecordBatch.from_arrays(keys + [records.cast(pa.int64()), hashes],
-                                          names=self.columns + [RECORD, HASH])
+        if len(keys) == 1 and (pa.types.is_integer(keys[0].type) or pa.types.is_temporal(keys[0].type)):
+            # One whole-number key hashes in a few nanoseconds: recomputed when needed, not spilled.
+            part = pa.RecordBatch.from_arrays(keys + [records.cast(pa.int64())], names=self.columns + [RECORD])
+        else:
+            hashes = pa.array(hash_columns(keys), pa.uint64())
+            part = pa.RecordBatch.from_arrays(keys + [records.cast(pa.int64()), hashes],
+                                              names=self.columns + [RECORD, HASH])
         with self._lock:
             self._held.append(part)
             self._held_bytes += part.nbytes
@@ -81,7 +85,7 @@ class KeyIndex:
         if self._folder is None:
             self._folder = tempfile.mkdtemp(prefix="portl-unique-", dir=self.temp_dir)
         # The top bits choose the bucket: the judge sorts by the whole hash within a bucket.
-        bucket = ((table.column(HASH).to_numpy() >> np.uint64(56)) % np.uint64(self.buckets)).astype(np.uint16)
+        bucket = ((self._hashes(table) >> np.uint64(56)) % np.uint64(self.buckets)).astype(np.uint16)
         order = np.argsort(bucket, kind="stable")  # a radix sort on small integers
         sorted_buckets = bucket[order]
         table = table.take(pa.array(order))
@@ -137,7 +141,7 @@ class KeyIndex:
         try:
             with pa.memory_map(path) as source:
                 for batch in pa.ipc.open_stream(source):
-                    part = (batch.column(HASH).to_numpy() >> shift) & np.uint64(15)
+                    part = (self._hashes(batch) >> shift) & np.uint64(15)
                     for number in np.unique(part).tolist():
                         if number not in writers:
                             sinks[number] = open(f"{path}.{number:x}", "wb")
@@ -152,6 +156,13 @@ class KeyIndex:
         for number in sorted(writers):
             self._judge_file(f"{path}.{number:x}", found, depth + 1)
 
+    def _hashes(self, data: pa.Table | pa.RecordBatch) -> np.ndarray:
+        """The keys' hashes: spilled with them, or computed again for a whole-number key."""
+        if HASH in data.schema.names:
+            column = data.column(HASH)
+            return column.to_numpy() if isinstance(column, pa.ChunkedArray) else column.to_numpy(zero_copy_only=False)
+        return hash_columns([data.column(c) for c in self.columns])
+
     def _judge(self, table: pa.Table, found: Duplicates) -> None:
         for column in self.columns:
             if table.column(column).null_count:
@@ -160,7 +171,7 @@ class KeyIndex:
             return
         # Equal keys hash equal: only rows whose hash repeats can be duplicates. A numpy sort finds
         # them; the exact grouping then runs on those few rows (a hash collision groups apart).
-        hashes = table.column(HASH).to_numpy()
+        hashes = self._hashes(table)
         ordered = np.sort(hashes)
         repeated_hashes = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
         if not len(repeated_hashes):
