@@ -103,10 +103,14 @@ class Side:
         return c.median(self.seconds) if self.seconds else None
 
 
+WORKERS = 2
+"""Portl's parallel.workers, with and without checks (--workers): one file read in byte ranges."""
+
+
 def job_text(name: str, data: qd.Data, url: str, report: Path | None) -> str:
     mapping = "mapping:\n  auto: true\n  columns:\n" + "".join(f"    {k}: {{type: '{v}'}}\n" for k, v in TYPES.items())
     text = (f"name: {name}\nsource: {{type: tsv, path: '{data.path}'}}\n"
-            f"destination: {{type: postgres, url: '{url}', table: t}}\n{mapping}")
+            f"destination: {{type: postgres, url: '{url}', table: t}}\n{mapping}parallel: {{workers: {WORKERS}}}\n")
     if report is not None:
         text += CHECKS + f"reports: {{json: '{report}'}}\n"
     return text
@@ -250,8 +254,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, help="runs per side, the order rotating (default 1 from 5 GB, else 3)")
     parser.add_argument("--side", nargs="*", choices=SIDES, help="which sides to run (default: all)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases and job files")
+    parser.add_argument("--workers", type=int, default=2, help="Portl's parallel.workers for its runs (default 2)")
     args = parser.parse_args()
     bench_servers.KEEP = args.keep
+    global WORKERS
+    WORKERS = args.workers
     repeat = args.repeat or (1 if args.gb >= 5 else 3)
     print(c.environment_line())
     note = c.load_warning()
