@@ -52,8 +52,8 @@ from portl.engine.validation import check_row_count
 from portl.engine.verbatim import empty_like
 from portl.plural import counted
 from portl.errors import (
-    ChecksFailed, ConflictError, Interrupted, RejectLimitExceeded, ResumeError, RowRefused, TerminalError, TransientError,
-    ValidationFailed,
+    ChecksFailed, ConflictError, Interrupted, PortlError, RejectLimitExceeded, ResumeError, RowRefused, TerminalError,
+    TransientError, ValidationFailed,
 )
 from portl.state import ledger as L
 
@@ -520,7 +520,12 @@ class _Run:
             from portl.engine.quality_run import summary
 
             loaded = status in (L.SUCCEEDED, L.FAILED_CHECKS) and not (status == L.FAILED_CHECKS and self.job_tx is not None)
-            paths = self.quality.keep(report, self.ledger, self.run_id, loaded)
+            try:
+                paths = self.quality.keep(report, self.ledger, self.run_id, loaded)
+            except (OSError, PortlError) as exc:  # the run's outcome stands; the report is still in the ledger
+                self.warnings.append(f"the quality report could not be written: {exc}; "
+                                     f"portl report {self.run_id} writes it again")
+                paths = {}
             return summary(report, paths)
         finally:
             self.quality.close()
