@@ -247,3 +247,35 @@ def test_checks_that_read_the_destination_and_the_whole_input(portl, tmp_path):
     assert results["schema"]["status"] == "passed"
     assert results["row_count"]["status"] == "passed"
     assert results["row_count"]["observed"] == "6 rows; inserted 6, destination gained 6"
+
+
+def test_blocks_loaded_as_text_are_checked_as_the_parsed_ones(portl, tmp_path, pg_url):
+    """Into PostgreSQL a clean block goes as its text (the verbatim path), checked from what its
+    own check parsed; a block with a row to reject takes the ordinary path. Both ways give the
+    same rows, rejects and results."""
+    lines = ["id,day,amount,status,email"]
+    for i in range(1, 3001):
+        status = "weird" if i in (700, 2900) else "open"
+        email = "" if i == 1500 else f"u{i}@x.com"
+        lines.append(f"{i},2024-01-{1 + i % 28:02d},{i % 97}.50,{status},{email}")
+    (tmp_path / "sales.csv").write_text("\n".join(lines) + "\n")
+    checks = ("quality:\n  - {check: accepted_values, column: status, values: [open], severity: warning}\n"
+              "  - {check: not_null, column: email, severity: warning}\n"
+              "  - {check: unique, columns: [id]}\n  - {check: range, column: amount, min: 0, max: 96.5}\n")
+    outcomes = []
+    for table, mapping in (("as_text", MAPPING), ("parsed", MAPPING.replace("    status:\n", "    status: {transform: lower}\n"))):
+        (tmp_path / f"{table}.yaml").write_text(
+            f"source: {{type: csv, path: sales.csv}}\ndestination: {{type: postgres, url: '{pg_url}', table: {table}}}\n"
+            f"batch: {{size: 500}}\nrejects: {{path: {table}.rejects.csv}}\n" + mapping + checks)
+        plan = json.loads(portl("plan", f"{table}.yaml", "--format", "json").stdout)
+        assert (plan["destination"]["verbatim"] is not None) == (table == "as_text"), plan["destination"]
+        result = portl("run", f"{table}.yaml", "--format", "json")
+        assert result.code == 0, result.log
+        report = json.loads(portl("report", result.report["run_id"], "--format", "json").stdout)
+        rejects = sorted((int(r["record"]), r["error"]) for r in read_rejects(tmp_path / f"{table}.rejects.csv"))
+        outcomes.append((result.report["counts"]["inserted"], rejects,
+                         {r["name"]: (r["status"], r["failing_rows"]) for r in report["results"]}))
+    assert outcomes[0] == outcomes[1]
+    inserted, rejects, results = outcomes[0]
+    assert inserted == 2997 and [r for r, _ in rejects] == [700, 1500, 2900]
+    assert results["unique(id)"] == ("passed", 0) and results["range(amount)"] == ("passed", 0)

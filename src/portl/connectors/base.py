@@ -107,6 +107,9 @@ class Chunk:
     size_bytes: int = 0
     verbatim: Verbatim | None = None
     """Set instead of ``data`` (then empty) when the block is handed over as text, as it is."""
+    checked: pa.Table | None = None
+    """With ``verbatim``: the block's typed columns (and the request's ``text`` ones) as the
+    source's check parsed them, when it did; by source column name."""
 
     @property
     def rows_read(self) -> int:
@@ -387,6 +390,10 @@ class VerbatimRequest:
     types: tuple[tuple[str, LogicalType], ...] = ()
     required: frozenset[str] = frozenset()
     format: TextFormat | None = None  # the one of the offer's formats the destination takes
+    text: frozenset[str] = frozenset()
+    """Source columns to read as text beside the typed ones, for the quality checks: a source
+    that parses a block to check it gives the parsed columns with the block (``Chunk.checked``),
+    so the checks need not parse it again."""
 
 
 @dataclass

@@ -333,7 +333,8 @@ class CsvSource:
         after = {"offset": offset + len(block), "end": end, "line": line + newlines, "record": record + count}
         return Chunk(data=_empty(self._schema),
                      checkpoint=Checkpoint(partition, after, rows + count, final), first_record=record, first_line=line,
-                     size_bytes=len(block), verbatim=Verbatim(text, count, (block, line, record, final)))
+                     size_bytes=len(block), verbatim=Verbatim(text, count, (block, line, record, final)),
+                     checked=check.parsed)
 
     def raw_rows(self, chunk: Chunk, indexes: list[int]) -> dict[int, str]:
         """The original text of data rows ``indexes`` of ``chunk`` (e.g. of rows being rejected)."""

@@ -38,14 +38,17 @@ class BlockCheck:
     def __init__(self, names: list[str], delimiter: str, quote: str, null: str, request: VerbatimRequest):
         self.names, self.delimiter, self.quote, self.null = names, delimiter, quote, null
         self.required = sorted(request.required)
+        self.parsed: pa.Table | None = None
+        """The last block's parsed columns, once ``rows`` accepted it."""
         d, q = re.escape(delimiter.encode()), re.escape(quote.encode())
         # Unquoted runs hold no quote; a quoted section follows a delimiter, a line start or the
         # start of the block, holds no line break, and is followed by a delimiter or a line end.
         quoted = b"(?<![^" + d + b"\n])" + q + b"(?:[^" + q + b"\r\n]++|" + q + q + b")*+" + q + b"(?![^" + d + b"\r\n])"
         self._structure = re.compile(b"(?:[^" + q + b"]++|" + quoted + b")*+")
         self._quote = quote.encode()
+        # Converted columns are parsed by type; required ones, and those the quality checks read, as text.
         types = {name: arrow_type(logical) for name, logical in request.types}
-        types.update({name: pa.string() for name in self.required if name not in types})
+        types.update({name: pa.string() for name in sorted(set(self.required) | set(request.text)) if name not in types})
         self._types = types
         self._parse_options = pacsv.ParseOptions(delimiter=delimiter, quote_char=quote, double_quote=True,
                                                  newlines_in_values=False, ignore_empty_lines=len(names) > 1)
@@ -57,6 +60,7 @@ class BlockCheck:
         """The number of records of ``block`` (holding ``newlines`` line feeds) when it may go
         verbatim, else None."""
         lines = newlines + (1 if final and block and not block.endswith(b"\n") else 0)
+        self.parsed = None
         if not lines:
             return None
         if self._quote in block and self._structure.match(block).end() != len(block):
@@ -68,6 +72,7 @@ class BlockCheck:
                 return None
             if any(table.column(name).null_count for name in self.required):
                 return None
+            self.parsed = table
         elif len(self.names) > 1 and (block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block):
             return None
         return lines

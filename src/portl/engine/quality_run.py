@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from portl.connectors.base import Chunk, Reject
-from portl.quality.gate import QualityGate
+from portl.quality.gate import QualityGate, Verdict
 from portl.quality.results import QualityReport
 
 
@@ -29,10 +29,17 @@ class RunQuality:
     def __init__(self, plan: Any, ledger: Any):
         job = plan.job.job
         self.plan = plan
-        self.gate = QualityGate(list(job.quality), plan.mapping.schema, source_names=list(plan.source_schema.names),
+        checks = list(job.quality)
+        first = QualityGate(checks, plan.mapping.schema)
+        used = first.used_columns()  # profiled: the columns the checks read, as portl check does
+        first.close()
+        self.gate = QualityGate(checks, plan.mapping.schema, source_names=list(plan.source_schema.names),
                                 job=plan.name, job_path=plan.job.path, source=plan.source.description,
                                 destination=plan.sink.description, ledger=ledger, sink=plan.sink,
-                                per_file=hasattr(plan.source, "files"))
+                                per_file=hasattr(plan.source, "files"), observed=used)
+        # The source column each of them is read from (a verbatim block: one column each).
+        self.fields = {f.name: f for f in plan.mapping.schema}
+        self.sources = {c.name: c.sources[0] for c in plan.mapping.columns if c.name in used and len(c.sources) == 1}
         self.reasons: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -56,8 +63,23 @@ class RunQuality:
                originals: Callable[[Chunk, list[int]], dict[int, str]], mapping_rejects: list[Reject]
                ) -> tuple[pa.RecordBatch, pa.Array, list[Reject]]:
         """Observe a mapped batch; return it without the rows a check rejects, and their rejects."""
+        verdict = self.inspect(chunk, data, index)
+        return self.apply(verdict, chunk, data, index, source_name, originals, mapping_rejects)
+
+    def inspect(self, chunk: Chunk, data: pa.RecordBatch, index: pa.Array) -> Verdict:
+        """Observe a mapped batch (``index``: each row's place in ``chunk``) and run the row checks;
+        the verdict names the rows to reject by their place in the chunk."""
         records = pc.add(index.cast(pa.int64()), chunk.first_record) if chunk.first_record is not None else None
         verdict = self.gate.observe(data, records, _file_of(chunk))
+        if verdict.reject:
+            verdict.reject = index.take(pa.array(verdict.reject, pa.int64())).to_pylist()
+        return verdict
+
+    def apply(self, verdict: Verdict, chunk: Chunk, data: pa.RecordBatch, index: pa.Array, source_name: str,
+              originals: Callable[[Chunk, list[int]], dict[int, str]], mapping_rejects: list[Reject]
+              ) -> tuple[pa.RecordBatch, pa.Array, list[Reject]]:
+        """``data`` (each row at ``index`` in ``chunk``) without the rows ``verdict`` rejects, and
+        their rejects; the reasons of every reject of the chunk are tallied for the report."""
         tally: dict[str, int] = {}
         for r in list(chunk.rejects) + mapping_rejects:
             key = f"{r.column}: {r.error}" if r.column else r.error
@@ -65,21 +87,37 @@ class RunQuality:
             tally[key] = tally.get(key, 0) + 1
         rejects: list[Reject] = []
         if verdict.reject:
-            positions = index.take(pa.array(verdict.reject, pa.int64())).to_pylist()
+            places = pa.array(verdict.reject, pa.int64())
+            present = pc.is_in(places, value_set=index.cast(pa.int64())).to_pylist()
+            chosen = [k for k, there in enumerate(present) if there]  # not already rejected by the mapping
+            positions = [verdict.reject[k] for k in chosen]
             texts = originals(chunk, positions)
-            for k, at in enumerate(positions):
+            for k, at in zip(chosen, positions):
                 rejects.append(Reject(source_name, verdict.reasons[k], chunk.line_of(at), chunk.record_of(at),
                                       verdict.columns[k], _text(verdict.values[k]), texts.get(at)))
                 name = verdict.reasons[k].split(":")[0]
                 tally[name] = tally.get(name, 0) + 1
-            keep = pc.invert(pc.is_in(pa.array(range(data.num_rows), pa.int64()),
-                                      value_set=pa.array(verdict.reject, pa.int64())))
+            keep = pc.invert(pc.is_in(index.cast(pa.int64()), value_set=places))
             data, index = data.filter(keep), index.filter(keep)
         if tally:
             with self._lock:
                 for key, n in tally.items():
                     self.reasons[key] = self.reasons.get(key, 0) + n
         return data, index, rejects
+
+    def checked_batch(self, chunk: Chunk) -> pa.RecordBatch | None:
+        """The columns the checks read, from what a verbatim block's check parsed (typed and
+        canonical, as the mapping would give them), by destination name; None when the source
+        parsed nothing or not all of them."""
+        table = chunk.checked
+        if table is None or any(source not in table.column_names for source in self.sources.values()):
+            return None
+        arrays = []
+        for name, source in self.sources.items():
+            column = table.column(source)
+            want = self.fields[name].type
+            arrays.append(column.combine_chunks() if column.type == want else pc.cast(column, want).combine_chunks())
+        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([self.fields[n] for n in self.sources]))
 
     def judge(self, *, counts: Any, tx: Any, rows_delta: int | None, run_id: str, resumed_rows: int,
               in_one_transaction: bool) -> QualityReport:

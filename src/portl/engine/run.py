@@ -593,8 +593,12 @@ class _Run:
         # A destination whose requests have a size limit (Google Sheets: 10 MB) takes fewer rows at once.
         size = min(size, getattr(self.sink, "max_batch_rows", None) or size)
         if verbatim is not None:
+            request = verbatim.request
+            if self.quality is not None:  # the block's check also parses what the quality checks read
+                request = replace(request, text=frozenset(self.quality.sources.values()))
+
             def read(at: Checkpoint) -> Iterator[Chunk]:
-                return self.source.read_verbatim(size, at, verbatim.request)
+                return self.source.read_verbatim(size, at, request)
         else:
             def read(at: Checkpoint) -> Iterator[Chunk]:
                 return self.source.read(size, at)
@@ -616,6 +620,14 @@ class _Run:
         plan = self.plan
         checking = self.quality is not None and observe
         if chunk.verbatim is not None:  # the plan made sure that none of these steps would change it
+            checked = self.quality.checked_batch(chunk) if checking else None
+            if checked is not None:  # the source's own check parsed the columns the checks read
+                verdict = self.quality.inspect(chunk, checked, pa.array(range(checked.num_rows), pa.int64()))
+                if not verdict.reject:
+                    return self._verbatim_prepared(chunk)
+                parsed = self.source.parse_verbatim(chunk)  # rows to reject: the block takes the ordinary path
+                mapped = apply_mapping(plan.mapping, parsed.data)
+                return self._prepare_rows(parsed, mapped, verdict)
             if checking:  # the checks need the rows: parsed here, the text still goes as it is when all pass
                 parsed = self.source.parse_verbatim(chunk)
                 mapped = apply_mapping(plan.mapping, parsed.data)
@@ -649,7 +661,10 @@ class _Run:
             if self.key_sources:
                 reject_keys = source_keys(chunk, [e.index for e in mapped.rejects], self.key_sources)
         data, index = mapped.data, mapped.source_index
-        if screened is None and self.quality is not None and observe:
+        if screened is not None and not isinstance(screened, tuple):  # a Verdict: observed, its rejects leave
+            screened = self.quality.apply(screened, chunk, data, index, self.source_name, self._originals,
+                                          mapping_rejects)
+        elif screened is None and self.quality is not None and observe:
             screened = self.quality.screen(chunk, data, index, self.source_name, self._originals, mapping_rejects)
         if screened is not None:
             data, index, failing = screened
