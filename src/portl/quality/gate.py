@@ -74,10 +74,10 @@ class QualityGate:
         self.row_tallies = {c.name: RowTally() for c in self.row_checks}
         self.where = {c.title: compile_filter(c.where, schema) for c in self.checks
                       if c.where and c.check not in ROW_CHECKS} if usable else {}
-        # Distinct estimates hash every value: numbers cost little, text is hashed only where a check
-        # is about its values (unique, accepted_values).
+        # Distinct estimates hash every value: gathered for the columns whose values a check is
+        # about (unique, accepted_values), not for every column a check names.
         distinct = {col for c in self.checks for col in c.columns if col in schema.names
-                    and (c.check in ("unique", "accepted_values") or not _is_text(schema.field(col).type))}
+                    and c.check in ("unique", "accepted_values")}
         ordered = {col for c in self.checks for col in c.columns if col in schema.names}
         dates = {c.columns[0] for c in self.checks if c.check in ("date_completeness", "freshness")
                  or (c.check == "volume_anomaly" and c.per == "date")}

@@ -1,6 +1,6 @@
 """Exact uniqueness of a key over the whole input, in bounded memory.
 
-Keys are kept in memory, with the record number of each row, until they pass ``memory_bytes`` (16 MB);
+Keys are kept in memory, with the record number of each row, until they pass ``memory_bytes`` (8 MB);
 then every row goes to one of ``buckets`` files on disk (Arrow IPC), chosen by its key's hash
 (:mod:`portl.quality.hashing`), so that equal keys always share a bucket. At the end each bucket
 is read alone and grouped by the key: a key found more than once is a duplicate, found exactly (no
@@ -42,7 +42,7 @@ class Duplicates:
 class KeyIndex:
     """Collects a key's values (and record numbers) from batches, then finds the duplicates."""
 
-    def __init__(self, columns: list[str], memory_bytes: int = 16 << 20, buckets: int = 256,
+    def __init__(self, columns: list[str], memory_bytes: int = 8 << 20, buckets: int = 256,
                  temp_dir: str | None = None, examples: int = 20, max_bucket_bytes: int = 64 << 20):
         self.columns = list(columns)
         self.memory_bytes = memory_bytes
