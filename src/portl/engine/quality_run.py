@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -66,12 +67,16 @@ class RunQuality:
         verdict = self.inspect(chunk, data, index)
         return self.apply(verdict, chunk, data, index, source_name, originals, mapping_rejects)
 
-    def inspect(self, chunk: Chunk, data: pa.RecordBatch, index: pa.Array) -> Verdict:
-        """Observe a mapped batch (``index``: each row's place in ``chunk``) and run the row checks;
-        the verdict names the rows to reject by their place in the chunk."""
-        records = pc.add(index.cast(pa.int64()), chunk.first_record) if chunk.first_record is not None else None
+    def inspect(self, chunk: Chunk, data: pa.RecordBatch, index: pa.Array | None) -> Verdict:
+        """Observe a mapped batch (``index``: each row's place in ``chunk``; None: the chunk's rows
+        in order) and run the row checks; the verdict names the rows to reject by their place."""
+        first = chunk.first_record
+        if index is None:
+            records = None if first is None else pa.array(np.arange(first, first + data.num_rows, dtype=np.int64))
+        else:
+            records = None if first is None else pc.add(index.cast(pa.int64()), first)
         verdict = self.gate.observe(data, records, _file_of(chunk))
-        if verdict.reject:
+        if verdict.reject and index is not None:
             verdict.reject = index.take(pa.array(verdict.reject, pa.int64())).to_pylist()
         return verdict
 

@@ -622,7 +622,7 @@ class _Run:
         if chunk.verbatim is not None:  # the plan made sure that none of these steps would change it
             checked = self.quality.checked_batch(chunk) if checking else None
             if checked is not None:  # the source's own check parsed the columns the checks read
-                verdict = self.quality.inspect(chunk, checked, pa.array(range(checked.num_rows), pa.int64()))
+                verdict = self.quality.inspect(chunk, checked, None)
                 if not verdict.reject:
                     return self._verbatim_prepared(chunk)
                 parsed = self.source.parse_verbatim(chunk)  # rows to reject: the block takes the ordinary path
