@@ -128,15 +128,10 @@ def dataset(rows: int, seed: int = DEFAULT_SEED, quiet: bool = False) -> Dataset
     path = DATA_DIR / f"rows-{rows}-seed-{seed}-v{GENERATOR_VERSION}.csv"
     meta_path = path.with_suffix(".json")
     wanted = {"rows": rows, "seed": seed, "generator": GENERATOR_VERSION, "columns": COLUMNS}
-    if path.exists() and meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except ValueError:
-            meta = {}
-        if {k: meta.get(k) for k in wanted} == wanted and meta.get("bytes") == path.stat().st_size:
-            if not quiet:
-                print(f"data: reusing {_rel(path)} ({rows:,} rows, {path.stat().st_size / 1e6:,.1f} MB)")
-            return Dataset(path, rows, seed, path.stat().st_size)
+    if cached(path, wanted) is not None:
+        if not quiet:
+            print(f"data: reusing {_rel(path)} ({rows:,} rows, {path.stat().st_size / 1e6:,.1f} MB)")
+        return Dataset(path, rows, seed, path.stat().st_size)
     need = rows * 125 * 2.2  # the file, and a database of about the same size beside it
     free = shutil.disk_usage(DATA_DIR).free
     if free < need:
@@ -157,6 +152,21 @@ def dataset(rows: int, seed: int = DEFAULT_SEED, quiet: bool = False) -> Dataset
         print(f"data: wrote {size / 1e6:,.1f} MB ({size / max(rows, 1):.0f} bytes/row) in "
               f"{time.perf_counter() - started:.1f} s", flush=True)
     return Dataset(path, rows, seed, size)
+
+
+def cached(path: Path, wanted: dict) -> dict | None:
+    """The description (the ``.json`` beside it) of a generated file still as ``wanted`` describes
+    it, and of the size it says; None when the file must be written again."""
+    meta_path = path.with_suffix(".json")
+    if not (path.exists() and meta_path.exists()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError:
+        return None
+    if {k: meta.get(k) for k in wanted} == wanted and meta.get("bytes") == path.stat().st_size:
+        return meta
+    return None
 
 
 def warm_cache(path: Path) -> None:

@@ -161,15 +161,11 @@ def dataset(gb: float, seed: int = SEED, quiet: bool = False) -> Data:
     days, missing, spikes, counts = plan(rows, seed)
     wanted = {"rows": rows, "seed": seed, "generator": VERSION, "columns": COLUMNS,
               "missing": [d.isoformat() for d in missing], "spikes": [d.isoformat() for d in spikes]}
-    if path.exists() and meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except ValueError:
-            meta = {}
-        if {k: meta.get(k) for k in wanted} == wanted and meta.get("bytes") == path.stat().st_size:
-            if not quiet:
-                print(f"data: reusing {c._rel(path)} ({rows:,} rows, {path.stat().st_size / 1e9:,.2f} GB)")
-            return _data(path, meta, days, counts)
+    meta = c.cached(path, wanted)
+    if meta is not None:
+        if not quiet:
+            print(f"data: reusing {c._rel(path)} ({rows:,} rows, {path.stat().st_size / 1e9:,.2f} GB)")
+        return _data(path, meta, days, counts)
     need = rows * 125 * 2.6  # the file, the table beside it, and the unique check's spilled keys
     free = shutil.disk_usage(c.DATA_DIR).free
     if free < need:
