@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portl.errors import ConflictError, ConnectorError, DataError, RejectLimitExceeded, TransientError
+from portl.errors import ChecksFailed, ConflictError, ConnectorError, DataError, RejectLimitExceeded, TransientError
 from portl.service.models import RetryPolicy
 
 RETRY_CLASSES = {
@@ -36,6 +36,8 @@ class Policy:
         return min(self.max_backoff_s, self.backoff_s * 2 ** max(0, attempts - 1))
 
     def retries(self, exc: BaseException) -> bool:
+        if isinstance(exc, ChecksFailed):  # the same data fails the same checks; a resume would find
+            return False                   # the run finished and report it succeeded
         return any(isinstance(exc, RETRY_CLASSES[name]) for name in self.retry_on if name in RETRY_CLASSES)
 
 
