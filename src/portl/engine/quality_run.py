@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from portl.connectors.base import Chunk, Reject
+from portl.errors import ChecksFailed, PortlError
+from portl.plural import counted
 from portl.quality.gate import QualityGate, Verdict
 from portl.quality.results import QualityReport
 
@@ -156,8 +158,36 @@ class RunQuality:
             write_reports(report, paths)
         return paths
 
+    def finish(self, report: QualityReport | None, status: str, ledger: Any, run_id: str, loaded: bool,
+               warnings: list[str]) -> dict[str, Any] | None:
+        """At the run's end: keep the report (a file that cannot be written is a warning of the
+        run, the report staying in the ledger) and give the run report's summary of it; None when
+        the run failed before its checks were judged."""
+        try:
+            if report is None:
+                return None
+            report.run_status = status
+            try:
+                paths = self.keep(report, ledger, run_id, loaded)
+            except (OSError, PortlError) as exc:  # the run's outcome stands
+                warnings.append(f"the quality report could not be written: {exc}; portl report {run_id} writes it again")
+                paths = {}
+            return summary(report, paths)
+        finally:
+            self.close()
+
     def close(self) -> None:
         self.gate.close()
+
+
+def checks_failed(report: QualityReport, run_id: str, loaded: bool) -> ChecksFailed:
+    """The error of a run whose critical checks failed, listing them and what became of the rows."""
+    failed = [r for r in report.results if r.blocking]
+    lines = "\n".join(f"  - {r.name}: {r.message}" for r in failed)
+    what = ("the rows stay loaded (batches committed as they went): correct them in the destination, or fix the "
+            "source and load it again" if loaded else "the load was rolled back: nothing was written")
+    return ChecksFailed(f"{counted(len(failed), 'critical quality check')} failed; {what}. "
+                        f"Report: portl report {run_id} --format html -o report.html\n{lines}", report, loaded)
 
 
 def report_paths(loaded: Any, run_id: str) -> dict[str, str]:

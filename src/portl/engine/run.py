@@ -52,7 +52,7 @@ from portl.engine.validation import check_row_count
 from portl.engine.verbatim import empty_like
 from portl.plural import counted
 from portl.errors import (
-    ChecksFailed, ConflictError, Interrupted, PortlError, RejectLimitExceeded, ResumeError, RowRefused, TerminalError,
+    ChecksFailed, ConflictError, Interrupted, RejectLimitExceeded, ResumeError, RowRefused, TerminalError,
     TransientError, ValidationFailed,
 )
 from portl.state import ledger as L
@@ -499,36 +499,17 @@ class _Run:
         self.events.emit("checks_judged", status=self.quality_report.status, summary=self.quality_report.summary())
 
     def _checks_failed(self, loaded: bool) -> ChecksFailed:
-        failed = [r for r in self.quality_report.results if r.blocking]
-        lines = "\n".join(f"  - {r.name}: {r.message}" for r in failed)
-        what = ("the rows stay loaded (batches committed as they went): correct them in the destination, or fix the "
-                "source and load it again"
-                if loaded else "the load was rolled back: nothing was written")
-        return ChecksFailed(f"{len(failed)} critical quality check{'s' if len(failed) != 1 else ''} failed; {what}. "
-                            f"Report: portl report {self.run_id} --format html -o report.html\n{lines}",
-                            self.quality_report, loaded)
+        from portl.engine.quality_run import checks_failed
+
+        return checks_failed(self.quality_report, self.run_id, loaded)
 
     def _keep_quality(self, status: str) -> dict[str, Any] | None:
         """Store the quality report (ledger, the job's report files); the run report's summary of it."""
         if self.quality is None:
             return None
-        try:
-            report = self.quality_report
-            if report is None:  # the run failed before the checks were judged: nothing to judge them on
-                return None
-            report.run_status = status
-            from portl.engine.quality_run import summary
-
-            loaded = status in (L.SUCCEEDED, L.FAILED_CHECKS) and not (status == L.FAILED_CHECKS and self.job_tx is not None)
-            try:
-                paths = self.quality.keep(report, self.ledger, self.run_id, loaded)
-            except (OSError, PortlError) as exc:  # the run's outcome stands; the report is still in the ledger
-                self.warnings.append(f"the quality report could not be written: {exc}; "
-                                     f"portl report {self.run_id} writes it again")
-                paths = {}
-            return summary(report, paths)
-        finally:
-            self.quality.close()
+        rolled_back = status == L.FAILED_CHECKS and self.job_tx is not None
+        loaded = status in (L.SUCCEEDED, L.FAILED_CHECKS) and not rolled_back
+        return self.quality.finish(self.quality_report, status, self.ledger, self.run_id, loaded, self.warnings)
 
     def _warn_of_rejects(self) -> None:
         """A run that loaded little of its source says so, even when no reject limit stopped it."""
